@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Quickstart entry point: `./dev.sh main` (train + sample the char LM) or `./dev.sh test`.
+# Creates .venv on first use and reuses it afterwards (re-installs only when pyproject.toml changes).
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.seqkeras-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[dev]"
+  touch "$stamp"
+fi
+export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
+case "${1:-}" in
+  main) shift; exec .venv/bin/seqkeras data inspect wiki "$@" ;;
+  test) shift; exec .venv/bin/python -m pytest -q -n 2 "$@" ;;
+  *) echo "usage: ./dev.sh main|test [args...]" >&2; exit 2 ;;
+esac
