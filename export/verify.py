@@ -1,0 +1,182 @@
+"""Checks an export without a model server: fresh-process calls, `saved_model_cli`, graph ops, parity.
+
+- `call_in_fresh_process` loads a SavedModel in a new Python process that imports only
+  `tensorflow` and `tensorflow_text` (what a serving host has) and calls signatures there; the
+  caller compares the outputs with Keras (`max_abs_diff`, `argmax_agreement`).
+- `saved_model_cli_show` / `saved_model_cli_run` run TensorFlow's `saved_model_cli` on it. The stock
+  command does not register tensorflow-text's ops (TF Serving's model server does link them in), so
+  we run the installed `saved_model_cli` script in a process that imported `tensorflow_text` first.
+- `graph_op_types` walks every signature's graph *and its function library* as loaded, so
+  `assert_portable_ops` can refuse cuDNN-only ops (a model trained on a GPU must serve on a CPU).
+"""
+
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+# Ops with only GPU (cuDNN) kernels; their presence makes a SavedModel fail on a CPU-only server.
+CUDNN_ONLY_OPS = frozenset({
+    "CudnnRNN", "CudnnRNNV2", "CudnnRNNV3",
+    "CudnnRNNBackprop", "CudnnRNNBackpropV2", "CudnnRNNBackpropV3",
+    "CudnnRNNCanonicalToParams", "CudnnRNNCanonicalToParamsV2",
+    "CudnnRNNParamsToCanonical", "CudnnRNNParamsToCanonicalV2", "CudnnRNNParamsSize",
+})
+
+_FRESH_SCRIPT = r'''
+import json, sys
+import numpy as np
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  registers the TF Text ops the raw-string signatures use
+
+spec = json.loads(sys.argv[1])
+loaded = tf.saved_model.load(spec["export_dir"])
+result = {"signatures": sorted(loaded.signatures.keys()), "outputs": {}}
+for index, call in enumerate(spec["calls"]):
+    with np.load(call["inputs"], allow_pickle=True) as data:
+        inputs = {key: tf.constant(data[key]) for key in data.files}
+    outputs = loaded.signatures[call["signature"]](**inputs)
+    path = call["inputs"].replace(".npz", ".out.npz")
+    np.savez(path, **{key: value.numpy() for key, value in outputs.items()})
+    result["outputs"][str(index)] = path
+result["modules"] = sorted(name for name in ("keras", "seqkeras", "export", "tf_keras") if name in sys.modules)
+print("@@RESULT@@" + json.dumps(result))
+'''
+
+
+def _subprocess_env():
+    import os
+
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def call_in_fresh_process(export_dir, calls, timeout=300):
+    """Calls signatures of a SavedModel in a new process importing only TF and TF Text.
+
+    Args:
+        export_dir: the version directory.
+        calls: list of `(signature_name, {input_name: array})`.
+        timeout: seconds.
+
+    Returns:
+        `(outputs, info)`: `outputs` a list (one per call) of `{output_name: np.ndarray}`;
+        `info` a dict with the loaded `signatures` and the project `modules` that the child
+        process had imported (must be empty: the export does not need our code).
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        spec = {"export_dir": str(export_dir), "calls": []}
+        for index, (signature, inputs) in enumerate(calls):
+            path = str(pathlib.Path(scratch) / f"call{index}.npz")
+            np.savez(path, **{key: np.asarray(value) for key, value in inputs.items()})
+            spec["calls"].append({"signature": signature, "inputs": path})
+        process = subprocess.run(
+            [sys.executable, "-c", _FRESH_SCRIPT, json.dumps(spec)],
+            capture_output=True, text=True, timeout=timeout, env=_subprocess_env(), cwd=scratch,
+        )
+        marker = [line for line in process.stdout.splitlines() if line.startswith("@@RESULT@@")]
+        if process.returncode != 0 or not marker:
+            raise RuntimeError(
+                f"Loading {export_dir} in a fresh process failed (exit {process.returncode}):\n"
+                f"{process.stderr[-3000:]}"
+            )
+        result = json.loads(marker[-1][len("@@RESULT@@"):])
+        outputs = []
+        for index in range(len(calls)):
+            with np.load(result["outputs"][str(index)], allow_pickle=True) as data:
+                outputs.append({key: data[key] for key in data.files})
+    return outputs, {"signatures": result["signatures"], "modules": result["modules"]}
+
+
+def _saved_model_cli_script():
+    script = shutil.which("saved_model_cli", path=str(pathlib.Path(sys.executable).parent))
+    if script is None:
+        raise FileNotFoundError(
+            f"`saved_model_cli` not found beside {sys.executable}; it is installed with tensorflow."
+        )
+    return script
+
+
+def saved_model_cli(*args, timeout=300):
+    """Runs `saved_model_cli ARGS` with tensorflow-text's ops registered; returns stdout."""
+    code = (
+        "import runpy, sys; import tensorflow_text; "
+        f"sys.argv = ['saved_model_cli'] + {list(map(str, args))!r}; "
+        f"runpy.run_path({_saved_model_cli_script()!r}, run_name='__main__')"
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=_subprocess_env()
+    )
+    if process.returncode != 0:
+        raise RuntimeError(f"saved_model_cli {' '.join(map(str, args))} failed:\n{process.stderr[-3000:]}")
+    return process.stdout
+
+
+def saved_model_cli_show(export_dir):
+    """`saved_model_cli show --dir DIR --all` output."""
+    return saved_model_cli("show", "--dir", str(export_dir), "--all")
+
+
+def saved_model_cli_run(export_dir, signature, inputs):
+    """`saved_model_cli run` on `signature` with `inputs` {name: array}; returns {name: array}."""
+    with tempfile.TemporaryDirectory() as scratch:
+        parts = []
+        for key, value in inputs.items():
+            path = pathlib.Path(scratch) / f"{key}.npy"
+            np.save(path, np.asarray(value), allow_pickle=True)
+            parts.append(f"{key}={path}")
+        outdir = pathlib.Path(scratch) / "out"
+        saved_model_cli(
+            "run", "--dir", str(export_dir), "--tag_set", "serve", "--signature_def", signature,
+            "--inputs", ";".join(parts), "--outdir", str(outdir),
+        )
+        return {path.stem: np.load(path, allow_pickle=True) for path in outdir.glob("*.npy")}
+
+
+def graph_op_types(export_dir):
+    """Op types of every signature's graph as loaded, including nested function libraries."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
+
+    loaded = tf.saved_model.load(str(export_dir))
+    ops = set()
+    for signature in loaded.signatures.values():
+        graph_def = signature.graph.as_graph_def()
+        ops.update(node.op for node in graph_def.node)
+        for function in graph_def.library.function:
+            ops.update(node.op for node in function.node_def)
+    return ops
+
+
+def assert_portable_ops(export_dir):
+    """Raises AssertionError naming any cuDNN-only op found in the serving graph."""
+    found = sorted(graph_op_types(export_dir) & CUDNN_ONLY_OPS)
+    if found:
+        raise AssertionError(
+            f"The SavedModel at {export_dir} contains GPU-only cuDNN ops {found}; it would fail on a "
+            "CPU-only server. Export with the portable LSTM path."
+        )
+    return True
+
+
+def max_abs_diff(reference, other):
+    """Largest absolute difference between two float arrays of the same shape."""
+    reference = np.asarray(reference, np.float64)
+    other = np.asarray(other, np.float64)
+    if reference.shape != other.shape:
+        raise ValueError(f"Shapes differ: {reference.shape} vs {other.shape}")
+    return float(np.max(np.abs(reference - other))) if reference.size else 0.0
+
+
+def argmax_agreement(reference, other, mask=None):
+    """Fraction of positions (where `mask` is True) whose argmax over the last axis agrees."""
+    same = np.argmax(np.asarray(reference), axis=-1) == np.argmax(np.asarray(other), axis=-1)
+    if mask is not None:
+        mask = np.asarray(mask, bool)
+        return float(same[mask].mean()) if mask.any() else 1.0
+    return float(same.mean())

@@ -1,0 +1,249 @@
+"""Skip-gram training pairs with negative sampling, built in `tf.data` the way word2vec.c does it.
+
+Keras 3 dropped `keras.preprocessing.sequence.skipgrams` (which could draw the true context word
+as a "negative") and TensorFlow's tutorial draws negatives from a Zipf prior. This module follows
+word2vec.c / gensim instead, vectorised over chunks of the corpus and run inside the graph:
+
+1. **subsampling**: a word with corpus frequency `f = count / total` is kept with probability
+   `(sqrt(f / sample) + 1) * sample / f` (capped at 1), drawn afresh every epoch; dropped words are
+   removed *before* windowing, so the window reaches further, as in word2vec.c;
+2. **dynamic window**: each centre word draws its effective window `b` uniformly from
+   `1..window` and pairs with the kept words at distance `1..b` on both sides, inside its document;
+3. **negatives**: `negative` words per pair drawn from `count ** ns_exponent`, conditioned on
+   being different from that pair's context word (exact: the uniform draw skips the context
+   word's slice of the cumulative distribution).
+
+`skipgram_dataset` is the one entry point: one pass over it is one epoch (fresh random draws on
+each pass, reproducible from `seed`), made of fixed-size batches
+`{"target", "context", "negatives", "weight", "progress"}`. The last batch of an epoch is padded
+with `weight == 0` rows so every batch has the same shape (one XLA compilation).
+"""
+
+import numpy as np
+import tensorflow as tf
+
+# Seed-stream tags, so the random draws of one chunk are independent of each other.
+_SUBSAMPLE, _WINDOW, _SHUFFLE, _NEGATIVES = 1, 2, 3, 4
+
+
+def keep_probabilities(counts, sample):
+    """word2vec's probability of keeping each occurrence of a word during subsampling.
+
+    Args:
+        counts: 1-D array of word counts (zeros allowed, e.g. for reserved ids).
+        sample: threshold; `0` (or less) disables subsampling.
+
+    Returns:
+        float32 array, same length as `counts`, values in `[0, 1]`.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    if sample <= 0:
+        return np.ones(counts.shape, np.float32)
+    threshold = sample * counts.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        keep = (np.sqrt(counts / threshold) + 1.0) * threshold / counts
+    keep = np.where(counts > 0, np.minimum(keep, 1.0), 0.0)
+    return keep.astype(np.float32)
+
+
+def negative_sampling_cdf(counts, ns_exponent=0.75):
+    """Cumulative distribution of `counts ** ns_exponent`, normalised to end at 1.
+
+    Words with a zero count get zero probability (also with `ns_exponent == 0`).
+
+    Returns:
+        float64 array `cdf` with `cdf[i] = P(word <= i)`.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    weights = np.zeros_like(counts)
+    positive = counts > 0
+    weights[positive] = np.power(counts[positive], ns_exponent)
+    if weights.sum() <= 0:
+        raise ValueError("Negative sampling needs at least one word with a positive count.")
+    cdf = np.cumsum(weights)
+    return cdf / cdf[-1]
+
+
+def sample_negatives(contexts, cdf, negative, seed):
+    """Draws `negative` words per pair from `cdf`, never equal to that pair's context word.
+
+    Exact conditional sampling in one pass: a uniform `u` in `[0, 1 - p(context))` is shifted past
+    the context word's slice `[cdf[c - 1], cdf[c])` and looked up with `searchsorted`.
+
+    Args:
+        contexts: int32 tensor `(P,)` of context ids.
+        cdf: float64 tensor or array from `negative_sampling_cdf`.
+        negative: number of negatives per pair.
+        seed: stateless seed, int tensor of shape `(2,)`.
+
+    Returns:
+        int32 tensor `(P, negative)`.
+    """
+    cdf = tf.convert_to_tensor(cdf, tf.float64)
+    contexts = tf.convert_to_tensor(contexts, tf.int32)
+    below = tf.concat([tf.zeros([1], tf.float64), cdf[:-1]], axis=0)
+    low = tf.gather(below, contexts)[:, None]  # (P, 1)
+    mass = tf.gather(cdf, contexts)[:, None] - low  # (P, 1)
+    uniform = tf.random.stateless_uniform([tf.size(contexts), negative], seed, dtype=tf.float64)
+    draw = uniform * (1.0 - mass)  # (P, N) in [0, 1 - p(context))
+    draw = tf.where(draw >= low, draw + mass, draw)
+    flat = tf.searchsorted(cdf, tf.reshape(draw, [-1]), side="right")
+    # Round-off can only push a draw onto the last word; clip into range.
+    flat = tf.minimum(flat, tf.shape(cdf, out_type=flat.dtype)[0] - 1)
+    return tf.reshape(tf.cast(flat, tf.int32), [-1, negative])
+
+
+def skipgram_pairs(ids, doc_ids, keep_probs, window, seed):
+    """(target, context) pairs of one chunk: subsampling, then a dynamic window per centre word.
+
+    Args:
+        ids: int32 `(L,)` word ids; `-1` marks padding (never used).
+        doc_ids: int32 `(L,)` document index of each position; windows stay inside a document.
+        keep_probs: float32 `(V,)` from `keep_probabilities`.
+        window: maximum distance between target and context (>= 1).
+        seed: stateless seed, int tensor of shape `(2,)`.
+
+    Returns:
+        `(targets, contexts, positions)` int32 tensors of shape `(P,)`; `positions` is the index
+        of the target word in `ids` (used for learning-rate progress).
+    """
+    ids = tf.convert_to_tensor(ids, tf.int32)
+    doc_ids = tf.convert_to_tensor(doc_ids, tf.int32)
+    positions = tf.range(tf.size(ids), dtype=tf.int32)
+    valid = ids >= 0
+    uniform = tf.random.stateless_uniform(tf.shape(ids), tf.random.experimental.stateless_fold_in(seed, _SUBSAMPLE))
+    keep = valid & (uniform < tf.gather(keep_probs, tf.maximum(ids, 0)))
+    ids = tf.boolean_mask(ids, keep)  # (K,) the kept words, in order
+    doc_ids = tf.boolean_mask(doc_ids, keep)
+    positions = tf.boolean_mask(positions, keep)
+    reach = tf.random.stateless_uniform(
+        tf.shape(ids), tf.random.experimental.stateless_fold_in(seed, _WINDOW), minval=1, maxval=window + 1, dtype=tf.int32
+    )  # (K,) effective window of each centre word
+    size = tf.size(ids)
+    targets, contexts, origins = [], [], []
+    for offset in range(1, window + 1):
+        # Centre i with context i + offset, and centre i + offset with context i.
+        left, right = ids[: size - offset], ids[offset:]  # (K - offset,)
+        same_doc = tf.equal(doc_ids[: size - offset], doc_ids[offset:])
+        forward = same_doc & (reach[: size - offset] >= offset)
+        backward = same_doc & (reach[offset:] >= offset)
+        targets += [tf.boolean_mask(left, forward), tf.boolean_mask(right, backward)]
+        contexts += [tf.boolean_mask(right, forward), tf.boolean_mask(left, backward)]
+        origins += [tf.boolean_mask(positions[: size - offset], forward), tf.boolean_mask(positions[offset:], backward)]
+    return tf.concat(targets, 0), tf.concat(contexts, 0), tf.concat(origins, 0)
+
+
+def flatten_documents(documents):
+    """Concatenates id sequences into `(ids, doc_ids)` int32 NumPy arrays; empty documents vanish."""
+    arrays = [np.asarray(doc, dtype=np.int32).reshape(-1) for doc in documents]
+    arrays = [a for a in arrays if a.size]
+    if not arrays:
+        return np.zeros([0], np.int32), np.zeros([0], np.int32)
+    ids = np.concatenate(arrays)
+    doc_ids = np.repeat(np.arange(len(arrays), dtype=np.int32), [a.size for a in arrays])
+    return ids, doc_ids
+
+
+def skipgram_dataset(
+    documents,
+    counts,
+    window=5,
+    negative=5,
+    sample=1e-3,
+    ns_exponent=0.75,
+    batch_size=8192,
+    chunk_size=10000,
+    seed=0,
+):
+    """One epoch of shuffled skip-gram batches with negatives; each pass draws anew.
+
+    The corpus is cut into chunks of `chunk_size` raw words (a window never crosses a chunk
+    border, like gensim's 10,000-word sentence limit); chunks are processed in parallel, their
+    pairs shuffled within the chunk and regrouped into batches of exactly `batch_size` pairs.
+
+    Args:
+        documents: iterable of 1-D int sequences (word ids in `[0, len(counts))`, out-of-vocabulary
+            words already removed).
+        counts: 1-D array, count of every id in the training corpus (zeros for reserved ids).
+        window: maximum context distance, >= 1.
+        negative: negatives per pair, >= 1.
+        sample: subsampling threshold (0 disables it).
+        ns_exponent: exponent of the negative-sampling distribution.
+        batch_size: pairs per batch.
+        chunk_size: raw words per chunk.
+        seed: integer seed; the i-th pass over the dataset is the same for the same seed.
+
+    Returns:
+        `(dataset, info)`: a `tf.data.Dataset` of dicts with `target` int32 `(B,)`, `context`
+        int32 `(B,)`, `negatives` int32 `(B, negative)`, `weight` float32 `(B,)` (0 for padding)
+        and `progress` float32 `(B,)` (fraction of the epoch's words before the target word);
+        `info` is a dict with `words` (raw words per epoch) and `chunks`.
+
+    Raises:
+        ValueError: empty corpus, `window < 1`, `negative < 1`, fewer distinct words than
+            `negative + 1` (a negative must differ from the context word), bad sizes.
+
+    Example:
+
+    >>> dataset, info = skipgram_dataset([[4, 5, 6, 7, 4, 5]], counts=[0, 0, 0, 0, 2, 2, 1, 1],
+    ...                                  window=2, negative=1, sample=0, batch_size=4)
+    >>> batch = next(iter(dataset))
+    >>> batch["negatives"].shape
+    TensorShape([4, 1])
+    """
+    for name, value in (("window", window), ("negative", negative), ("batch_size", batch_size), ("chunk_size", chunk_size)):
+        if int(value) != value or value < 1:
+            raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value}")
+    if sample < 0:
+        raise ValueError(f"`sample` must be >= 0. Received: sample={sample}")
+    counts = np.asarray(counts, dtype=np.int64).reshape(-1)
+    ids, doc_ids = flatten_documents(documents)
+    if ids.size == 0:
+        raise ValueError("The corpus is empty: no word left to train on (check `min_count` and the input).")
+    if ids.min() < 0 or ids.max() >= counts.size:
+        raise ValueError(f"Word ids must be in [0, {counts.size}). Received ids in [{ids.min()}, {ids.max()}].")
+    distinct = int(np.count_nonzero(counts))
+    if distinct < negative + 1:
+        raise ValueError(
+            f"Negative sampling needs more distinct words than `negative` (negatives must differ from the "
+            f"context word). Received: {distinct} distinct words with negative={negative}."
+        )
+    keep_probs = tf.constant(keep_probabilities(counts, sample))
+    cdf = tf.constant(negative_sampling_cdf(counts, ns_exponent))
+
+    total = ids.size
+    num_chunks = -(-total // chunk_size)
+    padded = num_chunks * chunk_size
+    id_chunks = tf.constant(np.pad(ids, (0, padded - total), constant_values=-1).reshape(num_chunks, chunk_size))
+    doc_chunks = tf.constant(np.pad(doc_ids, (0, padded - total), constant_values=-1).reshape(num_chunks, chunk_size))
+
+    def chunk_pairs(epoch_seed, index):
+        seed_pair = tf.stack([epoch_seed, index])  # (2,) stateless seed of this chunk
+        index = tf.cast(index, tf.int32)
+        targets, contexts, positions = skipgram_pairs(id_chunks[index], doc_chunks[index], keep_probs, window, seed_pair)
+        order = tf.argsort(tf.random.stateless_uniform(tf.shape(targets), tf.random.experimental.stateless_fold_in(seed_pair, _SHUFFLE)))
+        targets, contexts, positions = (tf.gather(t, order) for t in (targets, contexts, positions))
+        negatives = sample_negatives(contexts, cdf, negative, tf.random.experimental.stateless_fold_in(seed_pair, _NEGATIVES))
+        progress = tf.cast(index * chunk_size + positions, tf.float32) / float(total)
+        return {
+            "target": targets,
+            "context": contexts,
+            "negatives": negatives,
+            "weight": tf.ones(tf.shape(targets), tf.float32),
+            "progress": progress,
+        }
+
+    def pad_batch(batch):
+        missing = batch_size - tf.shape(batch["target"])[0]
+        return {key: tf.pad(value, [[0, missing]] + [[0, 0]] * (value.shape.rank - 1)) for key, value in batch.items()}
+
+    def epoch(epoch_seed):
+        chunks = tf.data.Dataset.range(num_chunks).map(
+            lambda index: chunk_pairs(epoch_seed, index), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
+        return chunks.rebatch(batch_size).map(pad_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    # A fresh int64 seed on every pass over the dataset, reproducible from `seed`.
+    epoch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+    dataset = epoch_seeds.flat_map(epoch).prefetch(tf.data.AUTOTUNE)
+    return dataset, {"words": int(total), "chunks": int(num_chunks)}

@@ -1,0 +1,24 @@
+"""Constructor-argument validation shared by the layers (private)."""
+
+
+def check_positive_int(name, value, allow_none=False):
+    """Raise `ValueError` echoing the value unless it is a positive int (or allowed None)."""
+    if allow_none and value is None:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+    return value
+
+
+def check_rate(name, value):
+    """Raise `ValueError` unless `0 <= value < 1` (dropout-style rates)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"`{name}` must be a float in [0, 1). Received: {name}={value!r}")
+    return float(value)
+
+
+def check_choice(name, value, choices):
+    """Raise `ValueError` unless `value` is one of `choices`."""
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {list(choices)}. Received: {name}={value!r}")
+    return value

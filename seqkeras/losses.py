@@ -1,0 +1,125 @@
+"""Losses for padded sequence batches."""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="seqkeras")
+class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
+    """Sparse categorical cross-entropy averaged over real tokens only.
+
+    For labels `y_true` `[batch, time]` (int) and predictions `y_pred`
+    `[batch, time, classes]`, the loss is
+
+        sum_{b,t} w[b,t] * CE(y_true[b,t], y_pred[b,t]) / sum_{b,t} w[b,t]
+
+    where the weight `w` of a token is the product of everything that marks it: the
+    padding mask Keras attaches to `y_pred` (propagated from the model's inputs),
+    `y_true != ignore_class` when `ignore_class` is set, and `sample_weight` when
+    given (`[batch]` or `[batch, time]`). With 0/1 weights this is the plain mean over
+    the real tokens of the whole batch, not over `batch * time` positions, and padded
+    positions contribute nothing whatever labels or predictions they hold. A batch
+    with no real token has loss 0.
+
+    Args:
+        from_logits: bool, whether `y_pred` holds logits (True) or probabilities.
+        ignore_class: optional int label marking padded positions in `y_true`
+            (e.g. `seqkeras.data.vocabulary.PAD_ID`); None uses masks/weights only.
+        name: loss name.
+        dtype: dtype of the loss computation (default `keras.backend.floatx()`).
+
+    Example:
+
+    >>> loss = MaskedSparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
+    >>> y_true = np.array([[2, 1, 0]])
+    >>> logits = np.zeros((1, 3, 4), "float32")
+    >>> float(loss(y_true, logits))  # log(4), averaged over the 2 real tokens
+    1.3862943649291992
+    """
+
+    def __init__(
+        self,
+        from_logits=False,
+        ignore_class=None,
+        name="masked_sparse_categorical_crossentropy",
+        dtype=None,
+    ):
+        super().__init__(name=name, reduction="sum", dtype=dtype)
+        if not isinstance(from_logits, bool):
+            raise ValueError(f"`from_logits` must be a bool. Received: from_logits={from_logits!r}")
+        if ignore_class is not None and (
+            isinstance(ignore_class, bool) or not isinstance(ignore_class, int)
+        ):
+            raise ValueError(
+                f"`ignore_class` must be an int or None. Received: ignore_class={ignore_class!r}"
+            )
+        self.from_logits = from_logits
+        self.ignore_class = ignore_class
+        self._dtype_argument = dtype
+
+    def call(self, y_true, y_pred):
+        """Per-token cross-entropy `[batch, time]`, unweighted and unreduced."""
+        return ops.sparse_categorical_crossentropy(
+            y_true, y_pred, from_logits=self.from_logits
+        )
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        mask = getattr(y_pred, "_keras_mask", None)  # Set by Keras mask propagation.
+        with ops.name_scope(self.name):
+            y_pred = ops.convert_to_tensor(y_pred, dtype=self.dtype)  # (B, T, V)
+            y_true = ops.convert_to_tensor(y_true)
+            if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1:
+                y_true = ops.squeeze(y_true, -1)  # (B, T, 1) -> (B, T)
+            self._check_shapes(y_true, y_pred, mask)
+            y_true = ops.cast(y_true, "int32")  # (B, T)
+
+            weights = ops.ones(ops.shape(y_true), dtype=self.dtype)  # (B, T)
+            if mask is not None:
+                weights = weights * ops.cast(mask, self.dtype)
+            if self.ignore_class is not None:
+                weights = weights * ops.cast(ops.not_equal(y_true, self.ignore_class), self.dtype)
+            if sample_weight is not None:
+                sample_weight = ops.cast(ops.convert_to_tensor(sample_weight), self.dtype)
+                while len(sample_weight.shape) < len(weights.shape):
+                    sample_weight = ops.expand_dims(sample_weight, -1)  # (B,) -> (B, 1)
+                if len(sample_weight.shape) > len(weights.shape):
+                    sample_weight = ops.squeeze(sample_weight, -1)  # (B, T, 1) -> (B, T)
+                weights = weights * sample_weight
+
+            real = ops.greater(weights, 0)  # (B, T)
+            # Padded positions may hold any label (even out of range): replace it first.
+            safe_labels = ops.where(real, y_true, ops.zeros_like(y_true))
+            losses = self.call(safe_labels, y_pred)  # (B, T)
+            losses = ops.where(real, losses * weights, ops.zeros_like(losses))
+            return ops.divide_no_nan(ops.sum(losses), ops.sum(weights))
+
+    @staticmethod
+    def _check_shapes(y_true, y_pred, mask):
+        pred_shape, true_shape = tuple(y_pred.shape), tuple(y_true.shape)
+        if len(pred_shape) < 2 or len(true_shape) != len(pred_shape) - 1:
+            raise ValueError(
+                "MaskedSparseCategoricalCrossentropy expects y_true [batch, time] and y_pred "
+                f"[batch, time, classes]. Received: y_true.shape={true_shape}, "
+                f"y_pred.shape={pred_shape}"
+            )
+        for got, want in zip(true_shape, pred_shape[:-1]):
+            if got is not None and want is not None and got != want:
+                raise ValueError(
+                    "y_true must match the leading axes of y_pred. Received: "
+                    f"y_true.shape={true_shape}, y_pred.shape={pred_shape}"
+                )
+        if mask is not None and tuple(mask.shape) != pred_shape[:-1]:
+            known = [m for m, p in zip(mask.shape, pred_shape[:-1]) if m is not None and p is not None and m != p]
+            if known or len(mask.shape) != len(pred_shape) - 1:
+                raise ValueError(
+                    "The mask attached to y_pred must match its leading axes. Received: "
+                    f"mask.shape={tuple(mask.shape)}, y_pred.shape={pred_shape}"
+                )
+
+    def get_config(self):
+        return {
+            "from_logits": self.from_logits,
+            "ignore_class": self.ignore_class,
+            "name": self.name,
+            "dtype": self._dtype_argument,
+        }

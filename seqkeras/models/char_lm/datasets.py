@@ -1,0 +1,129 @@
+"""Character LM training data: documents -> shift-by-one (inputs, targets) -> windows or streams.
+
+Every document becomes `[BOS] c_1 ... c_n` as inputs and `c_1 ... c_n [EOS]` as targets
+(`seqkeras.data.windows.shift_by_one`). Two layouts feed Keras `fit`:
+
+- `window_dataset`: each document is cut into windows of `window` steps (the last one padded and
+  masked); windows are shuffled and batched; every window starts from a zero state.
+- `stream_dataset`: truncated BPTT. Documents are laid end to end in `batch_size` rows; batch i
+  holds window i of every row, so row j of batch i continues row j of batch i-1 and the model
+  can carry its state across batches. A document always starts at a window boundary and its
+  first window has `reset=True` for that row: the carried state is zeroed there and only there.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from seqkeras.data.tokenization import CharTokenizer
+from seqkeras.data.vocabulary import PAD_ID
+from seqkeras.data.windows import shift_by_one
+
+
+def encode_documents(texts, vocabulary, tokenizer=None):
+    """Texts -> list of `(inputs, targets)` int32 NumPy pairs, one per document, shifted by one."""
+    texts = list(texts)
+    if not texts:
+        raise ValueError("At least one document is needed. Received: texts=[]")
+    tokenizer = tokenizer or CharTokenizer()
+    ids = vocabulary.lookup(tokenizer.tokenize(tf.constant(texts, tf.string)))  # ragged (D, None)
+    inputs, targets = shift_by_one(ids)  # ragged (D, None + 1) each
+    return [(np.asarray(i, np.int32), np.asarray(t, np.int32)) for i, t in zip(inputs.to_list(), targets.to_list())]
+
+
+def _document_windows(inputs, targets, window):
+    """One document -> (inputs (n, W), targets (n, W), mask (n, W)), the tail padded with PAD."""
+    length = len(inputs)
+    count = -(-length // window)
+    padded = count * window
+    shape = (count, window)
+    mask = (np.arange(padded) < length).reshape(shape)
+    inputs = np.pad(inputs, (0, padded - length), constant_values=PAD_ID).reshape(shape)
+    targets = np.pad(targets, (0, padded - length), constant_values=PAD_ID).reshape(shape)
+    return inputs, targets, mask
+
+
+def _check_positive(name, value):
+    if isinstance(value, bool) or int(value) != value or value <= 0:
+        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+
+
+def window_arrays(documents, window):
+    """Documents (from `encode_documents`) -> `(inputs, targets, mask)` arrays (N, window)."""
+    _check_positive("window", window)
+    parts = [_document_windows(inputs, targets, window) for inputs, targets in documents]
+    return tuple(np.concatenate([part[k] for part in parts]) for k in range(3))
+
+
+def window_dataset(documents, window, batch_size, shuffle=True, seed=0, repeat=False):
+    """Shuffled batches of independent windows: `({"token_ids", "padding_mask"}, targets)`.
+
+    Args:
+        documents: list of `(inputs, targets)` pairs from `encode_documents`.
+        window: int, time steps per window.
+        batch_size: int, windows per batch (the last batch may be smaller unless `repeat`).
+        shuffle: shuffle the windows (reshuffled every pass), seeded by `seed`.
+        repeat: repeat forever (use with `steps_per_epoch`).
+    """
+    _check_positive("batch_size", batch_size)
+    inputs, targets, mask = window_arrays(documents, window)  # (N, W) each
+    dataset = tf.data.Dataset.from_tensor_slices(({"token_ids": inputs, "padding_mask": mask}, targets))
+    if shuffle:
+        dataset = dataset.shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    return dataset.batch(batch_size, drop_remainder=repeat).prefetch(tf.data.AUTOTUNE)
+
+
+def stream_arrays(documents, window, batch_size):
+    """Lays documents out in `batch_size` rows of consecutive windows (truncated BPTT).
+
+    Documents go, longest first, to the row with the fewest windows so far (rows end up about
+    equally long); rows are then padded with empty, fully masked windows.
+
+    Returns:
+        dict of NumPy arrays: `token_ids`, `targets` int32 and `padding_mask` bool of shape
+        (num_batches, batch_size, window), and `reset` bool (num_batches, batch_size): True where
+        a row starts a new document (or an empty window) in that batch.
+    """
+    _check_positive("window", window)
+    _check_positive("batch_size", batch_size)
+    windows = [_document_windows(inputs, targets, window) for inputs, targets in documents]
+    rows = [[] for _ in range(batch_size)]
+    row_lengths = np.zeros(batch_size, dtype=np.int64)
+    for index in sorted(range(len(windows)), key=lambda i: (-len(windows[i][0]), i)):
+        row = int(np.argmin(row_lengths))
+        rows[row].append(index)
+        row_lengths[row] += len(windows[index][0])
+    num_batches = int(row_lengths.max())
+    shape = (num_batches, batch_size, window)
+    arrays = {
+        "token_ids": np.full(shape, PAD_ID, np.int32),
+        "targets": np.full(shape, PAD_ID, np.int32),
+        "padding_mask": np.zeros(shape, bool),
+        "reset": np.ones((num_batches, batch_size), bool),
+    }
+    for row, indices in enumerate(rows):
+        start = 0
+        for index in indices:
+            inputs, targets, mask = windows[index]
+            stop = start + len(inputs)
+            arrays["token_ids"][start:stop, row] = inputs
+            arrays["targets"][start:stop, row] = targets
+            arrays["padding_mask"][start:stop, row] = mask
+            arrays["reset"][start + 1:stop, row] = False  # the state carries on inside a document
+            start = stop
+    return arrays
+
+
+def stream_dataset(documents, window, batch_size, repeat=False):
+    """Ordered truncated-BPTT batches: `({"token_ids", "padding_mask", "reset"}, targets)`.
+
+    Every element is already a batch of exactly `batch_size` rows (the trainer's carried state has
+    that many rows). Never shuffle it: the order is what carries the state.
+    """
+    arrays = stream_arrays(documents, window, batch_size)
+    features = {key: arrays[key] for key in ("token_ids", "padding_mask", "reset")}
+    dataset = tf.data.Dataset.from_tensor_slices((features, arrays["targets"]))
+    if repeat:
+        dataset = dataset.repeat()
+    return dataset.prefetch(tf.data.AUTOTUNE)

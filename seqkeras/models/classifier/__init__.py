@@ -1,0 +1,4 @@
+"""Sequence -> label classification: `build_classifier` and a bag-of-words baseline."""
+
+from seqkeras.models.classifier.bag_of_words_baseline import BagOfWordsBaseline
+from seqkeras.models.classifier.classifier import build_classifier

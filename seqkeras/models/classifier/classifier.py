@@ -1,0 +1,103 @@
+"""Sequence -> label: `build_classifier`, a recurrent encoder reduced to one vector per sequence."""
+
+import keras
+
+from seqkeras import layers as seq_layers
+from seqkeras.models.tagger._validation import (
+    check_choice,
+    check_embedding_weights,
+    check_positive_int,
+    check_rate,
+)
+from seqkeras.models.tagger.rnn_encoder import CELLS, encode_sequence
+from seqkeras.models.tagger.sequence_task_model import SequenceTaskModel
+
+POOLINGS = ("mean", "max", "sum", "last")
+
+
+def build_classifier(
+    vocabulary_size,
+    num_classes,
+    hidden_dim=128,
+    num_layers=1,
+    embedding_dim=None,
+    pooling="mean",
+    causal=False,
+    cell="lstm",
+    dropout=0.0,
+    embedding_weights=None,
+    embedding_trainable=True,
+    name="classifier",
+):
+    """Builds a sequence classifier: embedding -> RNN stack -> one vector -> class logits.
+
+    The per-step outputs are reduced over the real steps only: `MaskedPooling` for `"mean"`,
+    `"max"` or `"sum"`, or `LastValidStep` for `"last"` (the output at each row's last real
+    token). `"last"` summarises the whole sequence only for a left-to-right encoder, so it
+    requires `causal=True`; conversely a causal model should use `"last"` to classify from
+    everything it has read.
+
+    Args:
+        vocabulary_size: number of token ids (reserved ids included).
+        num_classes: number of classes; the logits have this width.
+        hidden_dim: RNN units per direction.
+        num_layers: stacked RNN layers.
+        embedding_dim: token embedding width; None takes the width of `embedding_weights`
+            (64 without them).
+        pooling: `"mean"`, `"max"`, `"sum"` or `"last"`.
+        causal: left-to-right only instead of bidirectional.
+        cell: `"lstm"` or `"elman"`.
+        dropout: dropout on the embeddings, between RNN layers and before the head.
+        embedding_weights: optional `[vocabulary_size, embedding_dim]` initial embedding.
+        embedding_trainable: False freezes the token embedding.
+        name: model name.
+
+    Model inputs:
+        token_ids: int32 `[B, T]`; padding_mask: bool `[B, T]` (right-padded, at least one
+        real step per row).
+
+    Returns:
+        A functional `SequenceTaskModel` giving logits `[B, num_classes]`.
+
+    Example:
+    >>> model = build_classifier(vocabulary_size=20, num_classes=3, hidden_dim=8)
+    >>> model({"token_ids": np.array([[4, 5, 0]]),
+    ...        "padding_mask": np.array([[True, True, False]])}).shape
+    TensorShape([1, 3])
+    """
+    vocabulary_size = check_positive_int("vocabulary_size", vocabulary_size)
+    num_classes = check_positive_int("num_classes", num_classes)
+    hidden_dim = check_positive_int("hidden_dim", hidden_dim)
+    num_layers = check_positive_int("num_layers", num_layers)
+    check_choice("pooling", pooling, POOLINGS)
+    check_choice("cell", cell, CELLS)
+    dropout = check_rate("dropout", dropout)
+    if pooling == "last" and not causal:
+        raise ValueError(
+            "pooling='last' reads the last real step, which only summarises the sequence for a "
+            "left-to-right encoder; pass causal=True or use mean/max/sum pooling. "
+            f"Received: pooling={pooling!r}, causal={causal!r}"
+        )
+    weights, embedding_dim = check_embedding_weights(embedding_weights, vocabulary_size, embedding_dim)
+
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    padding_mask = keras.Input(shape=(None,), dtype="bool", name="padding_mask")
+    embedding = keras.layers.Embedding(
+        vocabulary_size, embedding_dim, trainable=bool(embedding_trainable), name="token_embedding"
+    )
+    x = embedding(token_ids)  # (B, T, E)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
+    x, _ = encode_sequence(
+        x, padding_mask, hidden_dim, num_layers=num_layers, causal=causal, cell=cell, dropout=dropout,
+        name="encoder",
+    )  # (B, T, D)
+    if pooling == "last":
+        pooled = seq_layers.LastValidStep(name="last_valid_step")(x, mask=padding_mask)  # (B, D)
+    else:
+        pooled = seq_layers.MaskedPooling(pooling, name=f"{pooling}_pooling")(x, mask=padding_mask)  # (B, D)
+    logits = keras.layers.Dense(num_classes, name="class_logits")(pooled)  # (B, num_classes)
+    model = SequenceTaskModel({"token_ids": token_ids, "padding_mask": padding_mask}, logits, name=name)
+    if weights is not None:
+        embedding.set_weights([weights])
+    return model

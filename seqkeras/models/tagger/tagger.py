@@ -1,0 +1,107 @@
+"""Sequence -> sequence: `build_tagger`, a recurrent tagger with one label per token."""
+
+import keras
+
+from seqkeras.models.tagger._validation import (
+    check_choice,
+    check_embedding_weights,
+    check_positive_int,
+    check_rate,
+)
+from seqkeras.models.tagger.character_word_encoder import CharacterWordEncoder
+from seqkeras.models.tagger.rnn_encoder import CELLS, encode_sequence
+from seqkeras.models.tagger.sequence_task_model import SequenceTaskModel
+
+
+def build_tagger(
+    vocabulary_size,
+    num_tags,
+    hidden_dim=128,
+    num_layers=1,
+    embedding_dim=None,
+    causal=False,
+    cell="lstm",
+    dropout=0.0,
+    embedding_weights=None,
+    embedding_trainable=True,
+    char_vocabulary_size=None,
+    char_embedding_dim=16,
+    char_filters=32,
+    name="tagger",
+):
+    """Builds a token tagger: embedding (+ character features) -> RNN stack -> per-token logits.
+
+    By default the RNN is bidirectional (each tag sees the whole sentence); `causal=True`
+    makes it left-to-right only, so the tag at step `t` depends on tokens `<= t`. The output
+    keeps the padding mask, so `seqkeras.losses.MaskedSparseCategoricalCrossentropy` (or any
+    Keras loss) averages over real tokens only.
+
+    Args:
+        vocabulary_size: number of token ids (reserved ids included).
+        num_tags: number of tags; the logits have this width.
+        hidden_dim: RNN units per direction.
+        num_layers: stacked RNN layers.
+        embedding_dim: token embedding width; None takes the width of `embedding_weights`
+            (64 without them).
+        causal: left-to-right only instead of bidirectional.
+        cell: `"lstm"` (seqkeras `LSTM`) or `"elman"` (`ElmanCell`).
+        dropout: dropout on the embeddings and between/after RNN layers.
+        embedding_weights: optional float array `[vocabulary_size, embedding_dim]` to
+            initialise the token embedding (e.g. word2vec vectors).
+        embedding_trainable: False freezes the token embedding.
+        char_vocabulary_size: when given, adds a `char_ids` input `[B, T, C]` encoded by a
+            `CharacterWordEncoder` and concatenated with the token embedding.
+        char_embedding_dim: character embedding width.
+        char_filters: width of the character word vector.
+        name: model name.
+
+    Model inputs:
+        token_ids: int32 `[B, T]`; padding_mask: bool `[B, T]` (right-padded);
+        char_ids: int32 `[B, T, C]` when `char_vocabulary_size` is set.
+
+    Returns:
+        A functional `SequenceTaskModel` giving logits `[B, T, num_tags]`.
+
+    Example:
+    >>> model = build_tagger(vocabulary_size=20, num_tags=5, hidden_dim=8)
+    >>> logits = model({"token_ids": np.array([[4, 5, 0]]),
+    ...                 "padding_mask": np.array([[True, True, False]])})
+    >>> logits.shape
+    TensorShape([1, 3, 5])
+    """
+    vocabulary_size = check_positive_int("vocabulary_size", vocabulary_size)
+    num_tags = check_positive_int("num_tags", num_tags)
+    hidden_dim = check_positive_int("hidden_dim", hidden_dim)
+    num_layers = check_positive_int("num_layers", num_layers)
+    check_choice("cell", cell, CELLS)
+    dropout = check_rate("dropout", dropout)
+    char_vocabulary_size = check_positive_int("char_vocabulary_size", char_vocabulary_size, allow_none=True)
+    weights, embedding_dim = check_embedding_weights(embedding_weights, vocabulary_size, embedding_dim)
+
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    padding_mask = keras.Input(shape=(None,), dtype="bool", name="padding_mask")
+    inputs = {"token_ids": token_ids, "padding_mask": padding_mask}
+
+    embedding = keras.layers.Embedding(
+        vocabulary_size, embedding_dim, trainable=bool(embedding_trainable), name="token_embedding"
+    )
+    x = embedding(token_ids)  # (B, T, E)
+    if char_vocabulary_size is not None:
+        char_ids = keras.Input(shape=(None, None), dtype="int32", name="char_ids")
+        inputs["char_ids"] = char_ids
+        chars = CharacterWordEncoder(
+            char_vocabulary_size, char_embedding_dim, char_filters, name="char_encoder"
+        )(char_ids)  # (B, T, F)
+        x = keras.layers.Concatenate(name="word_features")([x, chars])  # (B, T, E + F)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
+
+    x, _ = encode_sequence(
+        x, padding_mask, hidden_dim, num_layers=num_layers, causal=causal, cell=cell, dropout=dropout,
+        name="encoder",
+    )  # (B, T, H or 2H)
+    logits = keras.layers.Dense(num_tags, name="tag_logits")(x)  # (B, T, num_tags)
+    model = SequenceTaskModel(inputs, logits, name=name)
+    if weights is not None:
+        embedding.set_weights([weights])
+    return model
