@@ -35,7 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from export.preprocessing import TextPreprocessor
-from seqkeras.data.vocabulary import NUM_RESERVED, OOV_ID, PAD_ID
+from seqkeras.data.vocabulary import BOS_ID, EOS_ID, OOV_ID, PAD_ID
 from export.token_files import write_token_file
 from export.warmup import build_warmup_requests, write_warmup_requests
 
@@ -302,130 +302,143 @@ def build_classifier_archive(model, preprocessor, labels_file, from_logits=None)
     return archive
 
 
-def check_causal(model, vocabulary_size, length=6, seed=0):
-    """Raises ValueError unless changing tokens after step t leaves outputs at steps <= t unchanged.
-
-    A probe, not a proof: two random batches that agree on the first half are compared.
-    """
-    rng = np.random.default_rng(seed)
-    half = length // 2
-    first = rng.integers(4, max(vocabulary_size, 5), size=(2, length)).astype("int32")
-    second = first.copy()
-    second[:, half:] = rng.integers(4, max(vocabulary_size, 5), size=(2, length - half))
-    mask = np.ones((2, length), bool)
-    out_a = np.asarray(model({"token_ids": first, "padding_mask": mask}, training=False))
-    out_b = np.asarray(model({"token_ids": second, "padding_mask": mask}, training=False))
-    if out_a.ndim != 3:
-        raise ValueError(
-            "`generate` needs a causal language model returning per-step scores (B, T, V). "
-            f"Received: a model with output shape {out_a.shape}"
-        )
-    leak = float(np.max(np.abs(out_a[:, :half] - out_b[:, :half])))
-    if leak > 1e-5:
-        raise ValueError(
-            "The model is not causal: changing tokens after step t changed its outputs at earlier "
-            f"steps (max change {leak:.3g}), so it cannot export `generate`. Received: model={model.name!r}"
-        )
+def _has_carried_state(model):
+    return all(callable(getattr(model, name, None)) for name in ("run", "step", "initial_states"))
 
 
-def build_char_lm_archive(model, preprocessor, from_logits=None, max_new_chars=2000):
+def build_char_lm_archive(model, preprocessor, vocabulary, from_logits=None, max_new_chars=2000):
     """ExportArchive with `score_text` (default), `score_token_ids` and `generate` signatures.
 
-    Scoring: log p(text) = sum over characters of log p(char | BOS, previous chars) (the chain
-    rule; no end token is scored, so it is the log-probability of the text as a prefix).
+    Scoring is the chain rule, as `CharScorer`: log p(text) = sum over characters of
+    log p(c_t | BOS, c_1..c_{t-1}) (no end token is scored). `score_token_ids` takes the ids of
+    the characters *without* BOS, right-padded, like `CharScorer.score_ids`.
 
-    Generation re-runs the model on the (growing) window of the last `preprocessor.max_length`
-    characters at every step inside one `tf.while_loop`, sampling with a stateless RNG seeded by
-    `seed`, so identical requests give identical text.
+    `generate(prompt, num_chars, temperature, top_k, top_p, seed)` continues each prompt (BOS is
+    prepended; an empty prompt starts a document) by up to `num_chars` (capped at
+    `max_new_chars`) characters. A model with a carried state (`run`/`step`/`initial_states`,
+    e.g. `CharLanguageModel`) runs `CharGenerator`'s in-graph loop: one step per character. Other
+    causal models re-read a window of the last `max_length` tokens per character. Sampling is
+    stateless and seeded: identical requests give identical text. A sampled end-of-document id
+    ends that row early.
     """
+    from seqkeras import sampling
+    from seqkeras.models.char_lm.causality import check_causal
+
     if from_logits is None:
         from_logits = not outputs_are_probabilities(model)
-    check_causal(model, preprocessor.vocabulary_size)
+    try:
+        check_causal(model, preprocessor.vocabulary_size)
+    except ValueError as error:
+        raise ValueError(f"Cannot export `generate`/`score` for a model that is not causal: {error}") from None
     if not preprocessor.add_bos:
         raise ValueError(
             "A char LM preprocessor must prepend BOS (add_bos=True) so the first character is scored. "
             f"Received: add_bos={preprocessor.add_bos}"
         )
+    specs = model_input_specs(model)
     resources = _Resources()
     resources.preprocessor = preprocessor
     window = preprocessor.max_length
 
-    def log_probs(token_ids, padding_mask):
-        probabilities = _probabilities(model, {"token_ids": token_ids, "padding_mask": padding_mask}, from_logits)
-        return tf.math.log(tf.maximum(probabilities, 1e-30))  # (B, T, V)
+    def log_probs(inputs):
+        outputs = tf.cast(model(inputs, training=False), tf.float32)
+        if from_logits:
+            return tf.nn.log_softmax(outputs, axis=-1)  # (B, T, V)
+        return tf.math.log(tf.maximum(outputs, 1e-30))
 
-    def score_token_ids(token_ids, padding_mask):
-        # Inputs are [BOS, c1..cn, PAD...]; position t predicts token t + 1.
-        logp = log_probs(token_ids, padding_mask)[:, :-1]  # (B, T-1, V)
-        targets = token_ids[:, 1:]  # (B, T-1)
-        target_mask = tf.cast(padding_mask[:, 1:], tf.float32)  # (B, T-1)
-        picked = tf.gather(logp, targets, axis=2, batch_dims=2)  # (B, T-1)
-        nats = tf.reduce_sum(picked * target_mask, axis=1)  # (B,)
-        return {"log_prob_nats": nats, "log_prob_bits": nats / tf.math.log(2.0)}
+    def score_token_ids(inputs):
+        token_ids, padding_mask = inputs["token_ids"], inputs["padding_mask"]  # (B, T) characters
+        batch = tf.shape(token_ids)[0]
+        shifted = tf.concat([tf.fill([batch, 1], BOS_ID), token_ids[:, :-1]], axis=1)  # (B, T)
+        shifted_mask = tf.concat([tf.ones([batch, 1], tf.bool), padding_mask[:, :-1]], axis=1)
+        logp = log_probs({"token_ids": shifted, "padding_mask": shifted_mask})  # (B, T, V)
+        picked = tf.gather(logp, token_ids, axis=2, batch_dims=2)  # (B, T)
+        nats = tf.reduce_sum(picked * tf.cast(padding_mask, tf.float32), axis=1)  # (B,)
+        return {
+            "log_prob_nats": nats,
+            "log_prob_bits": nats / tf.math.log(2.0),
+            "num_characters": tf.reduce_sum(tf.cast(padding_mask, tf.int32), axis=1),
+        }
 
     def score_text(text):
         inputs, tokens, full_lengths = resources.preprocessor(text)
-        outputs = score_token_ids(inputs["token_ids"], inputs["padding_mask"])
-        num_chars = tf.cast(tokens.row_lengths(), tf.int32)
-        outputs["num_chars"] = num_chars
-        outputs["truncated"] = full_lengths > num_chars
+        # Drop the BOS the preprocessor put in front: score_token_ids adds its own.
+        chars = {"token_ids": inputs["token_ids"][:, 1:], "padding_mask": inputs["padding_mask"][:, 1:]}
+        chars = {key: tf.cond(tf.shape(value)[1] > 0, lambda v=value: v,
+                              lambda v=value: tf.zeros([tf.shape(v)[0], 1], v.dtype)) for key, value in chars.items()}
+        outputs = score_token_ids(chars)
+        outputs["truncated"] = full_lengths > outputs["num_characters"]
         return outputs
 
-    def generate(prompt, num_chars, temperature, seed):
-        tf.debugging.assert_positive(temperature, message="temperature must be > 0")
-        tf.debugging.assert_non_negative(num_chars, message="num_chars must be >= 0")
-        num_chars = tf.minimum(num_chars, max_new_chars)
-        inputs, tokens, full_lengths = resources.preprocessor(prompt)
-        ids = inputs["token_ids"]  # (B, T0) [BOS, prompt..., PAD]
-        lengths = tf.reduce_sum(tf.cast(inputs["padding_mask"], tf.int32), axis=1)  # (B,)
-        batch = tf.shape(ids)[0]
-        total = tf.shape(ids)[1] + num_chars
-        buffer = tf.concat([ids, tf.zeros([batch, num_chars], tf.int32)], axis=1)  # (B, T0 + N)
+    if _has_carried_state(model):
+        from seqkeras.models.char_lm.char_generator import CharGenerator
 
-        def step(i, buffer, lengths):
-            # Window of the last `window` tokens of each row, right-aligned at its length.
-            starts = tf.maximum(lengths - window, 0)  # (B,)
-            positions = starts[:, None] + tf.range(window)[None, :]  # (B, W)
-            valid = positions < lengths[:, None]
-            window_ids = tf.gather(buffer, tf.minimum(positions, total - 1), axis=1, batch_dims=1)
-            window_ids = tf.where(valid, window_ids, PAD_ID)
-            logp = log_probs(window_ids, valid)  # (B, W, V)
-            last = tf.gather(logp, tf.minimum(lengths - starts, window) - 1, axis=1, batch_dims=1)  # (B, V)
-            # Never sample reserved ids (pad/oov/bos/eos) as characters.
-            reserved = tf.one_hot(tf.range(NUM_RESERVED), tf.shape(last)[-1], on_value=-1e9, dtype=last.dtype)
-            scaled = last / temperature + tf.reduce_sum(reserved, axis=0)[None, :]
-            sample = tf.random.stateless_categorical(
-                scaled, 1, seed=tf.stack([seed, i]), dtype=tf.int32
-            )[:, 0]  # (B,)
-            buffer = tf.tensor_scatter_nd_update(
-                buffer, tf.stack([tf.range(batch), lengths], axis=1), sample
+        resources.generator = CharGenerator(model, vocabulary, tokenizer=preprocessor.tokenizer)
+
+        def sample_ids(ids, mask, num_chars, temperature, top_k, top_p, seed):
+            return resources.generator.generate_ids(
+                ids, mask, num_chars, temperature, top_k, top_p, tf.constant(-1), seed
             )
-            return i + 1, buffer, lengths + 1
+    else:
 
-        _, buffer, _ = tf.while_loop(
-            lambda i, *_: i < num_chars, step, [tf.constant(0), buffer, lengths],
-            shape_invariants=[tf.TensorShape([]), tf.TensorShape([None, None]), tf.TensorShape([None])],
-        )
-        positions = lengths[:, None] + tf.range(num_chars)[None, :]  # (B, N)
-        new_ids = tf.gather(buffer, positions, axis=1, batch_dims=1)
-        chars = resources.preprocessor.ids_to_tokens(new_ids)  # (B, N)
-        text = tf.strings.reduce_join(chars, axis=1)
-        num_prompt = tf.cast(tokens.row_lengths(), tf.int32)
-        return {"text": text, "prompt_truncated": full_lengths > num_prompt}
+        def sample_ids(ids, mask, num_chars, temperature, top_k, top_p, seed):
+            batch = tf.shape(ids)[0]
+            lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)  # (B,)
+            total = tf.shape(ids)[1] + num_chars
+            buffer = tf.concat([ids, tf.zeros([batch, num_chars], tf.int32)], axis=1)  # (B, S + N)
+            never = tf.reduce_any(tf.equal(tf.range(preprocessor.vocabulary_size)[:, None],
+                                           [[PAD_ID, OOV_ID, BOS_ID]]), axis=1)  # (V,)
+
+            def step(i, buffer, lengths, finished, produced):
+                starts = tf.maximum(lengths - window, 0)  # (B,)
+                positions = starts[:, None] + tf.range(window)[None, :]  # (B, W)
+                valid = positions < lengths[:, None]
+                window_ids = tf.where(valid, tf.gather(buffer, tf.minimum(positions, total - 1), batch_dims=1), PAD_ID)
+                logp = log_probs({"token_ids": window_ids, "padding_mask": valid})  # (B, W, V)
+                last = tf.gather(logp, lengths - starts - 1, batch_dims=1)  # (B, V)
+                last = tf.where(never, tf.constant(-1e9, last.dtype), last)
+                step_seed = tf.random.experimental.stateless_fold_in(seed, i)
+                sample = sampling.sample_next_ids(last, step_seed, temperature, top_k, top_p)  # (B,)
+                finished = finished | tf.equal(sample, EOS_ID)
+                sample = tf.where(finished, PAD_ID, sample)
+                buffer = tf.tensor_scatter_nd_update(buffer, tf.stack([tf.range(batch), lengths], axis=1), sample)
+                return i + 1, buffer, lengths + 1, finished, produced + tf.cast(~finished, tf.int32)
+
+            _, buffer, _, _, produced = tf.while_loop(
+                lambda i, *_: i < num_chars, step,
+                [tf.constant(0), buffer, lengths, tf.zeros([batch], tf.bool), tf.zeros([batch], tf.int32)],
+            )
+            positions = lengths[:, None] + tf.range(num_chars)[None, :]  # (B, N)
+            return tf.gather(buffer, positions, batch_dims=1), produced
+
+    def generate(prompt, num_chars, temperature, top_k, top_p, seed):
+        num_chars = tf.clip_by_value(num_chars, 1, max_new_chars)
+        inputs, tokens, full_lengths = resources.preprocessor(prompt)
+        seed_pair = tf.stack([seed, tf.constant(0, tf.int32)])
+        ids, lengths = sample_ids(inputs["token_ids"], inputs["padding_mask"], num_chars, temperature,
+                                  top_k, top_p, seed_pair)  # (B, N), (B,)
+        keep = tf.sequence_mask(lengths, maxlen=tf.shape(ids)[1])
+        chars = tf.where(keep, resources.preprocessor.ids_to_tokens(ids), "")  # (B, N)
+        return {
+            "text": tf.strings.reduce_join(chars, axis=1),
+            "num_characters": lengths,
+            "prompt_truncated": full_lengths > tf.cast(tokens.row_lengths(), tf.int32),
+        }
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.track(resources)
-    text_spec = [tf.TensorSpec([None], tf.string, name="text")]
-    archive.add_endpoint("score_text", score_text, input_signature=text_spec)
-    archive.add_endpoint("score_token_ids", score_token_ids, input_signature=_model_input_signature())
+    archive.add_endpoint("score_text", score_text, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    archive.add_endpoint("score_token_ids", score_token_ids, input_signature=[specs])
     archive.add_endpoint(
         "generate",
-        tf.function(generate, autograph=False),
+        generate,
         input_signature=[
             tf.TensorSpec([None], tf.string, name="prompt"),
             tf.TensorSpec([], tf.int32, name="num_chars"),
             tf.TensorSpec([], tf.float32, name="temperature"),
+            tf.TensorSpec([], tf.int32, name="top_k"),
+            tf.TensorSpec([], tf.float32, name="top_p"),
             tf.TensorSpec([], tf.int32, name="seed"),
         ],
     )
@@ -435,14 +448,25 @@ def build_char_lm_archive(model, preprocessor, from_logits=None, max_new_chars=2
 # ----------------------------------------------------------------------------------------------
 # The one entry point.
 # ----------------------------------------------------------------------------------------------
+def _as_vocabulary(vocabulary):
+    from seqkeras.data.vocabulary import NUM_RESERVED, Vocabulary
+
+    if isinstance(vocabulary, Vocabulary):
+        return vocabulary
+    return Vocabulary(list(vocabulary)[NUM_RESERVED:])
+
+
 def export_saved_model(
     model,
     base_dir,
     *,
     task,
-    tokenizer,
     vocabulary,
+    tokenizer=None,
     labels=None,
+    lowercase=False,
+    char_vocabulary=None,
+    max_word_length=16,
     name=None,
     version=None,
     max_length=128,
@@ -453,13 +477,18 @@ def export_saved_model(
     """Exports a Keras model for TF Serving under `<base_dir>/<name>/<version>/`.
 
     Args:
-        model: a Keras model taking `{"token_ids": int32 (B, T), "padding_mask": bool (B, T)}`.
+        model: a Keras model taking `{"token_ids": int32 (B, T), "padding_mask": bool (B, T)}`
+            (plus `char_ids` int32 (B, T, C) for a tagger with character features).
         base_dir: TF Serving's model base directory (one folder per model name inside).
         task: "tagger" (per-token classes), "classifier" (one class per sequence) or "char_lm".
+        vocabulary: `seqkeras.data.vocabulary.Vocabulary` (or its `.tokens`) used in training.
         tokenizer: object with `tokenize(strings) -> RaggedTensor[string]` made of TF /
-            tensorflow-text ops (`seqkeras.data.tokenization.WordTokenizer` / `CharTokenizer`).
-        vocabulary: `seqkeras.data.vocabulary.Vocabulary` (or its `.tokens` list) used in training.
+            tensorflow-text ops; default `WordTokenizer("whitespace")` for the tagger and the
+            classifier, `CharTokenizer()` for the char LM.
         labels: tag or class names in id order (tagger and classifier).
+        lowercase: lower-case tokens before the vocabulary lookup (as `WordPreprocessor`).
+        char_vocabulary: character `Vocabulary` for the `char_ids` input, if the model has one.
+        max_word_length: characters kept per word for `char_ids`.
         name: model name, default the task.
         version: positive integer; default the next free version.
         max_length: longest token sequence given to the model; longer texts are truncated.
@@ -474,30 +503,52 @@ def export_saved_model(
 
     Example:
     ```python
-    path = export_saved_model(tagger, "serving", task="tagger", tokenizer=WordTokenizer(),
-                              vocabulary=vocab, labels=upos_tags, warmup_texts=dev_texts[:8])
+    prep = WordPreprocessor.build(train_words)             # the tagger's preprocessing
+    path = export_saved_model(tagger, "serving", task="tagger", labels=upos_tags,
+                              **preprocessing_arguments(prep), warmup_texts=dev_texts[:8])
     ```
     """
+    from seqkeras.data.tokenization import CharTokenizer, WordTokenizer
+
     if task not in (TAGGER, CLASSIFIER, CHAR_LM):
         raise ValueError(f"`task` must be one of {[TAGGER, CLASSIFIER, CHAR_LM]}. Received: task={task!r}")
     tokens = _check_vocabulary(vocabulary, _embedding_rows(model))
     if task != CHAR_LM:
         labels = _check_labels(labels, "labels")
+    if tokenizer is None:
+        tokenizer = CharTokenizer() if task == CHAR_LM else WordTokenizer("whitespace")
     name = name or task
 
     def write(tmp_dir):
         with tempfile.TemporaryDirectory() as scratch:
-            vocabulary_file = write_token_file(pathlib.Path(scratch) / "vocabulary.txt", tokens)
-            preprocessor = TextPreprocessor(tokenizer, vocabulary_file, max_length, add_bos=(task == CHAR_LM))
+            scratch = pathlib.Path(scratch)
+            vocabulary_file = write_token_file(scratch / "vocabulary.txt", tokens)
+            char_file = None
+            if char_vocabulary is not None:
+                char_file = write_token_file(scratch / "char_vocabulary.txt", list(char_vocabulary.tokens))
+            preprocessor = TextPreprocessor(
+                tokenizer, vocabulary_file, max_length, add_bos=(task == CHAR_LM), lowercase=lowercase,
+                char_vocabulary_file=char_file, max_word_length=max_word_length,
+            )
             if task == TAGGER or task == CLASSIFIER:
-                labels_file = write_token_file(pathlib.Path(scratch) / "labels.txt", labels)
+                labels_file = write_token_file(scratch / "labels.txt", labels)
                 build = build_tagger_archive if task == TAGGER else build_classifier_archive
                 archive = build(model, preprocessor, labels_file, from_logits=from_logits)
             else:
-                archive = build_char_lm_archive(model, preprocessor, from_logits=from_logits)
+                archive = build_char_lm_archive(model, preprocessor, _as_vocabulary(vocabulary), from_logits=from_logits)
             archive.write_out(str(tmp_dir), verbose=False)
             if warmup_texts is not None:
                 requests = build_warmup_requests(name, task, preprocessor, list(warmup_texts))
                 write_warmup_requests(tmp_dir, requests)
 
     return write_version_atomically(base_dir, name, version, write, overwrite=overwrite)
+
+
+def preprocessing_arguments(word_preprocessor):
+    """`export_saved_model` keyword arguments reproducing a tagger/classifier `WordPreprocessor`."""
+    return {
+        "vocabulary": word_preprocessor.vocabulary,
+        "lowercase": word_preprocessor.lowercase,
+        "char_vocabulary": word_preprocessor.char_vocabulary,
+        "max_word_length": word_preprocessor.max_word_length,
+    }

@@ -36,17 +36,24 @@ def _fusion_context():
     return LSTM.tflite_fusion()
 
 
-def _check_token_id_model(model):
-    try:
-        inputs = model.input
-    except (AttributeError, ValueError):
-        inputs = None
-    names = sorted(inputs) if isinstance(inputs, dict) else []
-    if "token_ids" not in names:
-        raise ValueError(
-            "TFLite export is for token-id models taking {'token_ids', 'padding_mask'}. "
-            f"Received: a model with inputs {names}"
-        )
+def tflite_input_specs(model, batch_size=1, sequence_length=None, max_word_length=16):
+    """Named specs of the TFLite signature: every model input except `padding_mask`, static batch.
+
+    `char_ids` gets a static last axis of `max_word_length` characters (pad with 0): with a
+    dynamic one the converter cannot lower the character encoder's slicing to builtin ops.
+    """
+    from export.saved_model import model_input_specs
+
+    specs = {}
+    for key, spec in model_input_specs(model).items():
+        if key == "padding_mask":
+            continue
+        shape = [int(batch_size), sequence_length]
+        if key == "char_ids":
+            shape.append(int(max_word_length))
+        shape += [None] * (len(spec.shape) - len(shape))
+        specs[key] = tf.TensorSpec(shape, spec.dtype, name=key)
+    return specs
 
 
 def default_output_name(model):
@@ -71,8 +78,9 @@ def convert(
         sequence_length: static T, or None for a dynamic time axis.
         quantization: "float32", "dynamic_range" (int8 weights), "float16" (float16 weights) or
             "int8" (full integer with calibration; needs `representative_token_ids`).
-        representative_token_ids: iterable of 1-D int arrays of real token ids (e.g. 100 held-out
-            training sentences) for the int8 calibration.
+        representative_token_ids: iterable of real examples for the int8 calibration (e.g. 100
+            training sentences): 1-D int arrays of token ids, or dicts of per-example model inputs
+            without the batch axis (`token_ids` (T,), `char_ids` (T, C)).
         output_name: name of the signature output; default "probabilities" when the model ends
             in softmax, else "logits".
 
@@ -84,20 +92,26 @@ def convert(
         raise ValueError(f"`quantization` must be one of {QUANTIZATIONS}. Received: quantization={quantization!r}")
     if int(batch_size) < 1:
         raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size}")
-    _check_token_id_model(model)
+    specs = tflite_input_specs(model, batch_size, sequence_length)
     output_name = output_name or default_output_name(model)
     if quantization == "int8":
         if representative_token_ids is None:
             raise ValueError("int8 quantisation needs `representative_token_ids` drawn from real data. Received: None")
-        representative = [np.asarray(ids, np.int32).reshape(-1) for ids in representative_token_ids]
-        representative = [ids for ids in representative if ids.size]
+        representative = []
+        for example in representative_token_ids:
+            example = dict(example) if isinstance(example, dict) else {"token_ids": example}
+            example = {key: np.asarray(value, np.int32) for key, value in example.items()}
+            if sorted(example) != sorted(specs):
+                raise ValueError(f"Representative examples need inputs {sorted(specs)}. Received: {sorted(example)}")
+            if example["token_ids"].size:
+                representative.append(example)
         if not representative:
             raise ValueError("`representative_token_ids` holds no non-empty sequence. Received: 0 sequences")
 
-    def serve(token_ids):
-        padding_mask = tf.ones_like(token_ids, dtype=tf.bool)
-        outputs = model({"token_ids": token_ids, "padding_mask": padding_mask}, training=False)
-        return {output_name: outputs}
+    def serve(inputs):
+        inputs = dict(inputs)
+        inputs["padding_mask"] = tf.ones_like(inputs["token_ids"], dtype=tf.bool)  # every step is real
+        return {output_name: model(inputs, training=False)}
 
     info = {"quantization": quantization, "int8_float_fallback": False}
     with tempfile.TemporaryDirectory() as scratch, _fusion_context():
@@ -105,7 +119,7 @@ def convert(
         archive.track(model)
         archive.add_endpoint(
             "serving_default", serve,
-            input_signature=[tf.TensorSpec([int(batch_size), sequence_length], tf.int32, name="token_ids")],
+            input_signature=[specs],
         )
         archive.write_out(scratch, verbose=False)
 
@@ -117,8 +131,8 @@ def convert(
                 converter.target_spec.supported_types = [tf.float16]
             if quantization == "int8":
                 def dataset():
-                    for ids in representative:
-                        yield [np.tile(ids[None, :], (int(batch_size), 1))]
+                    for example in representative:
+                        yield {key: np.repeat(value[None], int(batch_size), axis=0) for key, value in example.items()}
                 converter.representative_dataset = dataset
                 converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             return converter
@@ -161,14 +175,15 @@ def is_fused_lstm(ops):
 
 
 class TFLiteRunner:
-    """Runs a `.tflite` token-id model with the LiteRT interpreter, resizing T per call.
+    """Runs a `.tflite` model with the LiteRT interpreter through its signature (resizes per call).
 
     Args:
         content: model bytes (or a path to a `.tflite` file).
         num_threads: interpreter threads.
 
     Call arguments:
-        token_ids: int array `(batch_size, T)`.
+        inputs: dict of int arrays (`token_ids` (batch_size, T), `char_ids` ...), or the
+            `token_ids` array alone.
 
     Returns:
         The single output as a float32 numpy array.
@@ -181,30 +196,23 @@ class TFLiteRunner:
             content = pathlib.Path(content).read_bytes()
         self.content = content
         self.interpreter = Interpreter(model_content=content, num_threads=num_threads)
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
-        self.batch_size = int(self.input["shape_signature"][0])
-        self._shape = None
+        self.runner = self.interpreter.get_signature_runner("serving_default")
+        self.input_details = self.runner.get_input_details()
+        self.output_name = next(iter(self.runner.get_output_details()))
+        self.batch_size = int(self.input_details["token_ids"]["shape_signature"][0])
 
-    def __call__(self, token_ids):
-        token_ids = np.asarray(token_ids, np.int32)
-        if token_ids.ndim != 2 or token_ids.shape[0] != self.batch_size:
+    def __call__(self, inputs):
+        if not isinstance(inputs, dict):
+            inputs = {"token_ids": inputs}
+        inputs = {key: np.asarray(value, np.int32) for key, value in inputs.items()}
+        if sorted(inputs) != sorted(self.input_details):
+            raise ValueError(f"Inputs must be {sorted(self.input_details)}. Received: {sorted(inputs)}")
+        token_ids = inputs["token_ids"]
+        if token_ids.ndim != 2 or token_ids.shape[0] != self.batch_size or token_ids.shape[1] < 1:
             raise ValueError(
-                f"token_ids must have shape ({self.batch_size}, T). Received: shape={token_ids.shape}"
+                f"token_ids must have shape ({self.batch_size}, T >= 1). Received: shape={token_ids.shape}"
             )
-        if token_ids.shape[1] < 1:
-            raise ValueError(f"token_ids needs at least one token. Received: shape={token_ids.shape}")
-        if self._shape != token_ids.shape:
-            self.interpreter.resize_tensor_input(self.input["index"], token_ids.shape, strict=True)
-            self.interpreter.allocate_tensors()
-            self._shape = token_ids.shape
-        self.interpreter.set_tensor(self.input["index"], token_ids)
-        self.interpreter.invoke()
-        output = self.interpreter.get_tensor(self.output["index"])
-        scale, zero_point = self.output.get("quantization", (0.0, 0))
-        if output.dtype != np.float32 and scale:
-            output = (output.astype(np.float32) - zero_point) * scale
-        return np.array(output, np.float32)
+        return np.array(self.runner(**inputs)[self.output_name], np.float32)
 
 
 def export_tflite(

@@ -55,16 +55,18 @@ def build_warmup_requests(model_name, task, preprocessor, texts, batch_size=4):
     for start in range(0, len(texts), batch_size):
         batch = np.array(texts[start:start + batch_size], dtype=object)
         inputs, _, _ = preprocessor(tf.constant(batch))
+        inputs = {key: value.numpy() for key, value in inputs.items()}
+        if task == "char_lm":  # score_token_ids takes the characters without the BOS
+            inputs = {key: value[:, 1:] if value.shape[1] > 1 else value for key, value in inputs.items()}
         requests.append(predict_request(model_name, text_signature, {"text": batch}))
-        requests.append(predict_request(model_name, ids_signature, {
-            "token_ids": inputs["token_ids"].numpy().astype(np.int32),
-            "padding_mask": inputs["padding_mask"].numpy(),
-        }))
+        requests.append(predict_request(model_name, ids_signature, inputs))
         if task == "char_lm":
             requests.append(predict_request(model_name, "generate", {
                 "prompt": batch,
                 "num_chars": np.int32(8),
                 "temperature": np.float32(1.0),
+                "top_k": np.int32(0),
+                "top_p": np.float32(1.0),
                 "seed": np.int32(0),
             }))
     return requests[:MAX_WARMUP_RECORDS]

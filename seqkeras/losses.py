@@ -65,7 +65,7 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         mask = getattr(y_pred, "_keras_mask", None)  # Set by Keras mask propagation.
-        with ops.name_scope(self.name):
+        with keras.name_scope(self.name):
             y_pred = ops.convert_to_tensor(y_pred, dtype=self.dtype)  # (B, T, V)
             y_true = ops.convert_to_tensor(y_true)
             if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1:

@@ -7,7 +7,9 @@
    serialize/deserialize through `keras.saving` (so it is registered);
 2. eager call (with `mask` when given): output shape(s), finite values, weight counts;
 3. mask propagation: the output mask is the input mask (default), none, or a given array;
-4. symbolic call in a functional model: static output shape(s) agree with the eager ones;
+4. symbolic call in a functional model: static output shape(s) agree with the eager ones,
+   and, given the eager layer's weights, its compiled `predict` reproduces the eager
+   outputs;
 5. `.keras` save/load in a temporary folder: the reloaded model gives identical outputs;
 6. one `fit` step (SGD, MSE on every output): the loss is finite and trainable weights move.
 
@@ -17,6 +19,7 @@ Arrays inside `call_kwargs` (e.g. `initial_state=[h, c]`) become extra model inp
 """
 
 import copy
+import inspect
 import json
 import os
 import tempfile
@@ -41,7 +44,7 @@ def _is_array(value):
     return isinstance(value, np.ndarray) or keras.ops.is_tensor(value)
 
 
-def _symbolic_structure(structure, prefix):
+def _symbolic_structure(structure, prefix, batch_size=None):
     """Replace every array leaf of `structure` with a `keras.Input` of the same dtype.
 
     Returns (symbolic structure, list of Inputs, list of matching arrays).
@@ -53,7 +56,10 @@ def _symbolic_structure(structure, prefix):
             return leaf
         array = np.asarray(leaf)
         tensor = keras.Input(
-            shape=array.shape[1:], dtype=str(array.dtype), name=f"{prefix}_{len(inputs)}"
+            shape=array.shape[1:],
+            batch_size=batch_size,
+            dtype=str(array.dtype),
+            name=f"{prefix}_{len(inputs)}",
         )
         inputs.append(tensor)
         arrays.append(array)
@@ -118,6 +124,8 @@ def run_layer_test(
     expected_num_non_trainable_weights=None,
     run_training=True,
     run_saving=True,
+    fixed_batch_size=False,
+    wrap_in_rnn=None,
     seed=0,
 ):
     """Run the shared layer checks; returns the eager output (for further assertions).
@@ -137,6 +145,10 @@ def run_layer_test(
             after the first call. None skips the check.
         run_training: run one `fit` step.
         run_saving: save/load through a `.keras` file.
+        fixed_batch_size: give the functional model's inputs a static batch size
+            (needed by stateful RNN layers).
+        wrap_in_rnn: run the layer inside `keras.layers.RNN`; None (default) decides
+            by the cell protocol (`state_size` and a `states` call argument).
         seed: seed for `keras.utils.set_random_seed`.
     """
     keras.utils.set_random_seed(seed)
@@ -148,7 +160,11 @@ def run_layer_test(
     layer = layer_cls(**init_kwargs)
     _check_config(layer, init_kwargs, layer_cls)
 
-    is_cell = hasattr(layer, "state_size")
+    is_cell = wrap_in_rnn
+    if is_cell is None:
+        # A Keras-style cell: `state_size` and `call(inputs, states, ...)`.
+        parameters = inspect.signature(layer.call).parameters
+        is_cell = hasattr(layer, "state_size") and "states" in parameters
 
     def make_layer():
         inner = layer_cls(**init_kwargs)
@@ -158,7 +174,7 @@ def run_layer_test(
         return inner
 
     # Eager call.
-    layer = make_layer()
+    eager_layer = layer = make_layer()
     if is_cell:
         _check_config(layer, {}, keras.layers.RNN)
     mask_kwargs = {} if mask is None else {"mask": np.asarray(mask, dtype=bool)}
@@ -179,16 +195,24 @@ def run_layer_test(
     # Symbolic call in a functional model (a fresh layer, so build runs on symbolic shapes).
     keras.utils.set_random_seed(seed)
     layer = make_layer()
-    x = keras.Input(shape=input_data.shape[1:], dtype=str(input_data.dtype), name="inputs")
+    batch_size = input_data.shape[0] if fixed_batch_size else None
+    x = keras.Input(
+        shape=input_data.shape[1:],
+        batch_size=batch_size,
+        dtype=str(input_data.dtype),
+        name="inputs",
+    )
     model_inputs, model_arrays = [x], [input_data]
     symbolic_kwargs = {}
     if mask is not None:
         mask_array = np.asarray(mask, dtype=bool)
-        mask_in = keras.Input(shape=mask_array.shape[1:], dtype="bool", name="mask")
+        mask_in = keras.Input(
+            shape=mask_array.shape[1:], batch_size=batch_size, dtype="bool", name="mask"
+        )
         model_inputs.append(mask_in)
         model_arrays.append(mask_array)
         symbolic_kwargs["mask"] = mask_in
-    extra, extra_inputs, extra_arrays = _symbolic_structure(call_kwargs, "call_arg")
+    extra, extra_inputs, extra_arrays = _symbolic_structure(call_kwargs, "call_arg", batch_size)
     model_inputs += extra_inputs
     model_arrays += extra_arrays
     symbolic = layer(x, **symbolic_kwargs, **extra)
@@ -203,7 +227,16 @@ def run_layer_test(
             "the symbolic output carries no mask"
         )
     model = keras.Model(model_inputs, symbolic)
+    # With the eager layer's weights, the compiled graph reproduces the eager call.
+    layer.set_weights(eager_layer.get_weights())
     reference = keras.tree.flatten(model.predict_on_batch(model_arrays))
+    for graph_value, eager_value in zip(reference, keras.tree.flatten(eager)):
+        np.testing.assert_allclose(
+            graph_value,
+            keras.ops.convert_to_numpy(eager_value),
+            atol=1e-5,
+            err_msg="graph (predict) and eager outputs differ",
+        )
 
     if run_saving:
         with tempfile.TemporaryDirectory() as tmp:

@@ -327,7 +327,8 @@ def read_conllu(path):
 
     Multi-word token lines (`1-2`) and empty nodes (`8.1`) are skipped, so `words` are the
     syntactic words that carry UPOS tags. A sentence without a `sent_id` comment gets
-    `"<file name>-<index>"`.
+    `"<file name>-<index>"`. Parsed files are cached per process (keyed by path, size and
+    modification time); each call returns a new list.
 
     Args:
         path: path of a `.conllu` or `.conllu.gz` file.
@@ -336,13 +337,20 @@ def read_conllu(path):
         ImportError: the `conllu` package is not installed.
         FileNotFoundError: no such file.
     """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"CoNLL-U file not found: {path}")
+    stat = path.stat()
+    return list(_read_conllu_cached(str(path.resolve()), stat.st_size, stat.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=8)
+def _read_conllu_cached(path, size, mtime_ns):
     try:
         import conllu
     except ImportError as error:
         raise ImportError("Reading CoNLL-U needs the `conllu` package: `pip install 'conllu>=6,<7'`.") from error
     path = pathlib.Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"CoNLL-U file not found: {path}")
     opener = gzip.open if path.suffix == ".gz" else open
     sentences = []
     with opener(path, "rt", encoding="utf-8") as stream:
@@ -355,7 +363,7 @@ def read_conllu(path):
                 upos.append(token["upos"])
             sent_id = token_list.metadata.get("sent_id", f"{path.name}-{index}")
             sentences.append(TaggedSentence(sent_id, tuple(words), tuple(upos)))
-    return sentences
+    return tuple(sentences)
 
 
 def ewt_genre(sent_id):

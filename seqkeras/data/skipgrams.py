@@ -9,9 +9,9 @@ word2vec.c / gensim instead, vectorised over chunks of the corpus and run inside
    removed *before* windowing, so the window reaches further, as in word2vec.c;
 2. **dynamic window**: each centre word draws its effective window `b` uniformly from
    `1..window` and pairs with the kept words at distance `1..b` on both sides, inside its document;
-3. **negatives**: `negative` words per pair drawn from `count ** ns_exponent`, conditioned on
-   being different from that pair's context word (exact: the uniform draw skips the context
-   word's slice of the cumulative distribution).
+3. **negatives**: `negative` words per pair drawn from `count ** ns_exponent` through
+   word2vec's unigram table, conditioned on being different from that pair's context word
+   (exact: the uniform draw skips the context word's run of the table).
 
 `skipgram_dataset` is the one entry point: one pass over it is one epoch (fresh random draws on
 each pass, reproducible from `seed`), made of fixed-size batches
@@ -46,13 +46,17 @@ def keep_probabilities(counts, sample):
     return keep.astype(np.float32)
 
 
-def negative_sampling_cdf(counts, ns_exponent=0.75):
-    """Cumulative distribution of `counts ** ns_exponent`, normalised to end at 1.
+def negative_sampling_table(counts, ns_exponent=0.75, table_size=2**22):
+    """word2vec's unigram table: word ids laid out so a uniform slot draws `count ** ns_exponent`.
 
-    Words with a zero count get zero probability (also with `ns_exponent == 0`).
+    Word `i` fills the slots `[round(cdf[i - 1] * table_size), round(cdf[i] * table_size))`, one
+    contiguous run per word, so every word's share is within one slot of exact (word2vec.c uses
+    1e8 slots; the default 2**22 keeps the rarest words of a 100k vocabulary within a few percent).
+    Words with a zero count get no slot (also with `ns_exponent == 0`).
 
     Returns:
-        float64 array `cdf` with `cdf[i] = P(word <= i)`.
+        `(table, starts)`: int32 arrays, `table` of length `table_size` and `starts` of length
+        `len(counts) + 1` (word `i` owns `table[starts[i]:starts[i + 1]]`).
     """
     counts = np.asarray(counts, dtype=np.float64)
     weights = np.zeros_like(counts)
@@ -60,37 +64,38 @@ def negative_sampling_cdf(counts, ns_exponent=0.75):
     weights[positive] = np.power(counts[positive], ns_exponent)
     if weights.sum() <= 0:
         raise ValueError("Negative sampling needs at least one word with a positive count.")
-    cdf = np.cumsum(weights)
-    return cdf / cdf[-1]
+    cdf = np.cumsum(weights) / weights.sum()
+    starts = np.concatenate([[0], np.round(cdf * table_size)]).astype(np.int64)
+    starts[-1] = table_size
+    table = np.repeat(np.arange(counts.size, dtype=np.int32), np.diff(starts))
+    return table, starts.astype(np.int32)
 
 
-def sample_negatives(contexts, cdf, negative, seed):
-    """Draws `negative` words per pair from `cdf`, never equal to that pair's context word.
+def sample_negatives(contexts, table, starts, negative, seed):
+    """Draws `negative` words per pair from the unigram table, never equal to the pair's context.
 
-    Exact conditional sampling in one pass: a uniform `u` in `[0, 1 - p(context))` is shifted past
-    the context word's slice `[cdf[c - 1], cdf[c])` and looked up with `searchsorted`.
+    Exact conditional sampling in one pass: a slot is drawn uniformly among the slots that do
+    not belong to the context word (the draw skips that word's run of the table).
 
     Args:
         contexts: int32 tensor `(P,)` of context ids.
-        cdf: float64 tensor or array from `negative_sampling_cdf`.
+        table, starts: from `negative_sampling_table`.
         negative: number of negatives per pair.
         seed: stateless seed, int tensor of shape `(2,)`.
 
     Returns:
         int32 tensor `(P, negative)`.
     """
-    cdf = tf.convert_to_tensor(cdf, tf.float64)
+    table = tf.convert_to_tensor(table, tf.int32)
+    starts = tf.convert_to_tensor(starts, tf.int32)
     contexts = tf.convert_to_tensor(contexts, tf.int32)
-    below = tf.concat([tf.zeros([1], tf.float64), cdf[:-1]], axis=0)
-    low = tf.gather(below, contexts)[:, None]  # (P, 1)
-    mass = tf.gather(cdf, contexts)[:, None] - low  # (P, 1)
-    uniform = tf.random.stateless_uniform([tf.size(contexts), negative], seed, dtype=tf.float64)
-    draw = uniform * (1.0 - mass)  # (P, N) in [0, 1 - p(context))
-    draw = tf.where(draw >= low, draw + mass, draw)
-    flat = tf.searchsorted(cdf, tf.reshape(draw, [-1]), side="right")
-    # Round-off can only push a draw onto the last word; clip into range.
-    flat = tf.minimum(flat, tf.shape(cdf, out_type=flat.dtype)[0] - 1)
-    return tf.reshape(tf.cast(flat, tf.int32), [-1, negative])
+    first = tf.gather(starts, contexts)[:, None]  # (P, 1) first slot of the context word
+    owned = tf.gather(starts, contexts + 1)[:, None] - first  # (P, 1) its number of slots
+    free = tf.cast(tf.size(table), tf.int32) - owned  # (P, 1) slots of the other words
+    uniform = tf.random.stateless_uniform([tf.size(contexts), negative], seed)  # (P, N)
+    slot = tf.minimum(tf.cast(uniform * tf.cast(free, tf.float32), tf.int32), free - 1)
+    slot = tf.where(slot >= first, slot + owned, slot)  # skip the context word's run
+    return tf.gather(table, slot)
 
 
 def skipgram_pairs(ids, doc_ids, keep_probs, window, seed):
@@ -209,7 +214,7 @@ def skipgram_dataset(
             f"context word). Received: {distinct} distinct words with negative={negative}."
         )
     keep_probs = tf.constant(keep_probabilities(counts, sample))
-    cdf = tf.constant(negative_sampling_cdf(counts, ns_exponent))
+    table, starts = (tf.constant(array) for array in negative_sampling_table(counts, ns_exponent))
 
     total = ids.size
     num_chunks = -(-total // chunk_size)
@@ -221,9 +226,11 @@ def skipgram_dataset(
         seed_pair = tf.stack([epoch_seed, index])  # (2,) stateless seed of this chunk
         index = tf.cast(index, tf.int32)
         targets, contexts, positions = skipgram_pairs(id_chunks[index], doc_chunks[index], keep_probs, window, seed_pair)
-        order = tf.argsort(tf.random.stateless_uniform(tf.shape(targets), tf.random.experimental.stateless_fold_in(seed_pair, _SHUFFLE)))
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(tf.size(targets)), tf.random.experimental.stateless_fold_in(seed_pair, _SHUFFLE)
+        )
         targets, contexts, positions = (tf.gather(t, order) for t in (targets, contexts, positions))
-        negatives = sample_negatives(contexts, cdf, negative, tf.random.experimental.stateless_fold_in(seed_pair, _NEGATIVES))
+        negatives = sample_negatives(contexts, table, starts, negative, tf.random.experimental.stateless_fold_in(seed_pair, _NEGATIVES))
         progress = tf.cast(index * chunk_size + positions, tf.float32) / float(total)
         return {
             "target": targets,

@@ -70,6 +70,12 @@ class ElmanCell(keras.layers.Layer):
         self.output_size = output_dim if output_dim is not None else hidden_dim
 
     def build(self, input_shape):
+        if len(input_shape) != 2:
+            raise ValueError(
+                "ElmanCell expects step inputs [batch, features], i.e. sequences "
+                "[batch, time, features] under keras.layers.RNN. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
         input_dim = input_shape[-1]
         if input_dim is None:
             raise ValueError(

@@ -129,6 +129,9 @@ def test_bad_arguments(kwargs, message):
         ElmanCell(**kwargs)
 
 
-def test_unknown_feature_size_is_an_error():
+def test_bad_input_shapes():
     with pytest.raises(ValueError, match="known feature size"):
         ElmanCell(2).build((None, None))
+    # A [batch, time] sequence reaches the cell as [batch] steps.
+    with pytest.raises(ValueError, match=r"Received: input_shape=\(2,\)"):
+        keras.layers.RNN(ElmanCell(2))(np.zeros((2, 3), "float32"))

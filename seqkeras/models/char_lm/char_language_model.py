@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from keras.layers import LSTM  # DEV-ONLY: switch to seqkeras.layers.LSTM
+from seqkeras.layers.lstm import LSTM
 
 
 @keras.saving.register_keras_serializable(package="seqkeras")

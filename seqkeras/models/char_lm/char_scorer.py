@@ -8,6 +8,7 @@ import tensorflow as tf
 from seqkeras.data.tokenization import CharTokenizer
 from seqkeras.data.vocabulary import BOS_ID, PAD_ID
 from seqkeras.models.char_lm.causality import check_causal
+from seqkeras.models.char_lm.datasets import tokenize_characters
 
 
 class CharScorer:
@@ -73,7 +74,7 @@ class CharScorer:
 
     def encode(self, texts):
         """Texts -> right-padded ids (B, T) and mask (B, T)."""
-        characters = self.tokenizer.tokenize(tf.constant(list(texts), tf.string))  # ragged (B, None)
+        characters = tokenize_characters(texts, self.tokenizer)  # ragged (B, None)
         ids = self.vocabulary.lookup(characters)
         mask = tf.ones_like(ids, dtype=tf.bool).to_tensor(default_value=False)
         return ids.to_tensor(default_value=PAD_ID), mask

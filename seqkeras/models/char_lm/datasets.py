@@ -19,13 +19,31 @@ from seqkeras.data.vocabulary import PAD_ID
 from seqkeras.data.windows import shift_by_one
 
 
+def tokenize_characters(texts, tokenizer=None, piece_length=256):
+    """Texts -> ragged (N, None) one-character strings, in pieces of at most `piece_length`.
+
+    Each text is cut into pieces of `piece_length` code points that are tokenized together and
+    joined again, which keeps the tokenizer's working memory proportional to the text (the
+    tokenizer's cost grows with the length of the strings it is given).
+    """
+    tokenizer = tokenizer or CharTokenizer()
+    texts = list(texts)
+    pieces, piece_counts = [], []
+    for text in texts:
+        text_pieces = [text[start:start + piece_length] for start in range(0, len(text), piece_length)]
+        pieces.extend(text_pieces)
+        piece_counts.append(len(text_pieces))
+    characters = tokenizer.tokenize(tf.constant(pieces, tf.string, shape=[len(pieces)]))  # (P, None)
+    per_text = tf.RaggedTensor.from_row_lengths(characters, tf.constant(piece_counts, tf.int64))  # (N, None, None)
+    return per_text.merge_dims(1, 2)  # (N, None)
+
+
 def encode_documents(texts, vocabulary, tokenizer=None):
     """Texts -> list of `(inputs, targets)` int32 NumPy pairs, one per document, shifted by one."""
     texts = list(texts)
     if not texts:
         raise ValueError("At least one document is needed. Received: texts=[]")
-    tokenizer = tokenizer or CharTokenizer()
-    ids = vocabulary.lookup(tokenizer.tokenize(tf.constant(texts, tf.string)))  # ragged (D, None)
+    ids = vocabulary.lookup(tokenize_characters(texts, tokenizer))  # ragged (D, None)
     inputs, targets = shift_by_one(ids)  # ragged (D, None + 1) each
     return [(np.asarray(i, np.int32), np.asarray(t, np.int32)) for i, t in zip(inputs.to_list(), targets.to_list())]
 

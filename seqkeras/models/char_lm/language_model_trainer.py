@@ -65,6 +65,7 @@ class LanguageModelTrainer(keras.Model):
                     states.append(self.add_weight(
                         shape=shape, initializer="zeros", trainable=False, name=f"{kind}_state_{index}"
                     ))
+        self.built = True  # the wrapped functional model is built; nothing else depends on inputs
 
     @property
     def metrics(self):

@@ -9,6 +9,7 @@ from seqkeras.models.tagger._validation import (
     check_positive_int,
     check_rate,
 )
+from seqkeras.models.tagger.character_word_encoder import CharacterWordEncoder
 from seqkeras.models.tagger.rnn_encoder import CELLS, encode_sequence
 from seqkeras.models.tagger.sequence_task_model import SequenceTaskModel
 
@@ -27,6 +28,9 @@ def build_classifier(
     dropout=0.0,
     embedding_weights=None,
     embedding_trainable=True,
+    char_vocabulary_size=None,
+    char_embedding_dim=16,
+    char_filters=32,
     name="classifier",
 ):
     """Builds a sequence classifier: embedding -> RNN stack -> one vector -> class logits.
@@ -50,11 +54,15 @@ def build_classifier(
         dropout: dropout on the embeddings, between RNN layers and before the head.
         embedding_weights: optional `[vocabulary_size, embedding_dim]` initial embedding.
         embedding_trainable: False freezes the token embedding.
+        char_vocabulary_size: when given, adds a `char_ids` input `[B, T, C]` encoded by a
+            `CharacterWordEncoder` and concatenated with the token embedding.
+        char_embedding_dim: character embedding width.
+        char_filters: width of the character word vector.
         name: model name.
 
     Model inputs:
         token_ids: int32 `[B, T]`; padding_mask: bool `[B, T]` (right-padded, at least one
-        real step per row).
+        real step per row); char_ids: int32 `[B, T, C]` when `char_vocabulary_size` is set.
 
     Returns:
         A functional `SequenceTaskModel` giving logits `[B, num_classes]`.
@@ -71,6 +79,7 @@ def build_classifier(
     num_layers = check_positive_int("num_layers", num_layers)
     check_choice("pooling", pooling, POOLINGS)
     check_choice("cell", cell, CELLS)
+    char_vocabulary_size = check_positive_int("char_vocabulary_size", char_vocabulary_size, allow_none=True)
     dropout = check_rate("dropout", dropout)
     if pooling == "last" and not causal:
         raise ValueError(
@@ -85,7 +94,15 @@ def build_classifier(
     embedding = keras.layers.Embedding(
         vocabulary_size, embedding_dim, trainable=bool(embedding_trainable), name="token_embedding"
     )
+    inputs = {"token_ids": token_ids, "padding_mask": padding_mask}
     x = embedding(token_ids)  # (B, T, E)
+    if char_vocabulary_size is not None:
+        char_ids = keras.Input(shape=(None, None), dtype="int32", name="char_ids")
+        inputs["char_ids"] = char_ids
+        chars = CharacterWordEncoder(
+            char_vocabulary_size, char_embedding_dim, char_filters, name="char_encoder"
+        )(char_ids)  # (B, T, F)
+        x = keras.layers.Concatenate(name="word_features")([x, chars])  # (B, T, E + F)
     if dropout:
         x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
     x, _ = encode_sequence(
@@ -97,7 +114,7 @@ def build_classifier(
     else:
         pooled = seq_layers.MaskedPooling(pooling, name=f"{pooling}_pooling")(x, mask=padding_mask)  # (B, D)
     logits = keras.layers.Dense(num_classes, name="class_logits")(pooled)  # (B, num_classes)
-    model = SequenceTaskModel({"token_ids": token_ids, "padding_mask": padding_mask}, logits, name=name)
+    model = SequenceTaskModel(inputs, logits, name=name)
     if weights is not None:
         embedding.set_weights([weights])
     return model

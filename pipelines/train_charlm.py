@@ -1,0 +1,213 @@
+"""Train the character-level LSTM language model on the bundled Wikipedia markup.
+
+    seqkeras train charlm                      # defaults: a few minutes on 2 CPU cores
+    seqkeras train charlm --hidden-dim 512 --epochs 20 --run-dir runs/charlm-big
+    seqkeras train charlm --config run.json    # any TrainConfig fields as JSON
+
+The corpus is gensim's Wikipedia XML excerpt (raw markup), split by article into train / valid /
+test. Each article becomes `[BOS] text [EOS]`; the model predicts every next character. After
+training it prints a generated sample and the held-out bits per character (BPC) of the test
+articles, and writes `runs/charlm/{config.json, tb/, ckpt/, model.keras, vocabulary.txt,
+results.json}`.
+"""
+
+import dataclasses
+import json
+import math
+import pathlib
+import time
+
+import keras
+
+from pipelines import common
+from seqkeras.data.corpora import split_documents, wiki_articles
+from seqkeras.data.vocabulary import Vocabulary
+from seqkeras.models.char_lm import datasets
+from seqkeras.models.char_lm.char_generator import CharGenerator
+from seqkeras.models.char_lm.char_language_model import CharLanguageModel
+from seqkeras.models.char_lm.evaluation import stream_bits_per_character
+from seqkeras.models.char_lm.language_model_trainer import LanguageModelTrainer
+from seqkeras.models.char_lm.sample_text_callback import SampleTextCallback
+from seqkeras.models.char_lm.storage import save_char_lm
+
+MODES = ("tbptt", "windows")
+SCHEDULES = ("constant", "cosine")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    # --- data: Wikipedia markup split by article ---
+    valid_fraction: float = 0.1  # share of articles held out for validation
+    test_fraction: float = 0.1  # share of articles held out for the final BPC
+    split_seed: int = 0  # seed of the article split
+    max_article_characters: int = 0  # cut every article to this many characters (0: whole articles)
+    valid_article_characters: int = 20_000  # validation reads this prefix of each valid article per epoch
+    min_character_count: int = 20  # rarer characters share the <oov> id
+    # --- model ---
+    embedding_dim: int = 32
+    hidden_dim: int = 256  # LSTM units per layer
+    num_layers: int = 1
+    dropout: float = 0.0
+    # --- training ---
+    mode: str = "tbptt"  # "tbptt": state carried across batches; "windows": independent windows
+    window: int = 128  # time steps per batch row = BPTT truncation length k
+    batch_size: int = 32
+    epochs: int = 4
+    steps_per_epoch: int = 200  # batches per epoch (0: one full pass over the training text)
+    learning_rate: float = 3e-3  # Adam
+    lr_schedule: str = "cosine"  # "constant" or "cosine" decay to 10% over all steps
+    clipnorm: float = 1.0  # gradient norm clipping (0: none)
+    seed: int = 0  # weights, dropout, shuffling and sampling
+    # --- samples (TensorBoard every epoch, and printed at the end) ---
+    sample_seed_text: str = "[["
+    sample_length: int = 300
+    sample_temperature: float = 0.8
+    # --- output ---
+    run_dir: str = "runs/charlm"
+    verbose: int = 1  # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"`mode` must be one of {MODES}. Received: mode={self.mode!r}")
+        if self.lr_schedule not in SCHEDULES:
+            raise ValueError(f"`lr_schedule` must be one of {SCHEDULES}. Received: lr_schedule={self.lr_schedule!r}")
+        for name in ("window", "batch_size", "epochs", "embedding_dim", "hidden_dim", "num_layers",
+                     "min_character_count", "sample_length"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"`{name}` must be positive. Received: {name}={getattr(self, name)!r}")
+        for name in ("steps_per_epoch", "max_article_characters", "valid_article_characters", "clipnorm"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"`{name}` must be >= 0. Received: {name}={getattr(self, name)!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"`learning_rate` must be > 0. Received: learning_rate={self.learning_rate!r}")
+
+
+def load_splits(config):
+    """Article texts per split: `{"train": [...], "valid": [...], "test": [...]}`."""
+    texts = [article.text for article in wiki_articles()]
+    if config.max_article_characters:
+        texts = [text[: config.max_article_characters] for text in texts]
+    train, valid, test = split_documents(
+        texts, valid_fraction=config.valid_fraction, test_fraction=config.test_fraction, seed=config.split_seed
+    )
+    if config.valid_article_characters:
+        valid = [text[: config.valid_article_characters] for text in valid]
+    return {"train": train, "valid": valid, "test": test}
+
+
+def build_vocabulary(config, train_texts):
+    characters = datasets.tokenize_characters(train_texts)  # ragged (D, None)
+    return Vocabulary.build(characters.to_list(), min_count=config.min_character_count)
+
+
+def build_datasets(config, documents):
+    """Training and validation datasets for the configured mode."""
+    repeat = config.steps_per_epoch > 0
+    if config.mode == "tbptt":
+        train = datasets.stream_dataset(documents["train"], config.window, config.batch_size, repeat=repeat)
+        valid = datasets.stream_dataset(documents["valid"], config.window, config.batch_size)
+    else:
+        train = datasets.window_dataset(
+            documents["train"], config.window, config.batch_size, shuffle=True, seed=config.seed, repeat=repeat
+        )
+        valid = datasets.window_dataset(documents["valid"], config.window, config.batch_size, shuffle=False)
+    return train, valid
+
+
+def steps_per_epoch(config, documents):
+    if config.steps_per_epoch:
+        return config.steps_per_epoch
+    if config.mode == "tbptt":
+        return len(datasets.stream_arrays(documents["train"], config.window, config.batch_size)["reset"])
+    return math.ceil(len(datasets.window_arrays(documents["train"], config.window)[0]) / config.batch_size)
+
+
+def build_model(config, vocabulary_size):
+    return CharLanguageModel(
+        vocabulary_size=vocabulary_size,
+        embedding_dim=config.embedding_dim,
+        hidden_dim=config.hidden_dim,
+        num_layers=config.num_layers,
+        dropout=config.dropout,
+        name="char_lm",
+    )
+
+
+def build_optimizer(config, total_steps):
+    learning_rate = config.learning_rate
+    if config.lr_schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, total_steps, alpha=0.1)
+    return keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=config.clipnorm or None)
+
+
+def build_trainer(config, model):
+    return LanguageModelTrainer(model, truncated_bptt=config.mode == "tbptt", batch_size=config.batch_size)
+
+
+def main(config=TrainConfig()):
+    """Trains, saves, evaluates and samples; returns a dict of results (also `results.json`)."""
+    keras.utils.set_random_seed(config.seed)
+    run_dir = common.prepare_run_dir(config)
+    started = time.time()
+
+    # === Data ===
+    texts = load_splits(config)
+    vocabulary = build_vocabulary(config, texts["train"])
+    documents = {split: datasets.encode_documents(split_texts, vocabulary) for split, split_texts in texts.items()}
+    train_data, valid_data = build_datasets(config, documents)
+    steps = steps_per_epoch(config, documents)
+
+    # === Model ===
+    model = build_model(config, vocabulary.size)
+    trainer = build_trainer(config, model)
+    trainer.compile(optimizer=build_optimizer(config, steps * config.epochs))
+
+    # === Training ===
+    generator = CharGenerator(model, vocabulary)
+    samples = SampleTextCallback(
+        generator, run_dir / "tb" / "samples", seed_text=config.sample_seed_text, num_samples=2,
+        length=config.sample_length, temperature=config.sample_temperature, seed=config.seed,
+    )
+    history = trainer.fit(
+        train_data,
+        validation_data=valid_data,
+        epochs=config.epochs,
+        steps_per_epoch=steps,
+        callbacks=common.standard_callbacks(run_dir) + [samples],
+        verbose=config.verbose,
+        shuffle=False,  # the window dataset shuffles itself; the BPTT stream must stay in order
+    )
+    save_char_lm(model, vocabulary, run_dir / "model.keras")
+    train_seconds = time.time() - started
+
+    # === Held-out evaluation and a sample ===
+    test_bpc = stream_bits_per_character(model, documents["test"], window=256, batch_size=config.batch_size // 4 or 1)
+    sample = generator.generate(
+        config.sample_seed_text, max_length=config.sample_length, temperature=config.sample_temperature,
+        seed=config.seed,
+    )[0]
+    results = {
+        "test_bpc": test_bpc,
+        "test_characters": int(sum(len(text) for text in texts["test"])),
+        "vocabulary_size": vocabulary.size,
+        "train_seconds": round(train_seconds, 1),
+        "history": {key: [float(v) for v in values] for key, values in history.history.items()},
+        "sample": config.sample_seed_text + sample,
+    }
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+    if config.verbose:
+        print(f"\n--- sample (temperature {config.sample_temperature}) ---\n{config.sample_seed_text}{sample}\n---")
+        print(f"held-out test BPC: {test_bpc:.3f} over {results['test_characters']} characters "
+              f"({len(texts['test'])} articles); model saved to {run_dir / 'model.keras'}")
+    results["trainer"] = trainer
+    results["vocabulary"] = vocabulary
+    results["samples_callback"] = samples
+    return results
+
+
+def configure(parser):
+    common.add_config_arguments(parser, TrainConfig)
+
+
+def run(args):
+    main(common.config_from_args(TrainConfig, args))

@@ -1,0 +1,124 @@
+"""CharLanguageModel: config, causality, masks, carried state (step / run) and saving."""
+
+import json
+
+import hypothesis
+import hypothesis.strategies as st
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from seqkeras.models.char_lm.causality import check_causal
+from seqkeras.models.char_lm.char_language_model import CharLanguageModel
+
+VOCAB = 11
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(1)
+    return CharLanguageModel(vocabulary_size=VOCAB, embedding_dim=4, hidden_dim=6, num_layers=2)
+
+
+def _inputs(ids, mask=None):
+    ids = np.asarray(ids, "int32")
+    mask = np.ones_like(ids, bool) if mask is None else np.asarray(mask, bool)
+    return {"token_ids": tf.constant(ids), "padding_mask": tf.constant(mask)}
+
+
+def test_config_round_trip_and_json():
+    model = CharLanguageModel(vocabulary_size=9, embedding_dim=3, hidden_dim=5, num_layers=2, dropout=0.25, name="lm")
+    config = model.get_config()
+    for key, value in dict(vocabulary_size=9, embedding_dim=3, hidden_dim=5, num_layers=2, dropout=0.25).items():
+        assert config[key] == value
+    clone = CharLanguageModel.from_config(json.loads(json.dumps(config)))
+    assert clone.get_config() == config
+    restored = keras.saving.deserialize_keras_object(json.loads(json.dumps(keras.saving.serialize_keras_object(model))))
+    assert isinstance(restored, CharLanguageModel) and restored.get_config() == config
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(vocabulary_size=0), "vocabulary_size=0"),
+    (dict(vocabulary_size=5, hidden_dim=-1), "hidden_dim=-1"),
+    (dict(vocabulary_size=5, num_layers=1.5), "num_layers=1.5"),
+    (dict(vocabulary_size=5, dropout=1.0), "dropout=1.0"),
+])
+def test_bad_arguments_echo_the_value(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        CharLanguageModel(**kwargs)
+
+
+def test_output_shape_and_probe(model):
+    logits = model(_inputs([[2, 5, 6], [2, 7, 8]]))
+    assert tuple(logits.shape) == (2, 3, VOCAB)
+    check_causal(model, VOCAB)  # does not raise
+
+
+@hypothesis.settings(max_examples=15, deadline=None, derandomize=True)
+@hypothesis.given(
+    ids=st.lists(st.integers(0, VOCAB - 1), min_size=2, max_size=6),
+    cut=st.integers(1, 5),
+    replacement=st.integers(0, VOCAB - 1),
+)
+def test_logits_never_see_the_future(model, ids, cut, replacement):
+    cut = min(cut, len(ids) - 1)
+    changed = list(ids)
+    changed[cut:] = [replacement] * (len(ids) - cut)
+    before = model(_inputs([ids])).numpy()
+    after = model(_inputs([changed])).numpy()
+    np.testing.assert_allclose(before[:, :cut], after[:, :cut], atol=1e-6)
+
+
+def test_padded_batch_equals_unpadded_rows(model):
+    rows = [[2, 4, 5, 6, 7], [2, 9, 3]]
+    padded = np.array([rows[0], rows[1] + [0, 0]])
+    mask = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], bool)
+    batch = model(_inputs(padded, mask)).numpy()
+    for index, row in enumerate(rows):
+        alone = model(_inputs([row])).numpy()[0]
+        np.testing.assert_allclose(batch[index, : len(row)], alone, atol=1e-5)
+    # The final state after right padding is the state after the last real character.
+    _, states = model.run(padded, mask)
+    _, alone_states = model.run(np.array([rows[1]]))
+    for state, alone in zip(states, alone_states):
+        np.testing.assert_allclose(state.numpy()[1], alone.numpy()[0], atol=1e-5)
+
+
+def test_step_by_step_equals_one_pass(model):
+    ids = np.array([[2, 4, 5, 6, 7, 8], [2, 10, 9, 8, 7, 6]], "int32")
+    full = model(_inputs(ids)).numpy()
+    states = model.initial_states(2)
+    for t in range(ids.shape[1]):
+        logits, states = model.step(ids[:, t], states)
+        np.testing.assert_allclose(logits.numpy(), full[:, t], atol=1e-5)
+
+
+def test_run_continues_from_carried_states(model):
+    ids = np.array([[2, 4, 5, 6, 7, 8, 9, 10]], "int32")
+    full, full_states = model.run(ids)
+    first, states = model.run(ids[:, :3])
+    second, end_states = model.run(ids[:, 3:], None, states)
+    np.testing.assert_allclose(np.concatenate([first, second], axis=1), full.numpy(), atol=1e-5)
+    for a, b in zip(end_states, full_states):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+
+
+def test_dropout_only_in_training():
+    keras.utils.set_random_seed(0)
+    model = CharLanguageModel(vocabulary_size=VOCAB, embedding_dim=4, hidden_dim=6, dropout=0.5)
+    inputs = _inputs([[2, 4, 5, 6]])
+    np.testing.assert_allclose(model(inputs, training=False), model(inputs, training=False))
+    assert not np.allclose(model(inputs, training=True), model(inputs, training=False))
+
+
+@pytest.mark.slow
+def test_keras_file_round_trip_keeps_step(model, tmp_path):
+    path = tmp_path / "lm.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert isinstance(restored, CharLanguageModel)
+    ids = np.array([[2, 4, 5]], "int32")
+    np.testing.assert_allclose(restored(_inputs(ids)), model(_inputs(ids)), atol=1e-6)
+    logits, _ = restored.step(ids[:, 0], restored.initial_states(1))
+    np.testing.assert_allclose(logits, model(_inputs(ids))[:, 0], atol=1e-6)
