@@ -85,8 +85,8 @@ def convert(
             in softmax, else "logits".
 
     Returns:
-        `(tflite_bytes, info)` with `info["int8_float_fallback"]` True when full-int8
-        conversion needed float kernels for some ops.
+        `(tflite_bytes, info)`: `info["ops"]` (op names), `info["fused_lstm"]`, and for int8
+        `info["int8_float_ops"]`, the ops kept in float because LiteRT has no int8 kernel.
     """
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"`quantization` must be one of {QUANTIZATIONS}. Received: quantization={quantization!r}")
@@ -113,7 +113,7 @@ def convert(
         inputs["padding_mask"] = tf.ones_like(inputs["token_ids"], dtype=tf.bool)  # every step is real
         return {output_name: model(inputs, training=False)}
 
-    info = {"quantization": quantization, "int8_float_fallback": False}
+    info = {"quantization": quantization, "int8_float_ops": []}
     with tempfile.TemporaryDirectory() as scratch, _fusion_context():
         archive = keras.export.ExportArchive()
         archive.track(model)
@@ -130,26 +130,59 @@ def convert(
             if quantization == "float16":
                 converter.target_spec.supported_types = [tf.float16]
             if quantization == "int8":
-                def dataset():
-                    for example in representative:
-                        yield {key: np.repeat(value[None], int(batch_size), axis=0) for key, value in example.items()}
-                converter.representative_dataset = dataset
+                converter.representative_dataset = dataset_fn(representative, batch_size)
                 converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             return converter
 
-        try:
-            content = make_converter().convert()
-        except Exception:  # noqa: BLE001  some op lacks an int8 kernel: keep those in float
-            if quantization != "int8":
-                raise
-            converter = make_converter()
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
-            content = converter.convert()
-            info["int8_float_fallback"] = True
+        content = make_converter().convert()
+        if quantization == "int8":
+            content, info["int8_float_ops"] = _keep_unsupported_ops_float(content, make_converter, dataset_fn(representative, batch_size))
     info["ops"] = tflite_ops(content)
     info["fused_lstm"] = is_fused_lstm(info["ops"])
     info["output_name"] = output_name
     return content, info
+
+
+def dataset_fn(examples, batch_size):
+    """A representative-dataset callable yielding each example repeated over the static batch."""
+
+    def dataset():
+        for example in examples:
+            yield {key: np.repeat(value[None], int(batch_size), axis=0) for key, value in example.items()}
+
+    return dataset
+
+
+def _keep_unsupported_ops_float(content, make_converter, dataset, max_rounds=4):
+    """Re-quantises with float kernels for ops whose int8 kernel the runtime lacks.
+
+    The converter quantises some ops (e.g. REVERSE_SEQUENCE, used by a bidirectional tagger)
+    that the interpreter has no int8 kernel for; the model then fails when tensors are
+    allocated. We run one calibration example, read the op from the error and convert again
+    with that op denylisted (`tf.lite.experimental.QuantizationDebugger`), until it runs.
+    """
+    import re
+
+    denylisted = []
+    example = next(iter(dataset()))
+    for _ in range(max_rounds):
+        try:
+            TFLiteRunner(content)(example)
+            return content, denylisted
+        except RuntimeError as error:
+            match = re.search(r"not supported by ([A-Za-z0-9_]+)", str(error))
+            if match is None or match.group(1).upper() in denylisted:
+                raise
+            denylisted.append(match.group(1).upper())
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=make_converter(),
+            debug_dataset=dataset,
+            debug_options=tf.lite.experimental.QuantizationDebugOptions(
+                denylisted_ops=list(denylisted), fully_quantize=False
+            ),
+        )
+        content = debugger.get_nondebug_quantized_model()
+    raise RuntimeError(f"int8 model still fails after keeping {denylisted} in float")
 
 
 def tflite_ops(content):
@@ -177,6 +210,9 @@ def is_fused_lstm(ops):
 class TFLiteRunner:
     """Runs a `.tflite` model with the LiteRT interpreter through its signature (resizes per call).
 
+    Each call is an independent sequence: the fused LSTM's state tensors are reset after it (on
+    a device, call the interpreter's `resetVariableTensors()` / `reset_all_variables()` likewise).
+
     Args:
         content: model bytes (or a path to a `.tflite` file).
         num_threads: interpreter threads.
@@ -196,6 +232,7 @@ class TFLiteRunner:
             content = pathlib.Path(content).read_bytes()
         self.content = content
         self.interpreter = Interpreter(model_content=content, num_threads=num_threads)
+        self.interpreter.allocate_tensors()
         self.runner = self.interpreter.get_signature_runner("serving_default")
         self.input_details = self.runner.get_input_details()
         self.output_name = next(iter(self.runner.get_output_details()))
@@ -212,7 +249,12 @@ class TFLiteRunner:
             raise ValueError(
                 f"token_ids must have shape ({self.batch_size}, T >= 1). Received: shape={token_ids.shape}"
             )
-        return np.array(self.runner(**inputs)[self.output_name], np.float32)
+        output = np.array(self.runner(**inputs)[self.output_name], np.float32)
+        # The fused LSTM keeps its state in variable tensors that survive `invoke` when the input
+        # shape does not change: without a reset the next call would start from this call's
+        # final state (the parity check caught this). Every call is a fresh sequence.
+        self.interpreter.reset_all_variables()
+        return output
 
 
 def export_tflite(
@@ -268,7 +310,7 @@ def export_tflite(
         "vocabulary": f"{stem.name}.vocabulary.txt",
         "labels": f"{stem.name}.labels.txt" if labels is not None else None,
         "quantization": quantization,
-        "int8_float_fallback": info["int8_float_fallback"],
+        "int8_float_ops": info["int8_float_ops"],
         "ops": info["ops"],
         "fused_lstm": info["fused_lstm"],
         "model_bytes": len(content),

@@ -188,7 +188,8 @@ def main(config=TrainConfig()):
     )[0]
     results = {
         "test_bpc": test_bpc,
-        "test_characters": int(sum(len(text) for text in texts["test"])),
+        **{f"{split}_characters": int(sum(len(text) for text in split_texts)) for split, split_texts in texts.items()},
+        "steps_per_epoch": steps,
         "vocabulary_size": vocabulary.size,
         "train_seconds": round(train_seconds, 1),
         "history": {key: [float(v) for v in values] for key, values in history.history.items()},
@@ -202,6 +203,7 @@ def main(config=TrainConfig()):
     results["trainer"] = trainer
     results["vocabulary"] = vocabulary
     results["samples_callback"] = samples
+    results["datasets"] = {"train": train_data, "valid": valid_data}
     return results
 
 

@@ -28,6 +28,14 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
         name: loss name.
         dtype: dtype of the loss computation (default `keras.backend.floatx()`).
 
+    Call arguments:
+        y_true: `[batch, time]` (or `[batch, time, 1]`) integer labels.
+        y_pred: `[batch, time, classes]` logits or probabilities; a Keras mask
+            attached to it (from `mask_zero` embeddings or an explicit padding mask)
+            marks the real tokens.
+        sample_weight: optional `[batch]` or `[batch, time]` weights; a 0/1 padding
+            mask works as one.
+
     Example:
 
     >>> loss = MaskedSparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
@@ -108,9 +116,13 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
                     "y_true must match the leading axes of y_pred. Received: "
                     f"y_true.shape={true_shape}, y_pred.shape={pred_shape}"
                 )
-        if mask is not None and tuple(mask.shape) != pred_shape[:-1]:
-            known = [m for m, p in zip(mask.shape, pred_shape[:-1]) if m is not None and p is not None and m != p]
-            if known or len(mask.shape) != len(pred_shape) - 1:
+        if mask is not None:
+            mask_shape = tuple(mask.shape)
+            clash = any(
+                m is not None and p is not None and m != p
+                for m, p in zip(mask_shape, pred_shape[:-1])
+            )
+            if clash or len(mask_shape) != len(pred_shape) - 1:
                 raise ValueError(
                     "The mask attached to y_pred must match its leading axes. Received: "
                     f"mask.shape={tuple(mask.shape)}, y_pred.shape={pred_shape}"

@@ -2,9 +2,10 @@
 
 `run_layer_test(layer_cls, init_kwargs, input_data, ...)` checks, in order:
 
-1. config: every constructor argument appears in `get_config()` with the value given,
-   `from_config(get_config())` gives the same config, and the layer survives a JSON
-   serialize/deserialize through `keras.saving` (so it is registered);
+1. config: no weights before `build`; every constructor argument appears in
+   `get_config()` with the value given, `from_config(get_config())` gives the same
+   config, and the layer survives a JSON serialize/deserialize through `keras.saving`
+   (so it is registered);
 2. eager call (with `mask` when given): output shape(s), finite values, weight counts;
 3. mask propagation: the output mask is the input mask (default), none, or a given array;
 4. symbolic call in a functional model: static output shape(s) agree with the eager ones,
@@ -158,6 +159,10 @@ def run_layer_test(
     input_data = np.asarray(input_data)
 
     layer = layer_cls(**init_kwargs)
+    assert not layer.weights, (
+        f"{layer_cls.__name__} created weights in __init__; create them in build(): "
+        f"{[w.path for w in layer.weights]}"
+    )
     _check_config(layer, init_kwargs, layer_cls)
 
     is_cell = wrap_in_rnn

@@ -267,6 +267,11 @@ def batch_sequences(
             width = boundaries[k] - 1
         else:
             width = longest
+        if uses_budget and count and width > token_budget:
+            raise ValueError(
+                f"pad_to_bucket_boundary: bucket {k} pads to {width} steps, more than token_budget={token_budget}. "
+                f"Use smaller boundaries or a larger budget. Received: boundaries={boundaries}"
+            )
         size = max(1, token_budget // max(width, 1)) if uses_budget else int(batch_size)
         bucket_sizes.append(size)
         bucket_widths.append(width)
@@ -291,6 +296,7 @@ def batch_sequences(
     widths_t = tf.constant([bucket_widths[k] for k in batch_bucket], dtype=tf.int32)  # (n_batches,)
     num_batches = len(row_lengths)
 
+    @tf.autograph.experimental.do_not_convert  # plain graph code: skip AutoGraph's conversion cost
     def make_plan(epoch_seed):
         seed_a = tf.stack([epoch_seed, tf.constant(1, tf.int64)])
         seed_b = tf.stack([epoch_seed, tf.constant(2, tf.int64)])
@@ -305,6 +311,7 @@ def batch_sequences(
             batch_order = tf.random.experimental.stateless_shuffle(batch_order, seed=seed_b)
         return tf.gather(batches, batch_order), tf.gather(widths_t, batch_order)
 
+    @tf.autograph.experimental.do_not_convert
     def gather_batch(indices, width):
         def take(component):
             rows = tf.gather(component, indices)
@@ -393,7 +400,10 @@ def batch_token_counts(batch):
 
 def epoch_statistics(dataset):
     """One pass over a batched dataset: `{"batches", "real_tokens", "cells", "padding_fraction"}`."""
-    counts = dataset.map(lambda *batch: batch_token_counts(batch), num_parallel_calls=tf.data.AUTOTUNE)
+    counts = dataset.map(
+        tf.autograph.experimental.do_not_convert(lambda *batch: batch_token_counts(batch)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
     batches = real = cells = 0
     for batch_real, batch_cells in counts.as_numpy_iterator():
         batches += 1

@@ -149,6 +149,24 @@ def flatten_documents(documents):
     return ids, doc_ids
 
 
+def expected_pairs(ids, doc_ids, keep_probs, window, chunk_size):
+    """Expected number of (target, context) pairs in one epoch.
+
+    Each stretch of words sharing a document and a chunk keeps `n = sum(keep_probs)` words on
+    average; with a dynamic window, distance `d` is used with probability `(window - d + 1) /
+    window`, on both sides, by the `n - d` words that have a neighbour at that distance.
+    """
+    ids = np.asarray(ids)
+    if ids.size == 0:
+        return 0.0
+    segment = np.asarray(doc_ids, np.int64) * (ids.size // chunk_size + 1) + np.arange(ids.size) // chunk_size
+    _, segment_index = np.unique(segment, return_inverse=True)
+    kept = np.bincount(segment_index.reshape(-1), weights=np.asarray(keep_probs, np.float64)[ids])  # (S,)
+    distances = np.arange(1, window + 1)
+    use = (window - distances + 1) / window  # (W,)
+    return float(np.sum(2.0 * use[None, :] * np.maximum(kept[:, None] - distances[None, :], 0.0)))
+
+
 def skipgram_dataset(
     documents,
     counts,
@@ -166,6 +184,10 @@ def skipgram_dataset(
     border, like gensim's 10,000-word sentence limit); chunks are processed in parallel, their
     pairs shuffled within the chunk and regrouped into batches of exactly `batch_size` pairs.
 
+    Every epoch has the same number of batches, `info["steps"]` (Keras' `fit` expects that): the
+    expected pair count plus a margin of about five standard deviations, topped up with all-padding
+    batches (`weight == 0`). Pairs beyond it (a > 5-sigma event) would be dropped.
+
     Args:
         documents: iterable of 1-D int sequences (word ids in `[0, len(counts))`, out-of-vocabulary
             words already removed).
@@ -182,7 +204,8 @@ def skipgram_dataset(
         `(dataset, info)`: a `tf.data.Dataset` of dicts with `target` int32 `(B,)`, `context`
         int32 `(B,)`, `negatives` int32 `(B, negative)`, `weight` float32 `(B,)` (0 for padding)
         and `progress` float32 `(B,)` (fraction of the epoch's words before the target word);
-        `info` is a dict with `words` (raw words per epoch) and `chunks`.
+        `info` is a dict with `words` (words per epoch), `chunks`, `expected_pairs` and `steps`
+        (batches per epoch).
 
     Raises:
         ValueError: empty corpus, `window < 1`, `negative < 1`, fewer distinct words than
@@ -213,7 +236,10 @@ def skipgram_dataset(
             f"Negative sampling needs more distinct words than `negative` (negatives must differ from the "
             f"context word). Received: {distinct} distinct words with negative={negative}."
         )
-    keep_probs = tf.constant(keep_probabilities(counts, sample))
+    keep_array = keep_probabilities(counts, sample)
+    mean_pairs = expected_pairs(ids, doc_ids, keep_array, window, chunk_size)
+    steps = max(1, int(np.ceil((mean_pairs + 5.0 * np.sqrt(mean_pairs * window) + 1.0) / batch_size)))
+    keep_probs = tf.constant(keep_array)
     table, starts = (tf.constant(array) for array in negative_sampling_table(counts, ns_exponent))
 
     total = ids.size
@@ -248,9 +274,21 @@ def skipgram_dataset(
         chunks = tf.data.Dataset.range(num_chunks).map(
             lambda index: chunk_pairs(epoch_seed, index), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
         )
-        return chunks.rebatch(batch_size).map(pad_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        batches = chunks.rebatch(batch_size).map(pad_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return batches.concatenate(padding.repeat()).take(steps)
+
+    padding = tf.data.Dataset.from_tensors(
+        pad_batch({
+            "target": tf.zeros([0], tf.int32),
+            "context": tf.zeros([0], tf.int32),
+            "negatives": tf.zeros([0, negative], tf.int32),
+            "weight": tf.zeros([0], tf.float32),
+            "progress": tf.zeros([0], tf.float32),
+        })
+    )
 
     # A fresh int64 seed on every pass over the dataset, reproducible from `seed`.
     epoch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
-    dataset = epoch_seeds.flat_map(epoch).prefetch(tf.data.AUTOTUNE)
-    return dataset, {"words": int(total), "chunks": int(num_chunks)}
+    dataset = epoch_seeds.flat_map(epoch).apply(tf.data.experimental.assert_cardinality(steps))
+    info = {"words": int(total), "chunks": int(num_chunks), "expected_pairs": mean_pairs, "steps": steps}
+    return dataset.prefetch(tf.data.AUTOTUNE), info

@@ -23,7 +23,6 @@ import collections
 import json
 import pathlib
 
-import numpy as np
 import tensorflow as tf
 
 PAD_ID = 0

@@ -7,6 +7,9 @@ with an optional `[batch, time]` padding mask.
 
 from seqkeras.layers.elman_cell import ElmanCell
 from seqkeras.layers.last_valid_step import LastValidStep
+from seqkeras.layers.lstm import LSTM
+from seqkeras.layers.lstm_cell import LSTMCell
 from seqkeras.layers.masked_pooling import MaskedPooling
+from seqkeras.layers.packed_rnn import PackedRNN
 from seqkeras.layers.self_attention_block import SelfAttentionBlock
 from seqkeras.layers.temporal_conv_stack import TemporalConvStack

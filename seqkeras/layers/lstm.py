@@ -475,7 +475,7 @@ class LSTM(keras.layers.Layer):
                 f"recurrent_dropout={recurrent_dropout!r}"
             )
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.states = None
+        self._carried = _CarriedStates()
         self.supports_masking = True
         # XLA would compile the portable loop and bypass cuDNN on GPUs.
         self.supports_jit = not (self._cudnn_config_ok and use_cudnn)
@@ -483,6 +483,11 @@ class LSTM(keras.layers.Layer):
     @property
     def _cudnn_config_ok(self):
         return self.cell.uses_default_activations and self.recurrent_dropout == 0
+
+    @property
+    def states(self):
+        """The carried `[h, c]` variables of a stateful layer (None otherwise)."""
+        return self._carried.states
 
     @property
     def state_size(self):
@@ -524,12 +529,14 @@ class LSTM(keras.layers.Layer):
                     "keras.Input(batch_size=...)). "
                     f"Received: inputs.shape={sequences_shape}"
                 )
-            self.states = [
-                self.add_weight(
-                    name=f"state_{name}",
-                    shape=(sequences_shape[0], self.hidden_dim),
-                    initializer="zeros",
+            # Like keras.layers.LSTM, the carried states are not weights: they are not
+            # saved and `get_weights()` stays interchangeable with the Keras layer.
+            self._carried.states = [
+                keras.Variable(
+                    ops.zeros((sequences_shape[0], self.hidden_dim)),
                     trainable=False,
+                    dtype=self.variable_dtype,
+                    name=f"state_{name}",
                 )
                 for name in ("h", "c")
             ]
@@ -688,6 +695,13 @@ class LSTM(keras.layers.Layer):
             }
         )
         return config
+
+
+class _CarriedStates:
+    """Plain holder, so Keras does not track the stateful variables as layer weights."""
+
+    def __init__(self):
+        self.states = None
 
 
 def _generic_gates(cell, z, c_prev):

@@ -100,10 +100,11 @@ class SelfAttentionBlock(keras.layers.Layer):
             dropout=self.dropout,
             kernel_initializer=self._new_initializer(),
             name="attention",
+            dtype=self.dtype_policy,
         )
         self.attention.build(input_shape, input_shape)
         self.attention_norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, name="attention_norm"
+            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="attention_norm"
         )
         self.attention_norm.build(input_shape)
         self.hidden = keras.layers.Dense(
@@ -111,17 +112,23 @@ class SelfAttentionBlock(keras.layers.Layer):
             activation=self._activation_fn,
             kernel_initializer=self._new_initializer(),
             name="feed_forward_hidden",
+            dtype=self.dtype_policy,
         )
         self.hidden.build(input_shape)
         self.projection = keras.layers.Dense(
-            model_dim, kernel_initializer=self._new_initializer(), name="feed_forward_output"
+            model_dim,
+            kernel_initializer=self._new_initializer(),
+            dtype=self.dtype_policy,
+            name="feed_forward_output",
         )
         self.projection.build(tuple(input_shape[:-1]) + (hidden_dim,))
         self.feed_forward_norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, name="feed_forward_norm"
+            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="feed_forward_norm"
         )
         self.feed_forward_norm.build(input_shape)
-        self.dropout_layer = keras.layers.Dropout(self.dropout, name="dropout")
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy, name="dropout"
+        )
 
     def _new_initializer(self):
         """A fresh copy of `kernel_initializer` for each sub-layer."""

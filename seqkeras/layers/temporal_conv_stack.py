@@ -98,6 +98,10 @@ class TemporalConvStack(keras.layers.Layer):
         """Number of input steps that can influence one output step."""
         return 1 + (self.kernel_size - 1) * sum(self.dilation_rates)
 
+    def _new_initializer(self):
+        """A fresh copy of `kernel_initializer` for each sub-layer."""
+        return keras.initializers.get(keras.initializers.serialize(self.kernel_initializer))
+
     def build(self, input_shape):
         name = type(self).__name__
         if len(input_shape) != 3 or input_shape[-1] is None:
@@ -110,10 +114,9 @@ class TemporalConvStack(keras.layers.Layer):
             self.input_projection = keras.layers.Dense(
                 self.filters,
                 use_bias=False,
-                kernel_initializer=keras.initializers.get(
-                    keras.initializers.serialize(self.kernel_initializer)
-                ),
+                kernel_initializer=self._new_initializer(),
                 name="input_projection",
+                dtype=self.dtype_policy,
             )
             self.input_projection.build(input_shape)
         block_shape = tuple(input_shape[:-1]) + (self.filters,)
@@ -125,15 +128,16 @@ class TemporalConvStack(keras.layers.Layer):
                 dilation_rate=rate,
                 padding="causal" if self.causal else "same",
                 activation=self._activation_fn,
-                kernel_initializer=keras.initializers.get(
-                    keras.initializers.serialize(self.kernel_initializer)
-                ),
+                kernel_initializer=self._new_initializer(),
                 name=f"conv_{index}",
+                dtype=self.dtype_policy,
             )
             # The first block sees the raw input; later blocks see `filters` channels.
             conv.build(input_shape if index == 0 else block_shape)
             self.convolutions.append(conv)
-        self.dropout_layer = keras.layers.Dropout(self.dropout, name="dropout")
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy, name="dropout"
+        )
 
     def call(self, inputs, mask=None, training=None):
         name = type(self).__name__

@@ -34,6 +34,8 @@ def _rows(batch):
 
 
 def _epoch(dataset):
+    if isinstance(dataset.element_spec, PackedSequence.Spec):
+        dataset = dataset.map(unpack_sequences)  # unpack in-graph, faster than eagerly per batch
     return [_rows(b) for b in dataset]
 
 
@@ -171,7 +173,7 @@ def _identified(lengths):
         tf.constant([x for r in rows for x in r], dtype=tf.int32), lengths), rows
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=10, deadline=None, derandomize=True)
 @given(
     lengths=st.lists(st.integers(0, 12), min_size=1, max_size=30),
     strategy=st.sampled_from(STRATEGIES),

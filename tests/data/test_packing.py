@@ -31,7 +31,7 @@ def _reference_pack(rows):
     return data, batch_sizes, order
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(st.lists(st.lists(st.integers(-50, 50), max_size=7), min_size=1, max_size=8))
 def test_pack_matches_reference_and_round_trips(rows):
     ragged = tf.ragged.constant(rows, dtype=tf.int32, ragged_rank=1) if any(rows) else tf.RaggedTensor.from_row_lengths(

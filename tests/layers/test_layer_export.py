@@ -117,3 +117,4 @@ def test_elman_rnn_savedmodel_matches_keras(tmp_path):
         model.predict_on_batch([x, mask]),
         atol=1e-6,
     )
+

@@ -58,7 +58,8 @@ def test_padded_positions_contribute_nothing():
     assert float(loss(labels, changed)) == pytest.approx(base, rel=1e-6)
     garbage = np.where(labels == 0, 99, labels)
     plain = MaskedSparseCategoricalCrossentropy()
-    assert float(plain(garbage, changed, sample_weight=labels != 0)) == pytest.approx(base, rel=1e-6)
+    masked = float(plain(garbage, changed, sample_weight=labels != 0))
+    assert masked == pytest.approx(base, rel=1e-6)
 
 
 def test_uses_the_mask_keras_propagates_in_fit_and_evaluate():
@@ -68,7 +69,9 @@ def test_uses_the_mask_keras_propagates_in_fit_and_evaluate():
     logits = keras.layers.Dense(5)(x)
     model = keras.Model(ids, logits)
     model.compile(
-        optimizer="sgd", loss=MaskedSparseCategoricalCrossentropy(from_logits=True), jit_compile=False
+        optimizer="sgd",
+        loss=MaskedSparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=False,
     )
     inputs = np.array([[3, 4, 5, 0, 0], [6, 7, 0, 0, 0]], "int32")
     # Labels at padded positions are garbage that would dominate an unmasked mean.
@@ -116,7 +119,9 @@ def test_bad_arguments_and_shapes():
     with pytest.raises(ValueError, match="Received: ignore_class=0.5"):
         MaskedSparseCategoricalCrossentropy(ignore_class=0.5)
     loss = MaskedSparseCategoricalCrossentropy()
-    with pytest.raises(ValueError, match=r"Received: y_true.shape=\(2, 4\), y_pred.shape=\(2, 3, 5\)"):
+    received = r"Received: y_true.shape=\(2, 4\), y_pred.shape=\(2, 3, 5\)"
+    with pytest.raises(ValueError, match=received):
         loss(np.zeros((2, 4), "int32"), np.full((2, 3, 5), 0.2, "float32"))
-    with pytest.raises(ValueError, match=r"Received: y_true.shape=\(2,\), y_pred.shape=\(2, 3, 5\)"):
+    received = r"Received: y_true.shape=\(2,\), y_pred.shape=\(2, 3, 5\)"
+    with pytest.raises(ValueError, match=received):
         loss(np.zeros((2,), "int32"), np.full((2, 3, 5), 0.2, "float32"))

@@ -156,7 +156,9 @@ def test_bad_inputs():
 def test_mask_shape_checked_at_run_time_in_graphs():
     stack = TemporalConvStack(2)
 
-    @tf.function(input_signature=[tf.TensorSpec((None, None, 3)), tf.TensorSpec((None, None), tf.bool)])
+    signature = [tf.TensorSpec((None, None, 3)), tf.TensorSpec((None, None), tf.bool)]
+
+    @tf.function(input_signature=signature)
     def run(x, m):
         return stack(x, mask=m)
 

@@ -100,7 +100,7 @@ class LanguageModelTrainer(keras.Model):
         return {metric.name: metric.result() for metric in self.metrics}
 
     def train_step(self, data):
-        inputs, targets = data
+        inputs, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
         mask = inputs["padding_mask"]
         variables = self.language_model.trainable_variables
         with tf.GradientTape() as tape:
@@ -116,14 +116,14 @@ class LanguageModelTrainer(keras.Model):
         return self._update(targets, logits, mask)
 
     def test_step(self, data):
-        inputs, targets = data
+        inputs, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
         logits, final_states = self._forward(inputs, self.eval_states, training=False)
         for variable, state in zip(self.eval_states, final_states):
             variable.assign(state)
         return self._update(targets, logits, inputs["padding_mask"])
 
     def predict_step(self, data):
-        inputs = data[0] if isinstance(data, tuple) else data
+        inputs, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         return self(inputs, training=False)
 
     def get_config(self):

@@ -28,7 +28,7 @@ class BagOfWordsBaseline:
         self.vectorizer = TfidfVectorizer(
             analyzer=lambda words: self._ngrams(words, ngram_range), min_df=min_count, sublinear_tf=True
         )
-        self.model = LogisticRegression(C=C, max_iter=2000, random_state=seed)
+        self.model = LogisticRegression(C=C, solver="saga", max_iter=1000, random_state=seed)
 
     @staticmethod
     def _ngrams(words, ngram_range):

@@ -79,6 +79,7 @@ class Word2Vec(keras.Model):
         self.context_embedding.build((None,))
         # Index of the current epoch for the schedule, set by `fit` at the start of each epoch.
         self.epochs_done = self.add_weight(shape=(), initializer="zeros", trainable=False, name="epochs_done")
+        self.built = True  # every weight exists now; `fit` callbacks may save or restore them at once
 
     def call(self, inputs):
         target = self.target_embedding(inputs["target"])  # (B, D)
@@ -94,9 +95,16 @@ class Word2Vec(keras.Model):
             )
         super().compile(optimizer=None, jit_compile=jit_compile, steps_per_execution=steps_per_execution)
 
+    def get_compile_config(self):
+        return {"jit_compile": bool(self.jit_compile), "steps_per_execution": int(self.steps_per_execution)}
+
+    def compile_from_config(self, config):
+        self.compile(**config)
+
     def fit(self, x=None, y=None, epochs=1, callbacks=None, **kwargs):
         """`keras.Model.fit`, plus a callback that tells the learning-rate schedule the epoch index."""
         callbacks = [_EpochIndex(self.epochs_done), *(callbacks or [])]
+        kwargs.setdefault("shuffle", False)  # the skip-gram dataset shuffles itself
         return super().fit(x, y, epochs=epochs, callbacks=callbacks, **kwargs)
 
     @property

@@ -1,0 +1,234 @@
+"""word2vec: seqkeras skip-gram vs gensim on the same corpus and hyper-parameters, plus a tagger.
+
+Claims checked (issue 5):
+1. Same corpus (gensim's Wikipedia excerpt, markup stripped with `strip_wiki_markup`, lower-cased,
+   tokenised once by `tokenize_documents`), same hyper-parameters (skip-gram, vector_size 100,
+   window 5, negative 5, sample 1e-3, min_count 5, 5 epochs), one run of each tool:
+   - `wordsim353_spearman` within 0.03 of gensim's (or better);
+   - `words_per_s` >= 0.5x gensim with 2 workers on CPU (>= 3x on a GPU).
+   Both tools' vectors are scored by the same code (`KeyedVectors.evaluate_*`, gensim's protocol);
+   gensim's own evaluator is also run on gensim's vectors as a cross-check of that code.
+   gensim drops words past 10,000 per sentence, so both tools get the articles cut into
+   10,000-word pieces. `train_seconds` is wall time from token lists to vectors (vocabulary
+   included) for both; `cpu_seconds` is the process CPU time over the same span.
+2. POS tagger (UD English EWT, small epochs) accuracy with a random token embedding vs one
+   initialised from the seqkeras vectors (frozen and trainable).
+
+Usage:
+    python benchmarks/bench_word2vec.py           # full run -> benchmarks/results/word2vec.json
+    python benchmarks/bench_word2vec.py --quick   # small smoke run, JSON to the temp dir
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from seqkeras.data import corpora  # noqa: E402
+from seqkeras.models.word2vec import KeyedVectors, bias_projection, format_bias_table  # noqa: E402
+from seqkeras.models.word2vec import tokenize_documents, train_word2vec  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+EWT_DIR = REPO.parent / "shared" / "data" / "ud-english-ewt"
+MAX_SENTENCE = 10000  # gensim's MAX_WORDS_IN_BATCH: longer sentences are truncated by gensim
+
+
+def device_description():
+    gpus = tf.config.list_logical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+        return f"GPU: {details.get('device_name', gpus[0].name)}"
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU: {model} ({os.cpu_count()} logical cores)"
+
+
+def load_corpus(quick):
+    articles = corpora.wiki_articles()
+    if quick:
+        articles = articles[:8]
+    documents = tokenize_documents([corpora.strip_wiki_markup(a.text) for a in articles], lowercase=True)
+    pieces = [doc[i:i + MAX_SENTENCE] for doc in documents for i in range(0, len(doc), MAX_SENTENCE)]
+    return [piece for piece in pieces if piece]
+
+
+def evaluate(vectors):
+    wordsim = vectors.evaluate_word_pairs(corpora.gensim_test_data("wordsim353.tsv"))
+    simlex = vectors.evaluate_word_pairs(corpora.gensim_test_data("simlex999.txt"))
+    analogies = vectors.evaluate_word_analogies(corpora.gensim_test_data("questions-words.txt"))
+    return {
+        "wordsim353_spearman": wordsim["spearman"],
+        "wordsim353_pairs": wordsim["pairs"],
+        "simlex999_spearman": simlex["spearman"],
+        "analogy_accuracy": analogies["accuracy"],
+        "analogy_answered": analogies["correct"] + analogies["incorrect"],
+        "analogy_skipped": analogies["skipped"],
+    }
+
+
+def run_seqkeras(documents, params, raw_words):
+    load = os.getloadavg()[0]
+    wall, cpu = time.perf_counter(), time.process_time()
+    trained = train_word2vec(documents, **params)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    result = {
+        "train_seconds": wall,
+        "cpu_seconds": cpu,
+        "words_per_s": raw_words * params["epochs"] / wall,
+        "loss_per_epoch": [float(v) for v in trained.history.history["loss"]],
+        "vocabulary_size": len(trained.vectors),
+        "steps_per_epoch": trained.info["steps"],
+        "load_average_before": load,
+    }
+    result.update(evaluate(trained.vectors))
+    return result, trained
+
+
+def run_gensim(documents, params, raw_words):
+    from gensim.models import Word2Vec as GensimWord2Vec
+
+    load = os.getloadavg()[0]
+    wall, cpu = time.perf_counter(), time.process_time()
+    model = GensimWord2Vec(
+        documents, sg=1, hs=0, workers=2, vector_size=params["vector_size"], window=params["window"],
+        negative=params["negative"], sample=params["sample"], min_count=params["min_count"],
+        ns_exponent=params["ns_exponent"], alpha=params["alpha"], min_alpha=params["min_alpha"],
+        epochs=params["epochs"], seed=params["seed"],
+    )
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    vectors = KeyedVectors(list(model.wv.index_to_key), model.wv.vectors)
+    result = {
+        "train_seconds": wall,
+        "cpu_seconds": cpu,
+        "words_per_s": raw_words * params["epochs"] / wall,
+        "vocabulary_size": len(vectors),
+        "load_average_before": load,
+    }
+    result.update(evaluate(vectors))
+    own_pairs = model.wv.evaluate_word_pairs(str(corpora.gensim_test_data("wordsim353.tsv")))
+    own_analogy, _ = model.wv.evaluate_word_analogies(str(corpora.gensim_test_data("questions-words.txt")))
+    result["gensim_own_eval"] = {"wordsim353_spearman": float(own_pairs[1][0]), "analogy_accuracy": float(own_analogy)}
+    return result
+
+
+def run_tagger(vectors, quick, seed=0):
+    """EWT UPOS accuracy: random embedding vs word2vec-initialised (frozen / trainable)."""
+    train_file = EWT_DIR / "en_ewt-ud-train.conllu.gz"
+    dev_file = EWT_DIR / "en_ewt-ud-dev.conllu.gz"
+    if not train_file.exists():
+        return {"skipped": f"UD English EWT not found at {EWT_DIR}"}
+    import keras
+
+    from seqkeras.losses import MaskedSparseCategoricalCrossentropy
+    from seqkeras.models.tagger import WordPreprocessor, build_tagger
+
+    train = corpora.read_conllu(train_file)
+    dev = corpora.read_conllu(dev_file)
+    if quick:
+        train, dev = train[:300], dev[:100]
+    tags = sorted({tag for sentence in train for tag in sentence.upos})
+    tag_index = {tag: i for i, tag in enumerate(tags)}
+    preprocessor = WordPreprocessor.build([list(s.words) for s in train], min_count=1, characters=False, lowercase=True)
+
+    def dataset(sentences, shuffle):
+        return preprocessor.dataset(
+            [list(s.words) for s in sentences], [[tag_index.get(t, 0) for t in s.upos] for s in sentences],
+            batch_size=32, shuffle=shuffle, seed=seed,
+        )
+
+    matrix, found = vectors.embedding_matrix(preprocessor.vocabulary.tokens, seed=seed)
+    results = {"train_sentences": len(train), "dev_sentences": len(dev), "vocabulary_coverage": float(found.mean())}
+    epochs = 1 if quick else 3
+    for name, weights, trainable in (("random", None, True), ("word2vec_frozen", matrix, False), ("word2vec_trainable", matrix, True)):
+        keras.utils.set_random_seed(seed)
+        model = build_tagger(
+            preprocessor.vocabulary.size, len(tags), hidden_dim=64, embedding_dim=matrix.shape[1],
+            embedding_weights=weights, embedding_trainable=trainable,
+        )
+        model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=MaskedSparseCategoricalCrossentropy())
+        model.fit(dataset(train, True), epochs=epochs, verbose=0)
+        correct = total = 0
+        for features, targets in dataset(dev, False):
+            predicted = np.argmax(model.predict_on_batch(features), axis=-1)
+            mask = np.asarray(features["padding_mask"])
+            correct += int(np.sum((predicted == np.asarray(targets)) & mask))
+            total += int(mask.sum())
+        results[f"{name}_accuracy"] = correct / total
+    results["epochs"] = epochs
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small corpus, 1 epoch; JSON to the temp dir")
+    parser.add_argument("--no-tagger", action="store_true", help="skip the POS tagger comparison")
+    parser.add_argument("--output", type=pathlib.Path, default=None)
+    args = parser.parse_args()
+
+    documents = load_corpus(args.quick)
+    raw_words = sum(len(doc) for doc in documents)
+    params = dict(
+        vector_size=100, window=5, negative=5, sample=1e-3, min_count=5, ns_exponent=0.75,
+        alpha=0.025, min_alpha=0.0001, epochs=1 if args.quick else 5, seed=0,
+    )
+    print(f"device: {device_description()}; corpus: {len(documents)} pieces, {raw_words} words")
+
+    gensim_result = run_gensim(documents, params, raw_words)
+    seqkeras_result, trained = run_seqkeras(documents, params, raw_words)
+    rows, missing = bias_projection(trained.vectors)
+    tagger = {"skipped": "--no-tagger"} if args.no_tagger else run_tagger(trained.vectors, args.quick)
+
+    ratios = {
+        "words_per_s_ratio": seqkeras_result["words_per_s"] / gensim_result["words_per_s"],
+        "cpu_seconds_ratio": seqkeras_result["cpu_seconds"] / gensim_result["cpu_seconds"],
+        "wordsim353_difference": seqkeras_result["wordsim353_spearman"] - gensim_result["wordsim353_spearman"],
+    }
+    report = {
+        "device": device_description(),
+        "quick": args.quick,
+        "corpus": {"pieces": len(documents), "raw_words": raw_words},
+        "params": params,
+        "seqkeras": seqkeras_result,
+        "gensim": gensim_result,
+        **ratios,
+        "goals": {
+            "wordsim353_within_0.03": ratios["wordsim353_difference"] >= -0.03,
+            "words_per_s_at_least_0.5x": ratios["words_per_s_ratio"] >= 0.5,
+        },
+        "bias_probe": {"rows": rows, "missing": missing},
+        "tagger": tagger,
+    }
+
+    keys = ["train_seconds", "cpu_seconds", "words_per_s", "wordsim353_spearman", "simlex999_spearman", "analogy_accuracy"]
+    print(f"{'':24}{'seqkeras':>14}{'gensim':>14}")
+    for key in keys:
+        print(f"{key:24}{seqkeras_result[key]:>14.4g}{gensim_result[key]:>14.4g}")
+    print(f"words/s ratio {ratios['words_per_s_ratio']:.2f}, wordsim difference {ratios['wordsim353_difference']:+.3f}")
+    print(f"seqkeras loss per epoch: {[round(v, 4) for v in seqkeras_result['loss_per_epoch']]}")
+    print(format_bias_table(rows))
+    print("tagger:", json.dumps(tagger))
+
+    output = args.output or (
+        pathlib.Path(tempfile.gettempdir()) / "word2vec_quick.json" if args.quick else REPO / "benchmarks" / "results" / "word2vec.json"
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2))
+    print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,313 @@
+import itertools
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import given, settings, strategies as st
+
+from helpers import assert_causal, assert_padded_matches_unpadded, run_layer_test
+from seqkeras.layers import LSTM
+from seqkeras.layers import lstm as lstm_module
+
+HIDDEN = 3
+
+
+def twin_layers(inputs, seed=0, **kwargs):
+    """A seqkeras LSTM and a keras LSTM with the same (perturbed) weights."""
+    rng = np.random.default_rng(seed)
+    zero_output = kwargs.pop("zero_output_for_mask", False)
+    ours = LSTM(HIDDEN, zero_output_for_mask=zero_output, **kwargs)
+    theirs = keras.layers.LSTM(HIDDEN, **kwargs)
+    theirs.zero_output_for_mask = zero_output
+    ours(inputs)
+    theirs(inputs)
+    weights = [w + rng.normal(scale=0.3, size=w.shape).astype("float32") for w in theirs.get_weights()]
+    theirs.set_weights(weights)
+    ours.set_weights(weights)
+    return ours, theirs
+
+
+def outputs_and_grads(layer, inputs, mask, initial_state):
+    """Outputs and gradients w.r.t. inputs, initial states and weights of a mixed loss."""
+    x = tf.convert_to_tensor(inputs)
+    states = None if initial_state is None else [tf.convert_to_tensor(s) for s in initial_state]
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        if states is not None:
+            tape.watch(states)
+        output, h, c = layer(x, mask=mask, initial_state=states)
+        loss = tf.reduce_sum(output**2) + tf.reduce_sum(tf.sin(h)) + 3.0 * tf.reduce_sum(c)
+    sources = [x] + (states or []) + list(layer.trainable_weights)
+    return [output, h, c], tape.gradient(loss, sources)
+
+
+def assert_all_close(got, want, atol):
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), atol=atol)
+
+
+@pytest.fixture(scope="module")
+def rng_inputs():
+    rng = np.random.default_rng(1)
+    inputs = rng.normal(size=(3, 5, 2)).astype("float32")
+    mask = np.ones((3, 5), bool)
+    mask[1, 3:] = False
+    mask[2, 1:] = False
+    state = [rng.normal(size=(3, HIDDEN)).astype("float32") for _ in range(2)]
+    return inputs, mask, state
+
+
+def test_layer_contract_with_mask(sunspot_batch):
+    inputs, mask = sunspot_batch
+    run_layer_test(
+        LSTM,
+        {"hidden_dim": 4, "return_sequences": True, "dropout": 0.1, "seed": 3},
+        inputs,
+        expected_output_shape=(4, 6, 4),
+        mask=mask,
+        expected_num_trainable_weights=3,
+    )
+
+
+def test_layer_contract_return_state(sunspot_batch):
+    inputs, mask = sunspot_batch
+    run_layer_test(
+        LSTM,
+        {"hidden_dim": 4, "return_state": True, "go_backwards": True},
+        inputs,
+        expected_output_shape=[(4, 4), (4, 4), (4, 4)],
+        mask=mask,
+        expected_output_mask=None,
+        run_saving=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "go_backwards, zero_output, use_mask, use_state",
+    list(itertools.product([False, True], [False, True], [False, True], [False, True])),
+)
+def test_matches_keras_lstm_eager(rng_inputs, go_backwards, zero_output, use_mask, use_state):
+    """Outputs, final states and every gradient equal keras.layers.LSTM's."""
+    inputs, mask, state = rng_inputs
+    ours, theirs = twin_layers(
+        inputs,
+        return_sequences=True,
+        return_state=True,
+        go_backwards=go_backwards,
+        zero_output_for_mask=zero_output,
+    )
+    args = (inputs, mask if use_mask else None, state if use_state else None)
+    got_out, got_grad = outputs_and_grads(ours, *args)
+    want_out, want_grad = outputs_and_grads(theirs, *args)
+    assert_all_close(got_out, want_out, atol=1e-5)
+    assert_all_close(got_grad, want_grad, atol=1e-5)
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_matches_keras_lstm_in_graph(rng_inputs, go_backwards):
+    """The tagged tf.function path (what fit() and exports trace) gives the same numbers."""
+    inputs, mask, state = rng_inputs
+    ours, theirs = twin_layers(
+        inputs, return_sequences=True, return_state=True, go_backwards=go_backwards
+    )
+    graph = tf.function(lambda x, m, s0, s1: outputs_and_grads(ours, x, m, [s0, s1]))
+    got_out, got_grad = graph(inputs, mask, *state)
+    want_out, want_grad = outputs_and_grads(theirs, inputs, mask, state)
+    assert_all_close(got_out, want_out, atol=1e-5)
+    assert_all_close(got_grad, want_grad, atol=1e-5)
+
+
+def test_generic_activations_match_keras(rng_inputs):
+    inputs, mask, _ = rng_inputs
+    ours, theirs = twin_layers(
+        inputs, return_sequences=True, return_state=True, activation="relu",
+        recurrent_activation="hard_sigmoid",
+    )
+    got_out, got_grad = outputs_and_grads(ours, inputs, mask, None)
+    want_out, want_grad = outputs_and_grads(theirs, inputs, mask, None)
+    assert_all_close(got_out, want_out, atol=1e-5)
+    assert_all_close(got_grad, want_grad, atol=1e-5)
+
+
+@pytest.mark.parametrize("use_mask", [False, True])
+def test_hand_written_gradient_equals_autodiff(rng_inputs, use_mask):
+    """The fused recurrence's backward pass (with recurrent dropout) equals autodiff."""
+    inputs, mask, state = rng_inputs
+    rng = np.random.default_rng(2)
+    kernel = tf.constant(rng.normal(size=(2, 4 * HIDDEN)).astype("float32"))
+    recurrent = tf.constant(rng.normal(size=(HIDDEN, 4 * HIDDEN)).astype("float32"))
+    bias = tf.constant(rng.normal(size=(4 * HIDDEN,)).astype("float32"))
+    rec_keep = tf.constant((rng.random((3, HIDDEN)) > 0.3).astype("float32") / 0.7)
+    sources = [tf.constant(inputs), tf.constant(state[0]), tf.constant(state[1]), kernel, recurrent, bias]
+
+    def grads(gate_fn):
+        with tf.GradientTape() as tape:
+            tape.watch(sources)
+            last, seq, h, c, _ = lstm_module._standard_lstm(
+                *sources, mask if use_mask else None, gate_fn=gate_fn, rec_keep=rec_keep
+            )
+            loss = tf.reduce_sum(tf.cos(seq)) + tf.reduce_sum(h * c) + tf.reduce_sum(last)
+        return [loss] + tape.gradient(loss, sources)
+
+    assert_all_close(grads(None), grads(lstm_module._default_gates), atol=1e-4)
+
+
+def test_padded_matches_unpadded(sunspot_sequences):
+    layer = LSTM(HIDDEN, return_sequences=True)
+    assert_padded_matches_unpadded(
+        lambda x, m: layer(x, mask=m), sunspot_sequences, pad_value=1e3
+    )
+    last = LSTM(HIDDEN)
+    assert_padded_matches_unpadded(
+        lambda x, m: last(x, mask=m), sunspot_sequences, per_step=False, pad_value=1e3
+    )
+
+
+_CAUSAL_LAYER = LSTM(HIDDEN, return_sequences=True)
+
+
+@settings(max_examples=10, deadline=None)
+@given(step=st.integers(0, 5), seed=st.integers(0, 2**16))
+def test_causal(step, seed):
+    inputs = np.random.default_rng(seed).normal(size=(2, 7, 2)).astype("float32")
+    assert_causal(lambda x, m: _CAUSAL_LAYER(x, mask=m), inputs, step, seed=seed)
+
+
+def test_left_padded_mask(rng_inputs):
+    inputs, _, _ = rng_inputs
+    left = np.ones((3, 5), bool)
+    left[0, :2] = False  # pads first
+    # The portable path handles any mask exactly like Keras ...
+    ours, theirs = twin_layers(inputs, return_sequences=True)
+    np.testing.assert_allclose(
+        np.asarray(ours(inputs, mask=left)), np.asarray(theirs(inputs, mask=left)), atol=1e-5
+    )
+    # ... but a layer that must run the cuDNN kernel says why it cannot.
+    strict = LSTM(HIDDEN, use_cudnn=True)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="right-padded"):
+        strict(inputs, mask=left)
+
+
+def test_bidirectional_matches_keras(rng_inputs):
+    inputs, mask, _ = rng_inputs
+    ours = keras.layers.Bidirectional(LSTM(HIDDEN, return_sequences=True))
+    theirs = keras.layers.Bidirectional(keras.layers.LSTM(HIDDEN, return_sequences=True))
+    ours(inputs)
+    theirs(inputs)
+    weights = [w + 0.2 for w in theirs.get_weights()]
+    ours.set_weights(weights)
+    theirs.set_weights(weights)
+    np.testing.assert_allclose(
+        np.asarray(ours(inputs, mask=mask)), np.asarray(theirs(inputs, mask=mask)), atol=1e-5
+    )
+
+
+def test_stateful_carries_state_between_batches(rng_inputs):
+    inputs, _, _ = rng_inputs
+    whole = LSTM(HIDDEN, return_sequences=True)
+    stateful = LSTM(HIDDEN, return_sequences=True, stateful=True)
+    expected = np.asarray(whole(inputs))
+    stateful(inputs[:, :2])
+    stateful.set_weights(whole.get_weights())
+    stateful.reset_state()  # the build call above already moved the states
+    first = np.asarray(stateful(inputs[:, :2]))
+    second = np.asarray(stateful(inputs[:, 2:]))  # continues where the first stopped
+    np.testing.assert_allclose(np.concatenate([first, second], axis=1), expected, atol=1e-5)
+    stateful.reset_state()
+    np.testing.assert_allclose(np.asarray(stateful(inputs[:, :2])), first, atol=1e-6)
+
+
+def test_stateful_needs_static_batch():
+    with pytest.raises(ValueError, match="static batch size"):
+        LSTM(HIDDEN, stateful=True)(keras.Input((4, 2)))
+
+
+def test_single_steps_with_carried_state_equal_full_run(rng_inputs):
+    """The char-LM sampler's use: length-1 calls carrying [h, c] reproduce the sequence."""
+    inputs, _, _ = rng_inputs
+    layer = LSTM(HIDDEN, return_sequences=True, return_state=True)
+    full, h_full, c_full = layer(inputs)
+    step = tf.function(lambda x, h, c: layer(x, initial_state=[h, c]))
+    h = c = tf.zeros((3, HIDDEN))
+    outputs = []
+    for t in range(inputs.shape[1]):
+        out, h, c = step(inputs[:, t : t + 1], h, c)
+        outputs.append(out)
+    np.testing.assert_allclose(np.concatenate(outputs, axis=1), np.asarray(full), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(c), np.asarray(c_full), atol=1e-5)
+
+
+def test_cudnn_weight_layout_and_padding_match_standard(rng_inputs):
+    """`_cudnn_lstm` with an emulated CudnnRNNV3 equals the portable path.
+
+    The emulator unpacks the opaque buffer the way cuDNN documents its canonical LSTM
+    layout (W_i, W_f, W_c, W_o as (H, D), R_* as (H, H), then 4 input and 4 recurrent
+    biases) and honours `sequence_lengths` (zero outputs and frozen states past each
+    length). No GPU runs here: this checks our conversion and padding logic only.
+    """
+    inputs, mask, state = rng_inputs
+
+    def emulated_cudnn(input, input_h, input_c, params, sequence_lengths, **kwargs):
+        x, params = np.asarray(input), np.asarray(params)
+        steps, batch, dim = x.shape
+        units = input_h.shape[-1]
+        sizes = [units * dim] * 4 + [units * units] * 4 + [units] * 8
+        pieces = np.split(params, np.cumsum(sizes)[:-1])
+        w = [p.reshape(units, dim) for p in pieces[:4]]
+        r = [p.reshape(units, units) for p in pieces[4:8]]
+        bw, br = pieces[8:12], pieces[12:16]
+        h, c = np.array(input_h[0]), np.array(input_c[0])
+        out = np.zeros((steps, batch, units), "float32")
+        lengths = np.asarray(sequence_lengths)
+        for t in range(steps):
+            gate = [x[t] @ w[k].T + h @ r[k].T + bw[k] + br[k] for k in range(4)]
+            i, f, o = (1 / (1 + np.exp(-g)) for g in (gate[0], gate[1], gate[3]))
+            c_new = f * c + i * np.tanh(gate[2])
+            h_new = o * np.tanh(c_new)
+            alive = (t < lengths)[:, None]
+            h, c = np.where(alive, h_new, h), np.where(alive, c_new, c)
+            out[t] = np.where(alive, h_new, 0.0)
+        return tf.constant(out), tf.constant(h[None]), tf.constant(c[None]), None, None
+
+    rng = np.random.default_rng(3)
+    weights = [
+        tf.constant(rng.normal(scale=0.5, size=s).astype("float32"))
+        for s in [(2, 4 * HIDDEN), (HIDDEN, 4 * HIDDEN), (4 * HIDDEN,)]
+    ]
+    for go_backwards, zero_output, use_mask in itertools.product([False, True], repeat=3):
+        args = (
+            tf.constant(inputs),
+            *[tf.constant(s) for s in state],
+            *weights,
+            tf.constant(mask) if use_mask else None,
+        )
+        options = {"go_backwards": go_backwards, "zero_output_for_mask": zero_output}
+        got = lstm_module._cudnn_lstm(*args, rnn_op=emulated_cudnn, **options)
+        want = lstm_module._standard_lstm(*args, **options)
+        assert_all_close(got[1:4], want[1:4], atol=1e-5)  # sequence, h, c
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"hidden_dim": 0}, "Received: hidden_dim=0"),
+        ({"hidden_dim": 2, "dropout": 1.5}, "Received: dropout=1.5"),
+        ({"hidden_dim": 2, "use_cudnn": "yes"}, "Received: use_cudnn='yes'"),
+        ({"hidden_dim": 2, "use_cudnn": True, "activation": "relu"}, "activation='relu'"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LSTM(**kwargs)
+
+
+def test_bad_inputs(rng_inputs):
+    inputs, mask, state = rng_inputs
+    layer = LSTM(HIDDEN)
+    with pytest.raises(ValueError, match=r"Received: inputs.shape=\(3, 5\)"):
+        layer(inputs[..., 0])
+    with pytest.raises(ValueError, match="Received: mask.shape"):
+        layer(inputs, mask=mask[:, :4])
+    with pytest.raises(ValueError, match="initial_state"):
+        layer(inputs, initial_state=state[0])

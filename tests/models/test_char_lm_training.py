@@ -1,0 +1,143 @@
+"""Training data layouts and LanguageModelTrainer: windows and truncated BPTT with resets."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from seqkeras.data.vocabulary import BOS_ID, EOS_ID, PAD_ID, Vocabulary
+from seqkeras.models.char_lm import datasets
+from seqkeras.models.char_lm.char_language_model import CharLanguageModel
+from seqkeras.models.char_lm.character_cross_entropy import CharacterCrossEntropy
+from seqkeras.models.char_lm.evaluation import stream_bits_per_character
+from seqkeras.models.char_lm.language_model_trainer import LanguageModelTrainer
+
+TEXTS = ["abcab[a]", "{b}", "ccab abc ab[[a]] bb", "a", "[[b]] {{c}}"]
+
+
+@pytest.fixture(scope="module")
+def vocabulary():
+    return Vocabulary(list("abc[]{} "))
+
+
+@pytest.fixture(scope="module")
+def documents(vocabulary):
+    return datasets.encode_documents(TEXTS, vocabulary)
+
+
+def test_documents_are_shifted_by_one(documents, vocabulary):
+    inputs, targets = documents[1]
+    assert inputs[0] == BOS_ID and targets[-1] == EOS_ID
+    np.testing.assert_array_equal(inputs[1:], targets[:-1])
+    assert vocabulary.detokenize(tf.constant(inputs)).numpy().decode() == "{b}"
+
+
+def test_long_texts_tokenize_in_pieces(vocabulary):
+    text = "ab[c]é " * 100
+    ragged = datasets.tokenize_characters([text, "", "é"], piece_length=7)
+    assert [len(row) for row in ragged.to_list()] == [len(text), 0, 1]
+    assert b"".join(ragged[0].numpy()).decode() == text
+
+
+def test_windows_cover_every_position_once(documents):
+    inputs, targets, mask = datasets.window_arrays(documents, window=4)
+    assert inputs.shape == targets.shape == mask.shape and inputs.shape[1] == 4
+    assert mask.sum() == sum(len(i) for i, _ in documents)
+    assert (inputs[~mask] == PAD_ID).all() and (targets[~mask] == PAD_ID).all()
+    np.testing.assert_array_equal(inputs[mask], np.concatenate([i for i, _ in documents]))
+
+
+def test_stream_rows_continue_documents_and_reset_at_their_starts(documents):
+    window, rows = 4, 2
+    arrays = datasets.stream_arrays(documents, window, rows)
+    num_batches = arrays["token_ids"].shape[0]
+    assert arrays["token_ids"].shape == (num_batches, rows, window)
+    recovered = []
+    for row in range(rows):
+        stream = arrays["token_ids"][:, row].reshape(-1)  # row j of batch i+1 continues batch i
+        real = arrays["padding_mask"][:, row].reshape(-1)
+        starts = np.flatnonzero(arrays["reset"][:, row]) * window
+        for start in starts:
+            if real[start]:  # not an empty padding window
+                assert stream[start] == BOS_ID  # a document starts exactly where the row resets
+        # Within a row, BOS only ever appears at a reset window.
+        assert set(np.flatnonzero(stream == BOS_ID)) <= set(starts)
+        recovered.extend(np.split(stream[real], np.flatnonzero(stream[real] == BOS_ID)[1:]))
+    assert sorted(map(tuple, recovered)) == sorted(tuple(i) for i, _ in documents)
+
+
+def test_bad_layout_arguments(documents):
+    with pytest.raises(ValueError, match="window=0"):
+        datasets.window_arrays(documents, 0)
+    with pytest.raises(ValueError, match="batch_size=-1"):
+        datasets.stream_arrays(documents, 4, -1)
+    with pytest.raises(ValueError, match="batch_size=None"):
+        LanguageModelTrainer(CharLanguageModel(vocabulary_size=12, hidden_dim=4), truncated_bptt=True)
+
+
+def test_metric_is_per_real_character():
+    metric = CharacterCrossEntropy()
+    metric.update_state([[1, 2, 0]], tf.zeros([1, 3, 4]), sample_weight=[[1, 1, 0]])
+    metric.update_state([[3]], tf.zeros([1, 1, 4]))
+    assert float(metric.result()) == pytest.approx(2.0)
+    nats = CharacterCrossEntropy(unit="nats")
+    nats.update_state([[1]], tf.zeros([1, 1, 4]))
+    assert float(nats.result()) == pytest.approx(math.log(4))
+
+
+def _whole_document_bits(model, documents):
+    """Reference: each document in one pass from a zero state."""
+    total, count = 0.0, 0
+    for inputs, targets in documents:
+        logits = model({"token_ids": tf.constant([inputs]), "padding_mask": tf.ones([1, len(inputs)], tf.bool)})
+        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.constant([targets]), logits=logits)
+        total += float(tf.reduce_sum(nll))
+        count += len(targets)
+    return total / count / math.log(2)
+
+
+def test_carried_state_with_resets_equals_whole_documents(documents, vocabulary):
+    keras.utils.set_random_seed(5)
+    model = CharLanguageModel(vocabulary_size=vocabulary.size, embedding_dim=4, hidden_dim=6)
+    streamed = stream_bits_per_character(model, documents, window=3, batch_size=2)
+    np.testing.assert_allclose(streamed, _whole_document_bits(model, documents), rtol=1e-5)
+
+
+def test_truncated_bptt_carries_the_final_states_row_by_row(documents, vocabulary):
+    keras.utils.set_random_seed(6)
+    model = CharLanguageModel(vocabulary_size=vocabulary.size, embedding_dim=4, hidden_dim=6)
+    trainer = LanguageModelTrainer(model, truncated_bptt=True, batch_size=2)
+    trainer.compile(optimizer=keras.optimizers.SGD(0.1))
+    batches = list(datasets.stream_dataset(documents, window=3, batch_size=2))
+    (first, _), (second, second_targets) = batches[0], batches[1]
+    assert first["reset"].numpy().all()
+    # What batch 1 should start from: the final states of batch 0 (computed before the update).
+    _, expected = model.run(first["token_ids"], first["padding_mask"])
+    trainer.train_on_batch(first, batches[0][1])
+    for variable, state in zip(trainer.train_states, expected):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(variable), state.numpy(), atol=1e-6)
+    # A row flagged `reset` starts from zeros, the others from the carried state.
+    reset = second["reset"].numpy()
+    starts = trainer._initial_states(second, trainer.train_states)
+    for start, carried in zip(starts, trainer.train_states):
+        carried = keras.ops.convert_to_numpy(carried)
+        for row in range(2):
+            np.testing.assert_allclose(start.numpy()[row], 0.0 if reset[row] else carried[row])
+
+
+@pytest.mark.parametrize("mode", ["windows", "tbptt"])
+def test_both_modes_learn(documents, vocabulary, mode):
+    keras.utils.set_random_seed(7)
+    model = CharLanguageModel(vocabulary_size=vocabulary.size, embedding_dim=8, hidden_dim=16)
+    tbptt = mode == "tbptt"
+    trainer = LanguageModelTrainer(model, truncated_bptt=tbptt, batch_size=2 if tbptt else None)
+    trainer.compile(optimizer=keras.optimizers.Adam(0.03))
+    if tbptt:
+        data = datasets.stream_dataset(documents, window=4, batch_size=2)
+    else:
+        data = datasets.window_dataset(documents, window=4, batch_size=4, seed=0)
+    history = trainer.fit(data, epochs=12, verbose=0, shuffle=False).history
+    assert history["bpc"][-1] < 0.7 * history["bpc"][0]
+    np.testing.assert_allclose(np.array(history["bpc"]) * math.log(2), history["loss"], rtol=1e-5)

@@ -1,0 +1,109 @@
+"""Sequence -> label classification: pooling choices, masks, bad input, learning EWT genres."""
+
+import os
+import tempfile
+
+import keras
+import numpy as np
+import pytest
+
+from seqkeras.models.classifier import BagOfWordsBaseline, build_classifier
+
+IDS = np.array([[4, 5, 6, 0, 0], [7, 8, 9, 10, 11]], dtype="int32")
+
+
+def _inputs(ids=IDS):
+    return {"token_ids": ids, "padding_mask": ids != 0}
+
+
+@pytest.mark.parametrize(
+    "pooling, causal", [("mean", False), ("max", False), ("sum", True), ("last", True)]
+)
+def test_pooling_shapes_and_padding_invariance(pooling, causal):
+    keras.utils.set_random_seed(0)
+    model = build_classifier(20, 3, hidden_dim=4, embedding_dim=4, pooling=pooling, causal=causal)
+    logits = model(_inputs()).numpy()
+    assert logits.shape == (2, 3)
+    alone = model(_inputs(IDS[:1, :3])).numpy()
+    np.testing.assert_allclose(logits[:1], alone, atol=1e-5)  # padding changes nothing
+
+
+def test_last_step_of_causal_model_reads_the_last_real_token():
+    keras.utils.set_random_seed(0)
+    model = build_classifier(20, 3, hidden_dim=4, embedding_dim=4, pooling="last", causal=True)
+    edited = IDS.copy()
+    edited[0, 2] = 12  # the last real token of row 0
+    assert not np.allclose(model(_inputs()).numpy()[0], model(_inputs(edited)).numpy()[0])
+
+
+def test_last_pooling_needs_a_causal_encoder():
+    with pytest.raises(ValueError, match="Received: pooling='last', causal=False"):
+        build_classifier(20, 3, pooling="last")
+    with pytest.raises(ValueError, match="Received: pooling='median'"):
+        build_classifier(20, 3, pooling="median")
+
+
+def test_bad_inputs_name_the_value():
+    model = build_classifier(20, 3, hidden_dim=4, embedding_dim=4)
+    with pytest.raises(TypeError, match="padding_mask with shape=\\(2, 5\\), dtype=float32"):
+        model({"token_ids": IDS, "padding_mask": (IDS != 0).astype("float32")})
+    with pytest.raises(ValueError, match="token_ids.*Received: token_ids with shape=\\(5,\\)"):
+        model({"token_ids": IDS[0], "padding_mask": IDS != 0})
+    with pytest.raises(ValueError, match="batch sizes"):
+        model({"token_ids": IDS, "padding_mask": IDS[:1] != 0})
+
+
+def test_all_pad_row_is_an_error():
+    model = build_classifier(20, 3, hidden_dim=4, embedding_dim=4, pooling="mean")
+    ids = IDS.copy()
+    ids[0] = 0
+    with pytest.raises(Exception, match="(?i)pad|valid|empty"):
+        model(_inputs(ids))
+
+
+@pytest.fixture(scope="module")
+def genre_slice(ewt_dir):
+    from seqkeras.data.corpora import EWT_GENRES, ewt_genre, read_conllu
+
+    train = read_conllu(ewt_dir / "en_ewt-ud-train.conllu.gz")
+    rng = np.random.default_rng(0)
+    picked = [train[i] for i in rng.choice(len(train), size=900, replace=False)]
+    genres = list(EWT_GENRES)
+    words = [s.words for s in picked]
+    labels = [genres.index(ewt_genre(s.sent_id)) for s in picked]
+    return words[:700], labels[:700], words[700:], np.array(labels[700:])
+
+
+def test_classifier_learns_ewt_genres(genre_slice):
+    """Trained on 700 sentences, the classifier fits them and beats the majority class held out."""
+    from seqkeras.models.tagger import WordPreprocessor
+
+    train_words, train_labels, test_words, test_labels = genre_slice
+    prep = WordPreprocessor.build(train_words, min_count=1, characters=False)
+    keras.utils.set_random_seed(0)
+    model = build_classifier(prep.vocabulary.size, 5, hidden_dim=16, embedding_dim=16, pooling="max")
+    model.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(
+        prep.dataset(train_words, train_labels, batch_size=32, shuffle=True), epochs=4, verbose=0, shuffle=False
+    )
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    predicted = np.stack(prep.predict(model, test_words)).argmax(-1)
+    majority = np.mean(test_labels == np.bincount(train_labels).argmax())
+    assert np.mean(predicted == test_labels) > majority + 0.05
+
+
+def test_bag_of_words_baseline_runs_on_the_slice(genre_slice):
+    train_words, train_labels, test_words, test_labels = genre_slice
+    baseline = BagOfWordsBaseline(min_count=1).fit(train_words, train_labels)
+    majority = np.mean(test_labels == np.bincount(train_labels).argmax())
+    assert np.mean(baseline.predict(test_words) == test_labels) > majority
+
+
+@pytest.mark.slow
+def test_classifier_save_load_round_trip():
+    model = build_classifier(20, 3, hidden_dim=4, embedding_dim=4, pooling="last", causal=True, cell="elman")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "classifier.keras")
+        model.save(path)
+        reloaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(reloaded(_inputs()).numpy(), model(_inputs()).numpy(), atol=1e-6)
