@@ -54,7 +54,7 @@ class TrainConfig:
     batch_size: int = 32
     epochs: int = 4
     steps_per_epoch: int = 200  # batches per epoch (0: one full pass over the training text)
-    learning_rate: float = 3e-3  # Adam
+    learning_rate: float = 1e-2  # Adam (peak of the schedule)
     lr_schedule: str = "cosine"  # "constant" or "cosine" decay to 10% over all steps
     clipnorm: float = 1.0  # gradient norm clipping (0: none)
     seed: int = 0  # weights, dropout, shuffling and sampling

@@ -46,19 +46,26 @@ def keep_probabilities(counts, sample):
     return keep.astype(np.float32)
 
 
-def negative_sampling_table(counts, ns_exponent=0.75, table_size=2**22):
+def negative_sampling_table(counts, ns_exponent=0.75, table_size=None):
     """word2vec's unigram table: word ids laid out so a uniform slot draws `count ** ns_exponent`.
 
     Word `i` fills the slots `[round(cdf[i - 1] * table_size), round(cdf[i] * table_size))`, one
     contiguous run per word, so every word's share is within one slot of exact (word2vec.c uses
-    1e8 slots; the default 2**22 keeps the rarest words of a 100k vocabulary within a few percent).
+    1e8 slots; 2**22 keeps the rarest words of a 100k vocabulary within a few percent).
     Words with a zero count get no slot (also with `ns_exponent == 0`).
+
+    Args:
+        counts: 1-D array of word counts.
+        ns_exponent: exponent applied to the counts.
+        table_size: number of slots; None uses `1024 * len(counts)` clipped to `[2**16, 2**22]`.
 
     Returns:
         `(table, starts)`: int32 arrays, `table` of length `table_size` and `starts` of length
         `len(counts) + 1` (word `i` owns `table[starts[i]:starts[i + 1]]`).
     """
     counts = np.asarray(counts, dtype=np.float64)
+    if table_size is None:
+        table_size = int(np.clip(1024 * counts.size, 2**16, 2**22))
     weights = np.zeros_like(counts)
     positive = counts > 0
     weights[positive] = np.power(counts[positive], ns_exponent)
@@ -128,13 +135,15 @@ def skipgram_pairs(ids, doc_ids, keep_probs, window, seed):
     targets, contexts, origins = [], [], []
     for offset in range(1, window + 1):
         # Centre i with context i + offset, and centre i + offset with context i.
-        left, right = ids[: size - offset], ids[offset:]  # (K - offset,)
-        same_doc = tf.equal(doc_ids[: size - offset], doc_ids[offset:])
-        forward = same_doc & (reach[: size - offset] >= offset)
-        backward = same_doc & (reach[offset:] >= offset)
+        stop = tf.maximum(size - offset, 0)
+        start = tf.minimum(offset, size)
+        left, right = ids[:stop], ids[start:]  # (max(K - offset, 0),)
+        same_doc = tf.equal(doc_ids[:stop], doc_ids[start:])
+        forward = same_doc & (reach[:stop] >= offset)
+        backward = same_doc & (reach[start:] >= offset)
         targets += [tf.boolean_mask(left, forward), tf.boolean_mask(right, backward)]
         contexts += [tf.boolean_mask(right, forward), tf.boolean_mask(left, backward)]
-        origins += [tf.boolean_mask(positions[: size - offset], forward), tf.boolean_mask(positions[offset:], backward)]
+        origins += [tf.boolean_mask(positions[:stop], forward), tf.boolean_mask(positions[start:], backward)]
     return tf.concat(targets, 0), tf.concat(contexts, 0), tf.concat(origins, 0)
 
 

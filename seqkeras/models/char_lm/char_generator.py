@@ -14,9 +14,10 @@ _NO_STOP = -1
 class CharGenerator:
     """Samples continuations of seed texts, one model step per new character.
 
-    The seed is read once (`model.run`, masked so seeds of different lengths share a batch); then a
-    `tf.while_loop` inside a `tf.function` alternates "sample one id" and "advance the recurrent
-    state by that id" (`model.step`). Nothing is re-read, so a sample of n characters costs n steps.
+    Inside one `tf.function`, a first `tf.while_loop` reads the seed one character per step
+    (masked, so seeds of different lengths share a batch); a second one alternates "sample one
+    id" and "advance the recurrent state by that id" (`model.step`). Nothing is re-read, so a
+    sample of n characters costs n steps.
 
     Args:
         model: a causal language model with `run(token_ids, padding_mask, states)`,
@@ -32,11 +33,11 @@ class CharGenerator:
     """
 
     def __init__(self, model, vocabulary, tokenizer=None):
-        missing = [name for name in ("run", "step", "initial_states") if not callable(getattr(model, name, None))]
+        missing = [name for name in ("step", "initial_states") if not callable(getattr(model, name, None))]
         if missing:
             raise TypeError(
                 "CharGenerator needs a recurrent language model that carries its state "
-                f"(methods run/step/initial_states); {type(model).__name__} lacks {missing}."
+                f"(methods step/initial_states); {type(model).__name__} lacks {missing}."
             )
         if vocabulary.size != model.vocabulary_size:
             raise ValueError(
@@ -77,10 +78,25 @@ class CharGenerator:
         seed_lengths = tf.reduce_sum(tf.cast(seed_mask, tf.int32), axis=1)  # (B,)
         tf.debugging.assert_positive(seed_lengths, message="every seed needs at least one character")
 
-        # Prefill: read the seeds once, keep the logits after each seed's last real character.
-        seed_logits, states = self.model.run(seed_ids, seed_mask)  # (B, S, V)
-        logits = tf.gather(seed_logits, seed_lengths - 1, batch_dims=1)  # (B, V)
+        # Prefill: read the seeds once, step by step; a row's state and logits only advance at
+        # its real (masked-in) positions, so each row ends at its own last seed character.
         batch_size = tf.shape(seed_ids)[0]
+
+        def read_seed(position, logits, states):
+            step_logits, step_states = self.model.step(seed_ids[:, position], states)
+            real = seed_mask[:, position][:, tf.newaxis]  # (B, 1)
+            states = [tf.where(real, new, old) for new, old in zip(step_states, states)]
+            return position + 1, tf.where(real, step_logits, logits), states
+
+        _, logits, states = tf.while_loop(
+            lambda position, logits, states: position < tf.shape(seed_ids)[1],
+            read_seed,
+            loop_vars=(
+                tf.constant(0),
+                tf.zeros([batch_size, self.model.vocabulary_size]),
+                self.model.initial_states(batch_size),
+            ),
+        )  # logits (B, V)
         # PAD, OOV and BOS are never drawn; EOS (end of document) ends a sample like `stop_id`.
         never_drawn = tf.reduce_any(
             tf.equal(tf.range(self.model.vocabulary_size)[:, tf.newaxis], [[PAD_ID, OOV_ID, BOS_ID]]), axis=1

@@ -112,10 +112,18 @@ class CharLanguageModel(keras.Model):
         return self.head(x), final_states  # (B, T, V)
 
     def step(self, token_ids, states):
-        """One step: `token_ids` (B,) and states -> `(logits (B, V), new states)`."""
+        """One step: `token_ids` (B,) and states -> `(logits (B, V), new states)`.
+
+        Runs each layer's cell once (`LSTM.cell`, the same weights as the layer), so a step is a
+        few matrix products with no loop over time; dropout is off.
+        """
         token_ids = tf.convert_to_tensor(token_ids, dtype=tf.int32)
-        logits, new_states = self.run(token_ids[:, tf.newaxis], None, states, training=False)  # (B, 1, V)
-        return logits[:, 0, :], new_states
+        x = self.embedding(token_ids)  # (B, E)
+        new_states = []
+        for index, recurrent in enumerate(self.recurrent_layers):
+            x, layer_states = recurrent.cell(x, list(states[2 * index: 2 * index + 2]))  # (B, H)
+            new_states.extend(layer_states)
+        return self.head(x), new_states  # (B, V)
 
     def get_config(self):
         return {
