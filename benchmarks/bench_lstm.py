@@ -44,7 +44,8 @@ EWT_TRAIN = REPO.parent / "shared" / "data" / "ud-english-ewt" / "en_ewt-ud-trai
 def device_description():
     gpus = tf.config.list_logical_devices("GPU")
     if gpus:
-        details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+        physical = tf.config.list_physical_devices("GPU")[0]
+        details = tf.config.experimental.get_device_details(physical)
         return f"GPU: {details.get('device_name', gpus[0].name)}"
     model = platform.processor() or "unknown CPU"
     try:
@@ -65,7 +66,8 @@ def device_description():
 def char_windows(batch, length, vocab, num_batches, seed):
     """One-hot character windows `(B, T, vocab)` and next-char targets from Wikipedia."""
     text = "".join(article.text for article in corpora.wiki_articles()[:200])
-    chars, counts = np.unique(np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32), return_counts=True)
+    code_points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    chars, counts = np.unique(code_points, return_counts=True)
     top = chars[np.argsort(-counts)][: vocab - 1]  # id 0 = any other character
     table = {int(c): i + 1 for i, c in enumerate(top)}
     ids = np.array([table.get(ord(ch), 0) for ch in text[: 2_000_000]], dtype=np.int32)
@@ -102,22 +104,31 @@ def bench_train_step(batch, length, vocab, hidden, rounds, steps_per_round, seed
         for x, y in data[:2]:
             model.train_on_batch(x, y)
     times = {name: [] for name in models}
+    cpu_times = {name: [] for name in models}  # process CPU seconds, less load-sensitive
     for r in range(rounds):
         order = list(models) if r % 2 == 0 else list(models)[::-1]
         for name in order:
             for s in range(steps_per_round):
                 x, y = data[(r * steps_per_round + s) % len(data)]
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 models[name].train_on_batch(x, y)
                 times[name].append(time.perf_counter() - start)
+                cpu_times[name].append(time.process_time() - start_cpu)
     tokens = batch * length
     result = {name: tokens / statistics.median(t) for name, t in times.items()}
+    cpu = {name: tokens / statistics.median(t) for name, t in cpu_times.items()}
     return {
         "seqkeras_tokens_per_s": result["seqkeras"],
         "keras_tokens_per_s": result["keras"],
         "ratio": result["seqkeras"] / result["keras"],
         "seqkeras_step_s_median": statistics.median(times["seqkeras"]),
         "keras_step_s_median": statistics.median(times["keras"]),
+        "seqkeras_step_s_min": min(times["seqkeras"]),
+        "keras_step_s_min": min(times["keras"]),
+        "seqkeras_tokens_per_cpu_s": cpu["seqkeras"],
+        "keras_tokens_per_cpu_s": cpu["keras"],
+        "cpu_ratio": cpu["seqkeras"] / cpu["keras"],
+        "load_average_1min_at_end": os.getloadavg()[0],
     }
 
 
@@ -129,7 +140,8 @@ def bench_train_step(batch, length, vocab, hidden, rounds, steps_per_round, seed
 def real_lengths():
     """Sentence lengths in words: UD English EWT train, else Wikipedia sentences."""
     if EWT_TRAIN.exists():
-        return "ud-english-ewt train", np.array([len(s.words) for s in corpora.read_conllu(EWT_TRAIN)])
+        sentences = corpora.read_conllu(EWT_TRAIN)
+        return "ud-english-ewt train", np.array([len(s.words) for s in sentences])
     sentences = corpora.wiki_sentences()
     return "wikipedia sentences", np.array([len(s.split()) for s in sentences if s.split()])
 
@@ -170,7 +182,7 @@ def bench_packed(batch, features, hidden, num_batches, rounds, seed, max_length)
     @tf.function(reduce_retracing=True)
     def fused_step(x, mask):
         with tf.GradientTape() as tape:
-            y = fused(x, mask=mask)
+            y = fused(x, mask=mask, training=True)
             loss = tf.reduce_sum(tf.where(mask[..., None], y * y, 0.0))
         return tape.gradient(loss, fused.trainable_weights)
 
@@ -202,7 +214,9 @@ def bench_packed(batch, features, hidden, num_batches, rounds, seed, max_length)
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, smoke run only")
-    parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/lstm.json)")
+    parser.add_argument(
+        "--out", default=None, help="JSON path (default benchmarks/results/lstm.json)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -216,9 +230,10 @@ def main():
                       packed_rounds=3, max_length=100)
     train = bench_train_step(config["batch"], config["length"], config["vocab"], config["hidden"],
                              config["rounds"], config["steps_per_round"], args.seed)
-    packed = bench_packed(config["packed_batch"], config["packed_features"], config["packed_hidden"],
-                          config["packed_batches"], config["packed_rounds"], args.seed,
-                          config["max_length"])
+    packed = bench_packed(
+        config["packed_batch"], config["packed_features"], config["packed_hidden"],
+        config["packed_batches"], config["packed_rounds"], args.seed, config["max_length"],
+    )
     result = {
         **{k: train[k] for k in ("seqkeras_tokens_per_s", "keras_tokens_per_s", "ratio")},
         "packed_vs_padded_ratio": packed["packed_vs_padded_ratio"],
@@ -233,11 +248,15 @@ def main():
     print(f"{'measure':44s} {'seqkeras':>12s} {'anchor':>12s} {'ratio':>7s}")
     print(f"{'train step tokens/s (anchor keras LSTM)':44s} {train['seqkeras_tokens_per_s']:12.0f} "
           f"{train['keras_tokens_per_s']:12.0f} {train['ratio']:7.2f}")
-    print(f"{'real tokens/s packed vs padded RNN(LSTMCell)':44s} {packed['packed_real_tokens_per_s']:12.0f} "
+    print(f"{'train step tokens per CPU-second':44s} {train['seqkeras_tokens_per_cpu_s']:12.0f} "
+          f"{train['keras_tokens_per_cpu_s']:12.0f} {train['cpu_ratio']:7.2f}")
+    print(f"{'real tokens/s packed vs padded RNN(LSTMCell)':44s} "
+          f"{packed['packed_real_tokens_per_s']:12.0f} "
           f"{packed['padded_real_tokens_per_s']:12.0f} {packed['packed_vs_padded_ratio']:7.2f}")
     print(f"{'real tokens/s fused LSTM, padded (info)':44s} "
           f"{packed['fused_lstm_padded_real_tokens_per_s']:12.0f}")
-    print(f"lengths: {packed['lengths_source']}, padding {packed['padding_fraction']:.0%} of the padded batch")
+    print(f"lengths: {packed['lengths_source']}, "
+          f"padding {packed['padding_fraction']:.0%} of the padded batch")
     if args.out:
         out = pathlib.Path(args.out)
     elif args.quick:  # a smoke run never overwrites the real results

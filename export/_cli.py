@@ -25,7 +25,11 @@ def load_model(path):
     path = pathlib.Path(path)
     if not path.exists():
         raise FileNotFoundError(f"Model file not found. Received: --model {path}")
-    import seqkeras.layers  # noqa: F401  registers our serialisable layers
+    # Importing the model families registers their serialisable classes with Keras.
+    import seqkeras.layers  # noqa: F401
+    import seqkeras.models.char_lm  # noqa: F401
+    import seqkeras.models.classifier  # noqa: F401
+    import seqkeras.models.tagger  # noqa: F401
 
     return keras.saving.load_model(path, compile=False)
 

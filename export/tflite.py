@@ -56,6 +56,34 @@ def tflite_input_specs(model, batch_size=1, sequence_length=None, max_word_lengt
     return specs
 
 
+def fusable_inference_model(model):
+    """A stateless copy of a language model whose LSTMs return their states, sharing its weights.
+
+    The fused TFLite LSTM does not return final states, so `LSTM.tflite_fusion()` refuses layers
+    built with `return_state=True` or `stateful=True` (as `CharLanguageModel`'s, which carry state
+    for sampling). For a model exposing `embedding`, `recurrent_layers` and `head` we rebuild the
+    same computation with sequence-only `seqkeras.layers.LSTM` layers holding copied weights
+    (the embedding and head layers are shared). Other models are returned unchanged.
+    """
+    recurrent = getattr(model, "recurrent_layers", None)
+    if not recurrent or not all(hasattr(model, name) for name in ("embedding", "head")):
+        return model
+    if not any(getattr(layer, "return_state", False) or getattr(layer, "stateful", False) for layer in recurrent):
+        return model
+    from seqkeras.layers.lstm import LSTM
+
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    padding_mask = keras.Input(shape=(None,), dtype="bool", name="padding_mask")
+    x = model.embedding(token_ids)  # (B, T, E)
+    for layer in recurrent:
+        units = getattr(layer, "hidden_dim", None) or getattr(layer, "units")
+        copy = LSTM(units, return_sequences=True, name=f"{layer.name}_inference")
+        x = copy(x, mask=padding_mask)  # (B, T, H)
+        copy.set_weights(layer.get_weights())
+    logits = model.head(x)  # (B, T, V)
+    return keras.Model({"token_ids": token_ids, "padding_mask": padding_mask}, logits, name=f"{model.name}_inference")
+
+
 def default_output_name(model):
     activation = getattr(model.layers[-1], "activation", None)
     return "probabilities" if getattr(activation, "__name__", "") == "softmax" else "logits"
@@ -92,6 +120,7 @@ def convert(
         raise ValueError(f"`quantization` must be one of {QUANTIZATIONS}. Received: quantization={quantization!r}")
     if int(batch_size) < 1:
         raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size}")
+    model = fusable_inference_model(model)
     specs = tflite_input_specs(model, batch_size, sequence_length)
     output_name = output_name or default_output_name(model)
     if quantization == "int8":

@@ -139,11 +139,14 @@ def saved_model_cli_run(export_dir, signature, inputs):
 
 
 def graph_op_types(export_dir):
-    """Op types of every signature's graph as loaded, including nested function libraries."""
+    """Op types of every signature's graph as loaded, including nested function libraries.
+
+    `export_dir` may also be an already loaded SavedModel object.
+    """
     import tensorflow as tf
     import tensorflow_text  # noqa: F401
 
-    loaded = tf.saved_model.load(str(export_dir))
+    loaded = export_dir if hasattr(export_dir, "signatures") else tf.saved_model.load(str(export_dir))
     ops = set()
     for signature in loaded.signatures.values():
         graph_def = signature.graph.as_graph_def()

@@ -34,37 +34,42 @@ MODES = ("tbptt", "windows")
 SCHEDULES = ("constant", "cosine")
 
 
+def _field(default, help_text):
+    """A dataclass field whose help text shows in `seqkeras train charlm --help`."""
+    return dataclasses.field(default=default, metadata={"help": help_text})
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     # --- data: Wikipedia markup split by article ---
-    valid_fraction: float = 0.1  # share of articles held out for validation
-    test_fraction: float = 0.1  # share of articles held out for the final BPC
-    split_seed: int = 0  # seed of the article split
-    max_article_characters: int = 0  # cut every article to this many characters (0: whole articles)
-    valid_article_characters: int = 20_000  # validation reads this prefix of each valid article per epoch
-    min_character_count: int = 20  # rarer characters share the <oov> id
+    valid_fraction: float = _field(0.1, 'share of articles held out for validation')
+    test_fraction: float = _field(0.1, 'share of articles held out for the final BPC')
+    split_seed: int = _field(0, 'seed of the article split')
+    max_article_characters: int = _field(0, 'cut every article to this many characters (0: whole articles)')
+    valid_article_characters: int = _field(20_000, 'validation reads this prefix of each valid article per epoch')
+    min_character_count: int = _field(20, 'rarer characters share the <oov> id')
     # --- model ---
-    embedding_dim: int = 32
-    hidden_dim: int = 256  # LSTM units per layer
-    num_layers: int = 1
-    dropout: float = 0.0
+    embedding_dim: int = _field(32, 'size of the character embedding')
+    hidden_dim: int = _field(256, 'LSTM units per layer')
+    num_layers: int = _field(1, 'stacked LSTM layers')
+    dropout: float = _field(0.0, 'dropout on the embedding and after every LSTM layer')
     # --- training ---
-    mode: str = "tbptt"  # "tbptt": state carried across batches; "windows": independent windows
-    window: int = 128  # time steps per batch row = BPTT truncation length k
-    batch_size: int = 32
-    epochs: int = 4
-    steps_per_epoch: int = 200  # batches per epoch (0: one full pass over the training text)
-    learning_rate: float = 1e-2  # Adam (peak of the schedule)
-    lr_schedule: str = "cosine"  # "constant" or "cosine" decay to 10% over all steps
-    clipnorm: float = 1.0  # gradient norm clipping (0: none)
-    seed: int = 0  # weights, dropout, shuffling and sampling
+    mode: str = _field("tbptt", '"tbptt": state carried across batches; "windows": independent windows')
+    window: int = _field(128, 'time steps per batch row = BPTT truncation length k')
+    batch_size: int = _field(32, 'rows per batch (tbptt: parallel streams of articles)')
+    epochs: int = _field(4, 'epochs of steps_per_epoch batches; validation, checkpoint and samples after each')
+    steps_per_epoch: int = _field(200, 'batches per epoch (0: one full pass over the training text)')
+    learning_rate: float = _field(1e-2, 'Adam (peak of the schedule)')
+    lr_schedule: str = _field("cosine", '"constant" or "cosine" decay to 10% over all steps')
+    clipnorm: float = _field(1.0, 'gradient norm clipping (0: none)')
+    seed: int = _field(0, 'weights, dropout, shuffling and sampling')
     # --- samples (TensorBoard every epoch, and printed at the end) ---
-    sample_seed_text: str = "[["
-    sample_length: int = 300
-    sample_temperature: float = 0.8
+    sample_seed_text: str = _field("[[", 'text the samples continue')
+    sample_length: int = _field(300, 'characters per sample')
+    sample_temperature: float = _field(0.8, 'sampling temperature (> 0)')
     # --- output ---
-    run_dir: str = "runs/charlm"
-    verbose: int = 1  # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
+    run_dir: str = _field("runs/charlm", 'output folder: config.json, tb/, ckpt/, model.keras, vocabulary.txt, results.json')
+    verbose: int = _field(1, 'Keras progress: 0 silent, 1 progress bar, 2 one line per epoch')
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -78,6 +83,10 @@ class TrainConfig:
         for name in ("steps_per_epoch", "max_article_characters", "valid_article_characters", "clipnorm"):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be >= 0. Received: {name}={getattr(self, name)!r}")
+        if not self.sample_temperature > 0:
+            raise ValueError(f"`sample_temperature` must be > 0. Received: sample_temperature={self.sample_temperature!r}")
+        if not self.sample_seed_text:
+            raise ValueError(f"`sample_seed_text` must not be empty. Received: sample_seed_text={self.sample_seed_text!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"`learning_rate` must be > 0. Received: learning_rate={self.learning_rate!r}")
 
@@ -114,7 +123,7 @@ def build_datasets(config, documents):
     return train, valid
 
 
-def steps_per_epoch(config, documents):
+def count_steps_per_epoch(config, documents):
     if config.steps_per_epoch:
         return config.steps_per_epoch
     if config.mode == "tbptt":
@@ -155,7 +164,7 @@ def main(config=TrainConfig()):
     vocabulary = build_vocabulary(config, texts["train"])
     documents = {split: datasets.encode_documents(split_texts, vocabulary) for split, split_texts in texts.items()}
     train_data, valid_data = build_datasets(config, documents)
-    steps = steps_per_epoch(config, documents)
+    steps = count_steps_per_epoch(config, documents)
 
     # === Model ===
     model = build_model(config, vocabulary.size)
@@ -181,7 +190,9 @@ def main(config=TrainConfig()):
     train_seconds = time.time() - started
 
     # === Held-out evaluation and a sample ===
-    test_bpc = stream_bits_per_character(model, documents["test"], window=256, batch_size=config.batch_size // 4 or 1)
+    test_bpc = stream_bits_per_character(
+        model, documents["test"], window=256, batch_size=min(config.batch_size, len(documents["test"]))
+    )
     sample = generator.generate(
         config.sample_seed_text, max_length=config.sample_length, temperature=config.sample_temperature,
         seed=config.seed,

@@ -61,21 +61,22 @@ def _forward_loop(xz, h0, c0, recurrent_kernel, step_mask, rec_keep, gate_fn, ke
         recurrent_kernel: `(H, 4H)`.
         step_mask: `(T, B, 1)` bool or None; a False step keeps the previous state.
         rec_keep: `(B, H)` recurrent-dropout multiplier or None.
-        gate_fn: `(z (B, 4H), c_prev) -> (gates (B, 4H) activated, c_new, h_new)`.
-        keep: also return the activated gates and the unheld new cell states.
+        gate_fn: `(z (B, 4H), c_prev) -> ([i, f, g, o] activated or None, c_new, h_new)`.
+        keep: also return what the hand-written backward pass needs.
 
     Returns:
-        dict with `h` `(T, B, H)` held hidden states, `c` `(T, B, H)` held cell states,
-        and with `keep`, `gates` `(T, B, 4H)` and `c_new` `(T, B, H)`.
+        dict with `h` `(T, B, H)` held hidden states and `c_last` `(B, H)`; with `keep`,
+        also `c` `(T, B, H)` held cell states, `gates` `(T, B, 4H)` and `c_new`
+        `(T, B, H)` (the unheld new cell states).
     """
     steps = tf.shape(xz)[0]
     xs = tf.TensorArray(xz.dtype, size=steps, clear_after_read=True).unstack(xz)
     masks = None
     if step_mask is not None:
         masks = tf.TensorArray(tf.bool, size=steps).unstack(step_mask)
-    names = ["h", "c"]
+    names = ["h"]
     if keep:
-        names.append("gates")
+        names += ["c", "gates"]
         if step_mask is not None:
             names.append("c_new")  # without a mask the held and new states coincide
     arrays = tuple(tf.TensorArray(xz.dtype, size=steps) for _ in names)
@@ -90,7 +91,9 @@ def _forward_loop(xz, h0, c0, recurrent_kernel, step_mask, rec_keep, gate_fn, ke
             c_held = tf.where(m, c_new, c)
         else:
             h_held, c_held = h_new, c_new
-        values = {"h": h_held, "c": c_held, "gates": gates, "c_new": c_new}
+        values = {"h": h_held, "c": c_held, "c_new": c_new}
+        if keep:
+            values["gates"] = tf.concat(gates, axis=1)  # (B, 4H)
         arrays = tuple(ta.write(t, values[n]) for ta, n in zip(arrays, names))
         return t + 1, h_held, c_held, arrays
 
@@ -101,13 +104,14 @@ def _forward_loop(xz, h0, c0, recurrent_kernel, step_mask, rec_keep, gate_fn, ke
         parallel_iterations=32,
     )
     result = {n: ta.stack() for n, ta in zip(names, arrays)}
-    result.setdefault("c_new", result["c"])
+    if keep:
+        result.setdefault("c_new", result["c"])
     result["c_last"] = c_last
     return result
 
 
 def _default_gates(z, c_prev):
-    """tanh/sigmoid LSTM gates; the activated gates come back in `[i, f, g, o]` order."""
+    """tanh/sigmoid LSTM gates; the activated gates come back as `[i, f, g, o]`."""
     z_i, z_f, z_g, z_o = tf.split(z, 4, axis=1)
     i = tf.sigmoid(z_i)  # input gate
     f = tf.sigmoid(z_f)  # forget gate
@@ -115,7 +119,7 @@ def _default_gates(z, c_prev):
     o = tf.sigmoid(z_o)  # output gate
     c_new = f * c_prev + i * g
     h_new = o * tf.tanh(c_new)
-    return tf.concat([i, f, g, o], axis=1), c_new, h_new
+    return [i, f, g, o], c_new, h_new
 
 
 def _fused_recurrence(xz, h0, c0, recurrent_kernel, step_mask=None, rec_keep=None):
@@ -130,6 +134,13 @@ def _fused_recurrence(xz, h0, c0, recurrent_kernel, step_mask=None, rec_keep=Non
         hs, c_last = fwd["h"], fwd["c_last"]
 
         def grad(d_hs, d_c_last):
+            # Backward through time. With mask m_t, the held state is
+            # h_t = m_t h_new + (1 - m_t) h_{t-1} (same for c), so a masked step passes
+            # its incoming gradient straight to step t-1. For a real step:
+            #   dc_new = dc + dh o (1 - tanh(c_new)^2),   do = dh tanh(c_new),
+            #   di = dc_new g,  df = dc_new c_{t-1},  dg = dc_new i,
+            #   dz = [di i(1-i), df f(1-f), dg (1-g^2), do o(1-o)],
+            #   dh_{t-1} = dz U^T,  dc_{t-1} = dc_new f,  dU = sum_t h_{t-1}^T dz_t.
             steps = tf.shape(xz)[0]
             if d_hs is None:
                 d_hs = tf.zeros_like(hs)
@@ -411,7 +422,9 @@ class LSTM(keras.layers.Layer):
         sequences: `(B, T, D)` float tensor.
         mask: optional `(B, T)` bool padding mask.
         initial_state: optional list `[h, c]`, each `(B, H)`.
-        training: enables dropout.
+        training: True enables dropout and the fused recurrence with its hand-written
+            backward pass (what `fit` uses); False/None runs a lean inference loop
+            that stores no gates (still differentiable, by autodiff).
 
     Returns:
         `(B, H)` or `(B, T, H)`; with `return_state`, `[output, h, c]`.
@@ -499,14 +512,20 @@ class LSTM(keras.layers.Layer):
         """Context for tracing a model to convert to TFLite with fused LSTM ops.
 
         Inside it, LSTM layers ignore padding masks (the fused TFLite kernel has no mask
-        input, so convert with unpadded inputs, e.g. batch 1) and refuse
-        `return_state` / `stateful` (the fused op does not return the final cell
-        state). Trace with a static batch size, e.g.::
+        input, so feed unpadded inputs, e.g. batch 1) and refuse `return_state` /
+        `stateful` (the fused op does not return the final cell state). The batch size
+        must be static and the conversion must trace inside the context, e.g.::
 
+            inputs = keras.Input((None, features), batch_size=1)
+            model = keras.Model(inputs, head(LSTM(64, return_sequences=True)(inputs)))
             with LSTM.tflite_fusion():
-                fn = tf.function(model).get_concrete_function(
-                    tf.TensorSpec([1, None, features], tf.float32))
-            converter = tf.lite.TFLiteConverter.from_concrete_functions([fn], model)
+                blob = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+
+        or trace an `ExportArchive` endpoint with a static-batch `TensorSpec` inside the
+        context and convert the SavedModel with `from_saved_model`. (Converting a
+        `get_concrete_function` of a Keras 3 model with `from_concrete_functions` kept
+        the weights as resource variables and gave wrong outputs in our check with
+        TF 2.21: use one of the two routes above.)
         """
         _FUSION_STATE.depth = getattr(_FUSION_STATE, "depth", 0) + 1
         try:
@@ -584,6 +603,11 @@ class LSTM(keras.layers.Layer):
 
     def call(self, sequences, mask=None, initial_state=None, training=None):
         check_sequence_inputs("LSTM", sequences)
+        if sequences.shape[1] is None:
+            tf.debugging.assert_positive(
+                tf.shape(sequences)[1],
+                message="LSTM cannot process zero-length sequences; the time axis is",
+            )
         mask = check_mask("LSTM", mask, sequences)
         fusion = _tflite_fusion_active()
         if fusion:
@@ -614,7 +638,7 @@ class LSTM(keras.layers.Layer):
         args = (sequences, init_h, init_c, kernel, recurrent_kernel, bias)
         if mask is not None:
             args = args + (mask,)
-        last_output, outputs, h, c = self._run(args, rec_keep)
+        last_output, outputs, h, c = self._run(args, rec_keep, bool(training))
         if self.stateful:
             self.states[0].assign(h)
             self.states[1].assign(c)
@@ -623,12 +647,18 @@ class LSTM(keras.layers.Layer):
             return [output, h, c]
         return output
 
-    def _run(self, args, rec_keep):
-        """Dispatch to the portable / cuDNN implementation; returns 4 tensors."""
+    def _run(self, args, rec_keep, training):
+        """Dispatch to the portable / cuDNN implementation; returns 4 tensors.
+
+        Training uses the fused recurrence (it stores the gates for its hand-written
+        backward pass); inference uses the lean loop that stores nothing extra (it is
+        still differentiable, by autodiff).
+        """
         options = {
             "go_backwards": self.go_backwards,
             "zero_output_for_mask": self.zero_output_for_mask,
         }
+        portable = dict(options, gate_fn=None if training else _default_gates)
         if not self.cell.uses_default_activations:
             gate_fn = lambda z, c: _generic_gates(self.cell, z, c)  # noqa: E731
             return _standard_lstm(*args, gate_fn=gate_fn, rec_keep=rec_keep, **options)[:4]
@@ -638,10 +668,10 @@ class LSTM(keras.layers.Layer):
         if tf.executing_eagerly():
             if cudnn_allowed and _gpu_available():
                 return _cudnn_with_fallback(*args, **options)[:4]
-            return _standard_lstm(*args, **options)[:4]
+            return _standard_lstm(*args, **portable)[:4]
         api_name = f"lstm_{uuid.uuid4()}"
         standard = _tagged_function(
-            lambda *a: _standard_lstm(*a, **options), api_name, "CPU", self.go_backwards
+            lambda *a: _standard_lstm(*a, **portable), api_name, "CPU", self.go_backwards
         )
         results = standard(*args)
         if cudnn_allowed and not _tflite_fusion_active():

@@ -22,21 +22,26 @@ def twin_layers(inputs, seed=0, **kwargs):
     theirs.zero_output_for_mask = zero_output
     ours(inputs)
     theirs(inputs)
-    weights = [w + rng.normal(scale=0.3, size=w.shape).astype("float32") for w in theirs.get_weights()]
+    weights = [
+        w + rng.normal(scale=0.3, size=w.shape).astype("float32") for w in theirs.get_weights()
+    ]
     theirs.set_weights(weights)
     ours.set_weights(weights)
     return ours, theirs
 
 
-def outputs_and_grads(layer, inputs, mask, initial_state):
-    """Outputs and gradients w.r.t. inputs, initial states and weights of a mixed loss."""
+def outputs_and_grads(layer, inputs, mask, initial_state, training=True):
+    """Outputs and gradients w.r.t. inputs, initial states and weights of a mixed loss.
+
+    `training=True` runs the fused recurrence with its hand-written backward pass;
+    `training=False` the lean inference loop (differentiated by autodiff)."""
     x = tf.convert_to_tensor(inputs)
     states = None if initial_state is None else [tf.convert_to_tensor(s) for s in initial_state]
     with tf.GradientTape() as tape:
         tape.watch(x)
         if states is not None:
             tape.watch(states)
-        output, h, c = layer(x, mask=mask, initial_state=states)
+        output, h, c = layer(x, mask=mask, initial_state=states, training=training)
         loss = tf.reduce_sum(output**2) + tf.reduce_sum(tf.sin(h)) + 3.0 * tf.reduce_sum(c)
     sources = [x] + (states or []) + list(layer.trainable_weights)
     return [output, h, c], tape.gradient(loss, sources)
@@ -104,14 +109,16 @@ def test_matches_keras_lstm_eager(rng_inputs, go_backwards, zero_output, use_mas
     assert_all_close(got_grad, want_grad, atol=1e-5)
 
 
-@pytest.mark.parametrize("go_backwards", [False, True])
-def test_matches_keras_lstm_in_graph(rng_inputs, go_backwards):
+@pytest.mark.parametrize("go_backwards, training", [(False, True), (True, False)])
+def test_matches_keras_lstm_in_graph(rng_inputs, go_backwards, training):
     """The tagged tf.function path (what fit() and exports trace) gives the same numbers."""
     inputs, mask, state = rng_inputs
     ours, theirs = twin_layers(
         inputs, return_sequences=True, return_state=True, go_backwards=go_backwards
     )
-    graph = tf.function(lambda x, m, s0, s1: outputs_and_grads(ours, x, m, [s0, s1]))
+    graph = tf.function(
+        lambda x, m, s0, s1: outputs_and_grads(ours, x, m, [s0, s1], training=training)
+    )
     got_out, got_grad = graph(inputs, mask, *state)
     want_out, want_grad = outputs_and_grads(theirs, inputs, mask, state)
     assert_all_close(got_out, want_out, atol=1e-5)
@@ -139,7 +146,7 @@ def test_hand_written_gradient_equals_autodiff(rng_inputs, use_mask):
     recurrent = tf.constant(rng.normal(size=(HIDDEN, 4 * HIDDEN)).astype("float32"))
     bias = tf.constant(rng.normal(size=(4 * HIDDEN,)).astype("float32"))
     rec_keep = tf.constant((rng.random((3, HIDDEN)) > 0.3).astype("float32") / 0.7)
-    sources = [tf.constant(inputs), tf.constant(state[0]), tf.constant(state[1]), kernel, recurrent, bias]
+    sources = [tf.constant(inputs), *[tf.constant(s) for s in state], kernel, recurrent, bias]
 
     def grads(gate_fn):
         with tf.GradientTape() as tape:
@@ -311,3 +318,6 @@ def test_bad_inputs(rng_inputs):
         layer(inputs, mask=mask[:, :4])
     with pytest.raises(ValueError, match="initial_state"):
         layer(inputs, initial_state=state[0])
+    run = tf.function(lambda x: layer(x), input_signature=[tf.TensorSpec([None, None, 2])])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="zero-length"):
+        run(np.zeros((3, 0, 2), "float32"))

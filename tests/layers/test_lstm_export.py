@@ -14,7 +14,10 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from seqkeras.layers import LSTM
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated"),
+]
 
 FUNCTION_ATTRS = ("f", "then_branch", "else_branch", "body", "cond", "branches")
 
@@ -49,7 +52,7 @@ def test_tflite_fuses_lstm(sunspot_window, go_backwards, return_sequences):
     np.testing.assert_allclose(got, np.asarray(model(sunspot_window)), atol=1e-5)
 
 
-def test_tflite_fusion_drops_the_mask_input(sunspot_window):
+def test_tflite_fusion_drops_the_mask_input():
     """A masked model (ids + Embedding(mask_zero)) fuses inside the scope; without it the
     mask keeps the portable loop (WHILE)."""
     keras.utils.set_random_seed(0)
@@ -58,7 +61,8 @@ def test_tflite_fusion_drops_the_mask_input(sunspot_window):
     model = keras.Model(ids, LSTM(4, return_sequences=True)(embedded))
     tokens = np.array([[1, 2, 3, 4, 5, 6]], "int32")
     with LSTM.tflite_fusion():
-        fused_ops, got = tflite_run(tf.lite.TFLiteConverter.from_keras_model(model).convert(), tokens)
+        fused_blob = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    fused_ops, got = tflite_run(fused_blob, tokens)
     assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in fused_ops and "WHILE" not in fused_ops
     np.testing.assert_allclose(got, np.asarray(model(tokens)), atol=1e-5)
     loop_ops, _ = tflite_run(tf.lite.TFLiteConverter.from_keras_model(model).convert(), tokens)
@@ -82,7 +86,10 @@ def reachable_ops(nodes, library):
                 if key not in node.attr:
                     continue
                 value = node.attr[key]
-                names = [value.func.name] if value.HasField("func") else [f.name for f in value.list.func]
+                if value.HasField("func"):
+                    names = [value.func.name]
+                else:
+                    names = [f.name for f in value.list.func]
                 for name in names:
                     if name and name not in seen_functions:
                         seen_functions.add(name)
@@ -118,7 +125,9 @@ def test_saved_model_calls_portable_function(tmp_path, sunspot_batch):
         return function.attr[key].s.decode() if key in function.attr else None
 
     portable = [
-        library[name] for name in called if (tag(library[name], "api_implements") or "").startswith("lstm_")
+        library[name]
+        for name in called
+        if (tag(library[name], "api_implements") or "").startswith("lstm_")
     ]
     assert len(portable) == 1 and tag(portable[0], "api_preferred_device") == "CPU"
     api_name = tag(portable[0], "api_implements")

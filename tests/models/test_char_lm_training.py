@@ -141,3 +141,27 @@ def test_both_modes_learn(documents, vocabulary, mode):
     history = trainer.fit(data, epochs=12, verbose=0, shuffle=False).history
     assert history["bpc"][-1] < 0.7 * history["bpc"][0]
     np.testing.assert_allclose(np.array(history["bpc"]) * math.log(2), history["loss"], rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_backup_and_restore_resumes_after_an_interruption(documents, vocabulary, tmp_path):
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise RuntimeError("interrupted")
+
+    def fit(callbacks):
+        keras.utils.set_random_seed(8)
+        model = CharLanguageModel(vocabulary_size=vocabulary.size, embedding_dim=4, hidden_dim=6)
+        trainer = LanguageModelTrainer(model, truncated_bptt=True, batch_size=2)
+        trainer.compile(optimizer=keras.optimizers.Adam(0.01))
+        data = datasets.stream_dataset(documents, window=4, batch_size=2)
+        backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+        return trainer, trainer.fit(data, epochs=4, verbose=0, shuffle=False, callbacks=[backup] + callbacks)
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        fit([Interrupt()])
+    trainer, history = fit([])
+    assert history.epoch == [2, 3]  # resumed after the two finished epochs
+    steps = len(list(datasets.stream_dataset(documents, window=4, batch_size=2)))
+    assert int(keras.ops.convert_to_numpy(trainer.optimizer.iterations)) == 4 * steps

@@ -7,6 +7,7 @@ import pathlib
 
 import keras
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from pipelines import common, generate, score, train_charlm
 from seqkeras.data.corpora import split_documents, wiki_articles
@@ -72,6 +73,26 @@ def test_every_config_field_reaches_data_model_and_optimizer(trained, capsys):
         assert pathlib.Path(run_dir, name).exists(), name
     assert json.loads(pathlib.Path(run_dir, "config.json").read_text()) == dataclasses.asdict(config)
     assert capsys.readouterr().out == ""  # verbose=0
+
+
+def _tensor_tags(folder):
+    events = EventAccumulator(str(folder), size_guidance={"tensors": 0})
+    events.Reload()
+    return set(events.Tags()["tensors"]), events
+
+
+@pytest.mark.slow
+def test_tensorboard_has_loss_bpc_learning_rate_and_text_samples(trained):
+    config, _ = trained
+    train_tags, _ = _tensor_tags(pathlib.Path(config.run_dir, "tb", "train"))
+    assert {"epoch_loss", "epoch_bpc", "epoch_learning_rate"} <= train_tags
+    valid_tags, _ = _tensor_tags(pathlib.Path(config.run_dir, "tb", "validation"))
+    assert {"epoch_loss", "epoch_bpc"} <= valid_tags
+    sample_tags, events = _tensor_tags(pathlib.Path(config.run_dir, "tb", "samples"))
+    assert "samples" in sample_tags
+    written = events.Tensors("samples")
+    assert [event.step for event in written] == [0, 1]  # one entry per epoch
+    assert written[0].tensor_proto.string_val[0].decode().startswith("```\n{{")
 
 
 def test_cosine_schedule_and_tbptt_data():

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from seqkeras.layers.lstm import LSTM
+from seqkeras.layers import LSTM
 
 
 @keras.saving.register_keras_serializable(package="seqkeras")

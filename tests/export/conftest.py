@@ -1,0 +1,118 @@
+"""Tiny models trained for a few steps on real data slices, exported once per test session.
+
+- tagger: UPOS on the first 120 EWT dev-file sentences (BiLSTM + character features; the small dev
+  file keeps reading fast, the next 20 sentences are the held-out examples);
+- classifier: EWT genre from the sentence id, same sentences;
+- char LM: `CharLanguageModel` on three Lee corpus documents (gensim's test data).
+"""
+
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+
+from seqkeras.data.corpora import ewt_genre, lee_documents, read_conllu
+from seqkeras.data.vocabulary import Vocabulary
+
+
+class Bundle:
+    """A trained model with what its export needs."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
+@pytest.fixture(scope="session")
+def ewt_slice(ewt_dir):
+    sentences = read_conllu(pathlib.Path(ewt_dir) / "en_ewt-ud-dev.conllu.gz")
+    return sentences[:120], sentences[120:140]
+
+
+@pytest.fixture(scope="session")
+def tagger_bundle(ewt_slice):
+    from seqkeras.models.tagger import WordPreprocessor, build_tagger
+
+    train, held_out = ewt_slice
+    keras.utils.set_random_seed(0)
+    tags = sorted({tag for sentence in train + held_out for tag in sentence.upos})
+    tag_ids = {tag: index for index, tag in enumerate(tags)}
+    words = [list(sentence.words) for sentence in train]
+    prep = WordPreprocessor.build(words, min_count=1, max_word_length=8)
+    model = build_tagger(
+        prep.vocabulary.size, len(tags), hidden_dim=8, embedding_dim=8,
+        char_vocabulary_size=prep.char_vocabulary.size, char_embedding_dim=4, char_filters=4,
+    )
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    targets = [[tag_ids[tag] for tag in sentence.upos] for sentence in train]
+    model.fit(prep.dataset(words, targets, batch_size=40), epochs=1, verbose=0)
+    return Bundle(model=model, prep=prep, labels=tags,
+                  texts=[" ".join(sentence.words) for sentence in held_out],
+                  words=[list(sentence.words) for sentence in held_out])
+
+
+@pytest.fixture(scope="session")
+def classifier_bundle(ewt_slice):
+    from seqkeras.models.classifier import build_classifier
+    from seqkeras.models.tagger import WordPreprocessor
+
+    train, held_out = ewt_slice
+    keras.utils.set_random_seed(0)
+    genres = ["answers", "email", "newsgroup", "reviews", "weblog"]
+    words = [list(sentence.words) for sentence in train]
+    prep = WordPreprocessor.build(words, min_count=1, characters=False)
+    model = build_classifier(prep.vocabulary.size, len(genres), hidden_dim=8, embedding_dim=8, pooling="mean")
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    labels = [genres.index(ewt_genre(sentence.sent_id)) for sentence in train]
+    model.fit(prep.dataset(words, labels, batch_size=40), epochs=1, verbose=0)
+    return Bundle(model=model, prep=prep, labels=genres,
+                  texts=[" ".join(sentence.words) for sentence in held_out],
+                  words=[list(sentence.words) for sentence in held_out])
+
+
+@pytest.fixture(scope="session")
+def char_lm_bundle():
+    from seqkeras.models.char_lm import CharLanguageModel, LanguageModelTrainer
+    from seqkeras.models.char_lm.datasets import encode_documents, window_dataset
+
+    documents = lee_documents()
+    train, held_out = documents[:3], documents[3:6]
+    keras.utils.set_random_seed(0)
+    vocabulary = Vocabulary.build([list(document) for document in train])
+    model = CharLanguageModel(vocabulary.size, embedding_dim=8, hidden_dim=16)
+    trainer = LanguageModelTrainer(model)
+    trainer.compile(optimizer=keras.optimizers.Adam(0.01))
+    trainer.fit(window_dataset(encode_documents(train, vocabulary), window=32, batch_size=16), epochs=2, verbose=0)
+    return Bundle(model=model, vocabulary=vocabulary, texts=[doc[:60] for doc in held_out])
+
+
+@pytest.fixture(scope="session")
+def exports(tmp_path_factory, tagger_bundle, classifier_bundle, char_lm_bundle):
+    """SavedModels of the three bundles under one TF Serving base directory."""
+    from export.saved_model import export_saved_model, preprocessing_arguments
+
+    base = tmp_path_factory.mktemp("serving")
+    paths = {
+        "tagger": export_saved_model(
+            tagger_bundle.model, base, task="tagger", labels=tagger_bundle.labels, max_length=24,
+            warmup_texts=tagger_bundle.texts[:3], **preprocessing_arguments(tagger_bundle.prep),
+        ),
+        "classifier": export_saved_model(
+            classifier_bundle.model, base, task="classifier", labels=classifier_bundle.labels, max_length=24,
+            warmup_texts=classifier_bundle.texts[:3], **preprocessing_arguments(classifier_bundle.prep),
+        ),
+        "char_lm": export_saved_model(
+            char_lm_bundle.model, base, task="char_lm", vocabulary=char_lm_bundle.vocabulary, max_length=80,
+            warmup_texts=char_lm_bundle.texts[:2],
+        ),
+    }
+    return base, paths
+
+
+@pytest.fixture(scope="session")
+def loaded(exports):
+    """`tf.saved_model.load` of each export, once per session."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
+
+    return {task: tf.saved_model.load(str(path)) for task, path in exports[1].items()}

@@ -1,0 +1,221 @@
+"""SavedModel export: layout, signatures, parity with Keras, bad input, versioning, portability."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  the raw-string signatures use its ops
+
+from export import verify
+from export.saved_model import (
+    existing_versions,
+    export_saved_model,
+    next_version,
+    preprocessing_arguments,
+    write_version_atomically,
+)
+from export.token_files import read_token_file
+from export.warmup import read_warmup_requests, request_inputs
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def signatures(loaded):
+    return {task: model.signatures for task, model in loaded.items()}
+
+
+def keras_tag_probabilities(bundle, word_lists):
+    """Per-sentence softmax probabilities from the Keras tagger (the parity reference)."""
+    return [tf.nn.softmax(output, axis=-1).numpy() for output in bundle.prep.predict(bundle.model, word_lists)]
+
+
+def test_layout_assets_and_named_signatures(exports, loaded, tagger_bundle):
+    base, paths = exports
+    assert paths["tagger"] == base / "tagger" / "1"
+    names = sorted(p.name for p in paths["tagger"].iterdir())
+    assert {"saved_model.pb", "variables", "assets", "assets.extra"} <= set(names)
+    assert read_token_file(paths["tagger"] / "assets" / "labels.txt") == tagger_bundle.labels
+    assert read_token_file(paths["tagger"] / "assets" / "vocabulary.txt") == tagger_bundle.prep.vocabulary.tokens
+    assert not [p for p in (base / "tagger").iterdir() if p.name.startswith(".")]  # no temp dirs left
+    expected = {
+        "tagger": {"tag_text", "tag_token_ids", "serving_default"},
+        "classifier": {"classify_text", "classify_token_ids", "serving_default"},
+        "char_lm": {"score_text", "score_token_ids", "generate", "serving_default"},
+    }
+    for task, model in loaded.items():
+        assert set(model.signatures) == expected[task]
+        for signature in model.signatures.values():
+            names = set(signature.structured_input_signature[1]) | set(signature.structured_outputs)
+            assert not {"inputs", "output_0", "outputs"} & names
+
+
+def test_tagger_text_signature_matches_keras(loaded, tagger_bundle):
+    loaded = loaded["tagger"]
+    texts = tagger_bundle.texts[:6]
+    words = [text.split() for text in texts]
+    out = loaded.signatures["tag_text"](text=tf.constant(texts))
+    reference = keras_tag_probabilities(tagger_bundle, [w[:24] for w in words])
+    for row, probabilities in enumerate(reference):
+        n = len(probabilities)
+        assert out["num_tokens"][row].numpy() == n
+        np.testing.assert_allclose(out["tag_probabilities"][row, :n].numpy(), probabilities, atol=1e-5)
+        tags = [tagger_bundle.labels[i] for i in probabilities.argmax(-1)]
+        assert [t.decode() for t in out["tags"][row, :n].numpy()] == tags
+        assert [t.decode() for t in out["tokens"][row, :n].numpy()] == words[row][:24]
+        assert set(out["tags"][row, n:].numpy()) <= {b""}
+
+
+def test_classifier_token_id_signature_matches_keras(loaded, classifier_bundle):
+    loaded = loaded["classifier"]
+    batch = next(iter(classifier_bundle.prep.dataset(classifier_bundle.words[:8], batch_size=8)))
+    out = loaded.signatures["classify_token_ids"](**batch)
+    expected = tf.nn.softmax(classifier_bundle.model(batch), axis=-1).numpy()
+    np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
+    labels = [classifier_bundle.labels[i] for i in expected.argmax(-1)]
+    assert [label.decode() for label in out["label"].numpy()] == labels
+
+
+def test_char_lm_score_and_generate_match_the_python_api(loaded, char_lm_bundle):
+    from seqkeras.models.char_lm import CharGenerator, CharScorer
+
+    loaded = loaded["char_lm"]
+    texts = char_lm_bundle.texts[:3] + [""]
+    out = loaded.signatures["score_text"](text=tf.constant(texts))
+    expected = CharScorer(char_lm_bundle.model, char_lm_bundle.vocabulary).score(texts)
+    np.testing.assert_allclose(out["log_prob_nats"].numpy(), expected["log_prob_nats"], rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(out["num_characters"].numpy(), expected["num_characters"])
+
+    arguments = dict(num_chars=tf.constant(20), temperature=tf.constant(0.8), top_k=tf.constant(0),
+                     top_p=tf.constant(1.0), seed=tf.constant(7))
+    first = loaded.signatures["generate"](prompt=tf.constant(["The ", "A"]), **arguments)
+    again = loaded.signatures["generate"](prompt=tf.constant(["The ", "A"]), **arguments)
+    np.testing.assert_array_equal(first["text"].numpy(), again["text"].numpy())  # seeded
+    generator = CharGenerator(char_lm_bundle.model, char_lm_bundle.vocabulary)
+    reference = generator.generate(["The ", "A"], max_length=20, temperature=0.8, seed=7)
+    assert [t.decode() for t in first["text"].numpy()] == reference
+
+
+def test_bad_serving_input_is_documented_behaviour(signatures):
+    tagger = signatures["tagger"]["tag_text"]
+    long_text = " ".join(["word"] * 40)
+    out = tagger(text=tf.constant(["", "   ", "one two", long_text]))
+    np.testing.assert_array_equal(out["num_tokens"].numpy(), [0, 0, 2, 24])  # truncated to max_length
+    np.testing.assert_array_equal(out["truncated"].numpy(), [False, False, False, True])
+    assert out["tags"].shape == (4, 24)
+    assert (out["tag_ids"].numpy()[:2] == -1).all()
+
+    classifier = signatures["classifier"]["classify_text"]
+    out = classifier(text=tf.constant(["", "This is fine ."]))
+    assert out["label"].numpy()[0] == b"" and out["label_id"].numpy()[0] == -1
+    assert out["probabilities"].numpy()[0].sum() == 0.0
+    np.testing.assert_allclose(out["probabilities"].numpy()[1].sum(), 1.0, atol=1e-5)
+    all_empty = classifier(text=tf.constant(["", ""]))
+    assert list(all_empty["label_id"].numpy()) == [-1, -1]
+
+    with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError), match="string"):
+        classifier(text=tf.constant([1, 2]))  # wrong dtype: refused before the graph runs
+
+
+def test_fresh_process_calls_every_signature_without_our_code(exports, signatures, tagger_bundle, char_lm_bundle):
+    _, paths = exports
+    texts = np.array(tagger_bundle.texts[:3], dtype=object)
+    batch = next(iter(tagger_bundle.prep.dataset(tagger_bundle.words[:3], batch_size=3)))
+    calls = [("tag_text", {"text": texts}), ("tag_token_ids", {k: v.numpy() for k, v in batch.items()})]
+    outputs, info = verify.call_in_fresh_process(paths["tagger"], calls)
+    assert info["modules"] == []  # only tensorflow + tensorflow_text were imported
+    expected = tf.nn.softmax(tagger_bundle.model(batch), axis=-1).numpy()
+    np.testing.assert_allclose(outputs[1]["tag_probabilities"], expected * batch["padding_mask"].numpy()[..., None],
+                               atol=1e-5)
+    assert outputs[0]["tags"].shape[0] == 3
+
+    lm_calls = [("score_text", {"text": np.array(char_lm_bundle.texts[:2], dtype=object)}),
+                ("generate", {"prompt": np.array(["The"], dtype=object), "num_chars": np.int32(5),
+                              "temperature": np.float32(1.0), "top_k": np.int32(3), "top_p": np.float32(0.9),
+                              "seed": np.int32(1)})]
+    lm_outputs, _ = verify.call_in_fresh_process(paths["char_lm"], lm_calls)
+    in_process = signatures["char_lm"]["score_text"](text=tf.constant(char_lm_bundle.texts[:2]))
+    np.testing.assert_allclose(lm_outputs[0]["log_prob_nats"], in_process["log_prob_nats"].numpy(), rtol=1e-6)
+    assert lm_outputs[1]["num_characters"][0] <= 5
+
+
+def test_saved_model_cli_show_and_run(exports, signatures, classifier_bundle):
+    path = exports[1]["classifier"]
+    shown = verify.saved_model_cli_show(path)
+    for name in ("classify_text", "classify_token_ids", "serving_default", "inputs['text']", "outputs['label']"):
+        assert name in shown
+    batch = next(iter(classifier_bundle.prep.dataset(classifier_bundle.words[:4], batch_size=4)))
+    inputs = {key: value.numpy() for key, value in batch.items()}
+    outputs = verify.saved_model_cli_run(path, "classify_token_ids", inputs)
+    direct = signatures["classifier"]["classify_token_ids"](**batch)
+    np.testing.assert_allclose(outputs["probabilities"], direct["probabilities"].numpy(), atol=1e-6)
+
+
+def test_serving_graph_has_no_cudnn_only_ops(loaded):
+    for model in loaded.values():
+        ops = verify.graph_op_types(model)
+        assert "While" in ops or "StatelessWhile" in ops  # the walk reaches function bodies
+        assert not ops & verify.CUDNN_ONLY_OPS
+        assert verify.assert_portable_ops(model)
+    with pytest.raises(AssertionError, match="CudnnRNNV3"):
+        original = verify.graph_op_types
+        try:
+            verify.graph_op_types = lambda path: {"CudnnRNNV3", "MatMul"}
+            verify.assert_portable_ops("somewhere")
+        finally:
+            verify.graph_op_types = original
+
+
+def test_warmup_records_replay_against_the_signatures(exports, loaded):
+    for task, path in exports[1].items():
+        requests = read_warmup_requests(path)
+        assert requests
+        model = loaded[task]
+        for request in requests:
+            assert request.model_spec.name == task
+            signature = model.signatures[request.model_spec.signature_name]
+            inputs = request_inputs(request)
+            outputs = signature(**{k: tf.constant(v) for k, v in inputs.items()})
+            assert outputs
+
+
+def test_versions_are_atomic_and_not_overwritten(tmp_path, classifier_bundle):
+    kwargs = dict(task="classifier", labels=classifier_bundle.labels, max_length=8,
+                  **preprocessing_arguments(classifier_bundle.prep))
+    first = export_saved_model(classifier_bundle.model, tmp_path, **kwargs)
+    assert first.name == "1" and next_version(tmp_path / "classifier") == 2
+    with pytest.raises(FileExistsError, match="already exists"):
+        export_saved_model(classifier_bundle.model, tmp_path, version=1, **kwargs)
+    stamp = os.stat(first / "saved_model.pb").st_mtime_ns
+    again = export_saved_model(classifier_bundle.model, tmp_path, version=1, overwrite=True, **kwargs)
+    assert again == first and os.stat(first / "saved_model.pb").st_mtime_ns != stamp
+
+    def half_written(directory):
+        (directory / "saved_model.pb").write_bytes(b"partial")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_version_atomically(tmp_path, "classifier", 5, half_written)
+    assert existing_versions(tmp_path / "classifier") == [1]
+    assert not [p for p in (tmp_path / "classifier").iterdir() if p.name.startswith(".")]
+
+
+def test_exporter_refuses_bad_requests(tmp_path, tagger_bundle, classifier_bundle):
+    prep = classifier_bundle.prep
+    with pytest.raises(ValueError, match="vocabulary=None"):
+        export_saved_model(classifier_bundle.model, tmp_path, task="classifier", vocabulary=None,
+                           labels=classifier_bundle.labels)
+    with pytest.raises(ValueError, match="labels"):
+        export_saved_model(classifier_bundle.model, tmp_path, task="classifier", vocabulary=prep.vocabulary)
+    from seqkeras.models.tagger import build_tagger
+
+    bidirectional = build_tagger(prep.vocabulary.size, prep.vocabulary.size, hidden_dim=4, embedding_dim=4)
+    with pytest.raises(ValueError, match="not causal"):  # a bidirectional model cannot `generate`
+        export_saved_model(bidirectional, tmp_path, task="char_lm", vocabulary=prep.vocabulary)
+    with pytest.raises(ValueError, match="task"):
+        export_saved_model(classifier_bundle.model, tmp_path, task="translator", vocabulary=prep.vocabulary)
+    with pytest.raises(ValueError, match="char_ids"):  # the tagger needs its character vocabulary
+        export_saved_model(tagger_bundle.model, tmp_path, task="tagger", labels=tagger_bundle.labels,
+                           vocabulary=tagger_bundle.prep.vocabulary, lowercase=True)
+    assert not (tmp_path / "tagger").exists() or existing_versions(tmp_path / "tagger") == []

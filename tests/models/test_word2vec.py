@@ -1,0 +1,278 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras
+from seqkeras.data.corpora import gensim_test_data, lee_documents
+from seqkeras.models.word2vec import (
+    KeyedVectors,
+    Word2Vec,
+    bias_projection,
+    format_bias_table,
+    spearman,
+    tokenize_documents,
+    train_word2vec,
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# The Keras model and its SGD step
+# ---------------------------------------------------------------------------------------------
+def test_config_round_trip_and_call_shape():
+    model = Word2Vec(vocabulary_size=12, vector_size=4, alpha=0.05, min_alpha=0.001, epochs=3, seed=7)
+    config = model.get_config()
+    for key, value in dict(vocabulary_size=12, vector_size=4, alpha=0.05, min_alpha=0.001, epochs=3, seed=7).items():
+        assert config[key] == value
+    clone = Word2Vec.from_config(config)
+    assert clone.get_config() == config
+    logits = model({"target": np.array([4, 5]), "context": np.array([[6, 7, 8], [9, 10, 11]])})
+    assert tuple(logits.shape) == (2, 3)
+    np.testing.assert_allclose(logits, 0.0)  # context rows start at zero, as in word2vec
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"vocabulary_size": 0}, "Received: vocabulary_size=0"),
+        ({"vocabulary_size": 5, "vector_size": -1}, "Received: vector_size=-1"),
+        ({"vocabulary_size": 5, "alpha": 0.0}, "Received: alpha=0.0"),
+        ({"vocabulary_size": 5, "min_alpha": 0.5}, "Received: min_alpha=0.5"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Word2Vec(**kwargs)
+
+
+def test_compile_refuses_an_optimizer():
+    with pytest.raises(ValueError, match="optimizer"):
+        Word2Vec(vocabulary_size=5).compile(optimizer="adam")
+
+
+def _numpy_sgns_step(target_table, context_table, batch, learning_rate):
+    """word2vec's update for a batch, pairs applied simultaneously (updates of a row add up)."""
+    target_table, context_table = target_table.copy(), context_table.copy()
+    words = np.concatenate([batch["context"][:, None], batch["negatives"]], axis=1)
+    vectors = target_table[batch["target"]]
+    outputs = context_table[words]
+    logits = np.einsum("bd,bkd->bk", vectors, outputs)
+    labels = np.zeros_like(logits)
+    labels[:, 0] = 1.0
+    step = (labels - 1.0 / (1.0 + np.exp(-logits))) * (learning_rate * batch["weight"])[:, None]
+    np.add.at(target_table, batch["target"], np.einsum("bk,bkd->bd", step, outputs))
+    np.add.at(context_table, words.ravel(), (step[:, :, None] * vectors[:, None, :]).reshape(-1, vectors.shape[1]))
+    pair_loss = -np.sum(np.log(1.0 / (1.0 + np.exp(-(2 * labels - 1) * logits))), axis=1)
+    loss = np.sum(pair_loss * batch["weight"]) / np.sum(batch["weight"])
+    return target_table, context_table, loss
+
+
+def test_train_step_matches_numpy_reference():
+    rng = np.random.default_rng(0)
+    model = Word2Vec(vocabulary_size=9, vector_size=3, alpha=0.5, min_alpha=0.1, epochs=2)
+    start_target = rng.normal(size=(9, 3)).astype("float32")
+    start_context = rng.normal(size=(9, 3)).astype("float32")
+    model.target_embedding.embeddings.assign(start_target)
+    model.context_embedding.embeddings.assign(start_context)
+    batch = {  # target 4 repeats, 8 is both context and negative elsewhere, last row is padding
+        "target": np.array([4, 4, 5, 0], np.int32),
+        "context": np.array([5, 8, 6, 0], np.int32),
+        "negatives": np.array([[6, 8], [7, 5], [8, 8], [0, 0]], np.int32),
+        "weight": np.array([1, 1, 1, 0], np.float32),
+        "progress": np.array([0.5, 0.5, 0.5, 0.0], np.float32),
+    }
+    model.compile(jit_compile=False)
+    history = model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0)
+    # epoch 0 of 2, progress 0.5 -> 25 % done -> lr = 0.5 - 0.4 * 0.25 = 0.4
+    expected_target, expected_context, expected_loss = _numpy_sgns_step(start_target, start_context, batch, 0.4)
+    np.testing.assert_allclose(model.target_embedding.embeddings.numpy(), expected_target, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.context_embedding.embeddings.numpy(), expected_context, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(history.history["loss"][0], expected_loss, rtol=1e-5)
+    np.testing.assert_allclose(history.history["alpha"][0], 0.4, rtol=1e-6)
+
+
+def test_learning_rate_decays_linearly_over_epochs():
+    model = Word2Vec(vocabulary_size=5, alpha=0.025, min_alpha=0.0001, epochs=4)
+    np.testing.assert_allclose(model.learning_rate(0.0), 0.025)
+    model.epochs_done.assign(3.0)
+    np.testing.assert_allclose(model.learning_rate(0.5), 0.025 - 0.0249 * 3.5 / 4, rtol=1e-6)
+    np.testing.assert_allclose(model.learning_rate(1.0), 0.0001, rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end on real text
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def lee_words():
+    return tokenize_documents(lee_documents()[:120])
+
+
+@pytest.fixture(scope="module")
+def trained(lee_words):
+    return train_word2vec(lee_words, vector_size=16, window=3, min_count=3, epochs=3, batch_size=1024, seed=1)
+
+
+def test_training_reduces_the_loss_and_keeps_frequency_order(trained):
+    losses = trained.history.history["loss"]
+    assert len(losses) == 3 and all(np.isfinite(losses))
+    assert losses[-1] < losses[0]
+    alphas = trained.history.history["alpha"]
+    assert alphas[0] > alphas[1] > alphas[2]
+    vectors = trained.vectors
+    assert vectors.vectors.shape == (trained.vocabulary.size - 4, 16)
+    assert vectors.words == trained.vocabulary.tokens[4:]
+    assert list(vectors.counts) == sorted(vectors.counts, reverse=True)
+    assert np.all(np.isfinite(vectors.vectors))
+
+
+def test_training_is_deterministic(lee_words, trained):
+    again = train_word2vec(lee_words, vector_size=16, window=3, min_count=3, epochs=3, batch_size=1024, seed=1)
+    np.testing.assert_allclose(again.vectors.vectors, trained.vectors.vectors, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "documents, kwargs, error, message",
+    [
+        ([], {}, ValueError, "corpus is empty"),
+        ([[], []], {}, ValueError, "corpus is empty"),
+        ([["a", "b"]], {"window": 0}, ValueError, "Received: window=0"),
+        ([["a", "b", "c", "a", "b"]], {"min_count": 1, "negative": 5}, ValueError, "3 distinct words with negative=5"),
+        ([["a", "b"]], {"min_count": 3}, ValueError, "min_count=3"),
+    ],
+)
+def test_bad_corpora(documents, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        train_word2vec(documents, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Using the vectors
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture()
+def toy_vectors():
+    # Axis 0: royalty, axis 1: gender (+ male), axis 2: noise.
+    words = ["man", "woman", "king", "queen", "nurse", "engineer", "he", "she", "apple"]
+    vectors = np.array(
+        [
+            [0.0, 1.0, 0.1], [0.0, -1.0, 0.1], [1.0, 1.0, 0.0], [1.0, -1.0, 0.0], [0.2, -0.7, 0.5],
+            [0.2, 0.6, 0.5], [0.0, 1.0, -0.1], [0.0, -1.0, -0.1], [-1.0, 0.0, 1.0],
+        ],
+        np.float32,
+    )
+    return KeyedVectors(words, vectors)
+
+
+def test_most_similar_and_analogy(toy_vectors):
+    assert toy_vectors.analogy("man", "king", "woman")[0][0] == "queen"
+    results = toy_vectors.most_similar("king", topn=3)
+    unit = toy_vectors.unit_vectors
+    scores = unit @ unit[toy_vectors.index["king"]]
+    scores[toy_vectors.index["king"]] = -np.inf
+    assert [w for w, _ in results] == [toy_vectors.words[i] for i in np.argsort(-scores)[:3]]
+    # restrict_vocab: only the 2 most frequent (first) words are candidates
+    assert {w for w, _ in toy_vectors.most_similar("queen", topn=5, restrict_vocab=2)} <= {"man", "woman"}
+    with pytest.raises(KeyError, match="zebra"):
+        toy_vectors.most_similar("zebra")
+
+
+def test_spearman_matches_scipy():
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 5, 40), rng.normal(size=40)  # ties in x
+    np.testing.assert_allclose(spearman(x, y), stats.spearmanr(x, y)[0], rtol=1e-12)
+
+
+def test_evaluations_agree_with_gensim(tmp_path, toy_vectors):
+    gensim_models = pytest.importorskip("gensim.models")
+    reference = gensim_models.KeyedVectors(3)
+    reference.add_vectors(toy_vectors.words, toy_vectors.vectors)
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("# comment\nman\twoman\t3\nking\tqueen\t8\nnurse\tengineer\t5\napple\tman\t1\nzebra\tman\t2\n")
+    ours = toy_vectors.evaluate_word_pairs(pairs)
+    theirs = reference.evaluate_word_pairs(str(pairs))
+    np.testing.assert_allclose([ours["pearson"], ours["spearman"]], [theirs[0][0], theirs[1][0]], rtol=1e-5)
+    assert ours["skipped"] == 1 and ours["pairs"] == 4
+    analogies = tmp_path / "analogies.txt"
+    analogies.write_text(": royal\nman king woman queen\nwoman queen man king\nman king zebra queen\n: jobs\nhe engineer she nurse\n")
+    ours = toy_vectors.evaluate_word_analogies(analogies)
+    score, sections = reference.evaluate_word_analogies(str(analogies))
+    assert ours["skipped"] == 1
+    np.testing.assert_allclose(ours["accuracy"], score)
+    assert ours["correct"] == len(sections[-1]["correct"])
+
+
+def test_real_benchmark_files_are_read(trained):
+    wordsim = trained.vectors.evaluate_word_pairs(gensim_test_data("wordsim353.tsv"))
+    assert wordsim["pairs"] + wordsim["skipped"] == 353
+    analogies = trained.vectors.evaluate_word_analogies(gensim_test_data("questions-words.txt"))
+    assert analogies["correct"] + analogies["incorrect"] + analogies["skipped"] == 19544
+    assert len(analogies["sections"]) == 14
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("binary", [False, True])
+def test_word2vec_files_round_trip_through_gensim(tmp_path, trained, binary):
+    gensim_models = pytest.importorskip("gensim.models")
+    path = trained.vectors.save_word2vec_format(tmp_path / "vectors", binary=binary)
+    loaded = gensim_models.KeyedVectors.load_word2vec_format(str(path), binary=binary)
+    assert list(loaded.index_to_key) == trained.vectors.words
+    np.testing.assert_array_equal(loaded.vectors, trained.vectors.vectors)
+    ours = KeyedVectors.load_word2vec_format(path, binary=binary)
+    assert ours.words == trained.vectors.words
+    np.testing.assert_array_equal(ours.vectors, trained.vectors.vectors)
+
+
+def test_word2vec_format_rejects_words_with_spaces(tmp_path):
+    with pytest.raises(ValueError, match="'new york'"):
+        KeyedVectors(["new york"], np.ones((1, 2))).save_word2vec_format(tmp_path / "v.txt")
+
+
+@pytest.mark.slow
+def test_projector_files(tmp_path, toy_vectors):
+    log_dir = toy_vectors.save_projector(tmp_path / "projector")
+    rows = (log_dir / "vectors.tsv").read_text().splitlines()
+    assert len(rows) == len(toy_vectors) and len(rows[0].split("\t")) == 3
+    assert (log_dir / "metadata.tsv").read_text().splitlines() == toy_vectors.words
+    config = (log_dir / "projector_config.pbtxt").read_text()
+    assert "embedding/.ATTRIBUTES/VARIABLE_VALUE" in config and "metadata.tsv" in config
+    restored = tf.train.load_variable(str(tf.train.latest_checkpoint(str(log_dir))), "embedding/.ATTRIBUTES/VARIABLE_VALUE")
+    np.testing.assert_array_equal(restored, toy_vectors.vectors)
+
+
+def test_embedding_for_a_downstream_vocabulary(toy_vectors):
+    tokens = ["<pad>", "<oov>", "King", "queen", "unseen"]
+    matrix, found = toy_vectors.embedding_matrix(tokens, seed=3)
+    np.testing.assert_array_equal(found, [False, False, True, True, False])
+    np.testing.assert_array_equal(matrix[0], 0.0)
+    np.testing.assert_array_equal(matrix[2], toy_vectors["king"])  # lower-case fallback
+    assert np.all(np.isfinite(matrix[[1, 4]])) and not np.allclose(matrix[1], matrix[4])
+    frozen = toy_vectors.to_embedding(tokens, trainable=False)
+    assert not frozen.trainable and not frozen.trainable_weights
+    np.testing.assert_array_equal(frozen(np.array([3])).numpy()[0], toy_vectors["queen"])
+    trainable = toy_vectors.to_embedding(tokens, trainable=True)
+    assert len(trainable.trainable_weights) == 1
+
+    inputs = keras.Input((None,), dtype="int32")
+    model = keras.Model(inputs, keras.layers.Dense(2)(trainable(inputs)))
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.array([[2, 3]]), np.ones((1, 2, 2)), verbose=0)
+    assert not np.allclose(trainable.embeddings.numpy()[2], toy_vectors["king"])
+
+
+def test_bias_probe_table(toy_vectors):
+    rows, missing = bias_projection(toy_vectors, words=["engineer", "nurse", "pilot"])
+    assert [w for w, _ in rows] == ["engineer", "nurse"] and missing == ["pilot"]
+    assert rows[0][1] > 0 > rows[1][1]
+    table = format_bias_table(rows)
+    assert "engineer" in table and "he" in table.splitlines()[1]
+
+
+@pytest.mark.slow
+def test_keras_save_and_load(tmp_path, trained):
+    path = tmp_path / "word2vec.keras"
+    trained.model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, Word2Vec)
+    np.testing.assert_array_equal(loaded.target_embedding.embeddings.numpy(), trained.model.target_embedding.embeddings.numpy())
+    inputs = {"target": np.array([4, 5]), "context": np.array([[6, 7], [8, 9]])}
+    np.testing.assert_allclose(loaded(inputs), trained.model(inputs), rtol=1e-6)
