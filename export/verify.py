@@ -34,16 +34,19 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  registers the TF Text ops the raw-string signatures use
 
 spec = json.loads(sys.argv[1])
-loaded = tf.saved_model.load(spec["export_dir"])
-result = {"signatures": sorted(loaded.signatures.keys()), "outputs": {}}
+models = {}
+result = {"signatures": {}, "outputs": {}}
 for index, call in enumerate(spec["calls"]):
+    if call["export_dir"] not in models:
+        models[call["export_dir"]] = tf.saved_model.load(call["export_dir"])
+        result["signatures"][call["export_dir"]] = sorted(models[call["export_dir"]].signatures.keys())
     with np.load(call["inputs"], allow_pickle=True) as data:
         inputs = {key: tf.constant(data[key]) for key in data.files}
-    outputs = loaded.signatures[call["signature"]](**inputs)
+    outputs = models[call["export_dir"]].signatures[call["signature"]](**inputs)
     path = call["inputs"].replace(".npz", ".out.npz")
     np.savez(path, **{key: value.numpy() for key, value in outputs.items()})
     result["outputs"][str(index)] = path
-result["modules"] = sorted(name for name in ("keras", "seqkeras", "export", "tf_keras") if name in sys.modules)
+result["modules"] = sorted(name for name in ("seqkeras", "export", "pipelines") if name in sys.modules)
 print("@@RESULT@@" + json.dumps(result))
 '''
 
@@ -61,20 +64,22 @@ def call_in_fresh_process(export_dir, calls, timeout=300):
 
     Args:
         export_dir: the version directory.
-        calls: list of `(signature_name, {input_name: array})`.
+        calls: list of `(signature_name, {input_name: array})`, or of
+            `(other_export_dir, signature_name, inputs)` to check several exports in one process.
         timeout: seconds.
 
     Returns:
         `(outputs, info)`: `outputs` a list (one per call) of `{output_name: np.ndarray}`;
-        `info` a dict with the loaded `signatures` and the project `modules` that the child
-        process had imported (must be empty: the export does not need our code).
+        `info` a dict with the loaded `signatures` ({export_dir: names}) and the project `modules` (seqkeras, export,
+        pipelines) that the child process had imported: empty, the export needs none of our code.
     """
     with tempfile.TemporaryDirectory() as scratch:
-        spec = {"export_dir": str(export_dir), "calls": []}
-        for index, (signature, inputs) in enumerate(calls):
+        spec = {"calls": []}
+        for index, call in enumerate(calls):
+            directory, signature, inputs = call if len(call) == 3 else (export_dir, *call)
             path = str(pathlib.Path(scratch) / f"call{index}.npz")
             np.savez(path, **{key: np.asarray(value) for key, value in inputs.items()})
-            spec["calls"].append({"signature": signature, "inputs": path})
+            spec["calls"].append({"export_dir": str(directory), "signature": signature, "inputs": path})
         process = subprocess.run(
             [sys.executable, "-c", _FRESH_SCRIPT, json.dumps(spec)],
             capture_output=True, text=True, timeout=timeout, env=_subprocess_env(), cwd=scratch,

@@ -183,7 +183,7 @@ def skipgram_dataset(
     negative=5,
     sample=1e-3,
     ns_exponent=0.75,
-    batch_size=8192,
+    batch_size=4096,
     chunk_size=10000,
     seed=0,
 ):

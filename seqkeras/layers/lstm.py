@@ -575,7 +575,7 @@ class LSTM(keras.layers.Layer):
             batch = tf.shape(sequences)[0]
         if initial_state is None:
             if self.stateful:
-                return [ops.convert_to_tensor(s) for s in self.states]
+                return [tf.identity(ops.convert_to_tensor(s)) for s in self.states]
             zeros = ops.zeros((batch, self.hidden_dim), dtype=sequences.dtype)
             return [zeros, zeros]
         if not isinstance(initial_state, (list, tuple)) or len(initial_state) != 2:

@@ -1,7 +1,5 @@
 """SavedModel export: layout, signatures, parity with Keras, bad input, versioning, portability."""
 
-import os
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -12,7 +10,6 @@ from export.saved_model import (
     existing_versions,
     export_saved_model,
     next_version,
-    preprocessing_arguments,
     write_version_atomically,
 )
 from export.token_files import read_token_file
@@ -122,19 +119,20 @@ def test_fresh_process_calls_every_signature_without_our_code(exports, signature
     _, paths = exports
     texts = np.array(tagger_bundle.texts[:3], dtype=object)
     batch = next(iter(tagger_bundle.prep.dataset(tagger_bundle.words[:3], batch_size=3)))
-    calls = [("tag_text", {"text": texts}), ("tag_token_ids", {k: v.numpy() for k, v in batch.items()})]
+    calls = [("tag_text", {"text": texts}), ("tag_token_ids", {k: v.numpy() for k, v in batch.items()}),
+             (paths["char_lm"], "score_text", {"text": np.array(char_lm_bundle.texts[:2], dtype=object)}),
+             (paths["char_lm"], "generate", {
+                 "prompt": np.array(["The"], dtype=object), "num_chars": np.int32(5), "temperature": np.float32(1.0),
+                 "top_k": np.int32(3), "top_p": np.float32(0.9), "seed": np.int32(1)})]
     outputs, info = verify.call_in_fresh_process(paths["tagger"], calls)
-    assert info["modules"] == []  # only tensorflow + tensorflow_text were imported
+    assert info["modules"] == []  # none of our code: only tensorflow + tensorflow_text were imported
+    assert "tag_text" in info["signatures"][str(paths["tagger"])]
     expected = tf.nn.softmax(tagger_bundle.model(batch), axis=-1).numpy()
     np.testing.assert_allclose(outputs[1]["tag_probabilities"], expected * batch["padding_mask"].numpy()[..., None],
                                atol=1e-5)
     assert outputs[0]["tags"].shape[0] == 3
 
-    lm_calls = [("score_text", {"text": np.array(char_lm_bundle.texts[:2], dtype=object)}),
-                ("generate", {"prompt": np.array(["The"], dtype=object), "num_chars": np.int32(5),
-                              "temperature": np.float32(1.0), "top_k": np.int32(3), "top_p": np.float32(0.9),
-                              "seed": np.int32(1)})]
-    lm_outputs, _ = verify.call_in_fresh_process(paths["char_lm"], lm_calls)
+    lm_outputs = outputs[2:]
     in_process = signatures["char_lm"]["score_text"](text=tf.constant(char_lm_bundle.texts[:2]))
     np.testing.assert_allclose(lm_outputs[0]["log_prob_nats"], in_process["log_prob_nats"].numpy(), rtol=1e-6)
     assert lm_outputs[1]["num_characters"][0] <= 5
@@ -180,16 +178,33 @@ def test_warmup_records_replay_against_the_signatures(exports, loaded):
             assert outputs
 
 
+def _pooled_classifier(vocabulary_size, num_classes):
+    """A recurrence-free token-id classifier: cheap to export, enough for the directory logic."""
+    import keras
+
+    token_ids = keras.Input((None,), dtype="int32", name="token_ids")
+    padding_mask = keras.Input((None,), dtype="bool", name="padding_mask")
+    x = keras.layers.Embedding(vocabulary_size, 4)(token_ids)
+    x = keras.layers.GlobalAveragePooling1D()(x, mask=padding_mask)
+    return keras.Model({"token_ids": token_ids, "padding_mask": padding_mask}, keras.layers.Dense(num_classes)(x))
+
+
 def test_versions_are_atomic_and_not_overwritten(tmp_path, classifier_bundle):
-    kwargs = dict(task="classifier", labels=classifier_bundle.labels, max_length=8,
-                  **preprocessing_arguments(classifier_bundle.prep))
-    first = export_saved_model(classifier_bundle.model, tmp_path, **kwargs)
+    prep = classifier_bundle.prep
+    model = _pooled_classifier(prep.vocabulary.size, len(classifier_bundle.labels))
+    kwargs = dict(task="classifier", labels=classifier_bundle.labels, max_length=8, vocabulary=prep.vocabulary)
+    first = export_saved_model(model, tmp_path, **kwargs)
     assert first.name == "1" and next_version(tmp_path / "classifier") == 2
     with pytest.raises(FileExistsError, match="already exists"):
-        export_saved_model(classifier_bundle.model, tmp_path, version=1, **kwargs)
-    stamp = os.stat(first / "saved_model.pb").st_mtime_ns
-    again = export_saved_model(classifier_bundle.model, tmp_path, version=1, overwrite=True, **kwargs)
-    assert again == first and os.stat(first / "saved_model.pb").st_mtime_ns != stamp
+        export_saved_model(model, tmp_path, version=1, **kwargs)
+
+    def marker(text):
+        return lambda directory: (directory / "marker.txt").write_text(text)
+
+    with pytest.raises(FileExistsError):
+        write_version_atomically(tmp_path, "classifier", 1, marker("new"))
+    assert write_version_atomically(tmp_path, "classifier", 1, marker("new"), overwrite=True) == first
+    assert sorted(p.name for p in first.iterdir()) == ["marker.txt"]  # replaced as a whole
 
     def half_written(directory):
         (directory / "saved_model.pb").write_bytes(b"partial")
@@ -199,6 +214,9 @@ def test_versions_are_atomic_and_not_overwritten(tmp_path, classifier_bundle):
         write_version_atomically(tmp_path, "classifier", 5, half_written)
     assert existing_versions(tmp_path / "classifier") == [1]
     assert not [p for p in (tmp_path / "classifier").iterdir() if p.name.startswith(".")]
+    assert write_version_atomically(tmp_path, "classifier", None, marker("x")).name == "2"
+    with pytest.raises(ValueError, match="version"):
+        write_version_atomically(tmp_path, "classifier", 0, marker("x"))
 
 
 def test_exporter_refuses_bad_requests(tmp_path, tagger_bundle, classifier_bundle):

@@ -225,6 +225,18 @@ def test_stateful_carries_state_between_batches(rng_inputs):
     np.testing.assert_allclose(np.asarray(stateful(inputs[:, :2])), first, atol=1e-6)
 
 
+def test_stateful_inside_fit(rng_inputs):
+    """fit() traces the stateful update into its graph; the carried states move."""
+    inputs, _, _ = rng_inputs
+    layer = LSTM(HIDDEN, return_sequences=True, stateful=True)
+    x = keras.Input(inputs.shape[1:], batch_size=inputs.shape[0])
+    model = keras.Model(x, layer(x))
+    model.compile("sgd", "mse")
+    model.fit(inputs, np.zeros((3, 5, HIDDEN), "float32"), batch_size=3, epochs=1, verbose=0)
+    assert np.abs(np.asarray(layer.states[0])).sum() > 0
+    assert len(model.get_weights()) == 3  # carried states are not weights, as in Keras
+
+
 def test_stateful_needs_static_batch():
     with pytest.raises(ValueError, match="static batch size"):
         LSTM(HIDDEN, stateful=True)(keras.Input((4, 2)))

@@ -16,7 +16,12 @@ class Word2Vec(keras.Model):
     the touched rows only (sparse `scatter_add`, no optimizer state), learning rate decaying
     linearly from `alpha` to `min_alpha` over `epochs` passes, following the `progress` feature
     of each pair. The reported `loss` is the mean SGNS loss per real pair over the epoch
-    (padding rows, `weight == 0`, are left out).
+    (padding rows, `weight == 0`, are left out), each pair scored before its own update.
+
+    The pairs of a batch are applied at once: updates that hit the same row add up, where
+    word2vec.c applies them one after another. Batches of a few thousand pairs match gensim's
+    quality on the Wikipedia benchmark; much larger batches with `alpha=0.025` can diverge
+    (frequent negatives collect thousands of summed updates per step).
 
     Target rows start uniform in `[-1/vector_size, 1/vector_size)` and context rows at zero, as
     in word2vec.c and gensim.

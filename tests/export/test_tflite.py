@@ -1,0 +1,107 @@
+"""TFLite export: fused LSTM (no WHILE), parity with Keras, quantisation variants, files, errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from export import verify
+from export.tflite import TFLiteRunner, convert, export_tflite, fusable_inference_model
+from export.token_files import read_token_file
+
+pytestmark = pytest.mark.slow
+
+
+def _examples(prep, word_lists, max_word_length=16):
+    """Batch-1 model inputs per sentence; `char_ids` padded to the static TFLite width."""
+    examples = []
+    for batch in prep.dataset(word_lists, batch_size=1):
+        example = {key: value.numpy() for key, value in batch.items()}
+        if "char_ids" in example:
+            chars = example["char_ids"]
+            example["char_ids"] = np.pad(chars, [(0, 0), (0, 0), (0, max_word_length - chars.shape[2])])
+        examples.append(example)
+    return examples
+
+
+def _parity(model, runner, examples):
+    references, outputs = [], []
+    for example in examples:
+        references.append(np.asarray(model(example)))
+        outputs.append(runner({k: v for k, v in example.items() if k != "padding_mask"}))
+    diff = max(verify.max_abs_diff(r, o) for r, o in zip(references, outputs))
+    agree = np.mean([verify.argmax_agreement(r, o) for r, o in zip(references, outputs)])
+    return diff, agree
+
+
+def test_tagger_converts_to_fused_lstm_and_matches_keras(tagger_bundle):
+    content, info = convert(tagger_bundle.model)
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in info["ops"] and "WHILE" not in info["ops"]
+    assert info["fused_lstm"] and verify_ops_consistent(content, info)
+    examples = _examples(tagger_bundle.prep, tagger_bundle.words[:8])
+    # Repeat one length twice in a row: the fused LSTM's state must not carry over between calls.
+    examples = examples + examples[-1:]
+    diff, agree = _parity(tagger_bundle.model, TFLiteRunner(content), examples)
+    assert diff < 1e-5 and agree == 1.0
+
+
+def verify_ops_consistent(content, info):
+    from export.tflite import tflite_ops
+
+    return tflite_ops(content) == info["ops"]
+
+
+def test_char_lm_state_carrying_layers_get_a_fusable_copy(char_lm_bundle):
+    model = char_lm_bundle.model
+    copy = fusable_inference_model(model)
+    assert copy is not model
+    ids = np.array([[2, 5, 6, 7, 8, 9]], np.int32)
+    inputs = {"token_ids": ids, "padding_mask": np.ones_like(ids, bool)}
+    np.testing.assert_allclose(np.asarray(copy(inputs)), np.asarray(model(inputs)), atol=1e-6)
+    content, info = convert(model)
+    assert info["fused_lstm"], info["ops"]
+    assert verify.max_abs_diff(np.asarray(model(inputs)), TFLiteRunner(content)(ids)) < 1e-5
+
+
+def test_quantisation_variants_convert_and_parity_catches_wrong_outputs(classifier_bundle):
+    model, prep = classifier_bundle.model, classifier_bundle.prep
+    examples = _examples(prep, classifier_bundle.words[:6])
+    representative = [{"token_ids": e["token_ids"][0]} for e in _examples(prep, classifier_bundle.words[6:20])]
+    sizes = {}
+    for quantization in ("float32", "dynamic_range", "float16", "int8"):
+        content, info = convert(model, quantization=quantization, representative_token_ids=representative)
+        assert info["fused_lstm"], (quantization, info["ops"])
+        sizes[quantization] = len(content)
+        diff, _ = _parity(model, TFLiteRunner(content), examples)
+        assert diff < (1e-5 if quantization == "float32" else 0.5), (quantization, diff)
+    assert sizes["int8"] < sizes["float32"] and sizes["float16"] < sizes["float32"]
+
+    # A runner that forgets to reset the fused LSTM state between calls gives wrong outputs,
+    # and the parity check sees it (same length twice in a row).
+    content, _ = convert(model)
+    runner = TFLiteRunner(content)
+    runner.interpreter.reset_all_variables = lambda: None
+    same_length = [examples[0], examples[0]]
+    diff, _ = _parity(model, runner, same_length)
+    assert diff > 1e-4
+
+
+def test_export_tflite_writes_model_vocabulary_and_metadata(tmp_path, classifier_bundle):
+    path = tmp_path / "genre.tflite"
+    metadata = export_tflite(classifier_bundle.model, path, vocabulary=classifier_bundle.prep.vocabulary,
+                             labels=classifier_bundle.labels)
+    assert path.stat().st_size == metadata["model_bytes"]
+    assert read_token_file(tmp_path / "genre.vocabulary.txt") == classifier_bundle.prep.vocabulary.tokens
+    assert read_token_file(tmp_path / "genre.labels.txt") == classifier_bundle.labels
+    assert json.loads((tmp_path / "genre.json").read_text())["fused_lstm"] is True
+    assert metadata["input"] == {"name": "token_ids", "dtype": "int32", "shape": [1, None]}
+    with pytest.raises(FileExistsError):
+        export_tflite(classifier_bundle.model, path, vocabulary=classifier_bundle.prep.vocabulary)
+    with pytest.raises(ValueError, match="vocabulary=None"):
+        export_tflite(classifier_bundle.model, tmp_path / "x.tflite", vocabulary=None)
+    with pytest.raises(ValueError, match="representative"):
+        export_tflite(classifier_bundle.model, tmp_path / "y.tflite", vocabulary=classifier_bundle.prep.vocabulary,
+                      quantization="int8")
+    runner = TFLiteRunner(path)
+    with pytest.raises(ValueError, match="shape"):
+        runner(np.zeros((2, 3), np.int32))  # the batch size is static
