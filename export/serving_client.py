@@ -191,6 +191,7 @@ def simulate_predict(loaded, body):
     outputs = {key: value.numpy() for key, value in function(**tensors).items()}
 
     def plain(array):
+        array = np.asarray(array)
         if array.dtype.kind in "SO":
             return np.vectorize(lambda v: v.decode("utf-8"), otypes=[object])(array).tolist()
         return array.tolist()

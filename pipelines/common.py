@@ -46,7 +46,8 @@ def add_config_arguments(parser, config_class):
             dest=field.name,
             type=_field_type(field),
             default=argparse.SUPPRESS,
-            help=f"{field.metadata.get('help', '')} (default: {default!r})".strip(),
+            # argparse %-formats help strings: escape literal percent signs.
+            help=f"{field.metadata.get('help', '')} (default: {default!r})".strip().replace("%", "%%"),
         )
 
 

@@ -63,6 +63,8 @@ def test_sampling_is_seeded(captioner):
     a = generate(captioner, {"label": LABEL}, max_length=6, strategy="sample", seed=7)
     b = generate(captioner, {"label": LABEL}, max_length=6, strategy="sample", seed=7)
     np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="needs the conditioning inputs \\['label'\\]"):
+        generate(captioner, {"image": LABEL}, max_length=6)
     with pytest.raises(ValueError, match="Received: strategy='beam'"):
         generate(captioner, {"label": LABEL}, max_length=6, strategy="beam")
     with pytest.raises(ValueError, match="Received: temperature=0"):

@@ -1,7 +1,6 @@
 """Sequence -> sequence tagging: model shapes, masks, causality, bad input, learning on EWT."""
 
 import os
-import sys
 import tempfile
 
 import hypothesis
@@ -18,9 +17,7 @@ from seqkeras.models.tagger import (
     WordPreprocessor,
     build_tagger,
 )
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from helpers import run_layer_test  # noqa: E402
+from helpers import run_layer_test
 
 IDS = np.array([[4, 5, 6, 0, 0], [7, 8, 9, 10, 11]], dtype="int32")
 MASK = IDS != 0

@@ -37,6 +37,9 @@ def generate(
         int32 numpy array `[B, max_length]`, `eos_id` included, `PAD_ID` after it.
     """
     encoder = context_model(model)
+    missing = sorted(set(encoder.input) - set(inputs))
+    if missing:
+        raise ValueError(f"`generate` needs the conditioning inputs {missing}. Received keys: {sorted(inputs)}")
     context_inputs = {key: inputs[key] for key in encoder.input}
     if isinstance(model, keras.Model) and hasattr(model, "_check_inputs"):
         model._check_inputs({**context_inputs, **_dummy_decoder_inputs(model, context_inputs)})
