@@ -44,7 +44,7 @@ from seqkeras.data.vocabulary import BOS_ID, EOS_ID, OOV_ID, PAD_ID  # noqa: E40
 from seqkeras.models.char_lm import datasets  # noqa: E402
 from seqkeras.models.char_lm.char_generator import CharGenerator  # noqa: E402
 
-FULL = dict(hidden_dim=512, embedding_dim=64, window=128, batch_size=32, epochs=10, steps_per_epoch=250,
+FULL = dict(hidden_dim=512, embedding_dim=64, dropout=0.1, window=128, batch_size=32, epochs=14, steps_per_epoch=250,
             learning_rate=5e-3, lr_schedule="cosine", valid_article_characters=10_000)
 QUICK = dict(hidden_dim=32, embedding_dim=16, window=32, batch_size=8, epochs=1, steps_per_epoch=10,
              max_article_characters=4000, valid_article_characters=1000, sample_length=50)

@@ -13,7 +13,8 @@ Claims checked (issue 5):
    included) for both; `cpu_seconds` is the process CPU time over the same span.
 2. POS tagger (UD English EWT: first 4,000 training sentences, 2 epochs, BiLSTM 64, dev set)
    accuracy with a random token embedding vs one initialised from the seqkeras vectors (frozen
-   and trainable); out-of-vocabulary rows follow `KeyedVectors.embedding_matrix`.
+   and trainable, centred by default, plus uncentred trainable); out-of-vocabulary rows follow
+   `KeyedVectors.embedding_matrix`.
 
 Usage:
     python benchmarks/bench_word2vec.py           # full run -> benchmarks/results/word2vec.json
@@ -154,9 +155,16 @@ def run_tagger(vectors, quick, seed=0):
         )
 
     matrix, found = vectors.embedding_matrix(preprocessor.vocabulary.tokens, seed=seed)
+    uncentred, _ = vectors.embedding_matrix(preprocessor.vocabulary.tokens, center=False, seed=seed)
     results = {"train_sentences": len(train), "dev_sentences": len(dev), "vocabulary_coverage": float(found.mean())}
     epochs = 1 if quick else 2
-    for name, weights, trainable in (("random", None, True), ("word2vec_frozen", matrix, False), ("word2vec_trainable", matrix, True)):
+    variants = (
+        ("random", None, True),
+        ("word2vec_frozen", matrix, False),
+        ("word2vec_trainable", matrix, True),
+        ("word2vec_uncentred_trainable", uncentred, True),
+    )
+    for name, weights, trainable in variants:
         keras.utils.set_random_seed(seed)
         model = build_tagger(
             preprocessor.vocabulary.size, len(tags), hidden_dim=64, embedding_dim=matrix.shape[1],

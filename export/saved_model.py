@@ -14,12 +14,14 @@ An existing version is refused unless `overwrite=True`.
 Signatures (inputs and outputs are named; `serving_default` is the raw-string one):
 
 - tagger: `tag_text(text)` -> `tokens`, `tags`, `tag_ids`, `tag_probabilities`, `num_tokens`,
-  `truncated`; `tag_token_ids(token_ids, padding_mask)` -> `tags`, `tag_ids`, `tag_probabilities`.
+  `truncated`; `tag_token_ids(token_ids, padding_mask[, char_ids])` -> `tags`, `tag_ids`,
+  `tag_probabilities`.
 - classifier: `classify_text(text)` -> `probabilities`, `label`, `label_id`, `num_tokens`,
   `truncated`; `classify_token_ids(token_ids, padding_mask)` -> `probabilities`, `label`, `label_id`.
-- char LM: `score_text(text)` -> `log_prob_nats`, `log_prob_bits`, `num_chars`, `truncated`;
-  `score_token_ids(token_ids, padding_mask)` -> `log_prob_nats`, `log_prob_bits`;
-  `generate(prompt, num_chars, temperature, seed)` -> `text`, `prompt_truncated`.
+- char LM: `score_text(text)` -> `log_prob_nats`, `log_prob_bits`, `num_characters`, `truncated`;
+  `score_token_ids(token_ids, padding_mask)` (characters without BOS) -> the same scores;
+  `generate(prompt, num_chars, temperature, top_k, top_p, seed)` -> `text`, `num_characters`,
+  `prompt_truncated`.
 
 Padded positions get tag "" and tag id -1; a row without tokens (empty text) gets label "", label id
 -1 and all-zero probabilities; text beyond `max_length` tokens is truncated (`truncated` is True).

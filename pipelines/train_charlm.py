@@ -181,7 +181,7 @@ def main(config=TrainConfig()):
         train_data,
         validation_data=valid_data,
         epochs=config.epochs,
-        steps_per_epoch=steps,
+        steps_per_epoch=config.steps_per_epoch or None,  # None: one full pass, restarted every epoch
         callbacks=common.standard_callbacks(run_dir) + [samples],
         verbose=config.verbose,
         shuffle=False,  # the window dataset shuffles itself; the BPTT stream must stay in order

@@ -175,8 +175,7 @@ def test_most_similar_and_analogy(toy_vectors):
 
 
 def test_spearman_matches_scipy():
-    from scipy import stats
-
+    stats = pytest.importorskip("scipy.stats")
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 5, 40), rng.normal(size=40)  # ties in x
     np.testing.assert_allclose(spearman(x, y), stats.spearmanr(x, y)[0], rtol=1e-12)
@@ -241,12 +240,16 @@ def test_projector_files(tmp_path, toy_vectors):
 
 def test_embedding_for_a_downstream_vocabulary(toy_vectors):
     tokens = ["<pad>", "<oov>", "King", "queen", "unseen"]
-    matrix, found = toy_vectors.embedding_matrix(tokens, seed=3)
+    matrix, found = toy_vectors.embedding_matrix(tokens, center=False, seed=3)
     np.testing.assert_array_equal(found, [False, False, True, True, False])
     np.testing.assert_array_equal(matrix[0], 0.0)
     np.testing.assert_array_equal(matrix[2], toy_vectors["king"])  # lower-case fallback
     assert np.all(np.isfinite(matrix[[1, 4]])) and not np.allclose(matrix[1], matrix[4])
-    frozen = toy_vectors.to_embedding(tokens, trainable=False)
+    centred, _ = toy_vectors.embedding_matrix(tokens, seed=3)
+    mean = toy_vectors.vectors.mean(axis=0)
+    np.testing.assert_allclose(centred[3], toy_vectors["queen"] - mean, rtol=1e-6)
+    np.testing.assert_array_equal(centred[0], 0.0)
+    frozen = toy_vectors.to_embedding(tokens, trainable=False, center=False)
     assert not frozen.trainable and not frozen.trainable_weights
     np.testing.assert_array_equal(frozen(np.array([3])).numpy()[0], toy_vectors["queen"])
     trainable = toy_vectors.to_embedding(tokens, trainable=True)

@@ -327,7 +327,7 @@ class KeyedVectors:
     # ---------------------------------------------------------------------------------------
     # Downstream models
     # ---------------------------------------------------------------------------------------
-    def embedding_matrix(self, tokens, lowercase_fallback=True, padding_tokens=("<pad>",), seed=0):
+    def embedding_matrix(self, tokens, lowercase_fallback=True, center=True, padding_tokens=("<pad>",), seed=0):
         """Rows for a downstream vocabulary: known words copied, the rest initialised sensibly.
 
         A token found as is (or, with `lowercase_fallback`, lower-cased) gets its vector; a
@@ -335,9 +335,15 @@ class KeyedVectors:
         the per-dimension mean and standard deviation of the known vectors, so it sits among
         them in scale.
 
+        With `center`, the mean word vector is subtracted first. SGNS vectors share a large
+        common component; removing it (the first step of Mu & Viswanath's "all-but-the-top")
+        keeps every similarity ranking and spares a downstream network a constant input offset
+        (on the EWT tagger benchmark the uncentred vectors train much worse than random ones).
+
         Args:
             tokens: the downstream tokens in id order (e.g. `Vocabulary.tokens`).
             lowercase_fallback: also look a token up lower-cased (vectors trained lower-cased).
+            center: subtract the mean of these vectors from every row.
             padding_tokens: tokens whose row is zero.
             seed: seed of the out-of-vocabulary rows.
 
@@ -348,8 +354,9 @@ class KeyedVectors:
         tokens = list(tokens)
         rng = np.random.default_rng(seed)
         mean = self.vectors.mean(axis=0)
-        std = self.vectors.std(axis=0)
-        matrix = (mean + std * rng.standard_normal((len(tokens), self.vector_size))).astype(np.float32)
+        source = self.vectors - mean if center else self.vectors
+        std = source.std(axis=0)
+        matrix = (source.mean(axis=0) + std * rng.standard_normal((len(tokens), self.vector_size))).astype(np.float32)
         found = np.zeros(len(tokens), bool)
         for row, token in enumerate(tokens):
             token = str(token)
@@ -360,16 +367,16 @@ class KeyedVectors:
             if index is None and lowercase_fallback:
                 index = self.index.get(token.lower())
             if index is not None:
-                matrix[row] = self.vectors[index]
+                matrix[row] = source[index]
                 found[row] = True
         return matrix, found
 
-    def to_embedding(self, tokens, trainable=False, lowercase_fallback=True, seed=0, name="word2vec_embedding"):
+    def to_embedding(self, tokens, trainable=False, lowercase_fallback=True, center=True, seed=0, name="word2vec_embedding"):
         """A built `keras.layers.Embedding` for a downstream vocabulary, frozen or trainable.
 
         Rows come from `embedding_matrix` (same arguments).
         """
-        matrix, _ = self.embedding_matrix(tokens, lowercase_fallback=lowercase_fallback, seed=seed)
+        matrix, _ = self.embedding_matrix(tokens, lowercase_fallback=lowercase_fallback, center=center, seed=seed)
         layer = keras.layers.Embedding(matrix.shape[0], matrix.shape[1], trainable=trainable, name=name)
         layer.build((None,))
         layer.set_weights([matrix])

@@ -1,0 +1,272 @@
+"""Export parity and speed: Keras vs SavedModel vs TFLite (float32, dynamic range, float16, int8).
+
+For the UPOS tagger and the genre classifier (UD English EWT: trained on the train file, measured
+on dev sentences) and the character LM (gensim's Wikipedia excerpt, split by article, measured on
+test articles), this script trains each model briefly, exports it, and reports on held-out data:
+
+- `max_abs_diff` / `argmax_agreement` of each export against Keras (real positions only);
+- `tflite_ops` and `fused_lstm` (UNIDIRECTIONAL_SEQUENCE_LSTM present, no WHILE) per variant;
+- `model_bytes` per variant (SavedModel: saved_model.pb + variables);
+- batch-1 latency (median ms) of the SavedModel token-id signature vs the float32 TFLite model.
+
+Goals (issue 6): float TFLite argmax agreement 100 %, int8 >= 99 %, fused LSTM present,
+TFLite batch-1 latency <= 0.5x SavedModel.
+
+    python benchmarks/bench_export.py           # full run, writes benchmarks/results/export.json
+    python benchmarks/bench_export.py --quick   # small smoke run (writes export_quick.json)
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tensorflow_text  # noqa: E402,F401
+
+from export import verify  # noqa: E402
+from export.saved_model import export_saved_model, preprocessing_arguments  # noqa: E402
+from export.tflite import QUANTIZATIONS, TFLiteRunner, convert  # noqa: E402
+
+EWT_DIR = REPO.parent / "shared" / "data" / "ud-english-ewt"
+GENRES = ["answers", "email", "newsgroup", "reviews", "weblog"]
+
+# === Sizes: (quick, full) ===
+SIZES = {
+    "train_sentences": (300, 4000),
+    "eval_sentences": (40, 400),
+    "epochs": (1, 3),
+    "hidden_dim": (16, 64),
+    "embedding_dim": (16, 64),
+    "charlm_train_chars": (20_000, 300_000),
+    "charlm_eval_windows": (20, 200),
+    "charlm_hidden_dim": (32, 128),
+    "latency_calls": (30, 200),
+    "representative": (50, 200),
+}
+
+
+def size(name, quick):
+    return SIZES[name][0 if quick else 1]
+
+
+def saved_model_bytes(path):
+    path = pathlib.Path(path)
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and "assets.extra" not in p.parts)
+
+
+def median_ms(fn, calls):
+    fn()  # warm-up
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def pad_chars(example, width=16):
+    if "char_ids" in example:
+        chars = example["char_ids"][..., :width]
+        example = dict(example, char_ids=np.pad(chars, [(0, 0), (0, 0), (0, width - chars.shape[2])]))
+    return example
+
+
+def evaluate(task, model, signature, examples, representative, quick, scratch):
+    """Parity and latency for one model; `examples` are batch-1 dicts of model inputs (numpy)."""
+
+    def probs(logits):  # all three models output logits
+        return np.asarray(tf.nn.softmax(logits, axis=-1))
+
+    keras_out = [probs(np.asarray(model(e, training=False))) for e in examples]
+    masks = [e["padding_mask"] if task != "classifier" else None for e in examples]
+    result = {"examples": len(examples), "variants": {}}
+
+    # SavedModel token-id signature (probabilities for every task).
+    def saved_probs(example):
+        out = signature(**{k: tf.constant(v) for k, v in example.items()})
+        key = {"tagger": "tag_probabilities", "classifier": "probabilities"}.get(task)
+        return out[key].numpy()
+
+    if task == "char_lm":
+        saved = None  # the char LM's SavedModel exposes scores, compared in `score_check`
+    else:
+        saved = [saved_probs(e) for e in examples]
+        result["variants"]["saved_model"] = {
+            "max_abs_diff": max(verify.max_abs_diff(k, s) for k, s in zip(keras_out, saved)),
+            "argmax_agreement": float(np.mean([verify.argmax_agreement(k, s, m) for k, s, m in zip(keras_out, saved, masks)])),
+        }
+
+    for quantization in QUANTIZATIONS:
+        started = time.perf_counter()
+        content, info = convert(model, quantization=quantization, representative_token_ids=representative)
+        runner = TFLiteRunner(content)
+        outs = [probs(runner({k: v for k, v in e.items() if k != "padding_mask"})) for e in examples]
+        result["variants"][f"tflite_{quantization}"] = {
+            "max_abs_diff": max(verify.max_abs_diff(k, o) for k, o in zip(keras_out, outs)),
+            "argmax_agreement": float(np.mean([verify.argmax_agreement(k, o, m) for k, o, m in zip(keras_out, outs, masks)])),
+            "tflite_ops": info["ops"],
+            "fused_lstm": info["fused_lstm"],
+            "int8_float_ops": info["int8_float_ops"],
+            "model_bytes": len(content),
+            "convert_s": round(time.perf_counter() - started, 1),
+        }
+        if quantization == "float32":
+            float_runner = runner
+    calls = size("latency_calls", quick)
+    example = examples[len(examples) // 2]
+    tfl_input = {k: v for k, v in example.items() if k != "padding_mask"}
+    if task == "char_lm":
+        score_input = {"token_ids": example["token_ids"][:, 1:], "padding_mask": example["padding_mask"][:, 1:]}
+        saved_call = lambda: signature(**{k: tf.constant(v) for k, v in score_input.items()})  # noqa: E731
+    else:
+        saved_call = lambda: signature(**{k: tf.constant(v) for k, v in example.items()})  # noqa: E731
+    result["latency_ms_batch1"] = {
+        "tokens": int(example["token_ids"].shape[1]),
+        "saved_model": median_ms(saved_call, calls),
+        "tflite_float32": median_ms(lambda: float_runner(tfl_input), calls),
+    }
+    result["latency_ms_batch1"]["tflite_over_saved_model"] = (
+        result["latency_ms_batch1"]["tflite_float32"] / result["latency_ms_batch1"]["saved_model"]
+    )
+    result["fused_lstm"] = all(v.get("fused_lstm", True) for v in result["variants"].values())
+    return result
+
+
+def word_task(task, quick, scratch):
+    from seqkeras.data.corpora import ewt_genre, read_conllu
+    from seqkeras.models.classifier import build_classifier
+    from seqkeras.models.tagger import WordPreprocessor, build_tagger
+
+    train = read_conllu(EWT_DIR / "en_ewt-ud-train.conllu.gz")[: size("train_sentences", quick)]
+    dev = read_conllu(EWT_DIR / "en_ewt-ud-dev.conllu.gz")[: size("eval_sentences", quick)]
+    keras.utils.set_random_seed(0)
+    words = [list(s.words) for s in train]
+    if task == "tagger":
+        labels = sorted({t for s in train + dev for t in s.upos})
+        targets = [[labels.index(t) for t in s.upos] for s in train]
+        prep = WordPreprocessor.build(words, min_count=2, characters=True)
+        model = build_tagger(prep.vocabulary.size, len(labels), hidden_dim=size("hidden_dim", quick),
+                             embedding_dim=size("embedding_dim", quick), char_vocabulary_size=prep.char_vocabulary.size)
+    else:
+        labels = GENRES
+        targets = [labels.index(ewt_genre(s.sent_id)) for s in train]
+        prep = WordPreprocessor.build(words, min_count=2, characters=False)
+        model = build_classifier(prep.vocabulary.size, len(labels), hidden_dim=size("hidden_dim", quick),
+                                 embedding_dim=size("embedding_dim", quick))
+    model.compile(keras.optimizers.Adam(0.005), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    started = time.perf_counter()
+    model.fit(prep.dataset(words, targets, batch_size=32, shuffle=True), epochs=size("epochs", quick), verbose=0)
+    train_s = time.perf_counter() - started
+    path = export_saved_model(model, scratch, task=task, labels=labels, max_length=128, overwrite=True, version=1,
+                              warmup_texts=[" ".join(s.words) for s in dev[:4]], **preprocessing_arguments(prep))
+    loaded = tf.saved_model.load(str(path))
+    signature = loaded.signatures["tag_token_ids" if task == "tagger" else "classify_token_ids"]
+    dev_words = [list(s.words) for s in dev]
+    examples = [pad_chars({k: v.numpy() for k, v in b.items()}) for b in prep.dataset(dev_words, batch_size=1)]
+    representative = [{k: v[0] for k, v in pad_chars({k: v.numpy() for k, v in b.items()}).items() if k != "padding_mask"}
+                      for b in prep.dataset(words[: size("representative", quick)], batch_size=1)]
+    result = evaluate(task, model, signature, examples, representative, quick, scratch)
+    result.update({"train_sentences": len(train), "eval_sentences": len(dev), "train_s": round(train_s, 1),
+                   "saved_model_bytes": saved_model_bytes(path)})
+    result["portable_ops"] = verify.assert_portable_ops(loaded)
+    return result
+
+
+def char_lm_task(quick, scratch):
+    from seqkeras.data.corpora import split_documents, wiki_articles
+    from seqkeras.data.vocabulary import Vocabulary
+    from seqkeras.models.char_lm import CharLanguageModel, CharScorer, LanguageModelTrainer
+    from seqkeras.models.char_lm.datasets import encode_documents, window_arrays, window_dataset
+
+    articles = [article.text for article in wiki_articles()]
+    train, _, test = split_documents(articles, seed=0)
+    budget = size("charlm_train_chars", quick)
+    train_text, used = [], 0
+    for text in train:
+        if used >= budget:
+            break
+        train_text.append(text[: budget - used])
+        used += len(train_text[-1])
+    vocabulary = Vocabulary.build([list(text) for text in train_text])
+    keras.utils.set_random_seed(0)
+    model = CharLanguageModel(vocabulary.size, embedding_dim=32, hidden_dim=size("charlm_hidden_dim", quick))
+    trainer = LanguageModelTrainer(model)
+    trainer.compile(optimizer=keras.optimizers.Adam(0.005))
+    started = time.perf_counter()
+    trainer.fit(window_dataset(encode_documents(train_text, vocabulary), window=100, batch_size=32), epochs=1, verbose=0)
+    train_s = time.perf_counter() - started
+    path = export_saved_model(model, scratch, task="char_lm", vocabulary=vocabulary, max_length=512, overwrite=True,
+                              version=1, warmup_texts=[t[:80] for t in test[:2]])
+    loaded = tf.saved_model.load(str(path))
+    inputs, _, mask = window_arrays(encode_documents(test[:20], vocabulary), 100)
+    rows = [i for i in range(len(inputs)) if mask[i].all()][: size("charlm_eval_windows", quick)]
+    examples = [{"token_ids": inputs[i: i + 1], "padding_mask": mask[i: i + 1]} for i in rows]
+    representative = [{"token_ids": inputs[i]} for i in range(min(len(inputs), size("representative", quick)))]
+    result = evaluate("char_lm", model, loaded.signatures["score_token_ids"], examples, representative, quick, scratch)
+    # SavedModel parity for the char LM: score_text vs CharScorer (the Python chain-rule scorer).
+    texts = [t[:200] for t in test[:16]]
+    scorer = CharScorer(model, vocabulary).score(texts)
+    served = loaded.signatures["score_text"](text=tf.constant(texts))
+    result["variants"]["saved_model"] = {
+        "max_abs_diff": verify.max_abs_diff(scorer["log_prob_nats"], served["log_prob_nats"].numpy()),
+        "what": "log p(text) in nats, score_text vs CharScorer, 16 held-out texts of 200 characters",
+    }
+    result.update({"train_characters": used, "eval_windows": len(examples), "train_s": round(train_s, 1),
+                   "saved_model_bytes": saved_model_bytes(path), "portable_ops": verify.assert_portable_ops(loaded)})
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small smoke run")
+    parser.add_argument("--tasks", default="tagger,classifier,char_lm")
+    args = parser.parse_args()
+    results = {
+        "device": {"tensorflow": tf.__version__, "keras": keras.__version__, "platform": platform.platform(),
+                   "cpu_count": os.cpu_count(), "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+                   "interpreter": "ai_edge_litert.interpreter.Interpreter (XNNPACK), 1 thread"},
+        "config": {name: size(name, args.quick) for name in SIZES},
+        "quick": args.quick,
+        "tasks": {},
+    }
+    with tempfile.TemporaryDirectory() as scratch:
+        for task in args.tasks.split(","):
+            started = time.perf_counter()
+            if task == "char_lm":
+                results["tasks"][task] = char_lm_task(args.quick, scratch)
+            else:
+                results["tasks"][task] = word_task(task, args.quick, scratch)
+            results["tasks"][task]["total_s"] = round(time.perf_counter() - started, 1)
+            print_table(task, results["tasks"][task])
+    out = REPO / "benchmarks" / "results" / ("export_quick.json" if args.quick else "export.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=float))
+    print(f"wrote {out}")
+
+
+def print_table(task, result):
+    print(f"\n== {task} ({result['examples']} held-out examples) ==")
+    print(f"{'variant':<22}{'max_abs_diff':>14}{'argmax_agree':>14}{'bytes':>12}{'fused_lstm':>12}")
+    for name, row in result["variants"].items():
+        agree = row.get("argmax_agreement")
+        print(f"{name:<22}{row['max_abs_diff']:>14.3g}{(f'{agree:.4f}' if agree is not None else '-'):>14}"
+              f"{row.get('model_bytes', result['saved_model_bytes']):>12}{str(row.get('fused_lstm', '-')):>12}")
+    lat = result["latency_ms_batch1"]
+    print(f"batch-1 latency ({lat['tokens']} tokens): SavedModel {lat['saved_model']:.2f} ms, "
+          f"TFLite float32 {lat['tflite_float32']:.2f} ms (ratio {lat['tflite_over_saved_model']:.2f})")
+
+
+if __name__ == "__main__":
+    main()
