@@ -205,7 +205,8 @@ def char_lm_task(quick, scratch):
     trainer = LanguageModelTrainer(model)
     trainer.compile(optimizer=keras.optimizers.Adam(0.005))
     started = time.perf_counter()
-    trainer.fit(window_dataset(encode_documents(train_text, vocabulary), window=100, batch_size=32), epochs=1, verbose=0)
+    encoded_train = encode_documents(train_text, vocabulary)
+    trainer.fit(window_dataset(encoded_train, window=100, batch_size=32), epochs=1, verbose=0)
     train_s = time.perf_counter() - started
     path = export_saved_model(model, scratch, task="char_lm", vocabulary=vocabulary, max_length=512, overwrite=True,
                               version=1, warmup_texts=[t[:80] for t in test[:2]])
@@ -213,7 +214,11 @@ def char_lm_task(quick, scratch):
     inputs, _, mask = window_arrays(encode_documents(test[:20], vocabulary), 100)
     rows = [i for i in range(len(inputs)) if mask[i].all()][: size("charlm_eval_windows", quick)]
     examples = [{"token_ids": inputs[i: i + 1], "padding_mask": mask[i: i + 1]} for i in rows]
-    representative = [{"token_ids": inputs[i]} for i in range(min(len(inputs), size("representative", quick)))]
+    # int8 calibration draws from the training text, never from the held-out windows.
+    train_inputs, _, train_mask = window_arrays(encoded_train, 100)
+    step = max(len(train_inputs) // size("representative", quick), 1)
+    representative = [{"token_ids": train_inputs[i]} for i in range(0, len(train_inputs), step)
+                      if train_mask[i].all()][: size("representative", quick)]
     result = evaluate("char_lm", model, loaded.signatures["score_token_ids"], examples, representative, quick, scratch)
     # SavedModel parity for the char LM: score_text vs CharScorer (the Python chain-rule scorer).
     texts = [t[:200] for t in test[:16]]

@@ -37,9 +37,9 @@ import numpy as np
 import tensorflow as tf
 
 from export.preprocessing import TextPreprocessor
-from seqkeras.data.vocabulary import BOS_ID, EOS_ID, OOV_ID, PAD_ID
 from export.token_files import write_token_file
 from export.warmup import build_warmup_requests, write_warmup_requests
+from seqkeras.data.vocabulary import BOS_ID, EOS_ID, OOV_ID, PAD_ID
 
 TAGGER = "tagger"
 CLASSIFIER = "classifier"
@@ -196,7 +196,7 @@ def _embedding_rows(model):
     return None
 
 
-def _label_table(labels_file, labels):
+def _label_table(labels_file):
     """int id -> label string, read from the labels asset."""
     asset = tf.saved_model.Asset(str(labels_file))
     table = tf.lookup.StaticHashTable(
@@ -235,7 +235,7 @@ def build_tagger_archive(model, preprocessor, labels_file, from_logits=None):
         from_logits = not outputs_are_probabilities(model)
     resources = _Resources()
     resources.preprocessor = preprocessor
-    resources.labels_asset, resources.labels = _label_table(labels_file, None)
+    resources.labels_asset, resources.labels = _label_table(labels_file)
 
     specs = _check_inputs_match(model, preprocessor)
 
@@ -271,7 +271,7 @@ def build_classifier_archive(model, preprocessor, labels_file, from_logits=None)
         from_logits = not outputs_are_probabilities(model)
     resources = _Resources()
     resources.preprocessor = preprocessor
-    resources.labels_asset, resources.labels = _label_table(labels_file, None)
+    resources.labels_asset, resources.labels = _label_table(labels_file)
 
     specs = _check_inputs_match(model, preprocessor)
 

@@ -107,40 +107,74 @@ def _saved_model_cli_script():
     return script
 
 
-def saved_model_cli(*args, timeout=300):
-    """Runs `saved_model_cli ARGS` with tensorflow-text's ops registered; returns stdout."""
-    code = (
-        "import runpy, sys; import tensorflow_text; "
-        f"sys.argv = ['saved_model_cli'] + {list(map(str, args))!r}; "
-        f"runpy.run_path({_saved_model_cli_script()!r}, run_name='__main__')"
-    )
+_CLI_SCRIPT = r"""
+import json, runpy, sys
+import tensorflow_text  # noqa: F401  registers the TF Text ops before the graph is imported
+script, commands = sys.argv[1], json.loads(sys.argv[2])
+for index, argv in enumerate(commands):
+    print(f"@@COMMAND {index}@@", flush=True)
+    sys.argv = ["saved_model_cli"] + argv
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit as done:
+        if done.code not in (None, 0):
+            raise
+    sys.stdout.flush()
+"""
+
+
+def saved_model_cli(*commands, timeout=300):
+    """Runs `saved_model_cli` once per argument list, in one process with TF Text's ops registered.
+
+    Returns the stdout of each command, in order (one process: TensorFlow is imported once).
+    """
+    commands = [[str(arg) for arg in command] for command in commands]
     process = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=_subprocess_env()
+        [sys.executable, "-c", _CLI_SCRIPT, _saved_model_cli_script(), json.dumps(commands)],
+        capture_output=True, text=True, timeout=timeout, env=_subprocess_env(),
     )
     if process.returncode != 0:
-        raise RuntimeError(f"saved_model_cli {' '.join(map(str, args))} failed:\n{process.stderr[-3000:]}")
-    return process.stdout
+        raise RuntimeError(f"saved_model_cli {commands} failed:\n{process.stderr[-3000:]}")
+    parts = process.stdout.split("@@COMMAND ")[1:]
+    return [part.split("@@\n", 1)[1] if "@@\n" in part else "" for part in parts]
 
 
 def saved_model_cli_show(export_dir):
     """`saved_model_cli show --dir DIR --all` output."""
-    return saved_model_cli("show", "--dir", str(export_dir), "--all")
+    return saved_model_cli(["show", "--dir", str(export_dir), "--all"])[0]
+
+
+def _run_arguments(export_dir, signature, inputs, scratch):
+    parts = []
+    for key, value in inputs.items():
+        path = pathlib.Path(scratch) / f"{signature}.{key}.npy"
+        np.save(path, np.asarray(value), allow_pickle=True)
+        parts.append(f"{key}={path}")
+    outdir = pathlib.Path(scratch) / f"out.{signature}"
+    argv = ["run", "--dir", str(export_dir), "--tag_set", "serve", "--signature_def", signature,
+            "--inputs", ";".join(parts), "--outdir", str(outdir)]
+    return argv, outdir
+
+
+def saved_model_cli_show_and_run(export_dir, runs):
+    """`show --all` then `run` for each `(signature, inputs)`, in one process.
+
+    Returns `(show_text, [ {output_name: array} per run ])`.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        commands, outdirs = [["show", "--dir", str(export_dir), "--all"]], []
+        for signature, inputs in runs:
+            argv, outdir = _run_arguments(export_dir, signature, inputs, scratch)
+            commands.append(argv)
+            outdirs.append(outdir)
+        texts = saved_model_cli(*commands)
+        results = [{path.stem: np.load(path, allow_pickle=True) for path in outdir.glob("*.npy")} for outdir in outdirs]
+    return texts[0], results
 
 
 def saved_model_cli_run(export_dir, signature, inputs):
     """`saved_model_cli run` on `signature` with `inputs` {name: array}; returns {name: array}."""
-    with tempfile.TemporaryDirectory() as scratch:
-        parts = []
-        for key, value in inputs.items():
-            path = pathlib.Path(scratch) / f"{key}.npy"
-            np.save(path, np.asarray(value), allow_pickle=True)
-            parts.append(f"{key}={path}")
-        outdir = pathlib.Path(scratch) / "out"
-        saved_model_cli(
-            "run", "--dir", str(export_dir), "--tag_set", "serve", "--signature_def", signature,
-            "--inputs", ";".join(parts), "--outdir", str(outdir),
-        )
-        return {path.stem: np.load(path, allow_pickle=True) for path in outdir.glob("*.npy")}
+    return saved_model_cli_show_and_run(export_dir, [(signature, inputs)])[1][0]
 
 
 def graph_op_types(export_dir):

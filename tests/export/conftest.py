@@ -9,7 +9,6 @@
 import pathlib
 
 import keras
-import numpy as np
 import pytest
 
 from seqkeras.data.corpora import ewt_genre, lee_documents, read_conllu

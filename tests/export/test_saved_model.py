@@ -140,12 +140,11 @@ def test_fresh_process_calls_every_signature_without_our_code(exports, signature
 
 def test_saved_model_cli_show_and_run(exports, signatures, classifier_bundle):
     path = exports[1]["classifier"]
-    shown = verify.saved_model_cli_show(path)
-    for name in ("classify_text", "classify_token_ids", "serving_default", "inputs['text']", "outputs['label']"):
-        assert name in shown
     batch = next(iter(classifier_bundle.prep.dataset(classifier_bundle.words[:4], batch_size=4)))
     inputs = {key: value.numpy() for key, value in batch.items()}
-    outputs = verify.saved_model_cli_run(path, "classify_token_ids", inputs)
+    shown, (outputs,) = verify.saved_model_cli_show_and_run(path, [("classify_token_ids", inputs)])
+    for name in ("classify_text", "classify_token_ids", "serving_default", "inputs['text']", "outputs['label']"):
+        assert name in shown
     direct = signatures["classifier"]["classify_token_ids"](**batch)
     np.testing.assert_allclose(outputs["probabilities"], direct["probabilities"].numpy(), atol=1e-6)
 

@@ -7,7 +7,10 @@ import keras
 import numpy as np
 import pytest
 
-from seqkeras.models.classifier import BagOfWordsBaseline, build_classifier
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from seqkeras.models.classifier import BagOfWordsBaseline, HashedBigramEmbedding, build_classifier
 
 IDS = np.array([[4, 5, 6, 0, 0], [7, 8, 9, 10, 11]], dtype="int32")
 
@@ -17,11 +20,15 @@ def _inputs(ids=IDS):
 
 
 @pytest.mark.parametrize(
-    "pooling, causal", [("mean", False), ("max", False), ("sum", True), ("last", True)]
+    "pooling, causal, bigram_buckets",
+    [("mean", False, None), ("max", False, None), ("sum", True, None), ("last", True, None),
+     ("mean_max", False, 30)],
 )
-def test_pooling_shapes_and_padding_invariance(pooling, causal):
+def test_pooling_shapes_and_padding_invariance(pooling, causal, bigram_buckets):
     keras.utils.set_random_seed(0)
-    model = build_classifier(20, 3, hidden_dim=4, embedding_dim=4, pooling=pooling, causal=causal)
+    model = build_classifier(
+        20, 3, hidden_dim=4, embedding_dim=4, pooling=pooling, causal=causal, bigram_buckets=bigram_buckets
+    )
     logits = model(_inputs()).numpy()
     assert logits.shape == (2, 3)
     alone = model(_inputs(IDS[:1, :3])).numpy()
@@ -34,6 +41,63 @@ def test_last_step_of_causal_model_reads_the_last_real_token():
     edited = IDS.copy()
     edited[0, 2] = 12  # the last real token of row 0
     assert not np.allclose(model(_inputs()).numpy()[0], model(_inputs(edited)).numpy()[0])
+
+
+def test_mean_max_pooling_concatenates_mean_and_max():
+    keras.utils.set_random_seed(0)
+    model = build_classifier(20, 3, hidden_dim=4, embedding_dim=4, pooling="mean_max")
+    pooled = keras.Model(model.inputs, model.get_layer("mean_max_pooling").output)(_inputs()).numpy()
+    encoded = keras.Model(model.inputs, model.get_layer("encoder_0_concat").output)(_inputs()).numpy()
+    real = encoded[0, :3]  # (3, 8): row 0 has three real steps
+    np.testing.assert_allclose(pooled[0], np.concatenate([real.mean(0), real.max(0)]), atol=1e-5)
+
+
+def _bigram_reference(layer, ids, mask):
+    """NumPy: the mean of the embedding rows of each row's real adjacent pairs (zeros if none)."""
+    table = layer.embedding.get_weights()[0]
+    slots = layer.num_buckets - 1
+    out = np.zeros((ids.shape[0], layer.embedding_dim), "float32")
+    for row in range(ids.shape[0]):
+        buckets = [1 + ((int(a) % slots) * 10007 + int(b)) % slots
+                   for a, b, ma, mb in zip(ids[row, :-1], ids[row, 1:], mask[row, :-1], mask[row, 1:]) if ma and mb]
+        if buckets:
+            out[row] = table[buckets].mean(0)
+    return out
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=4), st.integers(0, 2**16))
+def test_hashed_bigrams_match_numpy_and_ignore_padding(lengths, seed):
+    rng = np.random.default_rng(seed)
+    ids = np.zeros((len(lengths), 7), "int32")
+    for row, length in enumerate(lengths):
+        ids[row, :length] = rng.integers(4, 5000, size=length)
+    mask = ids != 0
+    layer = HashedBigramEmbedding(num_buckets=13, embedding_dim=3, vocabulary_size=5000)
+    out = layer(ids, mask).numpy()
+    np.testing.assert_allclose(out, _bigram_reference(layer, ids, mask), atol=1e-6)
+    assert np.all(out[np.array(lengths) == 1] == 0)  # a single word has no bigram
+    garbage = np.where(mask, ids, rng.integers(4, 5000, size=ids.shape)).astype("int32")
+    np.testing.assert_allclose(layer(garbage, mask).numpy(), out, atol=1e-6)  # padded ids never count
+
+
+def test_hashed_bigrams_depend_on_word_order():
+    layer = HashedBigramEmbedding(num_buckets=1000, embedding_dim=4, vocabulary_size=20)
+    mask = np.ones((1, 2), bool)
+    buckets = layer.bucket_ids(np.array([[4, 5], [5, 4]])).numpy()
+    assert buckets[0, 0] != buckets[1, 0] and np.all((buckets >= 1) & (buckets < 1000))
+    assert not np.allclose(layer(np.array([[4, 5]]), mask).numpy(), layer(np.array([[5, 4]]), mask).numpy())
+
+
+def test_hashed_bigram_arguments_are_checked():
+    with pytest.raises(ValueError, match="Received: num_buckets=1"):
+        HashedBigramEmbedding(num_buckets=1, embedding_dim=4, vocabulary_size=20)
+    with pytest.raises(ValueError, match="overflow.*Received: num_buckets=1000000"):
+        HashedBigramEmbedding(num_buckets=1_000_000, embedding_dim=4, vocabulary_size=20)
+    with pytest.raises(ValueError, match="Received: bigram_buckets=0"):
+        build_classifier(20, 3, bigram_buckets=0)
+    layer = HashedBigramEmbedding(num_buckets=30, embedding_dim=4, vocabulary_size=20)
+    assert HashedBigramEmbedding.from_config(layer.get_config()).get_config() == layer.get_config()
 
 
 def test_last_pooling_needs_a_causal_encoder():
@@ -105,8 +169,12 @@ def test_bag_of_words_baseline_runs_on_the_slice(genre_slice):
 
 
 @pytest.mark.slow
-def test_classifier_save_load_round_trip():
-    model = build_classifier(20, 3, hidden_dim=4, embedding_dim=4, pooling="last", causal=True, cell="elman")
+@pytest.mark.parametrize(
+    "options",
+    [dict(pooling="last", causal=True), dict(pooling="mean_max", bigram_buckets=30)],
+)
+def test_classifier_save_load_round_trip(options):
+    model = build_classifier(20, 3, hidden_dim=4, embedding_dim=4, cell="elman", **options)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "classifier.keras")
         model.save(path)

@@ -2,3 +2,4 @@
 
 from seqkeras.models.classifier.bag_of_words_baseline import BagOfWordsBaseline
 from seqkeras.models.classifier.classifier import build_classifier
+from seqkeras.models.classifier.hashed_bigram_embedding import HashedBigramEmbedding

@@ -3,6 +3,7 @@
 import keras
 
 from seqkeras import layers as seq_layers
+from seqkeras.models.classifier.hashed_bigram_embedding import HashedBigramEmbedding
 from seqkeras.models.tagger._validation import (
     check_choice,
     check_embedding_weights,
@@ -13,7 +14,7 @@ from seqkeras.models.tagger.character_word_encoder import CharacterWordEncoder
 from seqkeras.models.tagger.rnn_encoder import CELLS, encode_sequence
 from seqkeras.models.tagger.sequence_task_model import SequenceTaskModel
 
-POOLINGS = ("mean", "max", "sum", "last")
+POOLINGS = ("mean", "max", "sum", "mean_max", "last")
 
 
 def build_classifier(
@@ -31,6 +32,7 @@ def build_classifier(
     char_vocabulary_size=None,
     char_embedding_dim=16,
     char_filters=32,
+    bigram_buckets=None,
     name="classifier",
 ):
     """Builds a sequence classifier: embedding -> RNN stack -> one vector -> class logits.
@@ -48,7 +50,7 @@ def build_classifier(
         num_layers: stacked RNN layers.
         embedding_dim: token embedding width; None takes the width of `embedding_weights`
             (64 without them).
-        pooling: `"mean"`, `"max"`, `"sum"` or `"last"`.
+        pooling: `"mean"`, `"max"`, `"sum"`, `"mean_max"` or `"last"`.
         causal: left-to-right only instead of bidirectional.
         cell: `"lstm"` or `"elman"`.
         dropout: dropout on the embeddings, between RNN layers and before the head.
@@ -58,6 +60,10 @@ def build_classifier(
             `CharacterWordEncoder` and concatenated with the token embedding.
         char_embedding_dim: character embedding width.
         char_filters: width of the character word vector.
+        bigram_buckets: when given, adds a fastText-style bag-of-n-grams branch beside the
+            encoder: the masked mean of the token embeddings and the mean of hashed word-bigram
+            embeddings (`HashedBigramEmbedding` with this many buckets, computed in the graph
+            from `token_ids`), concatenated with the pooled encoder output before the head.
         name: model name.
 
     Model inputs:
@@ -80,6 +86,7 @@ def build_classifier(
     check_choice("pooling", pooling, POOLINGS)
     check_choice("cell", cell, CELLS)
     char_vocabulary_size = check_positive_int("char_vocabulary_size", char_vocabulary_size, allow_none=True)
+    bigram_buckets = check_positive_int("bigram_buckets", bigram_buckets, allow_none=True)
     dropout = check_rate("dropout", dropout)
     if pooling == "last" and not causal:
         raise ValueError(
@@ -96,6 +103,7 @@ def build_classifier(
     )
     inputs = {"token_ids": token_ids, "padding_mask": padding_mask}
     x = embedding(token_ids)  # (B, T, E)
+    words = x
     if char_vocabulary_size is not None:
         char_ids = keras.Input(shape=(None, None), dtype="int32", name="char_ids")
         inputs["char_ids"] = char_ids
@@ -111,8 +119,21 @@ def build_classifier(
     )  # (B, T, D)
     if pooling == "last":
         pooled = seq_layers.LastValidStep(name="last_valid_step")(x, mask=padding_mask)  # (B, D)
+    elif pooling == "mean_max":
+        mean = seq_layers.MaskedPooling("mean", name="mean_pooling")(x, mask=padding_mask)  # (B, D)
+        top = seq_layers.MaskedPooling("max", name="max_pooling")(x, mask=padding_mask)  # (B, D)
+        pooled = keras.layers.Concatenate(name="mean_max_pooling")([mean, top])  # (B, 2D)
     else:
         pooled = seq_layers.MaskedPooling(pooling, name=f"{pooling}_pooling")(x, mask=padding_mask)  # (B, D)
+    if bigram_buckets is not None:
+        word_mean = seq_layers.MaskedPooling("mean", name="word_mean")(words, mask=padding_mask)  # (B, E)
+        bigram_mean = HashedBigramEmbedding(
+            bigram_buckets, embedding_dim, vocabulary_size, name="bigram_mean"
+        )(token_ids, padding_mask)  # (B, E)
+        bag = keras.layers.Concatenate(name="bag_of_ngrams")([word_mean, bigram_mean])  # (B, 2E)
+        if dropout:
+            bag = keras.layers.Dropout(dropout, name="bag_dropout")(bag)
+        pooled = keras.layers.Concatenate(name="sentence_features")([pooled, bag])  # (B, D' + 2E)
     logits = keras.layers.Dense(num_classes, name="class_logits")(pooled)  # (B, num_classes)
     model = SequenceTaskModel(inputs, logits, name=name)
     if weights is not None:

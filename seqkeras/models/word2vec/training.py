@@ -32,7 +32,7 @@ def tokenize_documents(texts, lowercase=True):
     if not texts:
         return []
     tokens = WordTokenizer(method="unicode_script", lowercase=lowercase).tokenize(tf.constant(texts))  # (N, None)
-    words = tf.ragged.boolean_mask(tokens, tf.strings.regex_full_match(tokens, r".*\w.*"))
+    words = tf.ragged.boolean_mask(tokens, tf.strings.regex_full_match(tokens, r".*[\pL\pN].*"))  # a letter or digit
     return [[token.decode("utf-8") for token in row] for row in words.to_list()]
 
 
