@@ -22,6 +22,7 @@ token's count when the vocabulary was built from data. Line number = id.
 import collections
 import json
 import pathlib
+import types
 
 import tensorflow as tf
 
@@ -76,6 +77,8 @@ class Vocabulary(tf.Module):
                 raise ValueError(f"`counts` must have one entry per token: {len(counts)} counts for {len(tokens)} tokens.")
         self._tokens = tokens
         self._counts = counts
+        # Built once: read-only `{token: count}` view (callers look it up in loops).
+        self._count_map = None if counts is None else types.MappingProxyType(dict(zip(tokens, counts)))
         keys = tf.constant([_to_bytes(t) for t in tokens], dtype=tf.string, shape=[len(tokens)])
         values = tf.range(NUM_RESERVED, NUM_RESERVED + len(tokens), dtype=tf.int32)
         self._table = tf.lookup.StaticHashTable(
@@ -195,10 +198,8 @@ class Vocabulary(tf.Module):
 
     @property
     def counts(self):
-        """`{token: count}` when built from data, else None."""
-        if self._counts is None:
-            return None
-        return dict(zip(self._tokens, self._counts))
+        """Read-only `{token: count}` when built from data, else None."""
+        return self._count_map
 
     def __repr__(self):
         return f"Vocabulary(size={self.size}, tokens={self.tokens[NUM_RESERVED:NUM_RESERVED + 5]!r}...)"
