@@ -11,9 +11,11 @@ Claims checked (issue 5):
    gensim drops words past 10,000 per sentence, so both tools get the articles cut into
    10,000-word pieces. `train_seconds` is wall time from token lists to vectors (vocabulary
    included) for both; `cpu_seconds` is the process CPU time over the same span.
-2. POS tagger (UD English EWT: first 4,000 training sentences, 2 epochs, BiLSTM 64, dev set)
-   accuracy with a random token embedding vs one initialised from the seqkeras vectors (frozen
-   and trainable, centred by default, plus uncentred trainable); out-of-vocabulary rows follow
+2. POS tagger (UD English EWT: first 4,000 training sentences, 5 epochs, BiLSTM 64, full dev set)
+   accuracy with a random token embedding vs one initialised from the seqkeras vectors trained
+   above on the Wikipedia corpus (frozen and trainable, centred by default, plus uncentred
+   trainable), and a frozen random control; same sentences, batches, epochs and optimizer for
+   every variant, dev accuracy after each epoch. Out-of-vocabulary rows follow
    `KeyedVectors.embedding_matrix`.
 
 Usage:
@@ -129,8 +131,27 @@ def run_gensim(documents, params, raw_words):
     return result
 
 
-def run_tagger(vectors, quick, seed=0):
-    """EWT UPOS accuracy: random embedding vs word2vec-initialised (frozen / trainable)."""
+TAGGER_VARIANTS = (
+    # name, embedding rows, trainable
+    ("random", "keras", True),  # Keras' default initialiser, trained
+    ("random_frozen", "random", False),  # random rows on the word2vec matrix's scale, frozen
+    ("word2vec_frozen", "word2vec", False),
+    ("word2vec_trainable", "word2vec", True),
+    ("word2vec_uncentred_trainable", "word2vec_uncentred", True),
+)
+
+
+def run_tagger(vectors, quick, epochs=None, train_sentences=4000, seeds=(0,)):
+    """EWT UPOS dev accuracy: random token embedding vs one initialised from `vectors`.
+
+    Every variant is the same BiLSTM trained on the same sentences, batches (same shuffle seed)
+    and number of epochs with the same optimizer and loss (`from_logits=True`: the tagger
+    gives logits); only the token embedding's initial rows and whether it trains differ. The
+    vocabulary is the training sentences' lower-cased words; rows of words missing from
+    `vectors` follow `KeyedVectors.embedding_matrix`. `random_frozen` is the control for the
+    frozen word2vec run: random rows with the word2vec matrix's per-dimension scale. Dev
+    accuracy is recorded after every epoch, for every seed.
+    """
     train_file = EWT_DIR / "en_ewt-ud-train.conllu.gz"
     dev_file = EWT_DIR / "en_ewt-ud-dev.conllu.gz"
     if not train_file.exists():
@@ -142,44 +163,75 @@ def run_tagger(vectors, quick, seed=0):
 
     train = corpora.read_conllu(train_file)
     dev = corpora.read_conllu(dev_file)
-    # A slice of the training set keeps the three tagger runs to a few minutes on 2 cores.
-    train, dev = (train[:300], dev[:100]) if quick else (train[:4000], dev)
+    train, dev = (train[:300], dev[:100]) if quick else (train[:train_sentences], dev)
+    epochs = epochs or (1 if quick else 5)
     tags = sorted({tag for sentence in train for tag in sentence.upos})
     tag_index = {tag: i for i, tag in enumerate(tags)}
     preprocessor = WordPreprocessor.build([list(s.words) for s in train], min_count=1, characters=False, lowercase=True)
-
-    def dataset(sentences, shuffle):
-        return preprocessor.dataset(
-            [list(s.words) for s in sentences], [[tag_index.get(t, 0) for t in s.upos] for s in sentences],
-            batch_size=32, shuffle=shuffle, seed=seed,
-        )
-
-    matrix, found = vectors.embedding_matrix(preprocessor.vocabulary.tokens, seed=seed)
-    uncentred, _ = vectors.embedding_matrix(preprocessor.vocabulary.tokens, center=False, seed=seed)
-    results = {"train_sentences": len(train), "dev_sentences": len(dev), "vocabulary_coverage": float(found.mean())}
-    epochs = 1 if quick else 2
-    variants = (
-        ("random", None, True),
-        ("word2vec_frozen", matrix, False),
-        ("word2vec_trainable", matrix, True),
-        ("word2vec_uncentred_trainable", uncentred, True),
+    train_data = preprocessor.dataset(
+        [list(s.words) for s in train], [[tag_index[t] for t in s.upos] for s in train], batch_size=32,
+        shuffle=True, seed=0,
     )
-    for name, weights, trainable in variants:
-        keras.utils.set_random_seed(seed)
-        model = build_tagger(
-            preprocessor.vocabulary.size, len(tags), hidden_dim=64, embedding_dim=matrix.shape[1],
-            embedding_weights=weights, embedding_trainable=trainable,
-        )
-        model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=MaskedSparseCategoricalCrossentropy())
-        model.fit(dataset(train, True), epochs=epochs, verbose=0)
+    # A dev tag never seen in training counts as an error (-1 matches no prediction).
+    dev_data = preprocessor.dataset(
+        [list(s.words) for s in dev], [[tag_index.get(t, -1) for t in s.upos] for s in dev], batch_size=64
+    )
+
+    tokens = preprocessor.vocabulary.tokens
+    matrix, found = vectors.embedding_matrix(tokens, seed=0)
+    uncentred, _ = vectors.embedding_matrix(tokens, center=False, seed=0)
+    scale = matrix[found].std(axis=0) if found.any() else np.full(matrix.shape[1], 0.05, "float32")
+    random_rows = (np.random.default_rng(0).standard_normal(matrix.shape) * scale).astype("float32")
+    random_rows[0] = 0.0  # padding, as in embedding_matrix
+    rows = {"keras": None, "random": random_rows, "word2vec": matrix, "word2vec_uncentred": uncentred}
+
+    def dev_accuracy(model):
         correct = total = 0
-        for features, targets in dataset(dev, False):
+        for features, targets in dev_data:
             predicted = np.argmax(model.predict_on_batch(features), axis=-1)
             mask = np.asarray(features["padding_mask"])
             correct += int(np.sum((predicted == np.asarray(targets)) & mask))
             total += int(mask.sum())
-        results[f"{name}_accuracy"] = correct / total
-    results["epochs"] = epochs
+        return correct / total
+
+    class DevAccuracy(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.history = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.history.append(dev_accuracy(self.model))
+
+    results = {
+        "train_sentences": len(train), "dev_sentences": len(dev), "epochs": epochs, "seeds": list(seeds),
+        "vocabulary_size": preprocessor.vocabulary.size, "vocabulary_coverage": float(found.mean()),
+        "model": "BiLSTM hidden 64, embedding 100, Adam 2e-3, batch 32, from_logits=True",
+        "variants": {},
+    }
+    for name, source, trainable in TAGGER_VARIANTS:
+        runs = []
+        for seed in seeds:
+            keras.utils.set_random_seed(seed)
+            model = build_tagger(
+                preprocessor.vocabulary.size, len(tags), hidden_dim=64, embedding_dim=matrix.shape[1],
+                embedding_weights=rows[source], embedding_trainable=trainable,
+            )
+            model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=MaskedSparseCategoricalCrossentropy(from_logits=True))
+            curve = DevAccuracy()
+            start = time.perf_counter()
+            history = model.fit(train_data, epochs=epochs, verbose=0, callbacks=[curve])
+            runs.append({
+                "seed": seed, "dev_accuracy_per_epoch": curve.history,
+                "train_loss_per_epoch": [float(v) for v in history.history["loss"]],
+                "seconds": time.perf_counter() - start,
+            })
+        final = [run["dev_accuracy_per_epoch"][-1] for run in runs]
+        results["variants"][name] = {
+            "embedding": source, "trainable": trainable, "runs": runs,
+            "dev_accuracy_mean": float(np.mean(final)), "dev_accuracy_std": float(np.std(final)),
+        }
+        results[f"{name}_accuracy"] = float(np.mean(final))
+        print(f"tagger {name:30} dev accuracy {np.mean(final):.4f} "
+              f"(per epoch, seed {seeds[0]}: {[round(a, 3) for a in runs[0]['dev_accuracy_per_epoch']]})", flush=True)
     return results
 
 
@@ -187,6 +239,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small corpus, 1 epoch; JSON to the temp dir")
     parser.add_argument("--no-tagger", action="store_true", help="skip the POS tagger comparison")
+    parser.add_argument("--tagger-epochs", type=int, default=None, help="tagger epochs (default 5; 1 with --quick)")
+    parser.add_argument("--tagger-sentences", type=int, default=4000, help="EWT training sentences for the tagger")
+    parser.add_argument("--tagger-seeds", type=int, default=1, help="tagger runs per variant (seeds 0..N-1)")
     parser.add_argument("--output", type=pathlib.Path, default=None)
     args = parser.parse_args()
 
@@ -201,7 +256,10 @@ def main():
     gensim_result = run_gensim(documents, params, raw_words)
     seqkeras_result, trained = run_seqkeras(documents, params, raw_words)
     rows, missing = bias_projection(trained.vectors)
-    tagger = {"skipped": "--no-tagger"} if args.no_tagger else run_tagger(trained.vectors, args.quick)
+    tagger = {"skipped": "--no-tagger"} if args.no_tagger else run_tagger(
+        trained.vectors, args.quick, epochs=args.tagger_epochs, train_sentences=args.tagger_sentences,
+        seeds=tuple(range(args.tagger_seeds)),
+    )
 
     ratios = {
         "words_per_s_ratio": seqkeras_result["words_per_s"] / gensim_result["words_per_s"],
@@ -231,7 +289,12 @@ def main():
     print(f"words/s ratio {ratios['words_per_s_ratio']:.2f}, wordsim difference {ratios['wordsim353_difference']:+.3f}")
     print(f"seqkeras loss per epoch: {[round(v, 4) for v in seqkeras_result['loss_per_epoch']]}")
     print(format_bias_table(rows))
-    print("tagger:", json.dumps(tagger))
+    if "variants" in tagger:
+        print(f"tagger ({tagger['train_sentences']} EWT sentences, {tagger['epochs']} epochs, seeds {tagger['seeds']}): dev accuracy")
+        for name, variant in tagger["variants"].items():
+            print(f"  {name:30}{variant['dev_accuracy_mean']:>10.4f} +- {variant['dev_accuracy_std']:.4f}")
+    else:
+        print("tagger:", json.dumps(tagger))
 
     output = args.output or (
         pathlib.Path(tempfile.gettempdir()) / "word2vec_quick.json" if args.quick else REPO / "benchmarks" / "results" / "word2vec.json"

@@ -15,8 +15,8 @@ def add_model_arguments(parser):
                         help="vocabulary file written by Vocabulary.save during training")
     parser.add_argument("--labels", type=pathlib.Path, default=None,
                         help="tag / class names, one per line in id order (tagger, classifier)")
-    parser.add_argument("--tokenizer", choices=TOKENIZERS, default="whitespace",
-                        help="how raw text was split in training")
+    parser.add_argument("--tokenizer", choices=TOKENIZERS, default=None,
+                        help="how raw text was split in training (default: char for --task char_lm, else whitespace)")
     parser.add_argument("--lowercase", action="store_true", help="lower-case text before splitting")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing export")
 
@@ -52,14 +52,17 @@ def load_labels(path):
     return read_token_file(path)
 
 
-def make_tokenizer(kind, lowercase):
+def make_tokenizer(kind, lowercase, task=None):
     from seqkeras.data.tokenization import CharTokenizer, WordTokenizer
 
+    if kind is None:
+        kind = "char" if task == "char_lm" else "whitespace"
     if kind == "char":
         if lowercase:
             raise ValueError("--lowercase is not supported with --tokenizer char. Received: --lowercase")
         return CharTokenizer()
-    return WordTokenizer(kind, lowercase=lowercase)
+    # Word lookups lower-case inside the export (--lowercase); the tokens keep their case.
+    return WordTokenizer(kind)
 
 
 def read_lines(path, limit=None):

@@ -14,6 +14,9 @@ def configure(parser):
                         help="TF Serving model base directory (default: serving)")
     parser.add_argument("--name", default=None, help="model name (default: the task)")
     parser.add_argument("--version", type=int, default=None, help="version number (default: next free)")
+    parser.add_argument("--char-vocabulary", type=pathlib.Path, default=None,
+                        help="character vocabulary (Vocabulary.save) of a tagger with a char_ids input")
+    parser.add_argument("--max-word-length", type=int, default=16, help="characters kept per word for char_ids")
     parser.add_argument("--max-length", type=int, default=128,
                         help="longest token sequence; longer texts are truncated (default: 128)")
     parser.add_argument("--warmup-file", type=pathlib.Path, default=None,
@@ -26,10 +29,13 @@ def run(args):
     model = _cli.load_model(args.model)
     vocabulary = _cli.load_vocabulary(args.vocabulary)
     labels = _cli.load_labels(args.labels)
-    tokenizer = _cli.make_tokenizer(args.tokenizer, args.lowercase)
+    tokenizer = _cli.make_tokenizer(args.tokenizer, args.lowercase, task=args.task)
     warmup = _cli.read_lines(args.warmup_file, limit=32) if args.warmup_file else None
     path = export_saved_model(
         model, args.base_dir, task=args.task, tokenizer=tokenizer, vocabulary=vocabulary, labels=labels,
+        lowercase=args.lowercase,
+        char_vocabulary=_cli.load_vocabulary(args.char_vocabulary) if args.char_vocabulary else None,
+        max_word_length=args.max_word_length,
         name=args.name, version=args.version, max_length=args.max_length, warmup_texts=warmup,
         overwrite=args.overwrite,
     )

@@ -31,7 +31,10 @@ def run(args):
             raise SystemExit("--quantization int8 needs --representative-file (real texts, one per line)")
         tokenizer = _cli.make_tokenizer(args.tokenizer, args.lowercase)
         texts = _cli.read_lines(args.representative_file, limit=args.representative_count)
-        ids = vocabulary.lookup(tokenizer.tokenize(tf.constant(texts)))
+        tokens = tokenizer.tokenize(tf.constant(texts))
+        if args.lowercase:
+            tokens = tf.ragged.map_flat_values(tf.strings.lower, tokens, encoding="utf-8")
+        ids = vocabulary.lookup(tokens)
         representative = [row for row in ids.numpy() if len(row)]
     metadata = export_tflite(
         model, args.out, vocabulary=vocabulary, labels=labels, quantization=args.quantization,

@@ -6,12 +6,8 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  the raw-string signatures use its ops
 
 from export import verify
-from export.saved_model import (
-    existing_versions,
-    export_saved_model,
-    next_version,
-    write_version_atomically,
-)
+from export.saved_model import export_saved_model
+from export.versioning import existing_versions, next_version, write_version_atomically
 from export.token_files import read_token_file
 from export.warmup import read_warmup_requests, request_inputs
 

@@ -67,19 +67,18 @@ def test_quantisation_variants_convert_and_parity_catches_wrong_outputs(classifi
     model, prep = classifier_bundle.model, classifier_bundle.prep
     examples = _examples(prep, classifier_bundle.words[:6])
     representative = [{"token_ids": e["token_ids"][0]} for e in _examples(prep, classifier_bundle.words[6:20])]
-    sizes = {}
+    sizes, contents = {}, {}
     for quantization in ("float32", "dynamic_range", "float16", "int8"):
         content, info = convert(model, quantization=quantization, representative_token_ids=representative)
         assert info["fused_lstm"], (quantization, info["ops"])
-        sizes[quantization] = len(content)
+        sizes[quantization], contents[quantization] = len(content), content
         diff, _ = _parity(model, TFLiteRunner(content), examples)
         assert diff < (1e-5 if quantization == "float32" else 0.5), (quantization, diff)
     assert sizes["int8"] < sizes["float32"] and sizes["float16"] < sizes["float32"]
 
     # A runner that forgets to reset the fused LSTM state between calls gives wrong outputs,
     # and the parity check sees it (same length twice in a row).
-    content, _ = convert(model)
-    runner = TFLiteRunner(content)
+    runner = TFLiteRunner(contents["float32"])
     runner.interpreter.reset_all_variables = lambda: None
     same_length = [examples[0], examples[0]]
     diff, _ = _parity(model, runner, same_length)

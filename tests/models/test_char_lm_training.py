@@ -47,6 +47,10 @@ def test_windows_cover_every_position_once(documents):
     assert mask.sum() == sum(len(i) for i, _ in documents)
     assert (inputs[~mask] == PAD_ID).all() and (targets[~mask] == PAD_ID).all()
     np.testing.assert_array_equal(inputs[mask], np.concatenate([i for i, _ in documents]))
+    # Batches are always full (filler windows are fully masked), so one traced shape serves all.
+    batches = list(datasets.window_dataset(documents, window=4, batch_size=5, shuffle=False))
+    assert all(tuple(features["token_ids"].shape) == (5, 4) for features, _ in batches)
+    assert sum(int(tf.reduce_sum(tf.cast(f["padding_mask"], tf.int32))) for f, _ in batches) == mask.sum()
 
 
 def test_stream_rows_continue_documents_and_reset_at_their_starts(documents):

@@ -180,3 +180,27 @@ def test_classifier_save_load_round_trip(options):
         model.save(path)
         reloaded = keras.saving.load_model(path)
     np.testing.assert_allclose(reloaded(_inputs()).numpy(), model(_inputs()).numpy(), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_classifier_with_bigrams_and_characters_exports_for_serving():
+    """The in-graph bigram hash and mean+max pooling survive SavedModel export (text in, labels out)."""
+    import tensorflow as tf
+
+    from export.saved_model import export_saved_model, preprocessing_arguments
+    from seqkeras.models.tagger import WordPreprocessor
+
+    words = [["The", "cat", "sat"], ["A", "dog", "ran", "off"], ["Hi"]]  # "Hi": no bigram at all
+    prep = WordPreprocessor.build(words, min_count=1)
+    keras.utils.set_random_seed(0)
+    model = build_classifier(
+        prep.vocabulary.size, 3, hidden_dim=4, embedding_dim=4, pooling="mean_max", bigram_buckets=30,
+        char_vocabulary_size=prep.char_vocabulary.size, char_filters=4, cell="elman",
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_saved_model(model, tmp, task="classifier", labels=["a", "b", "c"], **preprocessing_arguments(prep))
+        served = tf.saved_model.load(str(path)).signatures["classify_text"](
+            text=tf.constant([" ".join(w) for w in words])
+        )
+    expected = tf.nn.softmax(np.stack(prep.predict(model, words))).numpy()
+    np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-5)

@@ -189,6 +189,58 @@ def test_tagger_learns_ewt_upos(ewt_slice):
     assert accuracy > majority + 0.4, (accuracy, majority)
 
 
+def test_frozen_random_embedding_still_learns(ewt_slice):
+    """Regression: freezing the token embedding must not stop the rest of the tagger learning.
+
+    A frozen random matrix on word2vec's scale (mean norm ~1.5) stands in for pretrained vectors;
+    the loss over the same batches falls clearly within a dozen steps, only the embedding stays put.
+    """
+    train, _ = ewt_slice
+    sentences = train[:96]
+    tags = sorted({t for s in train for t in s.upos})
+    prep = WordPreprocessor.build([s.words for s in sentences], min_count=1, characters=False)
+    weights = np.random.default_rng(0).uniform(-0.25, 0.25, (prep.vocabulary.size, 32)).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = build_tagger(
+        prep.vocabulary.size, len(tags), hidden_dim=16, embedding_weights=weights, embedding_trainable=False
+    )
+    model.compile(keras.optimizers.Adam(1e-2), MaskedSparseCategoricalCrossentropy(from_logits=True))
+    dataset = prep.dataset([s.words for s in sentences], [[tags.index(t) for t in s.upos] for s in sentences])
+    before = {w.path: w.numpy().copy() for w in model.weights}
+    initial = model.evaluate(dataset, verbose=0)
+    model.fit(dataset, epochs=4, verbose=0)  # 12 steps
+    final = model.evaluate(dataset, verbose=0)
+    assert initial > 0.9 * np.log(len(tags))  # started near chance
+    assert final < 0.6 * initial, (initial, final)
+    for weight in model.weights:
+        frozen = "token_embedding" in weight.path
+        assert np.array_equal(weight.numpy(), before[weight.path]) == frozen, weight.path
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        MaskedSparseCategoricalCrossentropy(),
+        keras.losses.SparseCategoricalCrossentropy(),
+        "sparse_categorical_crossentropy",
+        keras.losses.sparse_categorical_crossentropy,
+        {"tag_logits": "sparse_categorical_crossentropy"},
+    ],
+    ids=["masked", "keras", "name", "function", "dict"],
+)
+def test_compile_rejects_losses_expecting_probabilities(bidirectional, loss):
+    """The tagger outputs logits; a `from_logits=False` cross-entropy clips them and stalls training."""
+    with pytest.raises(ValueError, match="outputs logits.*from_logits=True"):
+        bidirectional.compile("adam", loss)
+
+
+def test_compile_accepts_logit_losses():
+    model = build_tagger(vocabulary_size=20, num_tags=5, hidden_dim=4, embedding_dim=4)
+    for loss in (MaskedSparseCategoricalCrossentropy(from_logits=True), "mse", None):
+        model.compile("adam", loss)
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+
 @pytest.mark.slow
 def test_tagger_save_load_round_trip(bidirectional):
     with tempfile.TemporaryDirectory() as tmp:

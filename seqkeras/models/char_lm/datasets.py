@@ -78,18 +78,24 @@ def window_dataset(documents, window, batch_size, shuffle=True, seed=0, repeat=F
     Args:
         documents: list of `(inputs, targets)` pairs from `encode_documents`.
         window: int, time steps per window.
-        batch_size: int, windows per batch (the last batch may be smaller unless `repeat`).
+        batch_size: int, windows per batch. Without `repeat`, the last batch is completed with
+            fully masked windows, so every batch has the same shape and the metrics are unchanged.
         shuffle: shuffle the windows (reshuffled every pass), seeded by `seed`.
         repeat: repeat forever (use with `steps_per_epoch`).
     """
     _check_positive("batch_size", batch_size)
     inputs, targets, mask = window_arrays(documents, window)  # (N, W) each
+    if not repeat:
+        # Fully masked filler windows make every batch full: one traced shape, same metrics.
+        filler = -len(inputs) % batch_size
+        inputs, targets = (np.pad(array, ((0, filler), (0, 0)), constant_values=PAD_ID) for array in (inputs, targets))
+        mask = np.pad(mask, ((0, filler), (0, 0)), constant_values=False)
     dataset = tf.data.Dataset.from_tensor_slices(({"token_ids": inputs, "padding_mask": mask}, targets))
     if shuffle:
         dataset = dataset.shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
-    return dataset.batch(batch_size, drop_remainder=repeat).prefetch(tf.data.AUTOTUNE)
+    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
 def stream_arrays(documents, window, batch_size):

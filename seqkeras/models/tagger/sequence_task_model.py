@@ -1,4 +1,6 @@
-"""`SequenceTaskModel`: a functional model that checks its inputs before running."""
+"""`SequenceTaskModel`: a functional model that checks its inputs (and its loss) before running."""
+
+import inspect
 
 import keras
 import tensorflow as tf
@@ -6,6 +8,29 @@ import tensorflow as tf
 
 def _describe(value):
     return f"shape={tuple(value.shape)}, dtype={tf.as_dtype(value.dtype).name}"
+
+
+def _expects_probabilities(loss):
+    """True for a loss that would read the model's logits as probabilities (`from_logits=False`).
+
+    Covers `Loss` objects with a `from_logits` attribute (Keras' cross-entropies,
+    `seqkeras.losses.MaskedSparseCategoricalCrossentropy`) and loss functions or names whose
+    `from_logits` argument defaults to False (`"sparse_categorical_crossentropy"`).
+    """
+    if isinstance(loss, keras.losses.Loss):
+        return getattr(loss, "from_logits", None) is False
+    if isinstance(loss, str):
+        try:
+            loss = keras.losses.get(loss)
+        except ValueError:
+            return False  # unknown names are Keras' to reject
+    if not callable(loss):
+        return False
+    try:
+        parameter = inspect.signature(loss).parameters.get("from_logits")
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.default is False
 
 
 @keras.saving.register_keras_serializable(package="seqkeras")
@@ -26,8 +51,29 @@ class SequenceTaskModel(keras.Model):
     Checks use static shapes, so they run eagerly and at trace time; inside `fit` with
     unknown shapes the batch agreement is also asserted in the graph.
 
+    Its outputs are logits (every builder in `seqkeras.models` ends in a linear layer), so
+    `compile` rejects a loss that expects probabilities: Keras' cross-entropies with
+    `from_logits=False` clip their input to `[epsilon, 1 - epsilon]` before the log, which
+    silently gives every negative logit, and every logit above 1, a zero gradient. Training
+    then stalls or drifts to a dead state (all logits >= 1: uniform predictions, loss
+    `log(num_classes)`), worst when large input features (e.g. frozen pretrained embeddings)
+    push logits out of `(0, 1)`. Pass `from_logits=True`.
+
     Build it like any functional model: `SequenceTaskModel(inputs_dict, outputs, name=...)`.
     """
+
+    def compile(self, optimizer="rmsprop", loss=None, *args, **kwargs):
+        losses = [] if loss is None else keras.tree.flatten(loss)
+        for item in losses:
+            if _expects_probabilities(item):
+                name = getattr(item, "name", None) or getattr(item, "__name__", None) or type(item).__name__
+                raise ValueError(
+                    f"`{self.name}` outputs logits, but the loss `{name}` expects probabilities "
+                    "(from_logits=False): Keras would clip the logits to [epsilon, 1 - epsilon], so "
+                    "negative logits and logits above 1 get no gradient and training stalls. "
+                    f"Construct the loss with from_logits=True. Received: loss={item!r}"
+                )
+        super().compile(optimizer, loss, *args, **kwargs)
 
     def call(self, inputs, training=None, mask=None):
         if isinstance(inputs, dict):
