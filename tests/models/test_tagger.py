@@ -192,26 +192,24 @@ def test_tagger_learns_ewt_upos(ewt_slice):
 def test_frozen_random_embedding_still_learns(ewt_slice):
     """Regression: freezing the token embedding must not stop the rest of the tagger learning.
 
-    A frozen random matrix on word2vec's scale (mean norm ~1.5) stands in for pretrained vectors;
-    the loss over the same batches falls clearly within a dozen steps, only the embedding stays put.
+    A frozen random matrix on word2vec's scale (mean row norm ~1.5) stands in for pretrained
+    vectors: the loss falls clearly within a few steps and only the embedding stays put.
     """
     train, _ = ewt_slice
-    sentences = train[:96]
+    sentences = train[:64]
     tags = sorted({t for s in train for t in s.upos})
     prep = WordPreprocessor.build([s.words for s in sentences], min_count=1, characters=False)
-    weights = np.random.default_rng(0).uniform(-0.25, 0.25, (prep.vocabulary.size, 32)).astype("float32")
+    weights = np.random.default_rng(0).uniform(-0.45, 0.45, (prep.vocabulary.size, 32)).astype("float32")
     keras.utils.set_random_seed(0)
     model = build_tagger(
-        prep.vocabulary.size, len(tags), hidden_dim=16, embedding_weights=weights, embedding_trainable=False
+        prep.vocabulary.size, len(tags), hidden_dim=32, embedding_weights=weights, embedding_trainable=False
     )
-    model.compile(keras.optimizers.Adam(1e-2), MaskedSparseCategoricalCrossentropy(from_logits=True))
+    model.compile(keras.optimizers.Adam(3e-2), MaskedSparseCategoricalCrossentropy(from_logits=True))
     dataset = prep.dataset([s.words for s in sentences], [[tags.index(t) for t in s.upos] for s in sentences])
     before = {w.path: w.numpy().copy() for w in model.weights}
-    initial = model.evaluate(dataset, verbose=0)
-    model.fit(dataset, epochs=4, verbose=0)  # 12 steps
-    final = model.evaluate(dataset, verbose=0)
-    assert initial > 0.9 * np.log(len(tags))  # started near chance
-    assert final < 0.6 * initial, (initial, final)
+    loss = model.fit(dataset, epochs=8, verbose=0).history["loss"]  # 2 batches: 16 steps
+    assert loss[0] > 0.8 * np.log(len(tags)), loss  # the first epoch starts near chance
+    assert loss[-1] < 0.6 * loss[0], loss
     for weight in model.weights:
         frozen = "token_embedding" in weight.path
         assert np.array_equal(weight.numpy(), before[weight.path]) == frozen, weight.path
@@ -248,3 +246,19 @@ def test_tagger_save_load_round_trip(bidirectional):
         bidirectional.save(path)
         reloaded = keras.saving.load_model(path)
     np.testing.assert_allclose(reloaded(_inputs()).numpy(), bidirectional(_inputs()).numpy(), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_compiled_tagger_reloads_compiled():
+    """`compile` is overridden (loss check), so the model recompiles itself on load."""
+    keras.utils.set_random_seed(0)
+    model = build_tagger(vocabulary_size=20, num_tags=5, hidden_dim=4, embedding_dim=4)
+    model.compile(keras.optimizers.Adam(1e-2), MaskedSparseCategoricalCrossentropy(from_logits=True))
+    model.fit(_inputs(), IDS % 5, verbose=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "tagger.keras")
+        model.save(path)
+        reloaded = keras.saving.load_model(path)
+    assert reloaded.compiled and int(reloaded.optimizer.iterations.numpy()) == 1
+    assert reloaded.loss.from_logits
+    np.testing.assert_allclose(reloaded(_inputs()).numpy(), model(_inputs()).numpy(), atol=1e-6)

@@ -75,6 +75,14 @@ class SequenceTaskModel(keras.Model):
                 )
         super().compile(optimizer, loss, *args, **kwargs)
 
+    def compile_from_config(self, config):
+        # Keras skips recompiling a loaded model whose class overrides `compile`; do it here,
+        # through the check above (a file saved with a probability loss needs compile=False).
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if hasattr(self, "optimizer") and self.built:
+            self.optimizer.build(self.trainable_variables)  # the optimizer's slots, for load_weights
+
     def call(self, inputs, training=None, mask=None):
         if isinstance(inputs, dict):
             self._check_inputs(inputs)
