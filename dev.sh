@@ -15,7 +15,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
 fi
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 case "${1:-}" in
-  main) shift; exec .venv/bin/seqkeras data inspect wiki "$@" ;;
+  main) shift; exec .venv/bin/seqkeras train charlm "$@" ;;
   test) shift; exec .venv/bin/python -m pytest -q -n 2 "$@" ;;
   *) echo "usage: ./dev.sh main|test [args...]" >&2; exit 2 ;;
 esac

@@ -76,8 +76,13 @@ class CharTokenizer:
         # strings: (N,)
         codepoints, starts, ends = self._splitter.tokenize_with_offsets(strings)  # each (N, None)
         row_ids = codepoints.value_rowids()  # (C,)
-        pieces = tf.strings.substr(
-            tf.gather(strings, row_ids), starts.flat_values, ends.flat_values - starts.flat_values
+        # The characters tile every string's bytes in order, so regrouping the flat byte
+        # sequence by each character's byte length gives the pieces in O(bytes) memory
+        # (a `substr` over `gather(strings, row_ids)` would copy each string once per character).
+        all_bytes = tf.strings.bytes_split(strings).flat_values  # (total_bytes,)
+        byte_lengths = ends.flat_values - starts.flat_values  # (C,)
+        pieces = tf.strings.reduce_join(
+            tf.RaggedTensor.from_row_lengths(all_bytes, tf.cast(byte_lengths, tf.int64)), axis=1
         )  # (C,)
         if not self.byte_fallback:
             invalid = (codepoints.flat_values == 0xFFFD) & (pieces != _REPLACEMENT)

@@ -19,23 +19,11 @@ from seqkeras.data.vocabulary import PAD_ID
 from seqkeras.data.windows import shift_by_one
 
 
-def tokenize_characters(texts, tokenizer=None, piece_length=256):
-    """Texts -> ragged (N, None) one-character strings, in pieces of at most `piece_length`.
-
-    Each text is cut into pieces of `piece_length` code points that are tokenized together and
-    joined again, which keeps the tokenizer's working memory proportional to the text (the
-    tokenizer's cost grows with the length of the strings it is given).
-    """
-    tokenizer = tokenizer or CharTokenizer()
+def tokenize_characters(texts, tokenizer=None):
+    """Texts -> ragged (N, None) one-character strings."""
     texts = list(texts)
-    pieces, piece_counts = [], []
-    for text in texts:
-        text_pieces = [text[start:start + piece_length] for start in range(0, len(text), piece_length)]
-        pieces.extend(text_pieces)
-        piece_counts.append(len(text_pieces))
-    characters = tokenizer.tokenize(tf.constant(pieces, tf.string, shape=[len(pieces)]))  # (P, None)
-    per_text = tf.RaggedTensor.from_row_lengths(characters, tf.constant(piece_counts, tf.int64))  # (N, None, None)
-    return per_text.merge_dims(1, 2)  # (N, None)
+    tokenizer = tokenizer or CharTokenizer()
+    return tokenizer.tokenize(tf.constant(texts, tf.string, shape=[len(texts)]))
 
 
 def encode_documents(texts, vocabulary, tokenizer=None):
