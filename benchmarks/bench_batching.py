@@ -21,39 +21,21 @@ Usage:
 """
 
 import argparse
-import json
 import os
-import pathlib
-import platform
 import statistics
-import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
+import benchlib  # noqa: E402
+
 from seqkeras.data import corpora  # noqa: E402
 from seqkeras.data.batching import STRATEGIES, batch_sequences, epoch_statistics  # noqa: E402
 from seqkeras.data.inspect import sentence_word_ids  # noqa: E402
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-def device_description():
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        details = tf.config.experimental.get_device_details(gpus[0])
-        return f"GPU: {details.get('device_name', gpus[0].name)} (input pipeline runs on CPU)"
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU: {model} ({os.cpu_count()} logical cores)"
+REPO = benchlib.REPO
 
 
 def anchor_pipelines(ids, info, batch_size, seed):
@@ -158,7 +140,7 @@ def main():
             "quick": args.quick, "epochs_timed": epochs, "batch_size": args.batch_size,
             "token_budget": args.token_budget, "num_buckets": args.num_buckets, "seed": args.seed,
         },
-        "device": device_description(),
+        "device": benchlib.device_description(),
         "tensorflow": tf.__version__,
         "load_average_at_start": list(load_at_start),
     }
@@ -170,15 +152,7 @@ def main():
         print(f"{name:<56}{row['padding_fraction']:>8.1%}{row['real_tokens_per_s']:>14,.0f}{row['batches']:>9}")
     print(f"\n{result['device']}; TF {tf.__version__}; load average at start {load_at_start[0]:.1f}")
 
-    if args.out:
-        out = pathlib.Path(args.out)
-    elif args.quick:  # a smoke run never overwrites the real results
-        out = pathlib.Path(tempfile.gettempdir()) / "seqkeras_batching_quick.json"
-    else:
-        out = REPO / "benchmarks" / "results" / "batching.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    benchlib.write_results(result, benchlib.results_path("batching", quick=args.quick, out=args.out))
 
 
 if __name__ == "__main__":

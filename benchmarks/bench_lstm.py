@@ -17,12 +17,8 @@ Usage:
 """
 
 import argparse
-import json
 import os
-import pathlib
-import platform
 import statistics
-import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -31,31 +27,16 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import benchlib  # noqa: E402
+
 from seqkeras.data import corpora  # noqa: E402
 from seqkeras.data.packing import pack_padded  # noqa: E402
 from seqkeras.layers.lstm import LSTM  # noqa: E402
 from seqkeras.layers.lstm_cell import LSTMCell  # noqa: E402
 from seqkeras.layers.packed_rnn import PackedRNN  # noqa: E402
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = benchlib.REPO
 EWT_TRAIN = REPO.parent / "shared" / "data" / "ud-english-ewt" / "en_ewt-ud-train.conllu.gz"
-
-
-def device_description():
-    gpus = tf.config.list_logical_devices("GPU")
-    if gpus:
-        physical = tf.config.list_physical_devices("GPU")[0]
-        details = tf.config.experimental.get_device_details(physical)
-        return f"GPU: {details.get('device_name', gpus[0].name)}"
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU: {model} ({os.cpu_count()} logical cores)"
 
 
 # ----------------------------------------------------------------------------------------
@@ -241,7 +222,7 @@ def main():
     result = {
         **{k: train[k] for k in ("seqkeras_tokens_per_s", "keras_tokens_per_s", "ratio")},
         "packed_vs_padded_ratio": packed["packed_vs_padded_ratio"],
-        "device": device_description(),
+        "device": benchlib.device_description(),
         "config": {**config, "quick": args.quick, "seed": args.seed,
                    "train_step": "Adam, sparse CE on next-char logits, one-hot inputs",
                    "tensorflow": tf.__version__, "keras": keras.__version__},
@@ -261,15 +242,7 @@ def main():
           f"{packed['fused_lstm_padded_real_tokens_per_s']:12.0f}")
     print(f"lengths: {packed['lengths_source']}, "
           f"padding {packed['padding_fraction']:.0%} of the padded batch")
-    if args.out:
-        out = pathlib.Path(args.out)
-    elif args.quick:  # a smoke run never overwrites the real results
-        out = pathlib.Path(tempfile.gettempdir()) / "seqkeras_lstm_quick.json"
-    else:
-        out = REPO / "benchmarks" / "results" / "lstm.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    benchlib.write_results(result, benchlib.results_path("lstm", quick=args.quick, out=args.out))
 
 
 if __name__ == "__main__":

@@ -29,8 +29,6 @@ import collections
 import json
 import os
 import pathlib
-import platform
-import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -38,6 +36,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+
+import benchlib  # noqa: E402
 
 from seqkeras.data.corpora import EWT_GENRES, ewt_genre, read_conllu  # noqa: E402
 from seqkeras.losses import MaskedSparseCategoricalCrossentropy  # noqa: E402
@@ -50,7 +50,7 @@ from seqkeras.models.seq2seq.teacher_forcing import encoder_inputs, ids_to_texts
 from seqkeras.models.tagger import MostFrequentTag, WordPreprocessor, build_tagger  # noqa: E402
 
 ALL_TASKS = ("upos", "genre", "digits", "addition")
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = benchlib.REPO
 EWT_DIR = REPO.parent / "shared" / "data" / "ud-english-ewt"
 
 # Full-run settings, grouped by task (the --quick run shrinks data and epochs).
@@ -73,22 +73,6 @@ QUICK = {
     "digits": dict(FULL["digits"], epochs=2),
     "addition": dict(FULL["addition"], train_problems=1000, test_problems=100, epochs=1, hidden_dim=32),
 }
-
-
-def device_description():
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        details = tf.config.experimental.get_device_details(gpus[0])
-        return f"GPU: {details.get('device_name', gpus[0].name)}"
-    name = platform.processor() or "CPU"
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU: {name}, {os.cpu_count()} cores"
 
 
 def _subset(sentences, count, seed=0):
@@ -318,11 +302,9 @@ def main():
                         help="comma-separated subset; a subset is merged into an existing JSON")
     args = parser.parse_args()
     settings = QUICK if args.quick else FULL
-    output = args.output or (
-        pathlib.Path(tempfile.gettempdir()) / "tasks_quick.json" if args.quick else REPO / "benchmarks" / "results" / "tasks.json"
-    )
+    output = benchlib.results_path("tasks", quick=args.quick, out=args.output)
     wanted = args.tasks.split(",")
-    results = {"device": device_description(), "quick": args.quick, "tensorflow": tf.__version__,
+    results = {"device": benchlib.device_description(), "quick": args.quick, "tensorflow": tf.__version__,
                "keras": keras.__version__, "tasks": {}}
     start = time.perf_counter()
     if {"upos", "genre"} & set(wanted):

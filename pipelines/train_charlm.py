@@ -14,7 +14,6 @@ results.json}`.
 import dataclasses
 import json
 import math
-import pathlib
 import time
 
 import keras

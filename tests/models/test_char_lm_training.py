@@ -115,7 +115,7 @@ def test_truncated_bptt_carries_the_final_states_row_by_row(documents, vocabular
     trainer = LanguageModelTrainer(model, truncated_bptt=True, batch_size=2)
     trainer.compile(optimizer=keras.optimizers.SGD(0.1))
     batches = list(datasets.stream_dataset(documents, window=3, batch_size=2))
-    (first, _), (second, second_targets) = batches[0], batches[1]
+    (first, _), (second, _) = batches[0], batches[1]
     assert first["reset"].numpy().all()
     # What batch 1 should start from: the final states of batch 0 (computed before the update).
     _, expected = model.run(first["token_ids"], first["padding_mask"])

@@ -1,6 +1,5 @@
 """In-graph text generation from a `CharLanguageModel`, carrying the LSTM state between steps."""
 
-import numpy as np
 import tensorflow as tf
 
 from seqkeras import sampling
