@@ -19,9 +19,10 @@ from seqkeras.models.word2vec import (
 # The Keras model and its SGD step
 # ---------------------------------------------------------------------------------------------
 def test_config_round_trip_and_call_shape():
-    model = Word2Vec(vocabulary_size=12, vector_size=4, alpha=0.05, min_alpha=0.001, epochs=3, seed=7)
+    model = Word2Vec(vocabulary_size=12, vector_size=4, alpha=0.05, min_alpha=0.001, epochs=3, seed=7, workers=2)
     config = model.get_config()
-    for key, value in dict(vocabulary_size=12, vector_size=4, alpha=0.05, min_alpha=0.001, epochs=3, seed=7).items():
+    expected = dict(vocabulary_size=12, vector_size=4, alpha=0.05, min_alpha=0.001, epochs=3, seed=7, workers=2)
+    for key, value in expected.items():
         assert config[key] == value
     clone = Word2Vec.from_config(config)
     assert clone.get_config() == config
@@ -37,6 +38,7 @@ def test_config_round_trip_and_call_shape():
         ({"vocabulary_size": 5, "vector_size": -1}, "Received: vector_size=-1"),
         ({"vocabulary_size": 5, "alpha": 0.0}, "Received: alpha=0.0"),
         ({"vocabulary_size": 5, "min_alpha": 0.5}, "Received: min_alpha=0.5"),
+        ({"vocabulary_size": 5, "workers": 0}, "Received: workers=0"),
     ],
 )
 def test_bad_arguments(kwargs, message):
@@ -66,9 +68,10 @@ def _numpy_sgns_step(target_table, context_table, batch, learning_rate):
     return target_table, context_table, loss
 
 
-def test_train_step_matches_numpy_reference():
+@pytest.mark.parametrize("workers, jit_compile", [(1, False), (1, True), (2, False), (3, True)])
+def test_train_step_matches_numpy_reference(workers, jit_compile):
     rng = np.random.default_rng(0)
-    model = Word2Vec(vocabulary_size=9, vector_size=3, alpha=0.5, min_alpha=0.1, epochs=2)
+    model = Word2Vec(vocabulary_size=9, vector_size=3, alpha=0.5, min_alpha=0.1, epochs=2, workers=workers)
     start_target = rng.normal(size=(9, 3)).astype("float32")
     start_context = rng.normal(size=(9, 3)).astype("float32")
     model.target_embedding.embeddings.assign(start_target)
@@ -80,7 +83,8 @@ def test_train_step_matches_numpy_reference():
         "weight": np.array([1, 1, 1, 0], np.float32),
         "progress": np.array([0.5, 0.5, 0.5, 0.0], np.float32),
     }
-    model.compile(jit_compile=False)
+    model.compile(jit_compile=jit_compile)
+    assert model.get_compile_config()["jit_compile"] == jit_compile
     history = model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0)
     # epoch 0 of 2, progress 0.5 -> 25 % done -> lr = 0.5 - 0.4 * 0.25 = 0.4
     expected_target, expected_context, expected_loss = _numpy_sgns_step(start_target, start_context, batch, 0.4)

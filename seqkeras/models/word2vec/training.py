@@ -62,6 +62,7 @@ def train_word2vec(
     batch_size=4096,
     steps_per_execution=16,
     jit_compile=True,
+    workers=2,
     callbacks=None,
     verbose=0,
 ):
@@ -84,6 +85,8 @@ def train_word2vec(
         batch_size: (target, context) pairs per SGD step.
         steps_per_execution: steps per call of the compiled training function.
         jit_compile: compile the step with XLA.
+        workers: shards of each batch whose updates are computed concurrently (gensim's worker
+            threads; the update is that of the whole batch either way, see `Word2Vec`).
         callbacks: extra Keras callbacks for `fit`.
         verbose: Keras `fit` verbosity.
 
@@ -94,7 +97,9 @@ def train_word2vec(
         ValueError: empty corpus, no word reaching `min_count`, `window < 1`, fewer distinct words
             than `negative + 1`, bad sizes.
     """
-    for name, value in (("window", window), ("negative", negative), ("epochs", epochs), ("vector_size", vector_size)):
+    for name, value in (
+        ("window", window), ("negative", negative), ("epochs", epochs), ("vector_size", vector_size), ("workers", workers)
+    ):
         if int(value) != value or value < 1:
             raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value}")
     documents = [list(doc) for doc in documents]
@@ -111,7 +116,9 @@ def train_word2vec(
         ids, counts, window=window, negative=negative, sample=sample, ns_exponent=ns_exponent,
         batch_size=batch_size, seed=seed,
     )
-    model = Word2Vec(vocabulary.size, vector_size=vector_size, alpha=alpha, min_alpha=min_alpha, epochs=epochs, seed=seed)
+    model = Word2Vec(
+        vocabulary.size, vector_size=vector_size, alpha=alpha, min_alpha=min_alpha, epochs=epochs, seed=seed, workers=workers
+    )
     model.compile(jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     history = model.fit(dataset, epochs=epochs, callbacks=callbacks, verbose=verbose)
     info = dict(info, raw_words=sum(len(doc) for doc in documents), vocabulary_size=len(words))
