@@ -9,6 +9,10 @@ test articles), this script trains each model briefly, exports it, and reports o
 - `model_bytes` per variant (SavedModel: saved_model.pb + variables);
 - batch-1 latency (median ms) of the SavedModel token-id signature vs the float32 TFLite model.
 
+Variants: float32, dynamic_range, float16, int8 (full integer, calibrated on 200 training
+examples), int8_float_logits (int8 with the output projection and bias add kept in float) and
+int16x8 (16-bit activations; recorded as an error where the converter refuses it).
+
 Goals (issue 6): float TFLite argmax agreement 100 %, int8 >= 99 %, fused LSTM present,
 TFLite batch-1 latency <= 0.5x SavedModel.
 
@@ -38,6 +42,14 @@ import tensorflow_text  # noqa: E402,F401
 from export import verify  # noqa: E402
 from export.saved_model import export_saved_model, preprocessing_arguments  # noqa: E402
 from export.tflite import QUANTIZATIONS, TFLiteRunner, convert  # noqa: E402
+
+# TFLite variants: (name, quantization, ops kept in float). "int8_float_logits" is selective
+# int8: the output projection and its bias add (FULLY_CONNECTED, ADD) stay float, so the logits
+# are not quantised. "int16x8" (16-bit activations) is its own variant, never counted as int8.
+VARIANTS = [(q, q, ()) for q in QUANTIZATIONS] + [
+    ("int8_float_logits", "int8", ("FULLY_CONNECTED", "ADD")),
+    ("int16x8", "int16x8", ()),
+]
 
 EWT_DIR = REPO.parent / "shared" / "data" / "ud-english-ewt"
 GENRES = ["answers", "email", "newsgroup", "reviews", "weblog"]
@@ -108,17 +120,25 @@ def evaluate(task, model, signature, examples, representative, quick, scratch):
             "argmax_agreement": float(np.mean([verify.argmax_agreement(k, s, m) for k, s, m in zip(keras_out, saved, masks)])),
         }
 
-    for quantization in QUANTIZATIONS:
+    for name, quantization, float_ops in VARIANTS:
         started = time.perf_counter()
-        content, info = convert(model, quantization=quantization, representative_token_ids=representative)
+        try:
+            content, info = convert(model, quantization=quantization, representative_token_ids=representative,
+                                    float_ops=float_ops)
+        except RuntimeError as error:
+            if quantization != "int16x8":
+                raise
+            result["variants"][f"tflite_{name}"] = {"error": str(error)}  # measured: the converter refuses it
+            continue
         runner = TFLiteRunner(content)
         outs = [probs(runner({k: v for k, v in e.items() if k != "padding_mask"})) for e in examples]
-        result["variants"][f"tflite_{quantization}"] = {
+        result["variants"][f"tflite_{name}"] = {
             "max_abs_diff": max(verify.max_abs_diff(k, o) for k, o in zip(keras_out, outs)),
             "argmax_agreement": float(np.mean([verify.argmax_agreement(k, o, m) for k, o, m in zip(keras_out, outs, masks)])),
             "tflite_ops": info["ops"],
             "fused_lstm": info["fused_lstm"],
             "int8_float_ops": info["int8_float_ops"],
+            "lstm_cell_clip_removed": info["cell_clip_removed"],
             "model_bytes": len(content),
             "convert_s": round(time.perf_counter() - started, 1),
         }
@@ -140,7 +160,7 @@ def evaluate(task, model, signature, examples, representative, quick, scratch):
     result["latency_ms_batch1"]["tflite_over_saved_model"] = (
         result["latency_ms_batch1"]["tflite_float32"] / result["latency_ms_batch1"]["saved_model"]
     )
-    result["fused_lstm"] = all(v.get("fused_lstm", True) for v in result["variants"].values())
+    result["fused_lstm"] = all(v.get("fused_lstm", True) for v in result["variants"].values() if "error" not in v)
     return result
 
 
@@ -265,6 +285,9 @@ def print_table(task, result):
     print(f"\n== {task} ({result['examples']} held-out examples) ==")
     print(f"{'variant':<22}{'max_abs_diff':>14}{'argmax_agree':>14}{'bytes':>12}{'fused_lstm':>12}")
     for name, row in result["variants"].items():
+        if "error" in row:
+            print(f"{name:<22}  failed: {row['error'][:90]}")
+            continue
         agree = row.get("argmax_agreement")
         print(f"{name:<22}{row['max_abs_diff']:>14.3g}{(f'{agree:.4f}' if agree is not None else '-'):>14}"
               f"{row.get('model_bytes', result['saved_model_bytes']):>12}{str(row.get('fused_lstm', '-')):>12}")

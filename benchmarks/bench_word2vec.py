@@ -10,7 +10,10 @@ Claims checked (issue 5):
    gensim's own evaluator is also run on gensim's vectors as a cross-check of that code.
    gensim drops words past 10,000 per sentence, so both tools get the articles cut into
    10,000-word pieces. `train_seconds` is wall time from token lists to vectors (vocabulary
-   included) for both; `cpu_seconds` is the process CPU time over the same span.
+   included) for both; `cpu_seconds` is the process CPU time over the same span. Both tools use
+   2 workers (`workers=2`). Timing is repeated (`--repeats`, alternating which tool goes first)
+   because the CPU is shared: the reported ratios are medians over back-to-back pairs, each pair
+   listed under `timings`.
 2. POS tagger (UD English EWT: first 4,000 training sentences, 5 epochs, BiLSTM 64, full dev set)
    accuracy with a random token embedding vs one initialised from the seqkeras vectors trained
    above on the Wikipedia corpus (frozen and trainable, centred by default, plus uncentred
@@ -84,11 +87,30 @@ def evaluate(vectors):
     }
 
 
-def run_seqkeras(documents, params, raw_words):
-    load = os.getloadavg()[0]
+def time_seqkeras(documents, params):
+    """Trains seqkeras once: `(wall seconds, process CPU seconds, TrainedWord2Vec)`."""
     wall, cpu = time.perf_counter(), time.process_time()
     trained = train_word2vec(documents, **params)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return time.perf_counter() - wall, time.process_time() - cpu, trained
+
+
+def time_gensim(documents, params):
+    """Trains gensim once (skip-gram, negative sampling): `(wall seconds, process CPU seconds, model)`."""
+    from gensim.models import Word2Vec as GensimWord2Vec
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    model = GensimWord2Vec(
+        documents, sg=1, hs=0, workers=params["workers"], vector_size=params["vector_size"], window=params["window"],
+        negative=params["negative"], sample=params["sample"], min_count=params["min_count"],
+        ns_exponent=params["ns_exponent"], alpha=params["alpha"], min_alpha=params["min_alpha"],
+        epochs=params["epochs"], seed=params["seed"],
+    )
+    return time.perf_counter() - wall, time.process_time() - cpu, model
+
+
+def run_seqkeras(documents, params, raw_words):
+    load = os.getloadavg()[0]
+    wall, cpu, trained = time_seqkeras(documents, params)
     result = {
         "train_seconds": wall,
         "cpu_seconds": cpu,
@@ -104,17 +126,8 @@ def run_seqkeras(documents, params, raw_words):
 
 
 def run_gensim(documents, params, raw_words):
-    from gensim.models import Word2Vec as GensimWord2Vec
-
     load = os.getloadavg()[0]
-    wall, cpu = time.perf_counter(), time.process_time()
-    model = GensimWord2Vec(
-        documents, sg=1, hs=0, workers=2, vector_size=params["vector_size"], window=params["window"],
-        negative=params["negative"], sample=params["sample"], min_count=params["min_count"],
-        ns_exponent=params["ns_exponent"], alpha=params["alpha"], min_alpha=params["min_alpha"],
-        epochs=params["epochs"], seed=params["seed"],
-    )
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    wall, cpu, model = time_gensim(documents, params)
     vectors = KeyedVectors(list(model.wv.index_to_key), model.wv.vectors)
     result = {
         "train_seconds": wall,
@@ -139,6 +152,38 @@ TAGGER_VARIANTS = (
     ("word2vec_trainable", "word2vec", True),
     ("word2vec_uncentred_trainable", "word2vec_uncentred", True),
 )
+
+
+def time_repeats(documents, params, raw_words, gensim_result, seqkeras_result, repeats):
+    """Timing of both tools over `repeats` runs (the first given, the rest alternating which goes first).
+
+    The CPU is shared with other jobs, so one run's wall times drift with the load; the ratio of
+    each back-to-back pair and the medians over the pairs are reported, with the process CPU
+    seconds (the same work whatever the load).
+    """
+    runs = [{
+        "gensim_seconds": gensim_result["train_seconds"], "seqkeras_seconds": seqkeras_result["train_seconds"],
+        "gensim_cpu_seconds": gensim_result["cpu_seconds"], "seqkeras_cpu_seconds": seqkeras_result["cpu_seconds"],
+        "load_average": os.getloadavg()[0],
+    }]
+    for repeat in range(1, repeats):
+        run = {}
+        for tool in (("seqkeras", "gensim") if repeat % 2 else ("gensim", "seqkeras")):
+            wall, cpu, _ = (time_seqkeras if tool == "seqkeras" else time_gensim)(documents, params)
+            run[f"{tool}_seconds"], run[f"{tool}_cpu_seconds"] = wall, cpu
+        run["load_average"] = os.getloadavg()[0]
+        runs.append(run)
+    speed = [run["gensim_seconds"] / run["seqkeras_seconds"] for run in runs]
+    cpu = [run["seqkeras_cpu_seconds"] / run["gensim_cpu_seconds"] for run in runs]
+    return {
+        "runs": runs,
+        "words_per_s_ratio": speed,
+        "cpu_seconds_ratio": cpu,
+        "median_words_per_s_ratio": float(np.median(speed)),
+        "median_cpu_seconds_ratio": float(np.median(cpu)),
+        "median_seqkeras_words_per_s": float(np.median([raw_words * params["epochs"] / r["seqkeras_seconds"] for r in runs])),
+        "median_gensim_words_per_s": float(np.median([raw_words * params["epochs"] / r["gensim_seconds"] for r in runs])),
+    }
 
 
 def run_tagger(vectors, quick, epochs=None, train_sentences=4000, seeds=(0,)):
@@ -239,6 +284,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small corpus, 1 epoch; JSON to the temp dir")
     parser.add_argument("--no-tagger", action="store_true", help="skip the POS tagger comparison")
+    parser.add_argument(
+        "--repeats", type=int, default=None,
+        help="timed runs of each tool, alternating (default 3, 1 with --quick); quality from the first",
+    )
     parser.add_argument("--tagger-epochs", type=int, default=None, help="tagger epochs (default 5; 1 with --quick)")
     parser.add_argument("--tagger-sentences", type=int, default=4000, help="EWT training sentences for the tagger")
     parser.add_argument("--tagger-seeds", type=int, default=1, help="tagger runs per variant (seeds 0..N-1)")
@@ -249,12 +298,13 @@ def main():
     raw_words = sum(len(doc) for doc in documents)
     params = dict(
         vector_size=100, window=5, negative=5, sample=1e-3, min_count=5, ns_exponent=0.75,
-        alpha=0.025, min_alpha=0.0001, epochs=1 if args.quick else 5, seed=0,
+        alpha=0.025, min_alpha=0.0001, epochs=1 if args.quick else 5, seed=0, workers=2,
     )
     print(f"device: {device_description()}; corpus: {len(documents)} pieces, {raw_words} words")
 
     gensim_result = run_gensim(documents, params, raw_words)
     seqkeras_result, trained = run_seqkeras(documents, params, raw_words)
+    timings = time_repeats(documents, params, raw_words, gensim_result, seqkeras_result, args.repeats or (1 if args.quick else 3))
     rows, missing = bias_projection(trained.vectors)
     tagger = {"skipped": "--no-tagger"} if args.no_tagger else run_tagger(
         trained.vectors, args.quick, epochs=args.tagger_epochs, train_sentences=args.tagger_sentences,
@@ -262,8 +312,8 @@ def main():
     )
 
     ratios = {
-        "words_per_s_ratio": seqkeras_result["words_per_s"] / gensim_result["words_per_s"],
-        "cpu_seconds_ratio": seqkeras_result["cpu_seconds"] / gensim_result["cpu_seconds"],
+        "words_per_s_ratio": timings["median_words_per_s_ratio"],
+        "cpu_seconds_ratio": timings["median_cpu_seconds_ratio"],
         "wordsim353_difference": seqkeras_result["wordsim353_spearman"] - gensim_result["wordsim353_spearman"],
     }
     report = {
@@ -274,6 +324,7 @@ def main():
         "seqkeras": seqkeras_result,
         "gensim": gensim_result,
         **ratios,
+        "timings": timings,
         "goals": {
             "wordsim353_within_0.03": ratios["wordsim353_difference"] >= -0.03,
             "words_per_s_at_least_0.5x": ratios["words_per_s_ratio"] >= 0.5,
@@ -286,6 +337,8 @@ def main():
     print(f"{'':24}{'seqkeras':>14}{'gensim':>14}")
     for key in keys:
         print(f"{key:24}{seqkeras_result[key]:>14.4g}{gensim_result[key]:>14.4g}")
+    print(f"words/s ratio per run {[round(r, 2) for r in timings['words_per_s_ratio']]}, "
+          f"CPU-seconds ratio per run {[round(r, 2) for r in timings['cpu_seconds_ratio']]} (medians used)")
     print(f"words/s ratio {ratios['words_per_s_ratio']:.2f}, wordsim difference {ratios['wordsim353_difference']:+.3f}")
     print(f"seqkeras loss per epoch: {[round(v, 4) for v in seqkeras_result['loss_per_epoch']]}")
     print(format_bias_table(rows))

@@ -10,8 +10,10 @@ Conversion goes through a SavedModel traced inside `seqkeras.layers.LSTM.tflite_
 then emits its TF-Keras-2-style `api_implements="lstm_..."` function without a mask, which the
 converter fuses into one `UNIDIRECTIONAL_SEQUENCE_LSTM` op (no `WHILE`). Converting a Keras 3 model
 from a concrete function leaves its variables as uninitialised resource reads (the interpreter then
-returns garbage), hence the SavedModel route. The interpreter is LiteRT (`ai-edge-litert`), which
-installs beside TF 2.21 and protobuf 7 without conflicts.
+returns garbage), hence the SavedModel route. The converter gives each fused LSTM a cell-state
+clip of 10 that Keras does not have; `remove_lstm_cell_clip` turns it off in every variant. The
+interpreter is LiteRT (`ai-edge-litert`), which installs beside TF 2.21 and protobuf 7 without
+conflicts.
 """
 
 import contextlib
@@ -26,6 +28,10 @@ import tensorflow as tf
 from export.token_files import write_token_file
 
 QUANTIZATIONS = ("float32", "dynamic_range", "float16", "int8")
+# 16-bit activations with int8 weights: accepted by `convert`, reported as its own variant (not
+# int8). The TF 2.21 converter refuses it for our token-id models (no calibration range for the
+# int32 `token_ids` input), so it is not offered by the CLI.
+EXPERIMENTAL_QUANTIZATIONS = ("int16x8",)
 
 
 def _fusion_context():
@@ -97,6 +103,7 @@ def convert(
     quantization="float32",
     representative_token_ids=None,
     output_name=None,
+    float_ops=(),
 ):
     """Converts a token-id Keras model to TFLite bytes.
 
@@ -104,28 +111,44 @@ def convert(
         model: Keras model taking `{"token_ids": int32 (B, T), "padding_mask": bool (B, T)}`.
         batch_size: static batch size of the TFLite signature.
         sequence_length: static T, or None for a dynamic time axis.
-        quantization: "float32", "dynamic_range" (int8 weights), "float16" (float16 weights) or
-            "int8" (full integer with calibration; needs `representative_token_ids`).
+        quantization: "float32", "dynamic_range" (int8 weights), "float16" (float16 weights),
+            "int8" (full integer with calibration; needs `representative_token_ids`) or the
+            experimental "int16x8" (int16 activations, int8 weights; refused by the TF 2.21
+            converter for int32 token-id inputs, raises a RuntimeError saying so).
         representative_token_ids: iterable of real examples for the int8 calibration (e.g. 100
             training sentences): 1-D int arrays of token ids, or dicts of per-example model inputs
             without the batch axis (`token_ids` (T,), `char_ids` (T, C)).
         output_name: name of the signature output; default "probabilities" when the model ends
             in softmax, else "logits".
+        float_ops: int8 only: TFLite op names kept in float (selective quantisation through
+            `tf.lite.experimental.QuantizationDebugger`'s denylist), e.g.
+            `("FULLY_CONNECTED", "ADD")` keeps the output projection and its bias add, hence the
+            logits, in float. Listed in `info["int8_float_ops"]` with any op kept in float
+            because the runtime lacks its int8 kernel.
 
     Returns:
-        `(tflite_bytes, info)`: `info["ops"]` (op names), `info["fused_lstm"]`, and for int8
-        `info["int8_float_ops"]`, the ops kept in float because LiteRT has no int8 kernel.
+        `(tflite_bytes, info)`: `info["ops"]` (op names), `info["fused_lstm"]`,
+        `info["cell_clip_removed"]` (fused LSTMs whose converter-added clip was turned off) and
+        for int8 `info["int8_float_ops"]`, the ops kept in float (`float_ops` and those LiteRT
+        has no int8 kernel for).
     """
-    if quantization not in QUANTIZATIONS:
-        raise ValueError(f"`quantization` must be one of {QUANTIZATIONS}. Received: quantization={quantization!r}")
+    if quantization not in QUANTIZATIONS + EXPERIMENTAL_QUANTIZATIONS:
+        raise ValueError(
+            f"`quantization` must be one of {QUANTIZATIONS + EXPERIMENTAL_QUANTIZATIONS}. "
+            f"Received: quantization={quantization!r}"
+        )
+    float_ops = [str(op).upper() for op in float_ops]
+    if float_ops and quantization != "int8":
+        raise ValueError(f"`float_ops` applies to int8 quantisation only. Received: quantization={quantization!r}")
+    calibrated = quantization in ("int8", "int16x8")
     if int(batch_size) < 1:
         raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size}")
     model = fusable_inference_model(model)
     specs = tflite_input_specs(model, batch_size, sequence_length)
     output_name = output_name or default_output_name(model)
-    if quantization == "int8":
+    if calibrated:
         if representative_token_ids is None:
-            raise ValueError("int8 quantisation needs `representative_token_ids` drawn from real data. Received: None")
+            raise ValueError(f"{quantization} quantisation needs `representative_token_ids` drawn from real data. Received: None")
         representative = []
         for example in representative_token_ids:
             example = dict(example) if isinstance(example, dict) else {"token_ids": example}
@@ -154,18 +177,37 @@ def convert(
 
         def make_converter():
             converter = tf.lite.TFLiteConverter.from_saved_model(scratch)
-            if quantization in ("dynamic_range", "float16", "int8"):
+            if quantization != "float32":
                 converter.optimizations = [tf.lite.Optimize.DEFAULT]
             if quantization == "float16":
                 converter.target_spec.supported_types = [tf.float16]
-            if quantization == "int8":
+            if calibrated:
                 converter.representative_dataset = dataset_fn(representative, batch_size)
+            if quantization == "int8":
                 converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if quantization == "int16x8":
+                converter.target_spec.supported_ops = [
+                    tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+                ]
             return converter
 
-        content = make_converter().convert()
+        if quantization == "int16x8":
+            try:
+                content = make_converter().convert()
+            except Exception as error:  # the converter raises a bare RuntimeError / ConverterError
+                raise RuntimeError(
+                    "int16x8 quantisation failed in the TFLite converter (with TF 2.21 it records no "
+                    f"calibration range for the int32 token-id input): {str(error).splitlines()[-1]}"
+                ) from error
+        elif float_ops:
+            content = _quantize_with_float_ops(make_converter, dataset_fn(representative, batch_size), float_ops)
+        else:
+            content = make_converter().convert()
         if quantization == "int8":
-            content, info["int8_float_ops"] = _keep_unsupported_ops_float(content, make_converter, dataset_fn(representative, batch_size))
+            content, kept = _keep_unsupported_ops_float(
+                content, make_converter, dataset_fn(representative, batch_size), list(float_ops)
+            )
+            info["int8_float_ops"] = sorted(set(float_ops) | set(kept))
     content, info["cell_clip_removed"] = remove_lstm_cell_clip(content)
     info["ops"] = tflite_ops(content)
     info["fused_lstm"] = is_fused_lstm(info["ops"])
@@ -183,7 +225,19 @@ def dataset_fn(examples, batch_size):
     return dataset
 
 
-def _keep_unsupported_ops_float(content, make_converter, dataset, max_rounds=4):
+def _quantize_with_float_ops(make_converter, dataset, float_ops):
+    """Full-int8 conversion with the `float_ops` op types denylisted (kept in float)."""
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=make_converter(),
+        debug_dataset=dataset,
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(
+            denylisted_ops=list(float_ops), fully_quantize=False
+        ),
+    )
+    return debugger.get_nondebug_quantized_model()
+
+
+def _keep_unsupported_ops_float(content, make_converter, dataset, denylisted=(), max_rounds=4):
     """Re-quantises with float kernels for ops whose int8 kernel the runtime lacks.
 
     The converter quantises some ops (e.g. REVERSE_SEQUENCE, used by a bidirectional tagger)
@@ -193,25 +247,20 @@ def _keep_unsupported_ops_float(content, make_converter, dataset, max_rounds=4):
     """
     import re
 
-    denylisted = []
+    denylisted = list(denylisted)
+    added = []
     example = next(iter(dataset()))
     for _ in range(max_rounds):
         try:
             TFLiteRunner(content)(example)
-            return content, denylisted
+            return content, added
         except RuntimeError as error:
             match = re.search(r"not supported by ([A-Za-z0-9_]+)", str(error))
             if match is None or match.group(1).upper() in denylisted:
                 raise
             denylisted.append(match.group(1).upper())
-        debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=make_converter(),
-            debug_dataset=dataset,
-            debug_options=tf.lite.experimental.QuantizationDebugOptions(
-                denylisted_ops=list(denylisted), fully_quantize=False
-            ),
-        )
-        content = debugger.get_nondebug_quantized_model()
+            added.append(match.group(1).upper())
+        content = _quantize_with_float_ops(make_converter, dataset, denylisted)
     raise RuntimeError(f"int8 model still fails after keeping {denylisted} in float")
 
 
@@ -223,7 +272,9 @@ def remove_lstm_cell_clip(content):
     LM: |c| > 30), and the clipped op then drifts from Keras for several steps after each such
     state (float32 probabilities off by up to 1e-3, while a random-weight model, whose states
     stay small, matched to 1e-7). The kernels clip only when `cell_clip > 0`, so we overwrite
-    the stored float with 0 in the flatbuffer; everything else is unchanged.
+    the stored float with 0 in the flatbuffer; everything else is unchanged. (In a full-int8
+    model the int16 cell state's scale was already chosen from the clip, for |c| < 16, so
+    there the states still saturate at 16.)
     """
     import struct
 
@@ -237,12 +288,14 @@ def remove_lstm_cell_clip(content):
         for op_index in range(subgraph.OperatorsLength()):
             op = subgraph.Operators(op_index)
             code = model.OperatorCodes(op.OpcodeIndex())
-            if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) != schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM:
+            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+            if builtin != schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM:
                 continue
             table = op.BuiltinOptions()
             options = schema.UnidirectionalSequenceLSTMOptions()
             options.Init(table.Bytes, table.Pos)
-            field = options._tab.Offset(6)  # vtable slot of `cell_clip` (schema field 1)
+            # flatbuffers table access: vtable slot 6 is `cell_clip` (field 1 of the options).
+            field = options._tab.Offset(6)
             if field and options.CellClip() != 0.0:
                 struct.pack_into("<f", buffer, options._tab.Pos + field, 0.0)
                 count += 1
@@ -331,6 +384,7 @@ def export_tflite(
     batch_size=1,
     sequence_length=None,
     representative_token_ids=None,
+    float_ops=(),
     overwrite=False,
 ):
     """Writes `<path>` (.tflite), `<stem>.vocabulary.txt`, `<stem>.labels.txt` and `<stem>.json`.
@@ -340,7 +394,8 @@ def export_tflite(
         path: output `.tflite` file.
         vocabulary: `Vocabulary` (or its `.tokens`) used in training; required.
         labels: class / tag names in id order (tagger, classifier); None for a language model.
-        quantization, batch_size, sequence_length, representative_token_ids: see `convert`.
+        quantization, batch_size, sequence_length, representative_token_ids, float_ops: see
+            `convert`.
         overwrite: replace existing files.
 
     Returns:
@@ -358,7 +413,7 @@ def export_tflite(
         raise FileExistsError(f"{path} already exists. Pass overwrite=True (--overwrite) to replace it.")
     content, info = convert(
         model, batch_size=batch_size, sequence_length=sequence_length, quantization=quantization,
-        representative_token_ids=representative_token_ids,
+        representative_token_ids=representative_token_ids, float_ops=float_ops,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     stem = path.with_suffix("")

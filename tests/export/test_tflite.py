@@ -2,11 +2,12 @@
 
 import json
 
+import keras
 import numpy as np
 import pytest
 
 from export import verify
-from export.tflite import TFLiteRunner, convert, export_tflite, fusable_inference_model
+from export.tflite import TFLiteRunner, convert, export_tflite, fusable_inference_model, remove_lstm_cell_clip
 from export.token_files import read_token_file
 
 pytestmark = pytest.mark.slow
@@ -104,3 +105,38 @@ def test_export_tflite_writes_model_vocabulary_and_metadata(tmp_path, classifier
     runner = TFLiteRunner(path)
     with pytest.raises(ValueError, match="shape"):
         runner(np.zeros((2, 3), np.int32))  # the batch size is static
+
+
+def _cell_growing_char_lm():
+    """A 2-unit char LM whose cell state climbs to ~25 on token 5 and falls again on token 6."""
+    from seqkeras.models.char_lm import CharLanguageModel
+
+    keras.utils.set_random_seed(0)
+    model = CharLanguageModel(vocabulary_size=8, embedding_dim=1, hidden_dim=2)
+    embedding = np.zeros((8, 1), np.float32)
+    embedding[5], embedding[6] = 1.0, -1.0
+    kernel = np.zeros((1, 8), np.float32)
+    kernel[0, 4:6] = 6.0  # candidate g = tanh(+-6) = +-1
+    bias = np.array([6, 6, 8, 8, 0, 0, 0, 0], np.float32)  # input gate open, forget gate closed
+    model.embedding.set_weights([embedding])
+    model.recurrent_layers[0].set_weights([kernel, np.zeros((2, 8), np.float32), bias])
+    ids = np.array([[2] + [5] * 25 + [6] * 14], np.int32)  # c: 0 -> ~25 -> ~11 (-> ~-3 if clipped at 10)
+    return model, ids
+
+
+def test_fused_lstm_keeps_large_cell_states_unclipped(monkeypatch):
+    # The converter sets cell_clip=10 on fused LSTMs; Keras does not clip, so `convert` turns it off.
+    model, ids = _cell_growing_char_lm()
+    reference = np.asarray(model({"token_ids": ids, "padding_mask": np.ones_like(ids, bool)}))
+    content, info = convert(model)
+    assert info["cell_clip_removed"] == 1 and remove_lstm_cell_clip(content)[1] == 0
+    assert verify.max_abs_diff(reference, TFLiteRunner(content)(ids)) < 1e-4
+
+    # Without the fix, the same parity check sees the clipped cell state.
+    import export.tflite as tflite_module
+
+    monkeypatch.setattr(tflite_module, "remove_lstm_cell_clip", lambda content: (content, 0))
+    clipped, _ = convert(model)
+    assert verify.max_abs_diff(reference, TFLiteRunner(clipped)(ids)) > 0.1
+    with pytest.raises(ValueError, match="float_ops"):
+        convert(model, float_ops=("ADD",))

@@ -5,7 +5,6 @@ import tensorflow as tf
 from keras import ops
 
 
-@keras.saving.register_keras_serializable(package="seqkeras")
 def _sgns_shard(target_table, context_table, target, words, step_size):
     """SGNS updates of some pairs against fixed tables: `(target_update, context_update, pair_loss)`.
 
@@ -38,6 +37,7 @@ _sgns_shard_xla = tf.function(_sgns_shard, jit_compile=True, reduce_retracing=Tr
 _apply_updates_xla = tf.function(_apply_updates, jit_compile=True, reduce_retracing=True)
 
 
+@keras.saving.register_keras_serializable(package="seqkeras")
 class Word2Vec(keras.Model):
     """Skip-gram word2vec with negative sampling: a target table and a context table.
 
