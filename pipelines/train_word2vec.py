@@ -49,6 +49,7 @@ class TrainConfig:
     batch_size: int = 4096  # pairs per SGD step
     steps_per_execution: int = 16
     jit_compile: bool = True
+    workers: int = 2  # shards of each SGD step computed in parallel (gensim's name)
     # --- output ---
     run_dir: str = "runs/word2vec"
     verbose: int = 2  # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
@@ -56,7 +57,8 @@ class TrainConfig:
     def __post_init__(self):
         if self.corpus not in CORPORA and not pathlib.Path(self.corpus).is_file():
             raise ValueError(f"`corpus` must be one of {CORPORA} or an existing text file. Received: corpus={self.corpus!r}")
-        for name in ("min_count", "window", "negative", "vector_size", "epochs", "batch_size", "steps_per_execution"):
+        for name in ("min_count", "window", "negative", "vector_size", "epochs", "batch_size", "steps_per_execution",
+                     "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be >= 1. Received: {name}={getattr(self, name)!r}")
         for name in ("max_documents", "max_vocab_size", "sample"):
@@ -93,6 +95,7 @@ def train(config, documents, callbacks=()):
         min_alpha=config.min_alpha,
         epochs=config.epochs,
         seed=config.seed,
+        workers=config.workers,
         batch_size=config.batch_size,
         steps_per_execution=config.steps_per_execution,
         jit_compile=config.jit_compile,

@@ -34,7 +34,9 @@ def build_tagger(
     By default the RNN is bidirectional (each tag sees the whole sentence); `causal=True`
     makes it left-to-right only, so the tag at step `t` depends on tokens `<= t`. The output
     keeps the padding mask, so `seqkeras.losses.MaskedSparseCategoricalCrossentropy` (or any
-    Keras loss) averages over real tokens only.
+    Keras loss) averages over real tokens only. The outputs are logits: compile with
+    `from_logits=True` (the model's `compile` rejects a cross-entropy expecting probabilities,
+    which would clip the logits and stall training, frozen embeddings worst of all).
 
     Args:
         vocabulary_size: number of token ids (reserved ids included).
