@@ -1,13 +1,15 @@
-"""Constructor-argument validation shared by the layers (private)."""
+"""Constructor-argument validation shared by the layers and the model builders (private)."""
+
+import numpy as np
 
 
 def check_positive_int(name, value, allow_none=False):
     """Raise `ValueError` echoing the value unless it is a positive int (or allowed None)."""
     if allow_none and value is None:
         return value
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return value
+    return int(value)
 
 
 def check_rate(name, value):
