@@ -2,6 +2,12 @@ import os
 import pathlib
 
 import pytest
+from hypothesis import settings
+
+# Shared CPU runners make timings noisy: no per-example deadline, and a fixed example sequence
+# so that a CI run is repeatable (per-test @settings override only what they name).
+settings.register_profile("seqkeras", deadline=None, derandomize=True, print_blob=True)
+settings.load_profile("seqkeras")
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
