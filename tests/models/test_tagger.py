@@ -56,6 +56,14 @@ def test_character_word_encoder_layer_contract():
     np.testing.assert_array_equal(np.asarray(out)[0, 2], np.zeros(4))  # an all-pad word
 
 
+def test_character_word_encoder_ignores_how_far_characters_are_padded():
+    keras.utils.set_random_seed(3)
+    encoder = CharacterWordEncoder(char_vocabulary_size=12, char_embedding_dim=4, filters=5, kernel_size=3)
+    words = np.array([[[3, 4, 5, 6], [6, 7, 0, 0]]], dtype="int32")  # (1, 2, 4); word 0 fills the axis
+    wider = np.pad(words, ((0, 0), (0, 0), (0, 12)))  # the same words, 16 character slots
+    np.testing.assert_allclose(encoder(words).numpy(), encoder(wider).numpy(), atol=1e-6)
+
+
 def test_output_shape_and_mask(bidirectional):
     logits = bidirectional(_inputs())
     assert tuple(logits.shape) == (2, 5, 5)

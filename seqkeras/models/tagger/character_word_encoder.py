@@ -10,7 +10,8 @@ from seqkeras.models.tagger._validation import check_positive_int
 class CharacterWordEncoder(keras.layers.Layer):
     """Encodes every word of a batch from its character ids.
 
-    Each word's characters are embedded, convolved (`same` padding, ReLU) and max-pooled over
+    Each word's characters are embedded (padding characters as zeros), convolved (`same`
+    padding, ReLU) and max-pooled over
     the word's real characters (id 0 is character padding and never wins the max). This gives
     taggers prefix/suffix/shape evidence for words that are rare or unseen in training. Words
     made only of padding (padded time steps) encode to zeros. The layer keeps the word-level
@@ -58,8 +59,11 @@ class CharacterWordEncoder(keras.layers.Layer):
             raise TypeError(f"`char_ids` must be integers. Received: dtype={char_ids.dtype.name}")
         shape = tf.shape(char_ids)  # [B, T, C]
         flat = tf.reshape(char_ids, [-1, shape[2]])  # (B*T, C)
-        features = self.convolution(self.embedding(flat))  # (B*T, C, F), ReLU so >= 0
-        real = tf.cast(tf.not_equal(flat, 0), features.dtype)[..., None]  # (B*T, C, 1)
+        real = tf.expand_dims(tf.cast(tf.not_equal(flat, 0), self.compute_dtype), -1)  # (B*T, C, 1)
+        # Padding characters embed to zeros, exactly like the convolution's own `same` padding,
+        # so a word's vector does not depend on how far the character axis is padded.
+        embedded = self.embedding(flat) * real  # (B*T, C, E)
+        features = self.convolution(embedded)  # (B*T, C, F), ReLU so >= 0
         pooled = tf.reduce_max(features * real, axis=1)  # (B*T, F); all-pad words give 0
         return tf.reshape(pooled, [shape[0], shape[1], self.filters])  # (B, T, F)
 
