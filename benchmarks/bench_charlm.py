@@ -28,12 +28,13 @@ import json
 import lzma
 import math
 import pathlib
-import platform
 import sys
 import time
 
 import numpy as np
 import tensorflow as tf
+
+import benchlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -212,8 +213,7 @@ def main(argv=None):
         "ngram_seconds": round(ngram_seconds, 1),
         "config": dataclasses.asdict(config),
         "quick": args.quick,
-        "device": "GPU: " + tf.config.list_physical_devices("GPU")[0].name if tf.config.list_physical_devices("GPU")
-        else f"CPU ({platform.processor() or platform.machine()}, {len(tf.config.list_physical_devices('CPU'))} device)",
+        "device": benchlib.device_description(),
         "tensorflow": tf.__version__,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "sample": generated[0][:500],

@@ -30,38 +30,21 @@ import argparse
 import json
 import os
 import pathlib
-import platform
-import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+
+import benchlib  # noqa: E402
 
 from seqkeras.data import corpora  # noqa: E402
 from seqkeras.models.word2vec import KeyedVectors, bias_projection, format_bias_table  # noqa: E402
 from seqkeras.models.word2vec import tokenize_documents, train_word2vec  # noqa: E402
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = benchlib.REPO
 EWT_DIR = REPO.parent / "shared" / "data" / "ud-english-ewt"
 MAX_SENTENCE = 10000  # gensim's MAX_WORDS_IN_BATCH: longer sentences are truncated by gensim
-
-
-def device_description():
-    gpus = tf.config.list_logical_devices("GPU")
-    if gpus:
-        details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
-        return f"GPU: {details.get('device_name', gpus[0].name)}"
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU: {model} ({os.cpu_count()} logical cores)"
 
 
 def load_corpus(quick):
@@ -300,7 +283,7 @@ def main():
         vector_size=100, window=5, negative=5, sample=1e-3, min_count=5, ns_exponent=0.75,
         alpha=0.025, min_alpha=0.0001, epochs=1 if args.quick else 5, seed=0, workers=2,
     )
-    print(f"device: {device_description()}; corpus: {len(documents)} pieces, {raw_words} words")
+    print(f"device: {benchlib.device_description()}; corpus: {len(documents)} pieces, {raw_words} words")
 
     gensim_result = run_gensim(documents, params, raw_words)
     seqkeras_result, trained = run_seqkeras(documents, params, raw_words)
@@ -317,7 +300,7 @@ def main():
         "wordsim353_difference": seqkeras_result["wordsim353_spearman"] - gensim_result["wordsim353_spearman"],
     }
     report = {
-        "device": device_description(),
+        "device": benchlib.device_description(),
         "quick": args.quick,
         "corpus": {"pieces": len(documents), "raw_words": raw_words},
         "params": params,
@@ -349,12 +332,7 @@ def main():
     else:
         print("tagger:", json.dumps(tagger))
 
-    output = args.output or (
-        pathlib.Path(tempfile.gettempdir()) / "word2vec_quick.json" if args.quick else REPO / "benchmarks" / "results" / "word2vec.json"
-    )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=2))
-    print(f"wrote {output}")
+    benchlib.write_results(report, benchlib.results_path("word2vec", quick=args.quick, out=args.output))
 
 
 if __name__ == "__main__":

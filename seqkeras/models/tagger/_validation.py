@@ -2,28 +2,7 @@
 
 import numpy as np
 
-
-def check_positive_int(name, value, allow_none=False):
-    """Raise `ValueError` echoing the value unless it is a positive int (or an allowed None)."""
-    if allow_none and value is None:
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return int(value)
-
-
-def check_rate(name, value):
-    """Raise `ValueError` unless `0 <= value < 1`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"`{name}` must be a float in [0, 1). Received: {name}={value!r}")
-    return float(value)
-
-
-def check_choice(name, value, choices):
-    """Raise `ValueError` unless `value` is one of `choices`."""
-    if value not in choices:
-        raise ValueError(f"`{name}` must be one of {list(choices)}. Received: {name}={value!r}")
-    return value
+from seqkeras.layers._validation import check_choice, check_positive_int, check_rate  # noqa: F401 (re-exported)
 
 
 def check_embedding_weights(embedding_weights, vocabulary_size, embedding_dim):
