@@ -9,7 +9,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.seqkeras-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e ".[dev]"
   touch "$stamp"
 fi
