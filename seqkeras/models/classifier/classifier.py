@@ -6,11 +6,10 @@ from seqkeras import layers as seq_layers
 from seqkeras.models.classifier.hashed_bigram_embedding import HashedBigramEmbedding
 from seqkeras.models.tagger._validation import (
     check_choice,
-    check_embedding_weights,
     check_positive_int,
     check_rate,
 )
-from seqkeras.models.tagger.character_word_encoder import CharacterWordEncoder
+from seqkeras.models.tagger.word_features import embed_words
 from seqkeras.models.tagger.rnn_encoder import CELLS, encode_sequence
 from seqkeras.models.tagger.sequence_task_model import SequenceTaskModel
 
@@ -94,25 +93,16 @@ def build_classifier(
             "left-to-right encoder; pass causal=True or use mean/max/sum pooling. "
             f"Received: pooling={pooling!r}, causal={causal!r}"
         )
-    weights, embedding_dim = check_embedding_weights(embedding_weights, vocabulary_size, embedding_dim)
-
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     padding_mask = keras.Input(shape=(None,), dtype="bool", name="padding_mask")
-    embedding = keras.layers.Embedding(
-        vocabulary_size, embedding_dim, trainable=bool(embedding_trainable), name="token_embedding"
-    )
+    x, words, char_ids = embed_words(
+        token_ids, vocabulary_size, embedding_dim=embedding_dim, embedding_weights=embedding_weights,
+        embedding_trainable=embedding_trainable, char_vocabulary_size=char_vocabulary_size,
+        char_embedding_dim=char_embedding_dim, char_filters=char_filters, dropout=dropout,
+    )  # (B, T, E [+ F]); words (B, T, E)
     inputs = {"token_ids": token_ids, "padding_mask": padding_mask}
-    x = embedding(token_ids)  # (B, T, E)
-    words = x
-    if char_vocabulary_size is not None:
-        char_ids = keras.Input(shape=(None, None), dtype="int32", name="char_ids")
+    if char_ids is not None:
         inputs["char_ids"] = char_ids
-        chars = CharacterWordEncoder(
-            char_vocabulary_size, char_embedding_dim, char_filters, name="char_encoder"
-        )(char_ids)  # (B, T, F)
-        x = keras.layers.Concatenate(name="word_features")([x, chars])  # (B, T, E + F)
-    if dropout:
-        x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
     x, _ = encode_sequence(
         x, padding_mask, hidden_dim, num_layers=num_layers, causal=causal, cell=cell, dropout=dropout,
         name="encoder",
@@ -128,14 +118,11 @@ def build_classifier(
     if bigram_buckets is not None:
         word_mean = seq_layers.MaskedPooling("mean", name="word_mean")(words, mask=padding_mask)  # (B, E)
         bigram_mean = HashedBigramEmbedding(
-            bigram_buckets, embedding_dim, vocabulary_size, name="bigram_mean"
+            bigram_buckets, words.shape[-1], vocabulary_size, name="bigram_mean"
         )(token_ids, padding_mask)  # (B, E)
         bag = keras.layers.Concatenate(name="bag_of_ngrams")([word_mean, bigram_mean])  # (B, 2E)
         if dropout:
             bag = keras.layers.Dropout(dropout, name="bag_dropout")(bag)
         pooled = keras.layers.Concatenate(name="sentence_features")([pooled, bag])  # (B, D' + 2E)
     logits = keras.layers.Dense(num_classes, name="class_logits")(pooled)  # (B, num_classes)
-    model = SequenceTaskModel(inputs, logits, name=name)
-    if weights is not None:
-        embedding.set_weights([weights])
-    return model
+    return SequenceTaskModel(inputs, logits, name=name)

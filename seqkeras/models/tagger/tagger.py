@@ -4,11 +4,10 @@ import keras
 
 from seqkeras.models.tagger._validation import (
     check_choice,
-    check_embedding_weights,
     check_positive_int,
     check_rate,
 )
-from seqkeras.models.tagger.character_word_encoder import CharacterWordEncoder
+from seqkeras.models.tagger.word_features import embed_words
 from seqkeras.models.tagger.rnn_encoder import CELLS, encode_sequence
 from seqkeras.models.tagger.sequence_task_model import SequenceTaskModel
 
@@ -78,32 +77,20 @@ def build_tagger(
     check_choice("cell", cell, CELLS)
     dropout = check_rate("dropout", dropout)
     char_vocabulary_size = check_positive_int("char_vocabulary_size", char_vocabulary_size, allow_none=True)
-    weights, embedding_dim = check_embedding_weights(embedding_weights, vocabulary_size, embedding_dim)
-
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     padding_mask = keras.Input(shape=(None,), dtype="bool", name="padding_mask")
+    x, _, char_ids = embed_words(
+        token_ids, vocabulary_size, embedding_dim=embedding_dim, embedding_weights=embedding_weights,
+        embedding_trainable=embedding_trainable, char_vocabulary_size=char_vocabulary_size,
+        char_embedding_dim=char_embedding_dim, char_filters=char_filters, dropout=dropout,
+    )  # (B, T, E [+ F])
     inputs = {"token_ids": token_ids, "padding_mask": padding_mask}
-
-    embedding = keras.layers.Embedding(
-        vocabulary_size, embedding_dim, trainable=bool(embedding_trainable), name="token_embedding"
-    )
-    x = embedding(token_ids)  # (B, T, E)
-    if char_vocabulary_size is not None:
-        char_ids = keras.Input(shape=(None, None), dtype="int32", name="char_ids")
+    if char_ids is not None:
         inputs["char_ids"] = char_ids
-        chars = CharacterWordEncoder(
-            char_vocabulary_size, char_embedding_dim, char_filters, name="char_encoder"
-        )(char_ids)  # (B, T, F)
-        x = keras.layers.Concatenate(name="word_features")([x, chars])  # (B, T, E + F)
-    if dropout:
-        x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
 
     x, _ = encode_sequence(
         x, padding_mask, hidden_dim, num_layers=num_layers, causal=causal, cell=cell, dropout=dropout,
         name="encoder",
     )  # (B, T, H or 2H)
     logits = keras.layers.Dense(num_tags, name="tag_logits")(x)  # (B, T, num_tags)
-    model = SequenceTaskModel(inputs, logits, name=name)
-    if weights is not None:
-        embedding.set_weights([weights])
-    return model
+    return SequenceTaskModel(inputs, logits, name=name)
