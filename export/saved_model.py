@@ -164,18 +164,41 @@ def _check_labels(labels, what):
     return labels
 
 
-# ----------------------------------------------------------------------------------------------
-# Archives per task.
-# ----------------------------------------------------------------------------------------------
-def build_tagger_archive(model, preprocessor, labels_file, from_logits=None):
-    """ExportArchive with `tag_text` (default) and `tag_token_ids` signatures."""
+def _labelled_resources(model, preprocessor, labels_file, from_logits):
+    """Set-up shared by the tagger and classifier archives: (from_logits, resources, token-id specs)."""
     if from_logits is None:
         from_logits = not outputs_are_probabilities(model)
     resources = _Resources()
     resources.preprocessor = preprocessor
     resources.labels_asset, resources.labels = _label_table(labels_file)
-
     specs = _check_inputs_match(model, preprocessor)
+    return from_logits, resources, specs
+
+
+def _with_lengths(outputs, tokens, full_lengths):
+    """Adds `num_tokens` (kept tokens per row) and `truncated` to a raw-text signature's outputs."""
+    num_tokens = tf.cast(tokens.row_lengths(), tf.int32)
+    outputs["num_tokens"] = num_tokens
+    outputs["truncated"] = full_lengths > num_tokens
+    return outputs
+
+
+def _text_and_ids_archive(model, resources, text_name, text_fn, ids_name, ids_fn, specs):
+    """ExportArchive tracking `model` and `resources`, with a raw-text and a token-id endpoint."""
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(resources)
+    archive.add_endpoint(text_name, text_fn, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    archive.add_endpoint(ids_name, ids_fn, input_signature=[specs])
+    return archive
+
+
+# ----------------------------------------------------------------------------------------------
+# Archives per task.
+# ----------------------------------------------------------------------------------------------
+def build_tagger_archive(model, preprocessor, labels_file, from_logits=None):
+    """ExportArchive with `tag_text` (default) and `tag_token_ids` signatures."""
+    from_logits, resources, specs = _labelled_resources(model, preprocessor, labels_file, from_logits)
 
     def tag_token_ids(inputs):
         padding_mask = inputs["padding_mask"]
@@ -189,29 +212,15 @@ def build_tagger_archive(model, preprocessor, labels_file, from_logits=None):
     def tag_text(text):
         inputs, tokens, full_lengths = resources.preprocessor(text)
         outputs = tag_token_ids(inputs)
-        num_tokens = tf.cast(tokens.row_lengths(), tf.int32)
         outputs["tokens"] = tokens.to_tensor(default_value="", shape=tf.shape(inputs["token_ids"]))
-        outputs["num_tokens"] = num_tokens
-        outputs["truncated"] = full_lengths > num_tokens
-        return outputs
+        return _with_lengths(outputs, tokens, full_lengths)
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.track(resources)
-    archive.add_endpoint("tag_text", tag_text, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-    archive.add_endpoint("tag_token_ids", tag_token_ids, input_signature=[specs])
-    return archive
+    return _text_and_ids_archive(model, resources, "tag_text", tag_text, "tag_token_ids", tag_token_ids, specs)
 
 
 def build_classifier_archive(model, preprocessor, labels_file, from_logits=None):
     """ExportArchive with `classify_text` (default) and `classify_token_ids` signatures."""
-    if from_logits is None:
-        from_logits = not outputs_are_probabilities(model)
-    resources = _Resources()
-    resources.preprocessor = preprocessor
-    resources.labels_asset, resources.labels = _label_table(labels_file)
-
-    specs = _check_inputs_match(model, preprocessor)
+    from_logits, resources, specs = _labelled_resources(model, preprocessor, labels_file, from_logits)
 
     def classify_token_ids(inputs):
         inputs = dict(inputs)
@@ -226,20 +235,11 @@ def build_classifier_archive(model, preprocessor, labels_file, from_logits=None)
 
     def classify_text(text):
         inputs, tokens, full_lengths = resources.preprocessor(text)
-        outputs = classify_token_ids(inputs)
-        num_tokens = tf.cast(tokens.row_lengths(), tf.int32)
-        outputs["num_tokens"] = num_tokens
-        outputs["truncated"] = full_lengths > num_tokens
-        return outputs
+        return _with_lengths(classify_token_ids(inputs), tokens, full_lengths)
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.track(resources)
-    archive.add_endpoint(
-        "classify_text", classify_text, input_signature=[tf.TensorSpec([None], tf.string, name="text")]
+    return _text_and_ids_archive(
+        model, resources, "classify_text", classify_text, "classify_token_ids", classify_token_ids, specs
     )
-    archive.add_endpoint("classify_token_ids", classify_token_ids, input_signature=[specs])
-    return archive
 
 
 def _has_carried_state(model):
@@ -365,11 +365,9 @@ def build_char_lm_archive(model, preprocessor, vocabulary, from_logits=None, max
             "prompt_truncated": full_lengths > tf.cast(tokens.row_lengths(), tf.int32),
         }
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.track(resources)
-    archive.add_endpoint("score_text", score_text, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-    archive.add_endpoint("score_token_ids", score_token_ids, input_signature=[specs])
+    archive = _text_and_ids_archive(
+        model, resources, "score_text", score_text, "score_token_ids", score_token_ids, specs
+    )
     archive.add_endpoint(
         "generate",
         generate,

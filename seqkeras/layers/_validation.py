@@ -1,5 +1,6 @@
 """Constructor-argument validation shared by the layers and the model builders (private)."""
 
+import keras
 import numpy as np
 
 
@@ -24,3 +25,21 @@ def check_choice(name, value, choices):
     if value not in choices:
         raise ValueError(f"`{name}` must be one of {list(choices)}. Received: {name}={value!r}")
     return value
+
+
+def check_bool(name, value):
+    """Raise `ValueError` unless `value` is a bool (not merely truthy)."""
+    if not isinstance(value, bool):
+        # ValueError (not TypeError), as the layers have always raised for this.
+        raise ValueError(f"`{name}` must be a bool. Received: {name}={value!r}")  # noqa: TRY004
+    return value
+
+
+def get_activation(layer_name, name, value):
+    """Resolve an activation with `keras.activations.get`, or raise `ValueError` naming it."""
+    try:
+        return keras.activations.get(value)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"Unknown activation for {layer_name}. Received: {name}={value!r}"
+        ) from error

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from seqkeras.layers._validation import check_positive_int
+from seqkeras.layers._validation import check_positive_int, get_activation
 
 
 @keras.saving.register_keras_serializable(package="seqkeras")
@@ -55,12 +55,7 @@ class ElmanCell(keras.layers.Layer):
         super().__init__(**kwargs)
         check_positive_int("hidden_dim", hidden_dim)
         check_positive_int("output_dim", output_dim, allow_none=True)
-        try:
-            self._activation_fn = keras.activations.get(activation)
-        except (ValueError, TypeError) as error:
-            raise ValueError(
-                f"Unknown activation for ElmanCell. Received: activation={activation!r}"
-            ) from error
+        self._activation_fn = get_activation("ElmanCell", "activation", activation)
         self.hidden_dim = hidden_dim
         self.activation = activation
         self.output_dim = output_dim

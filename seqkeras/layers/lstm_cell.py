@@ -3,14 +3,7 @@
 import keras
 from keras import ops
 
-from seqkeras.layers._validation import check_positive_int
-
-
-def _get_activation(name, value):
-    try:
-        return keras.activations.get(value)
-    except (ValueError, TypeError) as error:
-        raise ValueError(f"Unknown activation for LSTMCell. Received: {name}={value!r}") from error
+from seqkeras.layers._validation import check_positive_int, get_activation
 
 
 @keras.saving.register_keras_serializable(package="seqkeras")
@@ -75,9 +68,9 @@ class LSTMCell(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.hidden_dim = check_positive_int("hidden_dim", hidden_dim)
-        self._activation_fn = _get_activation("activation", activation)
-        self._recurrent_activation_fn = _get_activation(
-            "recurrent_activation", recurrent_activation
+        self._activation_fn = get_activation("LSTMCell", "activation", activation)
+        self._recurrent_activation_fn = get_activation(
+            "LSTMCell", "recurrent_activation", recurrent_activation
         )
         self.activation = activation
         self.recurrent_activation = recurrent_activation

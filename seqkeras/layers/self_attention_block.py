@@ -4,7 +4,12 @@ import keras
 from keras import ops
 
 from seqkeras.layers import _masks
-from seqkeras.layers._validation import check_positive_int, check_rate
+from seqkeras.layers._validation import (
+    check_bool,
+    check_positive_int,
+    check_rate,
+    get_activation,
+)
 
 
 @keras.saving.register_keras_serializable(package="seqkeras")
@@ -62,19 +67,13 @@ class SelfAttentionBlock(keras.layers.Layer):
         check_positive_int("num_heads", num_heads)
         check_positive_int("key_dim", key_dim)
         check_positive_int("intermediate_dim", intermediate_dim, allow_none=True)
-        if not isinstance(causal, bool):
-            raise ValueError(f"`causal` must be a bool. Received: causal={causal!r}")
+        check_bool("causal", causal)
         if not isinstance(layer_norm_epsilon, (int, float)) or not layer_norm_epsilon > 0:
             raise ValueError(
                 "`layer_norm_epsilon` must be a positive float. "
                 f"Received: layer_norm_epsilon={layer_norm_epsilon!r}"
             )
-        try:
-            self._activation_fn = keras.activations.get(activation)
-        except (ValueError, TypeError) as error:
-            raise ValueError(
-                f"Unknown activation for {type(self).__name__}. Received: activation={activation!r}"
-            ) from error
+        self._activation_fn = get_activation(type(self).__name__, "activation", activation)
         self.num_heads = num_heads
         self.key_dim = key_dim
         self.causal = causal

@@ -3,7 +3,12 @@
 import keras
 
 from seqkeras.layers import _masks
-from seqkeras.layers._validation import check_positive_int, check_rate
+from seqkeras.layers._validation import (
+    check_bool,
+    check_positive_int,
+    check_rate,
+    get_activation,
+)
 
 
 @keras.saving.register_keras_serializable(package="seqkeras")
@@ -76,14 +81,8 @@ class TemporalConvStack(keras.layers.Layer):
                 "`dilation_rates` must be a non-empty sequence of positive integers. "
                 f"Received: dilation_rates={dilation_rates!r}"
             )
-        if not isinstance(causal, bool):
-            raise ValueError(f"`causal` must be a bool. Received: causal={causal!r}")
-        try:
-            self._activation_fn = keras.activations.get(activation)
-        except (ValueError, TypeError) as error:
-            raise ValueError(
-                f"Unknown activation for {type(self).__name__}. Received: activation={activation!r}"
-            ) from error
+        check_bool("causal", causal)
+        self._activation_fn = get_activation(type(self).__name__, "activation", activation)
         self.filters = filters
         self.kernel_size = kernel_size
         self.dilation_rates = tuple(dilation_rates)

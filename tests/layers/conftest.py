@@ -27,3 +27,47 @@ def sunspot_batch(sunspot_sequences):
         inputs[i, : len(seq)] = seq
         mask[i, : len(seq)] = True
     return inputs, mask
+
+
+@pytest.fixture(scope="session")
+def seeded_layer():
+    """`seeded_layer(cls, **kwargs)`: one layer per `(cls, kwargs)`, built after seeding 0.
+
+    Session-scoped so `@given` tests can reuse a layer (and its traced graphs) across
+    examples without a function-scoped fixture.
+    """
+    import keras
+
+    layers = {}
+
+    def get(cls, **kwargs):
+        key = (cls, tuple(sorted(kwargs.items())))
+        if key not in layers:
+            keras.utils.set_random_seed(0)
+            layers[key] = cls(**kwargs)
+        return layers[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def draw_causal_case():
+    """`draw_causal_case(data, steps, features, padded_row)` -> `(inputs, step, mask, seed)`.
+
+    Draws, from a hypothesis `data` object, a step to perturb after and a seed; builds
+    normal `[2, steps, features]` inputs and a mask whose `padded_row` is right-padded
+    to a random length (possibly none), the other row all valid.
+    """
+
+    def draw(data, steps, features, padded_row):
+        from hypothesis import strategies as st
+
+        step = data.draw(st.integers(0, steps - 2), label="step")
+        seed = data.draw(st.integers(0, 2**16), label="seed")
+        rng = np.random.default_rng(seed)
+        inputs = rng.normal(size=(2, steps, features)).astype("float32")
+        mask = np.ones((2, steps), bool)
+        mask[padded_row, rng.integers(1, steps + 1) :] = False
+        return inputs, step, mask, seed
+
+    return draw

@@ -58,32 +58,17 @@ def test_pads_anywhere_never_reach_valid_steps(sunspot_sequences):
     np.testing.assert_allclose(got, alone, atol=1e-5)
 
 
-_BLOCKS = {}
-
-
-def _block(causal):
-    if causal not in _BLOCKS:
-        keras.utils.set_random_seed(0)
-        _BLOCKS[causal] = SelfAttentionBlock(num_heads=2, key_dim=2, causal=causal)
-    return _BLOCKS[causal]
-
-
 @settings(max_examples=12, deadline=None, derandomize=True)
 @given(steps=st.integers(2, 6), data=st.data())
-def test_causal_property(steps, data):
-    step = data.draw(st.integers(0, steps - 2), label="step")
-    seed = data.draw(st.integers(0, 2**16), label="seed")
-    rng = np.random.default_rng(seed)
-    inputs = rng.normal(size=(2, steps, 4)).astype("float32")
-    mask = np.ones((2, steps), bool)
-    mask[0, rng.integers(1, steps + 1) :] = False
-    block = _block(True)
+def test_causal_property(seeded_layer, draw_causal_case, steps, data):
+    inputs, step, mask, seed = draw_causal_case(data, steps, features=4, padded_row=0)
+    block = seeded_layer(SelfAttentionBlock, num_heads=2, key_dim=2, causal=True)
     assert_causal(lambda x, m: block(x, mask=m), inputs, step, mask=mask, seed=seed)
 
 
-def test_non_causal_block_sees_the_future():
+def test_non_causal_block_sees_the_future(seeded_layer):
     inputs = np.random.default_rng(0).normal(size=(1, 5, 4)).astype("float32")
-    block = _block(False)
+    block = seeded_layer(SelfAttentionBlock, num_heads=2, key_dim=2, causal=False)
     with pytest.raises(AssertionError, match="changed when later inputs changed"):
         assert_causal(lambda x, m: block(x), inputs, step=1)
 

@@ -91,32 +91,20 @@ def test_mask_propagates_through_a_functional_model():
     np.testing.assert_array_equal(out._keras_mask.numpy(), [[True, True, False]])
 
 
-_STACKS = {}
-
-
-def _stack(causal):
-    if causal not in _STACKS:
-        keras.utils.set_random_seed(0)
-        _STACKS[causal] = TemporalConvStack(3, kernel_size=2, dilation_rates=(1, 2), causal=causal)
-    return _STACKS[causal]
+_STACK_KWARGS = {"filters": 3, "kernel_size": 2, "dilation_rates": (1, 2)}
 
 
 @settings(max_examples=12, deadline=None, derandomize=True)
 @given(steps=st.integers(2, 6), data=st.data())
-def test_causal_property(steps, data):
-    step = data.draw(st.integers(0, steps - 2), label="step")
-    seed = data.draw(st.integers(0, 2**16), label="seed")
-    rng = np.random.default_rng(seed)
-    inputs = rng.normal(size=(2, steps, 2)).astype("float32")
-    mask = np.ones((2, steps), bool)
-    mask[1, rng.integers(1, steps + 1) :] = False  # a right-padded row
-    stack = _stack(True)
+def test_causal_property(seeded_layer, draw_causal_case, steps, data):
+    inputs, step, mask, seed = draw_causal_case(data, steps, features=2, padded_row=1)
+    stack = seeded_layer(TemporalConvStack, causal=True, **_STACK_KWARGS)
     assert_causal(lambda x, m: stack(x, mask=m), inputs, step, mask=mask, seed=seed)
 
 
-def test_non_causal_stack_sees_the_future():
+def test_non_causal_stack_sees_the_future(seeded_layer):
     inputs = np.random.default_rng(0).normal(size=(1, 6, 2)).astype("float32")
-    stack = _stack(False)
+    stack = seeded_layer(TemporalConvStack, causal=False, **_STACK_KWARGS)
     with pytest.raises(AssertionError, match="changed when later inputs changed"):
         assert_causal(lambda x, m: stack(x), inputs, step=2)
 

@@ -2,7 +2,7 @@
 
 import keras
 
-from seqkeras.models.seq2seq.conditional_decoder import CONDITIONINGS, DECODER_CELLS, ConditionalDecoder
+from seqkeras.models.seq2seq.conditional_decoder import CONDITIONINGS, DECODER_CELLS, decode_sequence
 from seqkeras.models.tagger._validation import check_choice, check_positive_int, check_rate
 from seqkeras.models.tagger.sequence_task_model import SequenceTaskModel
 
@@ -60,16 +60,9 @@ def build_captioner(
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     padding_mask = keras.Input(shape=(None,), dtype="bool", name="padding_mask")
     context = keras.layers.Identity(name="context")(label)  # (B, label_dim)
-    decoder = ConditionalDecoder(
-        vocabulary_size,
-        hidden_dim=hidden_dim,
-        num_layers=num_layers,
-        embedding_dim=embedding_dim,
-        conditioning=conditioning,
-        cell=cell,
-        dropout=dropout,
-        name="decoder",
-    )
-    logits = decoder(token_ids, context, mask=padding_mask)  # (B, T, V)
+    logits = decode_sequence(
+        token_ids, context, padding_mask, vocabulary_size, hidden_dim=hidden_dim, num_layers=num_layers,
+        embedding_dim=embedding_dim, conditioning=conditioning, cell=cell, dropout=dropout, name="decoder",
+    )  # (B, T, V)
     inputs = {"label": label, "token_ids": token_ids, "padding_mask": padding_mask}
     return SequenceTaskModel(inputs, logits, name=name)

@@ -256,3 +256,16 @@ class ConditionalDecoder(keras.layers.Layer):
             dropout=self.dropout,
         )
         return config
+
+
+def decode_sequence(token_ids, context, padding_mask, vocabulary_size, **decoder_options):
+    """Adds a `ConditionalDecoder` to a functional graph and returns its logits.
+
+    The decoder half shared by `build_seq2seq` and `build_captioner`: teacher-forced
+    `token_ids` `[B, T]` conditioned on `context` `[B, C]`, giving next-token logits
+    `[B, T, vocabulary_size]` that carry `padding_mask`. `decoder_options` (`hidden_dim`,
+    `num_layers`, `embedding_dim`, `conditioning`, `cell`, `dropout`, `name`) go to
+    `ConditionalDecoder`, which validates them.
+    """
+    decoder = ConditionalDecoder(vocabulary_size, **decoder_options)
+    return decoder(token_ids, context, mask=padding_mask)  # (B, T, V)

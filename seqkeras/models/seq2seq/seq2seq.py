@@ -3,7 +3,7 @@
 import keras
 
 from seqkeras import layers as seq_layers
-from seqkeras.models.seq2seq.conditional_decoder import CONDITIONINGS, DECODER_CELLS, ConditionalDecoder
+from seqkeras.models.seq2seq.conditional_decoder import CONDITIONINGS, DECODER_CELLS, decode_sequence
 from seqkeras.models.tagger._validation import check_choice, check_positive_int, check_rate
 from seqkeras.models.tagger.rnn_encoder import encode_sequence
 from seqkeras.models.tagger.sequence_task_model import SequenceTaskModel
@@ -103,15 +103,9 @@ def build_seq2seq(
     else:
         context = keras.layers.Identity(name="context")(summary)  # (B, 2H)
 
-    decoder = ConditionalDecoder(
-        decoder_vocabulary_size,
-        hidden_dim=hidden_dim,
-        num_layers=num_layers,
-        embedding_dim=embedding_dim,
-        conditioning=conditioning,
-        cell=cell,
-        dropout=dropout,
+    logits = decode_sequence(
+        decoder_token_ids, context, decoder_padding_mask, decoder_vocabulary_size, hidden_dim=hidden_dim,
+        num_layers=num_layers, embedding_dim=embedding_dim, conditioning=conditioning, cell=cell, dropout=dropout,
         name="decoder",
-    )
-    logits = decoder(decoder_token_ids, context, mask=decoder_padding_mask)  # (B, T_dec, V)
+    )  # (B, T_dec, V)
     return SequenceTaskModel(inputs, logits, name=name)
