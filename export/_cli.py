@@ -4,7 +4,7 @@ import pathlib
 
 import keras
 
-from export.token_files import read_token_file
+from seqkeras.data.token_file import read_token_file
 
 TOKENIZERS = ("whitespace", "unicode_script", "char")
 

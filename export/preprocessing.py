@@ -3,7 +3,7 @@
 The raw-string signatures of an export run tokenisation (tensorflow-text ops, which TF Serving links
 in) and the vocabulary lookup inside the SavedModel, so a client sends plain text. This module holds
 the `tf.Module` that does it; `saved_model.py` tracks it next to the Keras model. Its lookup tables
-are initialised from token files (`export.token_files`) that the SavedModel carries as assets.
+are initialised from token files (`seqkeras.data.token_file`, the format `Vocabulary.save` writes) that the SavedModel carries as assets.
 
 Behaviour on awkward input (documented here and in `export/SERVING.md`):
 - an empty string (or only whitespace, for word tokenizers) gives a row with zero tokens;
@@ -15,7 +15,7 @@ Behaviour on awkward input (documented here and in `export/SERVING.md`):
 
 import tensorflow as tf
 
-from export.token_files import escape_tokens, read_token_file
+from seqkeras.data.token_file import escape_tokens, read_token_file
 from seqkeras.data.vocabulary import BOS_ID, NUM_RESERVED, OOV_ID, PAD_ID
 
 
@@ -60,7 +60,7 @@ class TextPreprocessor(tf.Module):
     Args:
         tokenizer: an object with `tokenize(strings) -> RaggedTensor[string]` built on TF ops
             (e.g. `seqkeras.data.tokenization.WordTokenizer` / `CharTokenizer`).
-        vocabulary_file: token file (`export.token_files.write_token_file`) of every token in id
+        vocabulary_file: token file (`seqkeras.data.token_file.write_token_file`, or `Vocabulary.save`) of every token in id
             order, reserved tokens included (as `Vocabulary.tokens`); unknown tokens -> `OOV_ID`.
         max_length: longest token sequence passed to the model; longer texts are truncated.
         add_bos: prepend `BOS_ID` to every row (language models trained with it).
@@ -73,7 +73,7 @@ class TextPreprocessor(tf.Module):
 
     Example:
     ```python
-    write_token_file("vocab.txt", vocabulary.tokens)
+    vocabulary.save("vocab.txt")  # or write_token_file("vocab.txt", vocabulary.tokens)
     pre = TextPreprocessor(WordTokenizer(), "vocab.txt", max_length=64)
     inputs, tokens, full_lengths = pre(tf.constant(["a short text", ""]))
     inputs["token_ids"].shape  # (2, 3)
@@ -97,7 +97,7 @@ class TextPreprocessor(tf.Module):
         self.lowercase = bool(lowercase)
         self.max_word_length = int(max_word_length)
         self.vocabulary_asset, self.table = _file_table(vocabulary_file)
-        self.id_to_token = tf.constant(tokens, tf.string)
+        self.id_to_token = tf.constant([t.encode("utf-8", "surrogateescape") for t in tokens], tf.string)
         self.has_chars = char_vocabulary_file is not None
         if self.has_chars:
             _check_vocabulary_file(char_vocabulary_file, "character vocabulary")

@@ -34,9 +34,9 @@ import keras
 import tensorflow as tf
 
 from export.preprocessing import TextPreprocessor
-from export.token_files import write_token_file
 from export.versioning import write_version_atomically
 from export.warmup import build_warmup_requests, write_warmup_requests
+from seqkeras.data.token_file import write_token_file
 from seqkeras.data.vocabulary import BOS_ID, EOS_ID, OOV_ID, PAD_ID
 
 TAGGER = "tagger"

@@ -4,7 +4,7 @@ The `.tflite` model takes `token_ids` int32 `(batch_size, T)` (T dynamic unless 
 set; the interpreter resizes it per call) with **no padding mask**: every position is a real token,
 so rows of one call must have equal length (batch 1 is the usual case on devices). Tokenisation
 happens outside; the vocabulary is written beside the model as `<stem>.vocabulary.txt`
-(`export.token_files` format) and labels as `<stem>.labels.txt`.
+(`seqkeras.data.token_file` format, as `Vocabulary.save` writes) and labels as `<stem>.labels.txt`.
 
 Conversion goes through a SavedModel traced inside `seqkeras.layers.LSTM.tflite_fusion()`: our LSTM
 then emits its TF-Keras-2-style `api_implements="lstm_..."` function without a mask, which the
@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from export.token_files import write_token_file
+from seqkeras.data.token_file import write_token_file
 
 QUANTIZATIONS = ("float32", "dynamic_range", "float16", "int8")
 # 16-bit activations with int8 weights: accepted by `convert`, reported as its own variant (not

@@ -5,26 +5,31 @@ Ids 0..3 are reserved: `PAD_ID` (padding), `OOV_ID` (any token not in the vocabu
 at id 4. Lookups run inside the graph through a `tf.lookup.StaticHashTable` built from the
 in-memory tokens, so a vocabulary attached to a Keras layer or a `tf.Module` is exported with it.
 
-File format (`save` / `load`), UTF-8 text, one line per id starting at id 0:
+File format (`save` / `load`): the project's one token file format (`seqkeras.data.token_file`),
+one token per line, line number = id, reserved tokens first, with `\\`, newline, carriage return
+and tab backslash-escaped (`\\\\`, `\\n`, `\\r`, `\\t`):
 
-    "<pad>"
-    "<oov>"
-    "<bos>"
-    "<eos>"
-    "the"\t1523
-    "\n"\t88
+    <pad>
+    <oov>
+    <bos>
+    <eos>
+    the
+    \\n
 
-Each line is the token as a JSON string literal (so newlines, tabs, spaces, quotes and even
-undecodable bytes - kept as lone surrogates - round-trip), optionally followed by a tab and the
-token's count when the vocabulary was built from data. Line number = id.
+TF Serving / `tf.lookup.TextFileInitializer(WHOLE_LINE -> LINE_NUMBER)` reads this file directly
+(the export graph escapes input tokens with `token_file.escape_tokens` before the lookup). Undecodable
+bytes (kept as lone surrogates) are written as the raw bytes. When the vocabulary has counts (built
+from data), `save` also writes `<path>.counts`: one decimal count per line for the non-reserved
+tokens in id order (its first line is the count of id 4). `load` reads it when present.
 """
 
 import collections
-import json
 import pathlib
 import types
 
 import tensorflow as tf
+
+from seqkeras.data.token_file import read_token_file, write_token_file
 
 PAD_ID = 0
 OOV_ID = 1
@@ -32,6 +37,12 @@ BOS_ID = 2
 EOS_ID = 3
 RESERVED_TOKENS = ("<pad>", "<oov>", "<bos>", "<eos>")
 NUM_RESERVED = len(RESERVED_TOKENS)
+
+
+def counts_path_for(path):
+    """The counts file `Vocabulary.save` writes beside the vocabulary file `path`: `<path>.counts`."""
+    path = pathlib.Path(path)
+    return path.with_name(path.name + ".counts")
 
 
 def _to_text(token):
@@ -141,43 +152,56 @@ class Vocabulary(tf.Module):
 
     @classmethod
     def load(cls, path):
-        """Reads a file written by `save` (format in the module docstring)."""
-        tokens, counts = [], []
-        lines = pathlib.Path(path).read_text(encoding="utf-8").split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        for number, line in enumerate(lines):
-            token_text, _, count_text = line.partition("\t")
-            try:
-                token = json.loads(token_text)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number + 1}: not a JSON string literal: {line!r}") from error
-            if not isinstance(token, str):
-                raise ValueError(f"{path}:{number + 1}: expected a JSON string. Received: {line!r}")
-            if number < NUM_RESERVED:
-                if token != RESERVED_TOKENS[number]:
-                    raise ValueError(
-                        f"{path}:{number + 1}: expected reserved token {RESERVED_TOKENS[number]!r}. Received: {token!r}"
-                    )
-                continue
-            tokens.append(token)
-            counts.append(int(count_text) if count_text else None)
+        """Reads a file written by `save` (format in the module docstring), with `<path>.counts` if present.
+
+        Raises:
+            ValueError: the file does not start with the reserved tokens, or the counts file does not
+                hold one integer per non-reserved token.
+        """
+        path = pathlib.Path(path)
+        lines = read_token_file(path)
+        for number, token in enumerate(lines[:NUM_RESERVED]):
+            if token != RESERVED_TOKENS[number]:
+                hint = " (the old JSON-lines format? re-save it with this version)" if token.startswith('"') else ""
+                raise ValueError(
+                    f"{path}:{number + 1}: expected reserved token {RESERVED_TOKENS[number]!r}. Received: {token!r}{hint}"
+                )
         if len(lines) < NUM_RESERVED:
             raise ValueError(f"{path}: a vocabulary file starts with the {NUM_RESERVED} reserved tokens; got {len(lines)} lines.")
-        has_counts = bool(counts) and all(c is not None for c in counts)
-        return cls(tokens, counts=counts if has_counts else None)
+        tokens = lines[NUM_RESERVED:]
+        counts = None
+        counts_path = counts_path_for(path)
+        if counts_path.is_file():
+            count_lines = counts_path.read_text(encoding="utf-8").split("\n")
+            if count_lines and count_lines[-1] == "":
+                count_lines.pop()
+            if len(count_lines) != len(tokens):
+                raise ValueError(
+                    f"{counts_path}: expected one count per non-reserved token ({len(tokens)}). "
+                    f"Received: {len(count_lines)} lines"
+                )
+            try:
+                counts = [int(line) for line in count_lines]
+            except ValueError as error:
+                raise ValueError(f"{counts_path}: every line must be an integer count. {error}") from error
+        return cls(tokens, counts=counts)
 
     def save(self, path):
-        """Writes the vocabulary as UTF-8 text (format in the module docstring); returns the path."""
-        path = pathlib.Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lines = [json.dumps(t) for t in RESERVED_TOKENS]
-        for index, token in enumerate(self._tokens):
-            line = json.dumps(token)  # ensure_ascii: lone surrogates and control chars are escaped
-            if self._counts is not None:
-                line += f"\t{self._counts[index]}"
-            lines.append(line)
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        """Writes the vocabulary (format in the module docstring) and, with counts, `<path>.counts`.
+
+        Returns the vocabulary file's path. A stale `<path>.counts` is removed when this vocabulary
+        has no counts.
+
+        Raises:
+            ValueError: an empty token, or a token spelled like a reserved one (the file's lookup
+                table needs unique, non-empty keys).
+        """
+        path = write_token_file(path, self.tokens)
+        counts_path = counts_path_for(path)
+        if self._counts is not None:
+            counts_path.write_text("".join(f"{count}\n" for count in self._counts), encoding="utf-8")
+        elif counts_path.exists():
+            counts_path.unlink()
         return path
 
     # ---------------------------------------------------------------------------------------

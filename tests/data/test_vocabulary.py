@@ -5,7 +5,8 @@ from hypothesis import given, settings, strategies as st
 
 from seqkeras.data import corpora
 from seqkeras.data.tokenization import CharTokenizer, WordTokenizer
-from seqkeras.data.vocabulary import BOS_ID, EOS_ID, OOV_ID, PAD_ID, Vocabulary
+from seqkeras.data.token_file import escape_tokens
+from seqkeras.data.vocabulary import BOS_ID, EOS_ID, OOV_ID, PAD_ID, Vocabulary, counts_path_for
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +124,33 @@ def test_empty_dataset_and_bad_files(tmp_path):
     bad.write_text('"<pad>"\n"<unk>"\n', encoding="utf-8")
     with pytest.raises(ValueError, match="reserved token"):
         Vocabulary.load(bad)
+
+
+def test_saved_file_is_one_escaped_token_per_line_and_feeds_a_tf_lookup_table(tmp_path):
+    tokens = ["a", "\n", "\t", "\r", "\\", " ", "\\n", '"q"', "é"]
+    vocab = Vocabulary(tokens)
+    path = vocab.save(tmp_path / "v.txt")
+    lines = path.read_bytes().decode("utf-8").split("\n")
+    assert lines[:4] == ["<pad>", "<oov>", "<bos>", "<eos>"] and lines[-1] == ""
+    assert lines[4:-1] == ["a", "\\n", "\\t", "\\r", "\\\\", " ", "\\\\n", '"q"', "é"]
+    assert not counts_path_for(path).exists()
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.TextFileInitializer(str(path), tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+                                      tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER),
+        default_value=-1,
+    )
+    ids = table.lookup(escape_tokens(tf.constant(tokens))).numpy().tolist()
+    assert ids == vocab.lookup(tf.constant(tokens)).numpy().tolist() == list(range(4, 4 + len(tokens)))
+
+
+def test_counts_file_beside_the_vocabulary(tmp_path):
+    vocab = Vocabulary.build([["b", "a", "a"], ["c", "a", "b"]])
+    path = vocab.save(tmp_path / "v.txt")
+    assert counts_path_for(path).read_text(encoding="utf-8") == "3\n2\n1\n"
+    assert Vocabulary.load(path).counts == {"a": 3, "b": 2, "c": 1}
+    Vocabulary(["a", "b", "c"]).save(path)  # no counts: a stale counts file is removed
+    assert not counts_path_for(path).exists() and Vocabulary.load(path).counts is None
+    vocab.save(path)
+    counts_path_for(path).write_text("3\n2\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="one count per non-reserved token"):
+        Vocabulary.load(path)

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from export.token_files import write_token_file
+from seqkeras.data.token_file import write_token_file
 from seqkeras.cli import COMMANDS, build_parser
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ import tensorflow_text  # noqa: F401  the raw-string signatures use its ops
 from export import verify
 from export.saved_model import export_saved_model
 from export.versioning import existing_versions, next_version, write_version_atomically
-from export.token_files import read_token_file
+from seqkeras.data.token_file import read_token_file
 from export.warmup import read_warmup_requests, request_inputs
 
 pytestmark = pytest.mark.slow

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from export import serving_client as client
-from export.token_files import escape_token, escape_tokens, read_token_file, unescape_token, write_token_file
+from seqkeras.data.token_file import escape_token, escape_tokens, read_token_file, unescape_token, write_token_file
 from export.warmup import read_models_config, write_models_config
 
 

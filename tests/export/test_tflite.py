@@ -8,7 +8,7 @@ import pytest
 
 from export import verify
 from export.tflite import TFLiteRunner, convert, export_tflite, fusable_inference_model, remove_lstm_cell_clip
-from export.token_files import read_token_file
+from seqkeras.data.token_file import read_token_file
 
 pytestmark = pytest.mark.slow
 
