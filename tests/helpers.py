@@ -112,6 +112,14 @@ def _check_mask(output, mask, expected_output_mask):
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(got), np.asarray(expected))
 
 
+def reload_keras(model, **load_kwargs):
+    """`model` saved to a temporary `.keras` file and loaded back."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.keras")
+        model.save(path)
+        return keras.saving.load_model(path, **load_kwargs)
+
+
 def run_layer_test(
     layer_cls,
     init_kwargs,
@@ -244,10 +252,7 @@ def run_layer_test(
         )
 
     if run_saving:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "layer.keras")
-            model.save(path)
-            reloaded = keras.saving.load_model(path)
+        reloaded = reload_keras(model)
         restored = keras.tree.flatten(reloaded.predict_on_batch(model_arrays))
         for a, b in zip(reference, restored):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)

@@ -1,7 +1,5 @@
 """Label -> sequence: both conditionings, decoding, causality, bad input, digits -> names."""
 
-import os
-import tempfile
 
 import hypothesis
 import hypothesis.strategies as st
@@ -15,6 +13,7 @@ from seqkeras.models.captioner import build_captioner
 from seqkeras.models.captioner.digit_names import DIGIT_NAMES, load_digit_names
 from seqkeras.models.seq2seq import ConditionalDecoder, generate
 from seqkeras.models.seq2seq.teacher_forcing import ids_to_texts, teacher_forced
+from helpers import reload_keras
 
 LABEL = np.linspace(-1, 1, 8, dtype="float32").reshape(2, 4)
 IDS = np.array([[2, 5, 6, 0], [2, 7, 8, 9]], dtype="int32")
@@ -125,10 +124,7 @@ def test_captioner_save_load_and_decoder_config(captioner):
     decoder = captioner.get_layer("decoder")
     revived = ConditionalDecoder.from_config(decoder.get_config())
     assert revived.get_config() == decoder.get_config()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "captioner.keras")
-        captioner.save(path)
-        reloaded = keras.saving.load_model(path)
+    reloaded = reload_keras(captioner)
     np.testing.assert_allclose(reloaded(_inputs()).numpy(), captioner(_inputs()).numpy(), atol=1e-6)
     np.testing.assert_array_equal(
         generate(reloaded, {"label": LABEL}, max_length=5), generate(captioner, {"label": LABEL}, max_length=5)

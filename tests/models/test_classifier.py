@@ -1,6 +1,5 @@
 """Sequence -> label classification: pooling choices, masks, bad input, learning EWT genres."""
 
-import os
 import tempfile
 
 import keras
@@ -11,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seqkeras.models.classifier import BagOfWordsBaseline, HashedBigramEmbedding, build_classifier
+from helpers import reload_keras
 
 IDS = np.array([[4, 5, 6, 0, 0], [7, 8, 9, 10, 11]], dtype="int32")
 
@@ -175,10 +175,7 @@ def test_bag_of_words_baseline_runs_on_the_slice(genre_slice):
 )
 def test_classifier_save_load_round_trip(options):
     model = build_classifier(20, 3, hidden_dim=4, embedding_dim=4, cell="elman", **options)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "classifier.keras")
-        model.save(path)
-        reloaded = keras.saving.load_model(path)
+    reloaded = reload_keras(model)
     np.testing.assert_allclose(reloaded(_inputs()).numpy(), model(_inputs()).numpy(), atol=1e-6)
 
 

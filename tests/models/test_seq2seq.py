@@ -1,7 +1,5 @@
 """Label + sequence -> sequence: encoder reduction, conditioning, bad input, learning addition."""
 
-import os
-import tempfile
 
 import keras
 import numpy as np
@@ -11,6 +9,7 @@ from seqkeras.losses import MaskedSparseCategoricalCrossentropy
 from seqkeras.models.seq2seq import build_seq2seq, context_model, generate
 from seqkeras.models.seq2seq.addition import addition_problems, addition_vocabulary
 from seqkeras.models.seq2seq.teacher_forcing import encoder_inputs, ids_to_texts, teacher_forced
+from helpers import reload_keras
 
 ENC = np.array([[4, 5, 6, 0], [7, 8, 9, 10]], dtype="int32")
 DEC = np.array([[2, 5, 0], [2, 6, 7]], dtype="int32")
@@ -118,8 +117,5 @@ def test_seq2seq_learns_addition():
 @pytest.mark.slow
 def test_seq2seq_save_load_round_trip(labelled):
     inputs = _inputs(label=np.ones((2, 3), "float32"))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "seq2seq.keras")
-        labelled.save(path)
-        reloaded = keras.saving.load_model(path)
+    reloaded = reload_keras(labelled)
     np.testing.assert_allclose(reloaded(inputs).numpy(), labelled(inputs).numpy(), atol=1e-6)

@@ -1,7 +1,5 @@
 """Sequence -> sequence tagging: model shapes, masks, causality, bad input, learning on EWT."""
 
-import os
-import tempfile
 
 import hypothesis
 import hypothesis.strategies as st
@@ -17,7 +15,7 @@ from seqkeras.models.tagger import (
     WordPreprocessor,
     build_tagger,
 )
-from helpers import run_layer_test
+from helpers import run_layer_test, reload_keras
 
 IDS = np.array([[4, 5, 6, 0, 0], [7, 8, 9, 10, 11]], dtype="int32")
 MASK = IDS != 0
@@ -249,10 +247,7 @@ def test_compile_accepts_logit_losses():
 
 @pytest.mark.slow
 def test_tagger_save_load_round_trip(bidirectional):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "tagger.keras")
-        bidirectional.save(path)
-        reloaded = keras.saving.load_model(path)
+    reloaded = reload_keras(bidirectional)
     np.testing.assert_allclose(reloaded(_inputs()).numpy(), bidirectional(_inputs()).numpy(), atol=1e-6)
 
 
@@ -263,10 +258,7 @@ def test_compiled_tagger_reloads_compiled():
     model = build_tagger(vocabulary_size=20, num_tags=5, hidden_dim=4, embedding_dim=4)
     model.compile(keras.optimizers.Adam(1e-2), MaskedSparseCategoricalCrossentropy(from_logits=True))
     model.fit(_inputs(), IDS % 5, verbose=0)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "tagger.keras")
-        model.save(path)
-        reloaded = keras.saving.load_model(path)
+    reloaded = reload_keras(model)
     assert reloaded.compiled and int(reloaded.optimizer.iterations.numpy()) == 1
     assert reloaded.loss.from_logits
     np.testing.assert_allclose(reloaded(_inputs()).numpy(), model(_inputs()).numpy(), atol=1e-6)

@@ -37,3 +37,14 @@ def check_causal(model, vocabulary_size, length=8, batch_size=2, seed=0, atol=1e
             "model whose prediction at t depends only on characters <= t (no bidirectional or "
             "look-ahead layers)."
         )
+
+
+def check_language_model(model, vocabulary, vocabulary_size):
+    """What the generator and the scorer both need: `vocabulary` matches the model's output
+    size (`vocabulary_size`), and the model is causal (`check_causal`)."""
+    if vocabulary.size != vocabulary_size:
+        raise ValueError(
+            f"The vocabulary has {vocabulary.size} ids but the model predicts "
+            f"{vocabulary_size}. Received: vocabulary.size={vocabulary.size}"
+        )
+    check_causal(model, vocabulary_size)

@@ -5,7 +5,7 @@ import tensorflow as tf
 from seqkeras import sampling
 from seqkeras.data.tokenization import CharTokenizer
 from seqkeras.data.vocabulary import BOS_ID, EOS_ID, OOV_ID, PAD_ID
-from seqkeras.models.char_lm.causality import check_causal
+from seqkeras.models.char_lm.causality import check_language_model
 
 _NO_STOP = -1
 
@@ -38,12 +38,7 @@ class CharGenerator:
                 "CharGenerator needs a recurrent language model that carries its state "
                 f"(methods step/initial_states); {type(model).__name__} lacks {missing}."
             )
-        if vocabulary.size != model.vocabulary_size:
-            raise ValueError(
-                f"The vocabulary has {vocabulary.size} ids but the model predicts "
-                f"{model.vocabulary_size}. Received: vocabulary.size={vocabulary.size}"
-            )
-        check_causal(model, model.vocabulary_size)
+        check_language_model(model, vocabulary, model.vocabulary_size)
         self.model = model
         self.vocabulary = vocabulary
         self.tokenizer = tokenizer or CharTokenizer()

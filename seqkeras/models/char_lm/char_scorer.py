@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from seqkeras.data.tokenization import CharTokenizer
 from seqkeras.data.vocabulary import BOS_ID, PAD_ID
-from seqkeras.models.char_lm.causality import check_causal
+from seqkeras.models.char_lm.causality import check_language_model
 from seqkeras.models.char_lm.datasets import tokenize_characters
 
 
@@ -33,13 +33,7 @@ class CharScorer:
     """
 
     def __init__(self, model, vocabulary, tokenizer=None):
-        vocabulary_size = getattr(model, "vocabulary_size", vocabulary.size)
-        if vocabulary.size != vocabulary_size:
-            raise ValueError(
-                f"The vocabulary has {vocabulary.size} ids but the model predicts "
-                f"{vocabulary_size}. Received: vocabulary.size={vocabulary.size}"
-            )
-        check_causal(model, vocabulary.size)
+        check_language_model(model, vocabulary, getattr(model, "vocabulary_size", vocabulary.size))
         self.model = model
         self.vocabulary = vocabulary
         self.tokenizer = tokenizer or CharTokenizer()
