@@ -167,7 +167,8 @@ def evaluate(task, model, signature, examples, representative, quick, scratch):
 def word_task(task, quick, scratch):
     from seqkeras.data.corpora import ewt_genre, read_conllu
     from seqkeras.models.classifier import build_classifier
-    from seqkeras.models.tagger import WordPreprocessor, build_tagger
+    from seqkeras.models.common import WordPreprocessor
+    from seqkeras.models.tagger import build_tagger
 
     train = read_conllu(EWT_DIR / "en_ewt-ud-train.conllu.gz")[: size("train_sentences", quick)]
     dev = read_conllu(EWT_DIR / "en_ewt-ud-dev.conllu.gz")[: size("eval_sentences", quick)]

@@ -47,7 +47,8 @@ from seqkeras.models.classifier import BagOfWordsBaseline, build_classifier  # n
 from seqkeras.models.seq2seq import build_seq2seq, generate  # noqa: E402
 from seqkeras.models.seq2seq.addition import addition_problems, addition_vocabulary  # noqa: E402
 from seqkeras.models.seq2seq.teacher_forcing import encoder_inputs, ids_to_texts, teacher_forced  # noqa: E402
-from seqkeras.models.tagger import MostFrequentTag, WordPreprocessor, build_tagger  # noqa: E402
+from seqkeras.models.common import WordPreprocessor  # noqa: E402
+from seqkeras.models.tagger import MostFrequentTag, build_tagger  # noqa: E402
 
 ALL_TASKS = ("upos", "genre", "digits", "addition")
 REPO = benchlib.REPO

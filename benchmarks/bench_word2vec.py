@@ -187,7 +187,8 @@ def run_tagger(vectors, quick, epochs=None, train_sentences=4000, seeds=(0,)):
     import keras
 
     from seqkeras.losses import MaskedSparseCategoricalCrossentropy
-    from seqkeras.models.tagger import WordPreprocessor, build_tagger
+    from seqkeras.models.common import WordPreprocessor
+    from seqkeras.models.tagger import build_tagger
 
     train = corpora.read_conllu(train_file)
     dev = corpora.read_conllu(dev_file)

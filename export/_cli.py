@@ -29,7 +29,7 @@ def load_model(path):
     import seqkeras.layers  # noqa: F401
     import seqkeras.models.char_lm  # noqa: F401
     import seqkeras.models.classifier  # noqa: F401
-    import seqkeras.models.tagger  # noqa: F401
+    import seqkeras.models.common  # noqa: F401
 
     return keras.saving.load_model(path, compile=False)
 

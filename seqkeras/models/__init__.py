@@ -13,9 +13,9 @@ import importlib
 
 _EXPORTS = {
     "build_tagger": "seqkeras.models.tagger",
-    "WordPreprocessor": "seqkeras.models.tagger",
+    "WordPreprocessor": "seqkeras.models.common",
     "MostFrequentTag": "seqkeras.models.tagger",
-    "SequenceTaskModel": "seqkeras.models.tagger",
+    "SequenceTaskModel": "seqkeras.models.common",
     "build_classifier": "seqkeras.models.classifier",
     "BagOfWordsBaseline": "seqkeras.models.classifier",
     "build_captioner": "seqkeras.models.captioner",

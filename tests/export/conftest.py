@@ -30,7 +30,8 @@ def ewt_slice(ewt_dir):
 
 @pytest.fixture(scope="session")
 def tagger_bundle(ewt_slice):
-    from seqkeras.models.tagger import WordPreprocessor, build_tagger
+    from seqkeras.models.common import WordPreprocessor
+    from seqkeras.models.tagger import build_tagger
 
     train, held_out = ewt_slice
     keras.utils.set_random_seed(0)
@@ -53,7 +54,7 @@ def tagger_bundle(ewt_slice):
 @pytest.fixture(scope="session")
 def classifier_bundle(ewt_slice):
     from seqkeras.models.classifier import build_classifier
-    from seqkeras.models.tagger import WordPreprocessor
+    from seqkeras.models.common import WordPreprocessor
 
     train, held_out = ewt_slice
     keras.utils.set_random_seed(0)

@@ -143,7 +143,7 @@ def test_classifier_learns_ewt_genres(genre_slice):
 
     Elman cells keep the test quick (the LSTM path is trained in test_tagger and the benchmark).
     """
-    from seqkeras.models.tagger import WordPreprocessor
+    from seqkeras.models.common import WordPreprocessor
 
     train_words, train_labels, test_words, test_labels = genre_slice
     prep = WordPreprocessor.build(train_words, min_count=1, characters=False)
@@ -185,7 +185,7 @@ def test_classifier_with_bigrams_and_characters_exports_for_serving():
     import tensorflow as tf
 
     from export.saved_model import export_saved_model, preprocessing_arguments
-    from seqkeras.models.tagger import WordPreprocessor
+    from seqkeras.models.common import WordPreprocessor
 
     words = [["The", "cat", "sat"], ["A", "dog", "ran", "off"], ["Hi"]]  # "Hi": no bigram at all
     prep = WordPreprocessor.build(words, min_count=1)

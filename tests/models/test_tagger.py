@@ -8,13 +8,8 @@ import numpy as np
 import pytest
 
 from seqkeras.losses import MaskedSparseCategoricalCrossentropy
-from seqkeras.models.tagger import (
-    CharacterWordEncoder,
-    MostFrequentTag,
-    ReverseValidSteps,
-    WordPreprocessor,
-    build_tagger,
-)
+from seqkeras.models.common import CharacterWordEncoder, ReverseValidSteps, WordPreprocessor
+from seqkeras.models.tagger import MostFrequentTag, build_tagger
 from helpers import run_layer_test, reload_keras
 
 IDS = np.array([[4, 5, 6, 0, 0], [7, 8, 9, 10, 11]], dtype="int32")

@@ -4,14 +4,14 @@ import keras
 
 from seqkeras import layers as seq_layers
 from seqkeras.models.classifier.hashed_bigram_embedding import HashedBigramEmbedding
-from seqkeras.models.tagger._validation import (
+from seqkeras.models.common._validation import (
     check_choice,
     check_positive_int,
     check_rate,
 )
-from seqkeras.models.tagger.word_features import embed_words
-from seqkeras.models.tagger.rnn_encoder import CELLS, encode_sequence
-from seqkeras.models.tagger.sequence_task_model import SequenceTaskModel
+from seqkeras.models.common.word_features import embed_words
+from seqkeras.models.common.rnn_encoder import CELLS, encode_sequence
+from seqkeras.models.common.sequence_task_model import SequenceTaskModel
 
 POOLINGS = ("mean", "max", "sum", "mean_max", "last")
 

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from seqkeras.models.tagger._validation import check_positive_int
+from seqkeras.models.common._validation import check_positive_int
 
 # Multiplier of the first word id in the bigram hash; prime, so consecutive first words spread out.
 _HASH_MULTIPLIER = 10007

@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from seqkeras import layers as seq_layers
-from seqkeras.models.tagger._validation import check_choice, check_positive_int, check_rate
+from seqkeras.models.common._validation import check_choice, check_positive_int, check_rate
 
 CONDITIONINGS = ("initial_state", "concat")
 DECODER_CELLS = ("lstm", "elman")

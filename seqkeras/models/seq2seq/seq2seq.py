@@ -4,9 +4,9 @@ import keras
 
 from seqkeras import layers as seq_layers
 from seqkeras.models.seq2seq.conditional_decoder import CONDITIONINGS, DECODER_CELLS, decode_sequence
-from seqkeras.models.tagger._validation import check_choice, check_positive_int, check_rate
-from seqkeras.models.tagger.rnn_encoder import encode_sequence
-from seqkeras.models.tagger.sequence_task_model import SequenceTaskModel
+from seqkeras.models.common._validation import check_choice, check_positive_int, check_rate
+from seqkeras.models.common.rnn_encoder import encode_sequence
+from seqkeras.models.common.sequence_task_model import SequenceTaskModel
 
 ENCODER_POOLINGS = ("last", "mean", "max")
 

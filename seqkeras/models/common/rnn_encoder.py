@@ -3,7 +3,7 @@
 import keras
 
 from seqkeras import layers as seq_layers
-from seqkeras.models.tagger.reverse_valid_steps import ReverseValidSteps
+from seqkeras.models.common.reverse_valid_steps import ReverseValidSteps
 
 CELLS = ("lstm", "elman")
 

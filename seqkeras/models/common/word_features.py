@@ -2,8 +2,8 @@
 
 import keras
 
-from seqkeras.models.tagger._validation import check_embedding_weights
-from seqkeras.models.tagger.character_word_encoder import CharacterWordEncoder
+from seqkeras.models.common._validation import check_embedding_weights
+from seqkeras.models.common.character_word_encoder import CharacterWordEncoder
 
 
 def embed_words(

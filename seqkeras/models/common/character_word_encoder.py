@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from seqkeras.models.tagger._validation import check_positive_int
+from seqkeras.models.common._validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="seqkeras")

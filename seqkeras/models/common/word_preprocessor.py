@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from seqkeras.data.vocabulary import Vocabulary
-from seqkeras.models.tagger._validation import check_positive_int
+from seqkeras.models.common._validation import check_positive_int
 
 
 def _ragged_strings(word_lists):
