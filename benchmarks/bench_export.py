@@ -10,8 +10,15 @@ test articles), this script trains each model briefly, exports it, and reports o
 - batch-1 latency (median ms) of the SavedModel token-id signature vs the float32 TFLite model.
 
 Variants: float32, dynamic_range, float16, int8 (full integer, calibrated on 200 training
-examples), int8_float_logits (int8 with the output projection and bias add kept in float) and
-int16x8 (16-bit activations; recorded as an error where the converter refuses it).
+sentences, or 1,000 training windows for the char LM), int8_float_logits (int8 with the output
+layer kept in float: `FLOAT_OUTPUT_LAYER_OPS`) and int16x8 (16-bit activations; recorded as an
+error where the converter refuses it).
+
+Where full-int8 agreement is lost (`int8_diagnosis` per task): the int8 output grid (scale of
+the int8 logits), the share of held-out positions whose two best Keras logits are closer than one
+step, and the agreement of the exact Keras logits rounded onto that grid (what the output grid
+alone leaves) next to the int8 and int8_float_logits agreements. For the char LM,
+`int8_calibration_study` repeats the int8 conversion with 50 to all training windows.
 
 Goals (issue 6): float TFLite argmax agreement 100 %, int8 >= 99 %, fused LSTM present,
 TFLite batch-1 latency <= 0.5x SavedModel.
@@ -41,13 +48,16 @@ import tensorflow_text  # noqa: E402,F401
 
 from export import verify  # noqa: E402
 from export.saved_model import export_saved_model, preprocessing_arguments  # noqa: E402
-from export.tflite import QUANTIZATIONS, TFLiteRunner, convert  # noqa: E402
+from export.tflite import (  # noqa: E402
+    FLOAT_OUTPUT_LAYER_OPS, QUANTIZATIONS, TFLiteRunner, convert, int8_output_grid,
+)
 
 # TFLite variants: (name, quantization, ops kept in float). "int8_float_logits" is selective
-# int8: the output projection and its bias add (FULLY_CONNECTED, ADD) stay float, so the logits
-# are not quantised. "int16x8" (16-bit activations) is its own variant, never counted as int8.
+# int8: the output layer (FULLY_CONNECTED, its RESHAPEs, the bias ADD) stays float, so the
+# logits are not quantised. "int16x8" (16-bit activations) is its own variant, never counted as
+# int8.
 VARIANTS = [(q, q, ()) for q in QUANTIZATIONS] + [
-    ("int8_float_logits", "int8", ("FULLY_CONNECTED", "ADD")),
+    ("int8_float_logits", "int8", FLOAT_OUTPUT_LAYER_OPS),
     ("int16x8", "int16x8", ()),
 ]
 
@@ -66,6 +76,8 @@ SIZES = {
     "charlm_hidden_dim": (32, 128),
     "latency_calls": (30, 200),
     "representative": (50, 200),
+    "charlm_representative": (50, 1000),  # 100-character training windows (see int8_calibration_study)
+    "charlm_calibration_sizes": ((20, 50), (50, 200, 1000, None)),  # None: every training window
 }
 
 
@@ -95,13 +107,41 @@ def pad_chars(example, width=16):
     return example
 
 
+def probs(logits):  # all three models output logits
+    return np.asarray(tf.nn.softmax(logits, axis=-1))
+
+
+def int8_diagnosis(keras_logits, masks, content):
+    """How much of the full-int8 argmax agreement the int8 output grid alone costs.
+
+    `grid_only_argmax_agreement` rounds the exact Keras logits onto the int8 model's output grid
+    (same scale, zero point and [-128, 127] clamp) and compares argmaxes, ties going to the first
+    index as they do for the TFLite output: the agreement left by quantising the logits alone.
+    """
+    grid = int8_output_grid(content)
+    if grid is None:
+        return {"output_scale": None}
+    scale, zero_point = grid
+    near, snapped_agree = [], []
+    for logits, mask in zip(keras_logits, masks):
+        top2 = np.sort(logits, axis=-1)[..., -2:]  # (..., 2)
+        gap = top2[..., 1] - top2[..., 0]
+        snapped = (np.clip(np.round(logits / scale) + zero_point, -128, 127) - zero_point) * scale
+        valid = np.ones(gap.shape, bool) if mask is None else np.asarray(mask, bool)
+        near.append(gap[valid] < scale)
+        snapped_agree.append((np.argmax(snapped, -1) == np.argmax(logits, -1))[valid])
+    return {
+        "output_scale": scale,
+        "output_zero_point": zero_point,
+        "near_tie_fraction": float(np.mean(np.concatenate(near))),
+        "grid_only_argmax_agreement": float(np.mean(np.concatenate(snapped_agree))),
+    }
+
+
 def evaluate(task, model, signature, examples, representative, quick, scratch):
     """Parity and latency for one model; `examples` are batch-1 dicts of model inputs (numpy)."""
-
-    def probs(logits):  # all three models output logits
-        return np.asarray(tf.nn.softmax(logits, axis=-1))
-
-    keras_out = [probs(np.asarray(model(e, training=False))) for e in examples]
+    keras_logits = [np.asarray(model(e, training=False)) for e in examples]
+    keras_out = [probs(logits) for logits in keras_logits]
     masks = [e["padding_mask"] if task != "classifier" else None for e in examples]
     result = {"examples": len(examples), "variants": {}}
 
@@ -144,6 +184,8 @@ def evaluate(task, model, signature, examples, representative, quick, scratch):
         }
         if quantization == "float32":
             float_runner = runner
+        if name == "int8":
+            result["int8_diagnosis"] = int8_diagnosis(keras_logits, masks, content)
     calls = size("latency_calls", quick)
     example = examples[len(examples) // 2]
     tfl_input = {k: v for k, v in example.items() if k != "padding_mask"}
@@ -160,6 +202,9 @@ def evaluate(task, model, signature, examples, representative, quick, scratch):
     result["latency_ms_batch1"]["tflite_over_saved_model"] = (
         result["latency_ms_batch1"]["tflite_float32"] / result["latency_ms_batch1"]["saved_model"]
     )
+    diagnosis = result.get("int8_diagnosis", {})
+    for name in ("int8", "int8_float_logits"):
+        diagnosis[f"{name}_argmax_agreement"] = result["variants"][f"tflite_{name}"]["argmax_agreement"]
     result["fused_lstm"] = all(v.get("fused_lstm", True) for v in result["variants"].values() if "error" not in v)
     return result
 
@@ -237,10 +282,11 @@ def char_lm_task(quick, scratch):
     examples = [{"token_ids": inputs[i: i + 1], "padding_mask": mask[i: i + 1]} for i in rows]
     # int8 calibration draws from the training text, never from the held-out windows.
     train_inputs, _, train_mask = window_arrays(encoded_train, 100)
-    step = max(len(train_inputs) // size("representative", quick), 1)
+    step = max(len(train_inputs) // size("charlm_representative", quick), 1)
     representative = [{"token_ids": train_inputs[i]} for i in range(0, len(train_inputs), step)
-                      if train_mask[i].all()][: size("representative", quick)]
+                      if train_mask[i].all()][: size("charlm_representative", quick)]
     result = evaluate("char_lm", model, loaded.signatures["score_token_ids"], examples, representative, quick, scratch)
+    result["int8_calibration_study"] = calibration_study(model, examples, train_inputs[train_mask.all(axis=1)], quick)
     # SavedModel parity for the char LM: score_text vs CharScorer (the Python chain-rule scorer).
     texts = [t[:200] for t in test[:16]]
     scorer = CharScorer(model, vocabulary).score(texts)
@@ -252,6 +298,31 @@ def char_lm_task(quick, scratch):
     result.update({"train_characters": used, "eval_windows": len(examples), "train_s": round(train_s, 1),
                    "saved_model_bytes": saved_model_bytes(path), "portable_ops": verify.assert_portable_ops(loaded)})
     return result
+
+
+def calibration_study(model, examples, windows, quick):
+    """Full-int8 argmax agreement of the char LM against the number of calibration windows.
+
+    Windows are drawn evenly from the training text (never from the held-out windows); the
+    held-out examples and the metric are those of the main table.
+    """
+    keras_logits = [np.asarray(model(e, training=False)) for e in examples]
+    rows = []
+    for count in size("charlm_calibration_sizes", quick):
+        count = len(windows) if count is None else min(count, len(windows))
+        chosen = windows[np.linspace(0, len(windows) - 1, count).astype(int)]
+        started = time.perf_counter()
+        content, _ = convert(model, quantization="int8", representative_token_ids=list(chosen))
+        convert_s = time.perf_counter() - started
+        runner = TFLiteRunner(content)
+        outs = [runner(e["token_ids"]) for e in examples]
+        rows.append({
+            "calibration_windows": int(count),
+            "argmax_agreement": float(np.mean([verify.argmax_agreement(k, o) for k, o in zip(keras_logits, outs)])),
+            "output_scale": int8_output_grid(content)[0],
+            "convert_s": round(convert_s, 1),
+        })
+    return rows
 
 
 def main():
@@ -284,14 +355,22 @@ def main():
 
 def print_table(task, result):
     print(f"\n== {task} ({result['examples']} held-out examples) ==")
-    print(f"{'variant':<22}{'max_abs_diff':>14}{'argmax_agree':>14}{'bytes':>12}{'fused_lstm':>12}")
+    print(f"{'variant':<26}{'max_abs_diff':>14}{'argmax_agree':>14}{'bytes':>12}{'fused_lstm':>12}")
     for name, row in result["variants"].items():
         if "error" in row:
-            print(f"{name:<22}  failed: {row['error'][:90]}")
+            print(f"{name:<26}  failed: {row['error'][:90]}")
             continue
         agree = row.get("argmax_agreement")
-        print(f"{name:<22}{row['max_abs_diff']:>14.3g}{(f'{agree:.4f}' if agree is not None else '-'):>14}"
+        print(f"{name:<26}{row['max_abs_diff']:>14.3g}{(f'{agree:.4f}' if agree is not None else '-'):>14}"
               f"{row.get('model_bytes', result['saved_model_bytes']):>12}{str(row.get('fused_lstm', '-')):>12}")
+    diagnosis = result.get("int8_diagnosis", {})
+    if diagnosis.get("output_scale"):
+        print(f"int8 output step {diagnosis['output_scale']:.4f}: {diagnosis['near_tie_fraction']:.2%} of positions have "
+              f"their two best logits closer; Keras logits rounded onto that grid agree {diagnosis['grid_only_argmax_agreement']:.4f} "
+              f"(int8 {diagnosis['int8_argmax_agreement']:.4f}, int8 float output layer {diagnosis['int8_float_logits_argmax_agreement']:.4f})")
+    for row in result.get("int8_calibration_study", []):
+        print(f"int8 calibrated on {row['calibration_windows']:>5} training windows: agreement {row['argmax_agreement']:.4f}, "
+              f"output step {row['output_scale']:.4f}, convert {row['convert_s']} s")
     lat = result["latency_ms_batch1"]
     print(f"batch-1 latency ({lat['tokens']} tokens): SavedModel {lat['saved_model']:.2f} ms, "
           f"TFLite float32 {lat['tflite_float32']:.2f} ms (ratio {lat['tflite_over_saved_model']:.2f})")

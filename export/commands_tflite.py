@@ -5,7 +5,7 @@ import pathlib
 import tensorflow as tf
 
 from export import _cli
-from export.tflite import QUANTIZATIONS, export_tflite
+from export.tflite import FLOAT_OUTPUT_LAYER_OPS, QUANTIZATIONS, export_tflite
 
 
 def configure(parser):
@@ -19,9 +19,15 @@ def configure(parser):
                         help="real texts, one per line, to calibrate int8 (required for --quantization int8)")
     parser.add_argument("--representative-count", type=int, default=200,
                         help="texts used for calibration (default: 200)")
+    parser.add_argument("--float-output-layer", action="store_true",
+                        help="with --quantization int8: keep the output layer (and so the logits) in float, "
+                             "everything before it int8; for models with many near-tied classes, e.g. a "
+                             "character LM, whose int8 logits lose argmax agreement")
 
 
 def run(args):
+    if args.float_output_layer and args.quantization != "int8":
+        raise SystemExit(f"--float-output-layer needs --quantization int8. Received: --quantization {args.quantization}")
     model = _cli.load_model(args.model)
     vocabulary = _cli.load_vocabulary(args.vocabulary)
     labels = _cli.load_labels(args.labels)
@@ -40,6 +46,7 @@ def run(args):
         model, args.out, vocabulary=vocabulary, labels=labels, quantization=args.quantization,
         batch_size=args.batch_size, sequence_length=args.sequence_length,
         representative_token_ids=representative, overwrite=args.overwrite,
+        float_ops=FLOAT_OUTPUT_LAYER_OPS if args.float_output_layer else (),
     )
     print(f"wrote {args.out} ({metadata['model_bytes']} bytes, fused_lstm={metadata['fused_lstm']}, "
           f"ops={metadata['ops']})")

@@ -14,6 +14,16 @@ returns garbage), hence the SavedModel route. The converter gives each fused LST
 clip of 10 that Keras does not have; `remove_lstm_cell_clip` turns it off in every variant. The
 interpreter is LiteRT (`ai-edge-litert`), which installs beside TF 2.21 and protobuf 7 without
 conflicts.
+
+Full int8 and argmax agreement: every activation of a full-int8 model is an int8 tensor with one
+scale, the output logits included, so the logits are known to one step of `int8_output_grid`
+(their calibrated range / 255). Positions whose two best logits are closer than that step can
+swap or tie whatever the rest of the model does. A character LM (~190 classes, logits spanning
+~18) has many such positions: `benchmarks/bench_export.py` records the step, the share of
+held-out positions below it and the agreement of the exact Keras logits rounded onto the same
+grid: the agreement that output grid alone leaves, before any other int8 error. With
+`FLOAT_OUTPUT_LAYER_OPS` the output layer stays float (everything before it int8), which removes
+that bound.
 """
 
 import contextlib
@@ -32,6 +42,12 @@ QUANTIZATIONS = ("float32", "dynamic_range", "float16", "int8")
 # int8). The TF 2.21 converter refuses it for our token-id models (no calibration range for the
 # int32 `token_ids` input), so it is not offered by the CLI.
 EXPERIMENTAL_QUANTIZATIONS = ("int16x8",)
+# `float_ops` for int8 with a float output layer. Keras lowers a Dense layer on (B, T, H) inputs
+# to RESHAPE -> FULLY_CONNECTED -> RESHAPE -> ADD (bias); the RESHAPEs must stay float too, else
+# the converter quantises the tensor between the float matmul and the float bias add and the
+# logits land on an int8 grid again. Every op of these types stays float (e.g. also the
+# RESHAPEs of a character encoder).
+FLOAT_OUTPUT_LAYER_OPS = ("FULLY_CONNECTED", "ADD", "RESHAPE")
 
 
 def _fusion_context():
@@ -122,9 +138,9 @@ def convert(
             in softmax, else "logits".
         float_ops: int8 only: TFLite op names kept in float (selective quantisation through
             `tf.lite.experimental.QuantizationDebugger`'s denylist), e.g.
-            `("FULLY_CONNECTED", "ADD")` keeps the output projection and its bias add, hence the
-            logits, in float. Listed in `info["int8_float_ops"]` with any op kept in float
-            because the runtime lacks its int8 kernel.
+            `FLOAT_OUTPUT_LAYER_OPS` keeps the output projection, its reshapes and its bias add,
+            hence the logits, in float. Listed in `info["int8_float_ops"]` with any op kept in
+            float because the runtime lacks its int8 kernel.
 
     Returns:
         `(tflite_bytes, info)`: `info["ops"]` (op names), `info["fused_lstm"]`,
@@ -274,7 +290,11 @@ def remove_lstm_cell_clip(content):
     stay small, matched to 1e-7). The kernels clip only when `cell_clip > 0`, so we overwrite
     the stored float with 0 in the flatbuffer; everything else is unchanged. (In a full-int8
     model the int16 cell state's scale was already chosen from the clip, for |c| < 16, so
-    there the states still saturate at 16.)
+    there the states still saturate at 16. That cost our char LM, whose |c| reaches ~70,
+    nothing measurable: with the clip set to 16, 32 or 64 before calibration its int8 argmax
+    agreement moved by less than 0.05 %, while calibrating with no clip at all gave the cell
+    state a range of 2^8 and the integer kernel returned garbage (1.7 % agreement). So the
+    clip is removed only after quantisation.)
     """
     import struct
 
@@ -300,6 +320,49 @@ def remove_lstm_cell_clip(content):
                 struct.pack_into("<f", buffer, options._tab.Pos + field, 0.0)
                 count += 1
     return bytes(buffer), count
+
+
+def int8_output_grid(content):
+    """`(scale, zero_point)` of the integer tensor the model output is dequantised from, else None.
+
+    A full-int8 model ends in `DEQUANTIZE(int8 logits)`: its outputs can only take the values
+    `scale * (q - zero_point)` for integers q in [-128, 127], so two logits closer than `scale`
+    may swap or tie. Comparing that step with the gaps between a model's two best logits
+    tells how much argmax agreement the output grid alone can cost.
+
+    Args:
+        content: `.tflite` model bytes (first signature, first output).
+
+    Returns:
+        `(float scale, int zero_point)`, or None.
+    """
+    from ai_edge_litert import schema_py_generated as schema
+
+    def grid(tensor):
+        quantization = tensor.Quantization()
+        if quantization is None or not quantization.ScaleLength():
+            return None
+        return float(quantization.Scale(0)), int(quantization.ZeroPoint(0))
+
+    model = schema.Model.GetRootAsModel(content, 0)
+    if model.SignatureDefsLength():
+        signature = model.SignatureDefs(0)
+        subgraph = model.Subgraphs(signature.SubgraphIndex())
+        output = signature.Outputs(0).TensorIndex()
+    else:
+        subgraph = model.Subgraphs(0)
+        output = subgraph.Outputs(0)
+    if grid(subgraph.Tensors(output)) is not None:  # integer output (inference_output_type int8)
+        return grid(subgraph.Tensors(output))
+    for op_index in range(subgraph.OperatorsLength()):
+        op = subgraph.Operators(op_index)
+        if output not in [op.Outputs(k) for k in range(op.OutputsLength())]:
+            continue
+        code = model.OperatorCodes(op.OpcodeIndex())
+        if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) != schema.BuiltinOperator.DEQUANTIZE:
+            return None
+        return grid(subgraph.Tensors(op.Inputs(0)))
+    return None
 
 
 def tflite_ops(content):
@@ -399,7 +462,8 @@ def export_tflite(
         overwrite: replace existing files.
 
     Returns:
-        The metadata dict written to `<stem>.json` (ops, fused_lstm, sizes, input/output names).
+        The metadata dict written to `<stem>.json` (ops, fused_lstm, sizes, input/output names,
+        `output_quantization`: scale and zero point of an int8 output, else None).
     """
     if vocabulary is None:
         raise ValueError("TFLite export writes the vocabulary beside the model; it is required. Received: vocabulary=None")
@@ -434,5 +498,8 @@ def export_tflite(
         "fused_lstm": info["fused_lstm"],
         "model_bytes": len(content),
     }
+    grid = int8_output_grid(content)
+    # The output's int8 grid (None when computed in float): one step is its resolution.
+    metadata["output_quantization"] = {"scale": grid[0], "zero_point": grid[1]} if grid else None
     pathlib.Path(f"{stem}.json").write_text(json.dumps(metadata, indent=2))
     return metadata

@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 
 from export import verify
-from export.tflite import TFLiteRunner, convert, export_tflite, fusable_inference_model, remove_lstm_cell_clip
+from export.tflite import (
+    FLOAT_OUTPUT_LAYER_OPS, TFLiteRunner, convert, export_tflite, fusable_inference_model, int8_output_grid,
+    remove_lstm_cell_clip,
+)
 from seqkeras.data.token_file import read_token_file
 
 pytestmark = pytest.mark.slow
@@ -95,6 +98,7 @@ def test_export_tflite_writes_model_vocabulary_and_metadata(tmp_path, classifier
     assert read_token_file(tmp_path / "genre.labels.txt") == classifier_bundle.labels
     assert json.loads((tmp_path / "genre.json").read_text())["fused_lstm"] is True
     assert metadata["input"] == {"name": "token_ids", "dtype": "int32", "shape": [1, None]}
+    assert metadata["output_quantization"] is None  # float32: no int8 output grid
     with pytest.raises(FileExistsError):
         export_tflite(classifier_bundle.model, path, vocabulary=classifier_bundle.prep.vocabulary)
     with pytest.raises(ValueError, match="vocabulary=None"):
@@ -140,3 +144,55 @@ def test_fused_lstm_keeps_large_cell_states_unclipped(monkeypatch):
     assert verify.max_abs_diff(reference, TFLiteRunner(clipped)(ids)) > 0.1
     with pytest.raises(ValueError, match="float_ops"):
         convert(model, float_ops=("ADD",))
+
+
+def test_char_lm_int8_logits_lie_on_the_output_grid_unless_the_output_layer_stays_float(char_lm_bundle):
+    from seqkeras.data.corpora import lee_documents
+    from seqkeras.models.char_lm.datasets import encode_documents, window_arrays
+
+    model, vocabulary = char_lm_bundle.model, char_lm_bundle.vocabulary
+    # Calibrate on the training documents' windows; measure on held-out text.
+    windows, _, mask = window_arrays(encode_documents(lee_documents()[:3], vocabulary), 32)
+    representative = list(windows[mask.all(axis=1)][:20])
+    held_out = [ids for ids, _ in encode_documents(char_lm_bundle.texts, vocabulary)]
+
+    def logit_errors(content):
+        runner = TFLiteRunner(content)
+        outputs, errors = [], []
+        for ids in held_out:
+            ids = ids[None]  # (1, T)
+            reference = np.asarray(model({"token_ids": ids, "padding_mask": np.ones_like(ids, bool)}))
+            outputs.append(runner(ids))
+            errors.append(np.abs(outputs[-1] - reference).ravel())
+        return np.concatenate([o.ravel() for o in outputs]), np.concatenate(errors)
+
+    int8, info = convert(model, quantization="int8", representative_token_ids=representative)
+    assert info["fused_lstm"] and info["int8_float_ops"] == []
+    scale, zero_point = int8_output_grid(int8)
+    outputs, int8_errors = logit_errors(int8)
+    steps = outputs / scale + zero_point
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-3)  # every logit is scale * (q - zero_point)
+    assert steps.min() >= -128 - 1e-3 and steps.max() <= 127 + 1e-3
+
+    float_head, info = convert(model, quantization="int8", representative_token_ids=representative,
+                               float_ops=FLOAT_OUTPUT_LAYER_OPS)
+    assert info["fused_lstm"] and set(FLOAT_OUTPUT_LAYER_OPS) <= set(info["int8_float_ops"])
+    assert int8_output_grid(float_head) is None
+    lstm = [t for t in TFLiteRunner(float_head).interpreter.get_tensor_details()
+            if t["name"] == "tfl.unidirectional_sequence_lstm"]
+    assert lstm and lstm[0]["dtype"] == np.int8  # the recurrence stays int8
+    _, float_head_errors = logit_errors(float_head)
+    assert float_head_errors.mean() < int8_errors.mean()
+
+
+def test_float_output_layer_flag_needs_int8():
+    import argparse
+
+    from export import commands_tflite
+
+    parser = argparse.ArgumentParser()
+    commands_tflite.configure(parser)
+    args = parser.parse_args(["--model", "m.keras", "--vocabulary", "v.txt", "--out", "m.tflite",
+                              "--float-output-layer"])
+    with pytest.raises(SystemExit, match="--float-output-layer needs --quantization int8"):
+        commands_tflite.run(args)
