@@ -25,6 +25,10 @@ Signatures (inputs and outputs are named; `serving_default` is the raw-string on
 
 Padded positions get tag "" and tag id -1; a row without tokens (empty text) gets label "", label id
 -1 and all-zero probabilities; text beyond `max_length` tokens is truncated (`truncated` is True).
+
+The raw-string signatures run `seqkeras.data.token_lookup.TokenLookup` (the same layer a Keras model
+can put in front of itself) with its tables read from `assets/vocabulary.txt` (and
+`char_vocabulary.txt`); `export/SERVING.md` says why assets.
 """
 
 import pathlib
@@ -33,10 +37,10 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from export.preprocessing import TextPreprocessor
 from export.versioning import write_version_atomically
 from export.warmup import build_warmup_requests, write_warmup_requests
 from seqkeras.data.token_file import write_token_file
+from seqkeras.data.token_lookup import SPLITS, TokenLookup
 from seqkeras.data.vocabulary import BOS_ID, EOS_ID, OOV_ID, PAD_ID
 
 TAGGER = "tagger"
@@ -94,17 +98,24 @@ def model_input_specs(model):
     return specs
 
 
-def _check_inputs_match(model, preprocessor):
+def _check_inputs_match(model, token_lookup):
     specs = model_input_specs(model)
     extra = sorted(set(specs) - {"token_ids", "padding_mask", "char_ids"})
     if extra:
         raise ValueError(f"Cannot build model inputs {extra} from raw text. Received: a model with inputs {sorted(specs)}")
-    if ("char_ids" in specs) != preprocessor.has_chars:
+    if ("char_ids" in specs) != token_lookup.has_chars:
         raise ValueError(
             "The model's `char_ids` input and the export's character vocabulary must go together. "
-            f"Received: model inputs {sorted(specs)}, char_vocabulary given={preprocessor.has_chars}"
+            f"Received: model inputs {sorted(specs)}, char_vocabulary given={token_lookup.has_chars}"
         )
     return specs
+
+
+def _text_features(token_lookup, text, specs):
+    """Raw text -> (model inputs named as in `specs`, {`tokens`, `num_tokens`, `truncated`})."""
+    features = token_lookup(text, return_tokens=True)
+    inputs = {key: features.pop(key) for key in specs}
+    return inputs, features
 
 
 def _check_vocabulary(vocabulary, model_vocabulary_size=None):
@@ -164,23 +175,15 @@ def _check_labels(labels, what):
     return labels
 
 
-def _labelled_resources(model, preprocessor, labels_file, from_logits):
+def _labelled_resources(model, token_lookup, labels_file, from_logits):
     """Set-up shared by the tagger and classifier archives: (from_logits, resources, token-id specs)."""
     if from_logits is None:
         from_logits = not outputs_are_probabilities(model)
     resources = _Resources()
-    resources.preprocessor = preprocessor
+    resources.token_lookup = token_lookup
     resources.labels_asset, resources.labels = _label_table(labels_file)
-    specs = _check_inputs_match(model, preprocessor)
+    specs = _check_inputs_match(model, token_lookup)
     return from_logits, resources, specs
-
-
-def _with_lengths(outputs, tokens, full_lengths):
-    """Adds `num_tokens` (kept tokens per row) and `truncated` to a raw-text signature's outputs."""
-    num_tokens = tf.cast(tokens.row_lengths(), tf.int32)
-    outputs["num_tokens"] = num_tokens
-    outputs["truncated"] = full_lengths > num_tokens
-    return outputs
 
 
 def _text_and_ids_archive(model, resources, text_name, text_fn, ids_name, ids_fn, specs):
@@ -196,9 +199,13 @@ def _text_and_ids_archive(model, resources, text_name, text_fn, ids_name, ids_fn
 # ----------------------------------------------------------------------------------------------
 # Archives per task.
 # ----------------------------------------------------------------------------------------------
-def build_tagger_archive(model, preprocessor, labels_file, from_logits=None):
-    """ExportArchive with `tag_text` (default) and `tag_token_ids` signatures."""
-    from_logits, resources, specs = _labelled_resources(model, preprocessor, labels_file, from_logits)
+def build_tagger_archive(model, token_lookup, labels_file, from_logits=None):
+    """ExportArchive with `tag_text` (default) and `tag_token_ids` signatures.
+
+    `token_lookup` is the `TokenLookup` of the raw-text signature (`sequence_length` = the
+    export's `max_length`); `labels_file` a token file of the tags in id order.
+    """
+    from_logits, resources, specs = _labelled_resources(model, token_lookup, labels_file, from_logits)
 
     def tag_token_ids(inputs):
         padding_mask = inputs["padding_mask"]
@@ -210,17 +217,15 @@ def build_tagger_archive(model, preprocessor, labels_file, from_logits=None):
         return {"tags": tags, "tag_ids": tag_ids, "tag_probabilities": probabilities * mask}
 
     def tag_text(text):
-        inputs, tokens, full_lengths = resources.preprocessor(text)
-        outputs = tag_token_ids(inputs)
-        outputs["tokens"] = tokens.to_tensor(default_value="", shape=tf.shape(inputs["token_ids"]))
-        return _with_lengths(outputs, tokens, full_lengths)
+        inputs, details = _text_features(resources.token_lookup, text, specs)
+        return {**tag_token_ids(inputs), **details}
 
     return _text_and_ids_archive(model, resources, "tag_text", tag_text, "tag_token_ids", tag_token_ids, specs)
 
 
-def build_classifier_archive(model, preprocessor, labels_file, from_logits=None):
+def build_classifier_archive(model, token_lookup, labels_file, from_logits=None):
     """ExportArchive with `classify_text` (default) and `classify_token_ids` signatures."""
-    from_logits, resources, specs = _labelled_resources(model, preprocessor, labels_file, from_logits)
+    from_logits, resources, specs = _labelled_resources(model, token_lookup, labels_file, from_logits)
 
     def classify_token_ids(inputs):
         inputs = dict(inputs)
@@ -234,8 +239,9 @@ def build_classifier_archive(model, preprocessor, labels_file, from_logits=None)
         return {"probabilities": probabilities, "label": label, "label_id": label_id}
 
     def classify_text(text):
-        inputs, tokens, full_lengths = resources.preprocessor(text)
-        return _with_lengths(classify_token_ids(inputs), tokens, full_lengths)
+        inputs, details = _text_features(resources.token_lookup, text, specs)
+        details.pop("tokens")
+        return {**classify_token_ids(inputs), **details}
 
     return _text_and_ids_archive(
         model, resources, "classify_text", classify_text, "classify_token_ids", classify_token_ids, specs
@@ -246,7 +252,7 @@ def _has_carried_state(model):
     return all(callable(getattr(model, name, None)) for name in ("run", "step", "initial_states"))
 
 
-def build_char_lm_archive(model, preprocessor, vocabulary, from_logits=None, max_new_chars=2000):
+def build_char_lm_archive(model, token_lookup, vocabulary, from_logits=None, max_new_chars=2000):
     """ExportArchive with `score_text` (default), `score_token_ids` and `generate` signatures.
 
     Scoring is the chain rule, as `CharScorer`: log p(text) = sum over characters of
@@ -259,7 +265,9 @@ def build_char_lm_archive(model, preprocessor, vocabulary, from_logits=None, max
     e.g. `CharLanguageModel`) runs `CharGenerator`'s in-graph loop: one step per character. Other
     causal models re-read a window of the last `max_length` tokens per character. Sampling is
     stateless and seeded: identical requests give identical text. A sampled end-of-document id
-    ends that row early.
+    ends that row early. `token_lookup` adds BOS (no EOS) and normally splits characters (generated
+    tokens are joined without a separator); its `sequence_length` is the longest text scored and
+    the window of models without a carried state.
     """
     from seqkeras import sampling
     from seqkeras.models.char_lm.causality import check_causal
@@ -267,18 +275,19 @@ def build_char_lm_archive(model, preprocessor, vocabulary, from_logits=None, max
     if from_logits is None:
         from_logits = not outputs_are_probabilities(model)
     try:
-        check_causal(model, preprocessor.vocabulary_size)
+        check_causal(model, token_lookup.vocabulary_size)
     except ValueError as error:
         raise ValueError(f"Cannot export `generate`/`score` for a model that is not causal: {error}") from None
-    if not preprocessor.add_bos:
+    if not token_lookup.add_bos or token_lookup.add_eos or token_lookup.sequence_length is None:
         raise ValueError(
-            "A char LM preprocessor must prepend BOS (add_bos=True) so the first character is scored. "
-            f"Received: add_bos={preprocessor.add_bos}"
+            "A char LM's TokenLookup must prepend BOS (add_bos=True) so the first character is scored, add no "
+            f"EOS and set sequence_length. Received: add_bos={token_lookup.add_bos}, add_eos={token_lookup.add_eos}, "
+            f"sequence_length={token_lookup.sequence_length}"
         )
     specs = model_input_specs(model)
     resources = _Resources()
-    resources.preprocessor = preprocessor
-    window = preprocessor.max_length
+    resources.token_lookup = token_lookup
+    window = token_lookup.sequence_length
 
     def log_probs(inputs):
         outputs = tf.cast(model(inputs, training=False), tf.float32)
@@ -301,19 +310,19 @@ def build_char_lm_archive(model, preprocessor, vocabulary, from_logits=None, max
         }
 
     def score_text(text):
-        inputs, tokens, full_lengths = resources.preprocessor(text)
-        # Drop the BOS the preprocessor put in front: score_token_ids adds its own.
+        inputs, details = _text_features(resources.token_lookup, text, specs)
+        # Drop the BOS the text layer put in front: score_token_ids adds its own.
         chars = {"token_ids": inputs["token_ids"][:, 1:], "padding_mask": inputs["padding_mask"][:, 1:]}
         chars = {key: tf.cond(tf.shape(value)[1] > 0, lambda v=value: v,
                               lambda v=value: tf.zeros([tf.shape(v)[0], 1], v.dtype)) for key, value in chars.items()}
         outputs = score_token_ids(chars)
-        outputs["truncated"] = full_lengths > outputs["num_characters"]
+        outputs["truncated"] = details["truncated"]
         return outputs
 
     if _has_carried_state(model):
         from seqkeras.models.char_lm.char_generator import CharGenerator
 
-        resources.generator = CharGenerator(model, vocabulary, tokenizer=preprocessor.tokenizer)
+        resources.generator = CharGenerator(model, vocabulary, tokenizer=token_lookup.tokenizer)
 
         def sample_ids(ids, mask, num_chars, temperature, top_k, top_p, seed):
             return resources.generator.generate_ids(
@@ -326,7 +335,7 @@ def build_char_lm_archive(model, preprocessor, vocabulary, from_logits=None, max
             lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)  # (B,)
             total = tf.shape(ids)[1] + num_chars
             buffer = tf.concat([ids, tf.zeros([batch, num_chars], tf.int32)], axis=1)  # (B, S + N)
-            never = tf.reduce_any(tf.equal(tf.range(preprocessor.vocabulary_size)[:, None],
+            never = tf.reduce_any(tf.equal(tf.range(token_lookup.vocabulary_size)[:, None],
                                            [[PAD_ID, OOV_ID, BOS_ID]]), axis=1)  # (V,)
 
             def step(i, buffer, lengths, finished, produced):
@@ -353,16 +362,16 @@ def build_char_lm_archive(model, preprocessor, vocabulary, from_logits=None, max
 
     def generate(prompt, num_chars, temperature, top_k, top_p, seed):
         num_chars = tf.clip_by_value(num_chars, 1, max_new_chars)
-        inputs, tokens, full_lengths = resources.preprocessor(prompt)
+        inputs, details = _text_features(resources.token_lookup, prompt, specs)
         seed_pair = tf.stack([seed, tf.constant(0, tf.int32)])
         ids, lengths = sample_ids(inputs["token_ids"], inputs["padding_mask"], num_chars, temperature,
                                   top_k, top_p, seed_pair)  # (B, N), (B,)
         keep = tf.sequence_mask(lengths, maxlen=tf.shape(ids)[1])
-        chars = tf.where(keep, resources.preprocessor.ids_to_tokens(ids), "")  # (B, N)
+        chars = tf.where(keep, resources.token_lookup.ids_to_tokens(ids), "")  # (B, N)
         return {
             "text": tf.strings.reduce_join(chars, axis=1),
             "num_characters": lengths,
-            "prompt_truncated": full_lengths > tf.cast(tokens.row_lengths(), tf.int32),
+            "prompt_truncated": details["truncated"],
         }
 
     archive = _text_and_ids_archive(
@@ -394,6 +403,25 @@ def _as_vocabulary(vocabulary):
     return Vocabulary(list(vocabulary)[NUM_RESERVED:])
 
 
+def _split_arguments(tokenizer, task, lowercase):
+    """`TokenLookup` arguments `split`, `byte_fallback`, `lowercase` for `export_saved_model`'s `tokenizer`."""
+    from seqkeras.data.tokenization import CharTokenizer, WordTokenizer
+
+    if tokenizer is None:
+        tokenizer = "char" if task == CHAR_LM else "whitespace"
+    if isinstance(tokenizer, str) and tokenizer in SPLITS:
+        return {"split": tokenizer, "byte_fallback": False, "lowercase": bool(lowercase)}
+    if isinstance(tokenizer, CharTokenizer):
+        return {"split": "char", "byte_fallback": tokenizer.byte_fallback, "lowercase": bool(lowercase)}
+    if isinstance(tokenizer, WordTokenizer) and tokenizer.errors == "strict":
+        # A lower-casing WordTokenizer gave lower-cased words in training: look them up lower-cased.
+        return {"split": tokenizer.method, "byte_fallback": False, "lowercase": bool(lowercase or tokenizer.lowercase)}
+    raise ValueError(
+        f"`tokenizer` must be one of {SPLITS}, a CharTokenizer or a WordTokenizer(errors='strict'): the "
+        f"serving graph rebuilds the split from TokenLookup's config. Received: tokenizer={tokenizer!r}"
+    )
+
+
 def export_saved_model(
     model,
     base_dir,
@@ -420,16 +448,18 @@ def export_saved_model(
         base_dir: TF Serving's model base directory (one folder per model name inside).
         task: "tagger" (per-token classes), "classifier" (one class per sequence) or "char_lm".
         vocabulary: `seqkeras.data.vocabulary.Vocabulary` (or its `.tokens`) used in training.
-        tokenizer: object with `tokenize(strings) -> RaggedTensor[string]` made of TF /
-            tensorflow-text ops; default `WordTokenizer("whitespace")` for the tagger and the
-            classifier, `CharTokenizer()` for the char LM.
+        tokenizer: how text was split in training: one of `TokenLookup`'s splits ("char",
+            "whitespace", "unicode_script") or a `CharTokenizer` / `WordTokenizer` (read back
+            as that split); default "whitespace" for the tagger and the classifier, "char" for
+            the char LM.
         labels: tag or class names in id order (tagger and classifier).
         lowercase: lower-case tokens before the vocabulary lookup (as `WordPreprocessor`).
         char_vocabulary: character `Vocabulary` for the `char_ids` input, if the model has one.
         max_word_length: characters kept per word for `char_ids`.
         name: model name, default the task.
         version: positive integer; default the next free version.
-        max_length: longest token sequence given to the model; longer texts are truncated.
+        max_length: longest token sequence given to the model (the char LM's BOS included);
+            longer texts are truncated.
         from_logits: whether the model outputs logits; default: logits unless its last layer
             has a softmax activation.
         warmup_texts: real example texts for `assets.extra/tf_serving_warmup_requests`; None
@@ -446,37 +476,38 @@ def export_saved_model(
                               **preprocessing_arguments(prep), warmup_texts=dev_texts[:8])
     ```
     """
-    from seqkeras.data.tokenization import CharTokenizer, WordTokenizer
-
     if task not in (TAGGER, CLASSIFIER, CHAR_LM):
         raise ValueError(f"`task` must be one of {[TAGGER, CLASSIFIER, CHAR_LM]}. Received: task={task!r}")
     tokens = _check_vocabulary(vocabulary, _embedding_rows(model))
     if task != CHAR_LM:
         labels = _check_labels(labels, "labels")
-    if tokenizer is None:
-        tokenizer = CharTokenizer() if task == CHAR_LM else WordTokenizer("whitespace")
+    add_bos = task == CHAR_LM
+    if isinstance(max_length, bool) or int(max_length) != max_length or max_length < 1 + int(add_bos):
+        raise ValueError(f"`max_length` must be an integer >= {1 + int(add_bos)}. Received: max_length={max_length}")
+    split_arguments = _split_arguments(tokenizer, task, lowercase)
     name = name or task
 
     def write(tmp_dir):
         with tempfile.TemporaryDirectory() as scratch:
+            # The tables read these files; the SavedModel copies them into assets/.
             scratch = pathlib.Path(scratch)
-            vocabulary_file = write_token_file(scratch / "vocabulary.txt", tokens)
             char_file = None
             if char_vocabulary is not None:
                 char_file = write_token_file(scratch / "char_vocabulary.txt", list(char_vocabulary.tokens))
-            preprocessor = TextPreprocessor(
-                tokenizer, vocabulary_file, max_length, add_bos=(task == CHAR_LM), lowercase=lowercase,
-                char_vocabulary_file=char_file, max_word_length=max_word_length,
+            token_lookup = TokenLookup(
+                write_token_file(scratch / "vocabulary.txt", tokens), **split_arguments, add_bos=add_bos,
+                sequence_length=int(max_length), pad_to_sequence_length=False, char_vocabulary=char_file,
+                max_word_length=max_word_length, name="token_lookup",
             )
             if task == TAGGER or task == CLASSIFIER:
                 labels_file = write_token_file(scratch / "labels.txt", labels)
                 build = build_tagger_archive if task == TAGGER else build_classifier_archive
-                archive = build(model, preprocessor, labels_file, from_logits=from_logits)
+                archive = build(model, token_lookup, labels_file, from_logits=from_logits)
             else:
-                archive = build_char_lm_archive(model, preprocessor, _as_vocabulary(vocabulary), from_logits=from_logits)
+                archive = build_char_lm_archive(model, token_lookup, _as_vocabulary(vocabulary), from_logits=from_logits)
             archive.write_out(str(tmp_dir), verbose=False)
             if warmup_texts is not None:
-                requests = build_warmup_requests(name, task, preprocessor, list(warmup_texts))
+                requests = build_warmup_requests(name, task, token_lookup, list(warmup_texts))
                 write_warmup_requests(tmp_dir, requests)
 
     return write_version_atomically(base_dir, name, version, write, overwrite=overwrite)

@@ -27,13 +27,14 @@ def predict_request(model_name, signature_name, inputs):
     return request
 
 
-def build_warmup_requests(model_name, task, preprocessor, texts, batch_size=4):
+def build_warmup_requests(model_name, task, token_lookup, texts, batch_size=4):
     """One request per signature and batch of real `texts` (strings), in serving order.
 
     Args:
         model_name: the name TF Serving serves the model under.
         task: "tagger", "classifier" or "char_lm" (picks the signature names).
-        preprocessor: the export's `TextPreprocessor`, used to build token-id requests.
+        token_lookup: the export's `seqkeras.data.token_lookup.TokenLookup`, used to build the
+            token-id requests.
         texts: real example texts (non-empty list).
         batch_size: texts per request.
 
@@ -54,8 +55,7 @@ def build_warmup_requests(model_name, task, preprocessor, texts, batch_size=4):
     requests = []
     for start in range(0, len(texts), batch_size):
         batch = np.array(texts[start:start + batch_size], dtype=object)
-        inputs, _, _ = preprocessor(tf.constant(batch))
-        inputs = {key: value.numpy() for key, value in inputs.items()}
+        inputs = {key: value.numpy() for key, value in token_lookup(tf.constant(batch)).items()}
         if task == "char_lm":  # score_token_ids takes the characters without the BOS
             inputs = {key: value[:, 1:] if value.shape[1] > 1 else value for key, value in inputs.items()}
         requests.append(predict_request(model_name, text_signature, {"text": batch}))

@@ -45,6 +45,11 @@ def _is_array(value):
     return isinstance(value, np.ndarray) or keras.ops.is_tensor(value)
 
 
+def _input_dtype(array):
+    """The `keras.Input` dtype for a NumPy array (text arrays become "string")."""
+    return "string" if array.dtype.kind in "OSU" else str(array.dtype)
+
+
 def _symbolic_structure(structure, prefix, batch_size=None):
     """Replace every array leaf of `structure` with a `keras.Input` of the same dtype.
 
@@ -59,7 +64,7 @@ def _symbolic_structure(structure, prefix, batch_size=None):
         tensor = keras.Input(
             shape=array.shape[1:],
             batch_size=batch_size,
-            dtype=str(array.dtype),
+            dtype=_input_dtype(array),
             name=f"{prefix}_{len(inputs)}",
         )
         inputs.append(tensor)
@@ -212,7 +217,7 @@ def run_layer_test(
     x = keras.Input(
         shape=input_data.shape[1:],
         batch_size=batch_size,
-        dtype=str(input_data.dtype),
+        dtype=_input_dtype(input_data),
         name="inputs",
     )
     model_inputs, model_arrays = [x], [input_data]

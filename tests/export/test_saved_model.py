@@ -31,6 +31,7 @@ def test_layout_assets_and_named_signatures(exports, loaded, tagger_bundle):
     assert {"saved_model.pb", "variables", "assets", "assets.extra"} <= set(names)
     assert read_token_file(paths["tagger"] / "assets" / "labels.txt") == tagger_bundle.labels
     assert read_token_file(paths["tagger"] / "assets" / "vocabulary.txt") == tagger_bundle.prep.vocabulary.tokens
+    assert read_token_file(paths["tagger"] / "assets" / "char_vocabulary.txt") == tagger_bundle.prep.char_vocabulary.tokens
     assert not [p for p in (base / "tagger").iterdir() if p.name.startswith(".")]  # no temp dirs left
     expected = {
         "tagger": {"tag_text", "tag_token_ids", "serving_default"},
@@ -109,6 +110,9 @@ def test_bad_serving_input_is_documented_behaviour(signatures):
 
     with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError), match="string"):
         classifier(text=tf.constant([1, 2]))  # wrong dtype: refused before the graph runs
+    for signature in (tagger, signatures["char_lm"]["score_text"]):  # word and character splits
+        with pytest.raises(tf.errors.InvalidArgumentError, match="invalid UTF-8"):
+            signature(text=tf.constant([b"fine", b"caf\xe9"]))  # Latin-1, not UTF-8: a clear error
 
 
 def test_fresh_process_calls_every_signature_without_our_code(exports, signatures, tagger_bundle, char_lm_bundle):
@@ -231,4 +235,9 @@ def test_exporter_refuses_bad_requests(tmp_path, tagger_bundle, classifier_bundl
     with pytest.raises(ValueError, match="char_ids"):  # the tagger needs its character vocabulary
         export_saved_model(tagger_bundle.model, tmp_path, task="tagger", labels=tagger_bundle.labels,
                            vocabulary=tagger_bundle.prep.vocabulary, lowercase=True)
+    with pytest.raises(ValueError, match="tokenizer=.*bpe"):  # the serving split must be a TokenLookup split
+        export_saved_model(classifier_bundle.model, tmp_path, task="classifier", vocabulary=prep.vocabulary,
+                           labels=classifier_bundle.labels, tokenizer="bpe")
+    with pytest.raises(ValueError, match="max_length=1"):  # the char LM's BOS leaves no room for a character
+        export_saved_model(classifier_bundle.model, tmp_path, task="char_lm", vocabulary=prep.vocabulary, max_length=1)
     assert not (tmp_path / "tagger").exists() or existing_versions(tmp_path / "tagger") == []
