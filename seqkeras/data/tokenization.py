@@ -88,8 +88,9 @@ class CharTokenizer:
             invalid = (codepoints.flat_values == 0xFFFD) & (pieces != _REPLACEMENT)
             tf.debugging.Assert(
                 tf.logical_not(tf.reduce_any(invalid)),
-                ["CharTokenizer: invalid UTF-8 in input (use byte_fallback=True to keep raw bytes); first bad row:",
-                 tf.gather(strings, tf.gather(row_ids, tf.where(invalid)[:1, 0]))],
+                # The row index, not the row: raw invalid bytes in the message would break its decoding.
+                ["CharTokenizer: invalid UTF-8 in input (use byte_fallback=True to keep raw bytes); first bad row index:",
+                 tf.gather(row_ids, tf.where(invalid)[:1, 0])],
             )
         return codepoints.with_flat_values(pieces)
 
