@@ -10,7 +10,7 @@ tensorflow-text Unicode-script tokenizer (punctuation dropped). Writes
 `runs/word2vec/{config.json, tb/, ckpt/, model.keras, vocabulary.txt, vectors.txt, vectors.bin,
 tb/projector/, results.json}`: word2vec text and binary files (gensim's `load_word2vec_format`
 reads them), TensorBoard projector files, and the evaluation (WordSim-353, SimLex-999, analogies,
-he - she bias probe).
+occupations on the gender direction with a bootstrap over the definitional pairs).
 """
 
 import dataclasses
@@ -20,7 +20,7 @@ import time
 
 from pipelines import common
 from seqkeras.data import corpora
-from seqkeras.models.word2vec import bias_projection, format_bias_table, tokenize_documents, train_word2vec
+from seqkeras.models.word2vec import bias_probe, format_bias_table, tokenize_documents, train_word2vec
 
 CORPORA = ("wiki", "lee")
 
@@ -38,6 +38,7 @@ class TrainConfig:
     window: int = 5  # maximum context distance; the effective window is uniform in 1..window
     sample: float = 1e-3  # subsampling threshold of frequent words (0: off)
     negative: int = 5  # negatives per (target, context) pair
+    negative_group_size: int = 32  # pairs sharing one draw of negatives (1: every pair its own, as gensim)
     ns_exponent: float = 0.75  # negatives ~ count ** ns_exponent
     # --- model and SGD (gensim names) ---
     vector_size: int = 100
@@ -49,7 +50,7 @@ class TrainConfig:
     batch_size: int = 4096  # pairs per SGD step
     steps_per_execution: int = 16
     jit_compile: bool = True
-    workers: int = 2  # shards of each SGD step computed in parallel (gensim's name)
+    workers: int = 1  # shards of each SGD step computed in parallel (gensim's name; tf.data uses other threads)
     # --- output ---
     run_dir: str = "runs/word2vec"
     verbose: int = 2  # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
@@ -58,12 +59,17 @@ class TrainConfig:
         if self.corpus not in CORPORA and not pathlib.Path(self.corpus).is_file():
             raise ValueError(f"`corpus` must be one of {CORPORA} or an existing text file. Received: corpus={self.corpus!r}")
         for name in ("min_count", "window", "negative", "vector_size", "epochs", "batch_size", "steps_per_execution",
-                     "workers"):
+                     "workers", "negative_group_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be >= 1. Received: {name}={getattr(self, name)!r}")
         for name in ("max_documents", "max_vocab_size", "sample"):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be >= 0. Received: {name}={getattr(self, name)!r}")
+        if self.batch_size % self.negative_group_size:
+            raise ValueError(
+                "`negative_group_size` must divide `batch_size`. "
+                f"Received: negative_group_size={self.negative_group_size}, batch_size={self.batch_size}"
+            )
 
 
 def load_texts(config):
@@ -96,6 +102,7 @@ def train(config, documents, callbacks=()):
         epochs=config.epochs,
         seed=config.seed,
         workers=config.workers,
+        negative_group_size=config.negative_group_size,
         batch_size=config.batch_size,
         steps_per_execution=config.steps_per_execution,
         jit_compile=config.jit_compile,
@@ -138,10 +145,11 @@ def main(config=TrainConfig()):
         "loss_per_epoch": [float(v) for v in trained.history.history["loss"]],
     }
     results.update(evaluate(trained.vectors))
-    if "he" in trained.vectors and "she" in trained.vectors:
-        rows, missing = bias_projection(trained.vectors)
-        results["bias_probe"] = {"rows": rows, "missing": missing}
-        print(format_bias_table(rows))
+    try:  # occupations on the gender direction of Bolukbasi et al.'s definitional pairs
+        results["bias_probe"] = bias_probe(trained.vectors, bootstrap=200, seed=config.seed)
+        print(format_bias_table(results["bias_probe"]["rows"], pair=("male", "female")))
+    except KeyError as error:  # a corpus without any of the pairs
+        results["bias_probe"] = {"skipped": str(error)}
     (run_dir / "results.json").write_text(json.dumps(results, indent=2))
     print(json.dumps({key: results[key] for key in ("words_per_s", "loss_per_epoch", "wordsim353", "analogies")}, indent=2))
     return results

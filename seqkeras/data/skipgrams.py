@@ -11,7 +11,11 @@ word2vec.c / gensim instead, vectorised over chunks of the corpus and run inside
    `1..window` and pairs with the kept words at distance `1..b` on both sides, inside its document;
 3. **negatives**: `negative` words per pair drawn from `count ** ns_exponent` through
    word2vec's unigram table, conditioned on being different from that pair's context word
-   (exact: the uniform draw skips the context word's run of the table).
+   (exact: the uniform draw skips the context word's run of the table);
+   or, with `negative_group_size = G > 1`, **shared negatives** (Ji et al. 2016): each group of
+   `G` consecutive pairs of a batch shares one draw of `negative` words from the same
+   distribution; a shared negative equal to a pair's context word is masked out for that pair
+   by the model (`Word2Vec`), so it never counts as a negative of its own context.
 
 `skipgram_dataset` is the one entry point: one pass over it is one epoch (fresh random draws on
 each pass, reproducible from `seed`), made of fixed-size batches
@@ -109,6 +113,27 @@ def sample_negatives(contexts, table, starts, negative, seed):
     return tf.gather(table, slot)
 
 
+def sample_shared_negatives(num_groups, table, negative, seed):
+    """Draws `negative` words for each of `num_groups` groups of pairs (shared negatives).
+
+    Unconditional draws from the unigram table: the pairs of a group have different context
+    words, so a draw cannot exclude them all; the model masks a negative that equals a pair's
+    context word instead (see `Word2Vec`).
+
+    Args:
+        num_groups: number of groups (int or int32 scalar tensor).
+        table: from `negative_sampling_table`.
+        negative: number of negatives per group.
+        seed: stateless seed, int tensor of shape `(2,)`.
+
+    Returns:
+        int32 tensor `(num_groups, negative)`.
+    """
+    table = tf.convert_to_tensor(table, tf.int32)
+    slot = tf.random.stateless_uniform([num_groups, negative], seed, maxval=tf.size(table), dtype=tf.int32)  # (Q, N)
+    return tf.gather(table, slot)
+
+
 def skipgram_pairs(ids, doc_ids, keep_probs, window, seed):
     """(target, context) pairs of one chunk: subsampling, then a dynamic window per centre word.
 
@@ -136,19 +161,20 @@ def skipgram_pairs(ids, doc_ids, keep_probs, window, seed):
         tf.shape(ids), tf.random.experimental.stateless_fold_in(seed, _WINDOW), minval=1, maxval=window + 1, dtype=tf.int32
     )  # (K,) effective window of each centre word
     size = tf.size(ids)
-    targets, contexts, origins = [], [], []
-    for offset in range(1, window + 1):
-        # Centre i with context i + offset, and centre i + offset with context i.
-        stop = tf.maximum(size - offset, 0)
-        start = tf.minimum(offset, size)
-        left, right = ids[:stop], ids[start:]  # (max(K - offset, 0),)
-        same_doc = tf.equal(doc_ids[:stop], doc_ids[start:])
-        forward = same_doc & (reach[:stop] >= offset)
-        backward = same_doc & (reach[start:] >= offset)
-        targets += [tf.boolean_mask(left, forward), tf.boolean_mask(right, backward)]
-        contexts += [tf.boolean_mask(right, forward), tf.boolean_mask(left, backward)]
-        origins += [tf.boolean_mask(positions[:stop], forward), tf.boolean_mask(positions[start:], backward)]
-    return tf.concat(targets, 0), tf.concat(contexts, 0), tf.concat(origins, 0)
+    # Every (centre, neighbour) candidate at once: one mask over (K, 2 * window) rather than a
+    # loop over distances (fewer, larger ops are much cheaper inside tf.data).
+    offsets = tf.constant([o for d in range(1, window + 1) for o in (d, -d)], tf.int32)  # (2W,)
+    centres = tf.broadcast_to(tf.range(size)[:, None], [size, 2 * window])  # (K, 2W)
+    neighbours = centres + offsets[None, :]  # (K, 2W)
+    inside = (neighbours >= 0) & (neighbours < size)
+    neighbours = tf.clip_by_value(neighbours, 0, tf.maximum(size - 1, 0))
+    use = (
+        inside
+        & (tf.abs(offsets)[None, :] <= reach[:, None])
+        & tf.equal(tf.gather(doc_ids, neighbours), doc_ids[:, None])
+    )  # (K, 2W)
+    centres, neighbours = tf.boolean_mask(centres, use), tf.boolean_mask(neighbours, use)  # (P,)
+    return tf.gather(ids, centres), tf.gather(ids, neighbours), tf.gather(positions, centres)
 
 
 def flatten_documents(documents):
@@ -190,6 +216,7 @@ def skipgram_dataset(
     batch_size=4096,
     chunk_size=10000,
     seed=0,
+    negative_group_size=1,
 ):
     """One epoch of shuffled skip-gram batches with negatives; each pass draws anew.
 
@@ -212,13 +239,18 @@ def skipgram_dataset(
         batch_size: pairs per batch.
         chunk_size: raw words per chunk.
         seed: integer seed; the i-th pass over the dataset is the same for the same seed.
+        negative_group_size: `G`, pairs sharing one draw of negatives. `1` (default): every pair
+            draws its own negatives, never equal to its context word (word2vec.c and gensim's
+            scheme). `G > 1` (must divide `batch_size`): pairs `[g * G, (g + 1) * G)` of a batch
+            (random pairs, as the chunk is shuffled) share the negatives of row `g`, drawn
+            unconditionally; the model masks a negative equal to a pair's context word.
 
     Returns:
         `(dataset, info)`: a `tf.data.Dataset` of dicts with `target` int32 `(B,)`, `context`
-        int32 `(B,)`, `negatives` int32 `(B, negative)`, `weight` float32 `(B,)` (0 for padding)
+        int32 `(B,)`, `negatives` int32 `(B / G, negative)`, `weight` float32 `(B,)` (0 for padding)
         and `progress` float32 `(B,)` (fraction of the epoch's words before the target word);
-        `info` is a dict with `words` (words per epoch), `chunks`, `expected_pairs` and `steps`
-        (batches per epoch).
+        `info` is a dict with `words` (words per epoch), `chunks`, `expected_pairs`, `steps`
+        (batches per epoch) and `negative_group_size`.
 
     Raises:
         ValueError: empty corpus, `window < 1`, `negative < 1`, fewer distinct words than
@@ -237,6 +269,12 @@ def skipgram_dataset(
             raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value}")
     if sample < 0:
         raise ValueError(f"`sample` must be >= 0. Received: sample={sample}")
+    if int(negative_group_size) != negative_group_size or negative_group_size < 1 or batch_size % negative_group_size:
+        raise ValueError(
+            f"`negative_group_size` must be a positive integer dividing `batch_size`. "
+            f"Received: negative_group_size={negative_group_size}, batch_size={batch_size}"
+        )
+    negative_group_size = int(negative_group_size)
     counts = np.asarray(counts, dtype=np.int64).reshape(-1)
     ids, doc_ids = flatten_documents(documents)
     if ids.size == 0:
@@ -261,6 +299,8 @@ def skipgram_dataset(
     id_chunks = tf.constant(np.pad(ids, (0, padded - total), constant_values=-1).reshape(num_chunks, chunk_size))
     doc_chunks = tf.constant(np.pad(doc_ids, (0, padded - total), constant_values=-1).reshape(num_chunks, chunk_size))
 
+    shared = negative_group_size > 1
+
     def chunk_pairs(epoch_seed, index):
         seed_pair = tf.stack([epoch_seed, index])  # (2,) stateless seed of this chunk
         index = tf.cast(index, tf.int32)
@@ -269,39 +309,61 @@ def skipgram_dataset(
             tf.range(tf.size(targets)), tf.random.experimental.stateless_fold_in(seed_pair, _SHUFFLE)
         )
         targets, contexts, positions = (tf.gather(t, order) for t in (targets, contexts, positions))
-        negatives = sample_negatives(contexts, table, starts, negative, tf.random.experimental.stateless_fold_in(seed_pair, _NEGATIVES))
         progress = tf.cast(index * chunk_size + positions, tf.float32) / float(total)
-        return {
+        pairs = {
             "target": targets,
             "context": contexts,
-            "negatives": negatives,
             "weight": tf.ones(tf.shape(targets), tf.float32),
             "progress": progress,
         }
+        if not shared:  # (P, N), each pair's own draw, never its context word
+            pairs["negatives"] = sample_negatives(
+                contexts, table, starts, negative, tf.random.experimental.stateless_fold_in(seed_pair, _NEGATIVES)
+            )
+        return pairs
 
     def pad_batch(batch):
         missing = batch_size - tf.shape(batch["target"])[0]
         return {key: tf.pad(value, [[0, missing]] + [[0, 0]] * (value.shape.rank - 1)) for key, value in batch.items()}
 
+    def batch_with_shared_negatives(epoch_seed, index, batch):
+        # Batch seeds (epoch_seed, num_chunks + index) never meet a chunk's (epoch_seed, chunk index).
+        seed_pair = tf.stack([epoch_seed, num_chunks + index])
+        batch = pad_batch(batch)
+        batch["negatives"] = sample_shared_negatives(
+            num_groups, table, negative, tf.random.experimental.stateless_fold_in(seed_pair, _NEGATIVES)
+        )  # (B / G, N)
+        return batch
+
     def epoch(epoch_seed):
         chunks = tf.data.Dataset.range(num_chunks).map(
             lambda index: chunk_pairs(epoch_seed, index), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
         )
-        batches = chunks.rebatch(batch_size).map(pad_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if shared:
+            batches = chunks.rebatch(batch_size).enumerate().map(
+                lambda index, batch: batch_with_shared_negatives(epoch_seed, index, batch),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+            )
+        else:
+            batches = chunks.rebatch(batch_size).map(pad_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return batches.concatenate(padding.repeat()).take(steps)
 
-    padding = tf.data.Dataset.from_tensors(
-        pad_batch({
-            "target": tf.zeros([0], tf.int32),
-            "context": tf.zeros([0], tf.int32),
-            "negatives": tf.zeros([0, negative], tf.int32),
-            "weight": tf.zeros([0], tf.float32),
-            "progress": tf.zeros([0], tf.float32),
-        })
-    )
+    num_groups = batch_size // negative_group_size
+    padding = pad_batch({
+        "target": tf.zeros([0], tf.int32),
+        "context": tf.zeros([0], tf.int32),
+        "weight": tf.zeros([0], tf.float32),
+        "progress": tf.zeros([0], tf.float32),
+    })
+    # All-padding batches: negatives are inert (weight 0), any valid id does.
+    padding["negatives"] = tf.zeros([num_groups if shared else batch_size, negative], tf.int32)
+    padding = tf.data.Dataset.from_tensors(padding)
 
     # A fresh int64 seed on every pass over the dataset, reproducible from `seed`.
     epoch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
     dataset = epoch_seeds.flat_map(epoch).apply(tf.data.experimental.assert_cardinality(steps))
-    info = {"words": int(total), "chunks": int(num_chunks), "expected_pairs": mean_pairs, "steps": steps}
+    info = {
+        "words": int(total), "chunks": int(num_chunks), "expected_pairs": mean_pairs, "steps": steps,
+        "negative_group_size": negative_group_size,
+    }
     return dataset.prefetch(tf.data.AUTOTUNE), info

@@ -60,6 +60,16 @@ def test_negatives_follow_the_conditional_unigram_distribution():
     np.testing.assert_allclose(observed, expected, atol=0.01)
 
 
+def test_shared_negatives_follow_the_unigram_distribution():
+    counts = np.array([0, 0, 400, 200, 100, 50])
+    table, _ = skipgrams.negative_sampling_table(counts, 0.75)
+    negatives = skipgrams.sample_shared_negatives(4000, table, 5, tf.constant([3, 4])).numpy()
+    assert negatives.shape == (4000, 5)
+    weights = np.where(counts > 0, counts.astype(float) ** 0.75, 0.0)
+    observed = np.bincount(negatives.ravel(), minlength=counts.size) / negatives.size
+    np.testing.assert_allclose(observed, weights / weights.sum(), atol=0.01)
+
+
 # ---------------------------------------------------------------------------------------------
 # Pairs of one chunk
 # ---------------------------------------------------------------------------------------------
@@ -96,6 +106,15 @@ def test_effective_window_is_uniform():
         reach[target] = max(reach[target], abs(context - target))
     counts = np.bincount([reach[c] for c in range(10, 3990)], minlength=5)[1:]
     np.testing.assert_allclose(counts / counts.sum(), [0.25] * 4, atol=0.03)
+
+
+@pytest.mark.parametrize("ids, keep", [([4, 5, 6], 0.0), ([4], 1.0), ([-1, -1], 1.0)])
+def test_chunks_without_pairs(ids, keep):
+    # every word dropped, a lone word, only padding: no pairs, no error
+    targets, contexts, origins = skipgrams.skipgram_pairs(
+        np.array(ids), np.zeros(len(ids)), np.full(7, keep, np.float32), 3, tf.constant([1, 2])
+    )
+    assert targets.shape == contexts.shape == origins.shape == (0,)
 
 
 def test_subsampling_drops_frequent_words_before_windowing():
@@ -138,6 +157,31 @@ def test_dataset_batches_have_fixed_shapes_and_steps(lee_ids):
     assert pairs <= info["steps"] * 256
 
 
+def test_shared_negatives_dataset(lee_ids):
+    documents, counts = lee_ids
+    dataset, info = skipgrams.skipgram_dataset(
+        documents, counts, window=3, negative=2, batch_size=256, chunk_size=1000, seed=1, negative_group_size=16
+    )
+    assert info["negative_group_size"] == 16
+    batches = list(dataset)
+    assert len(batches) == info["steps"]
+    for batch in batches:
+        assert batch["target"].shape == (256,) and batch["negatives"].shape == (16, 2)
+        if np.any(batch["weight"].numpy() > 0):  # all-padding batches at the end carry inert zeros
+            assert np.all(counts[batch["negatives"].numpy()] > 0)
+    # the pairs are the same as with per-pair negatives (same seed), only the negatives differ
+    own, _ = skipgrams.skipgram_dataset(documents, counts, window=3, negative=2, batch_size=256, chunk_size=1000, seed=1)
+    first, first_own = batches[0], next(iter(own))
+    for key in ("target", "context", "weight", "progress"):
+        np.testing.assert_array_equal(first[key], first_own[key])
+    # reproducible, and every batch draws its own negatives
+    again = next(iter(skipgrams.skipgram_dataset(
+        documents, counts, window=3, negative=2, batch_size=256, chunk_size=1000, seed=1, negative_group_size=16
+    )[0]))
+    np.testing.assert_array_equal(again["negatives"], first["negatives"])
+    assert not np.array_equal(batches[0]["negatives"], batches[1]["negatives"])
+
+
 def test_dataset_is_reproducible_and_each_epoch_draws_anew(lee_ids):
     documents, counts = lee_ids
 
@@ -160,6 +204,9 @@ def test_dataset_is_reproducible_and_each_epoch_draws_anew(lee_ids):
         ([[4, 5, 6]], [0, 0, 0, 0, 1, 1, 1], {"negative": 5}, "3 distinct words with negative=5"),
         ([[4, 9]], [0, 0, 0, 0, 1, 1], {}, "Word ids must be in"),
         ([[4, 5]], [0, 0, 0, 0, 1, 1], {"sample": -1.0}, "Received: sample=-1.0"),
+        ([[4, 5]], [0, 0, 0, 0, 1, 1], {"negative": 1, "batch_size": 10, "negative_group_size": 4},
+         "Received: negative_group_size=4, batch_size=10"),
+        ([[4, 5]], [0, 0, 0, 0, 1, 1], {"negative": 1, "negative_group_size": 0}, "Received: negative_group_size=0"),
     ],
 )
 def test_bad_input_is_rejected(documents, counts, kwargs, message):

@@ -5,10 +5,13 @@ import tensorflow as tf
 import keras
 from seqkeras.data.corpora import gensim_test_data, lee_documents
 from seqkeras.models.word2vec import (
+    DEFINITIONAL_PAIRS,
     KeyedVectors,
     Word2Vec,
+    bias_probe,
     bias_projection,
     format_bias_table,
+    gender_direction,
     spearman,
     tokenize_documents,
     train_word2vec,
@@ -52,30 +55,59 @@ def test_compile_refuses_an_optimizer():
 
 
 def _numpy_sgns_step(target_table, context_table, batch, learning_rate):
-    """word2vec's update for a batch, pairs applied simultaneously (updates of a row add up)."""
-    target_table, context_table = target_table.copy(), context_table.copy()
-    words = np.concatenate([batch["context"][:, None], batch["negatives"]], axis=1)
-    vectors = target_table[batch["target"]]
-    outputs = context_table[words]
-    logits = np.einsum("bd,bkd->bk", vectors, outputs)
-    labels = np.zeros_like(logits)
-    labels[:, 0] = 1.0
-    step = (labels - 1.0 / (1.0 + np.exp(-logits))) * (learning_rate * batch["weight"])[:, None]
-    np.add.at(target_table, batch["target"], np.einsum("bk,bkd->bd", step, outputs))
-    np.add.at(context_table, words.ravel(), (step[:, :, None] * vectors[:, None, :]).reshape(-1, vectors.shape[1]))
-    pair_loss = -np.sum(np.log(1.0 / (1.0 + np.exp(-(2 * labels - 1) * logits))), axis=1)
-    loss = np.sum(pair_loss * batch["weight"]) / np.sum(batch["weight"])
-    return target_table, context_table, loss
+    """word2vec's update for a batch, pair by pair from the tables before the step (updates add up).
+
+    `negatives` has one row per group of `G = B / len(negatives)` consecutive pairs; a negative
+    equal to the pair's context word is skipped for that pair.
+    """
+    def sigmoid(x):
+        return 1.0 / (1.0 + np.exp(-x))
+
+    old_target, old_context = target_table.astype(np.float64), context_table.astype(np.float64)
+    new_target, new_context = old_target.copy(), old_context.copy()
+    group_size = len(batch["target"]) // len(batch["negatives"])
+    losses = []
+    for p, (target, context) in enumerate(zip(batch["target"], batch["context"])):
+        rate = learning_rate * batch["weight"][p]
+        words = [(context, 1.0)] + [(n, 0.0) for n in batch["negatives"][p // group_size] if n != context]
+        loss = 0.0
+        for word, label in words:
+            logit = old_target[target] @ old_context[word]
+            step = rate * (label - sigmoid(logit))
+            new_target[target] += step * old_context[word]
+            new_context[word] += step * old_target[target]
+            loss -= np.log(sigmoid(logit if label else -logit))
+        losses.append(loss)
+    loss = np.sum(np.array(losses) * batch["weight"]) / np.sum(batch["weight"])
+    return new_target, new_context, loss
 
 
-@pytest.mark.parametrize("workers, jit_compile", [(1, False), (1, True), (2, False), (3, True)])
-def test_train_step_matches_numpy_reference(workers, jit_compile):
-    rng = np.random.default_rng(0)
+def _fit_one_batch(batch, workers, jit_compile, seed=0):
+    """One SGD step from random tables: `(start_target, start_context, model, history)`."""
+    rng = np.random.default_rng(seed)
     model = Word2Vec(vocabulary_size=9, vector_size=3, alpha=0.5, min_alpha=0.1, epochs=2, workers=workers)
     start_target = rng.normal(size=(9, 3)).astype("float32")
     start_context = rng.normal(size=(9, 3)).astype("float32")
     model.target_embedding.embeddings.assign(start_target)
     model.context_embedding.embeddings.assign(start_context)
+    model.compile(jit_compile=jit_compile)
+    assert model.get_compile_config()["jit_compile"] == jit_compile
+    history = model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0)
+    return start_target, start_context, model, history
+
+
+def _assert_step_matches_reference(batch, workers, jit_compile):
+    start_target, start_context, model, history = _fit_one_batch(batch, workers, jit_compile)
+    # epoch 0 of 2, progress 0.5 -> 25 % done -> lr = 0.5 - 0.4 * 0.25 = 0.4
+    expected_target, expected_context, expected_loss = _numpy_sgns_step(start_target, start_context, batch, 0.4)
+    np.testing.assert_allclose(model.target_embedding.embeddings.numpy(), expected_target, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.context_embedding.embeddings.numpy(), expected_context, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(history.history["loss"][0], expected_loss, rtol=1e-5)
+    np.testing.assert_allclose(history.history["alpha"][0], 0.4, rtol=1e-6)
+
+
+@pytest.mark.parametrize("workers, jit_compile", [(1, False), (1, True), (2, False), (3, True)])
+def test_train_step_matches_numpy_reference(workers, jit_compile):
     batch = {  # target 4 repeats, 8 is both context and negative elsewhere, last row is padding
         "target": np.array([4, 4, 5, 0], np.int32),
         "context": np.array([5, 8, 6, 0], np.int32),
@@ -83,15 +115,55 @@ def test_train_step_matches_numpy_reference(workers, jit_compile):
         "weight": np.array([1, 1, 1, 0], np.float32),
         "progress": np.array([0.5, 0.5, 0.5, 0.0], np.float32),
     }
-    model.compile(jit_compile=jit_compile)
-    assert model.get_compile_config()["jit_compile"] == jit_compile
-    history = model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0)
-    # epoch 0 of 2, progress 0.5 -> 25 % done -> lr = 0.5 - 0.4 * 0.25 = 0.4
-    expected_target, expected_context, expected_loss = _numpy_sgns_step(start_target, start_context, batch, 0.4)
-    np.testing.assert_allclose(model.target_embedding.embeddings.numpy(), expected_target, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(model.context_embedding.embeddings.numpy(), expected_context, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(history.history["loss"][0], expected_loss, rtol=1e-5)
-    np.testing.assert_allclose(history.history["alpha"][0], 0.4, rtol=1e-6)
+    _assert_step_matches_reference(batch, workers, jit_compile)
+
+
+# Groups of 3 pairs share a row of negatives. Group 0: pair 1's context (7) is among the shared
+# negatives, twice (masked for pair 1 only). Group 1: a padding pair (row 4) and a pair whose
+# context (6) is every negative (it gets the positive update only).
+SHARED_BATCH = {
+    "target": np.array([4, 5, 4, 6, 0, 8], np.int32),
+    "context": np.array([5, 7, 6, 6, 3, 7], np.int32),
+    "negatives": np.array([[7, 8, 7], [6, 6, 6]], np.int32),
+    "weight": np.array([1, 1, 1, 1, 0, 1], np.float32),
+    "progress": np.full(6, 0.5, np.float32),
+}
+
+
+@pytest.mark.parametrize("workers, jit_compile", [(1, False), (1, True), (2, True), (2, False), (3, True)])
+def test_shared_negatives_step_matches_numpy_reference(workers, jit_compile):
+    _assert_step_matches_reference(SHARED_BATCH, workers, jit_compile)
+
+
+def test_a_shared_negative_equal_to_the_context_is_masked():
+    start_target, start_context, model, _ = _fit_one_batch(SHARED_BATCH, workers=1, jit_compile=False)
+    # Pair 3 (6 -> 6, negatives all 6) is the only pair with target 6: its update is the positive
+    # one alone, lr * (1 - sigma(u . v)) * v.
+    u, v = start_target[6].astype(np.float64), start_context[6].astype(np.float64)
+    expected = u + 0.4 * (1.0 - 1.0 / (1.0 + np.exp(-u @ v))) * v
+    np.testing.assert_allclose(model.target_embedding.embeddings.numpy()[6], expected, rtol=1e-5)
+    # Unmasked, the three negatives would pull the other way.
+    unmasked = expected - 3 * 0.4 / (1.0 + np.exp(-u @ v)) * v
+    assert not np.allclose(model.target_embedding.embeddings.numpy()[6], unmasked, rtol=1e-3)
+
+
+def test_padding_rows_are_inert():
+    def run(padding_target, padding_context):
+        batch = {key: value.copy() for key, value in SHARED_BATCH.items()}
+        batch["target"][4], batch["context"][4] = padding_target, padding_context
+        _, _, model, history = _fit_one_batch(batch, workers=1, jit_compile=True)
+        return model.target_embedding.embeddings.numpy(), model.context_embedding.embeddings.numpy(), history
+
+    first_target, first_context, first_history = run(0, 3)
+    second_target, second_context, second_history = run(5, 6)  # 6 is also a shared negative there
+    np.testing.assert_array_equal(first_target, second_target)
+    np.testing.assert_array_equal(first_context, second_context)
+    assert first_history.history["loss"] == second_history.history["loss"]
+    # an all-padding batch changes nothing
+    empty = dict(SHARED_BATCH, weight=np.zeros(6, np.float32))
+    start_target, start_context, model, _ = _fit_one_batch(empty, workers=2, jit_compile=True)
+    np.testing.assert_array_equal(model.target_embedding.embeddings.numpy(), start_target)
+    np.testing.assert_array_equal(model.context_embedding.embeddings.numpy(), start_context)
 
 
 def test_learning_rate_decays_linearly_over_epochs():
@@ -270,8 +342,68 @@ def test_bias_probe_table(toy_vectors):
     rows, missing = bias_projection(toy_vectors, words=["engineer", "nurse", "pilot"])
     assert [w for w, _ in rows] == ["engineer", "nurse"] and missing == ["pilot"]
     assert rows[0][1] > 0 > rows[1][1]
+    # the direction is unit(he) - unit(she): here the gender axis, up to the noise axis
+    unit = toy_vectors.unit_vectors
+    direction = unit[toy_vectors.index["he"]] - unit[toy_vectors.index["she"]]
+    expected = unit[toy_vectors.index["engineer"]] @ direction / np.linalg.norm(direction)
+    np.testing.assert_allclose(rows[0][1], expected, rtol=1e-5)
     table = format_bias_table(rows)
     assert "engineer" in table and "he" in table.splitlines()[1]
+    with pytest.raises(KeyError, match="zebra"):
+        bias_projection(toy_vectors, pair=("he", "zebra"))
+
+
+def _gendered_vectors(noise, seed=0):
+    """Five (male, female) pairs around a shared gender axis (axis 0) plus per-pair noise."""
+    rng = np.random.default_rng(seed)
+    words, rows = [], []
+    for i, (male, female) in enumerate(DEFINITIONAL_PAIRS[:5]):
+        base = np.zeros(6)
+        base[1 + i % 5] = 2.0  # each pair has its own topic axis
+        jitter = noise * rng.normal(size=6)
+        words += [male, female]
+        rows += [base + [1, 0, 0, 0, 0, 0] + jitter, base - [1, 0, 0, 0, 0, 0] + jitter]
+    words += ["engineer", "nurse", "table"]
+    rows += [[0.5, 1, 0, 0, 0, 1], [-0.5, 1, 0, 0, 0, 1], [0.0, 0, 1, 0, 0, 1]]
+    return KeyedVectors(words, np.array(rows, np.float32))
+
+
+def test_gender_direction_is_the_first_principal_component_of_the_pairs():
+    vectors = _gendered_vectors(noise=0.0)
+    direction, info = gender_direction(vectors)
+    assert info["pairs"] == [list(pair) for pair in DEFINITIONAL_PAIRS[:5]]
+    assert len(info["missing_pairs"]) == len(DEFINITIONAL_PAIRS) - 5
+    # every pair differs along axis 0 only (after normalisation, mostly): PC 1 is axis 0
+    assert abs(direction[0]) > 0.99 and direction[0] > 0  # oriented towards the male words
+    np.testing.assert_allclose(np.linalg.norm(direction), 1.0, rtol=1e-6)
+    assert info["explained_variance_ratio"][0] > 0.99
+    # NumPy reference: top right-singular vector of the stacked +-(a - b) / 2 of unit vectors
+    unit = vectors.unit_vectors
+    halves = np.stack([(unit[vectors.index[a]] - unit[vectors.index[b]]) / 2 for a, b in info["pairs"]])
+    reference = np.linalg.svd(np.concatenate([halves, -halves]))[2][0]
+    np.testing.assert_allclose(abs(direction @ reference), 1.0, rtol=1e-5)
+    with pytest.raises(KeyError, match="No definitional pair"):
+        gender_direction(vectors, pairs=[("zebra", "table")])
+
+
+def test_bias_probe_rows_and_bootstrap():
+    exact = bias_probe(_gendered_vectors(noise=0.0), words=["nurse", "engineer", "table", "pilot"], bootstrap=50)
+    assert [row["word"] for row in exact["rows"]] == ["engineer", "table", "nurse"] and exact["missing"] == ["pilot"]
+    engineer, table, nurse = exact["rows"]
+    assert engineer["projection"] > 0 > nurse["projection"]
+    np.testing.assert_allclose(table["projection"], 0.0, atol=1e-6)
+    # pairs that agree exactly: every bootstrap direction is the same, the interval is a point
+    np.testing.assert_allclose([engineer["low"], engineer["high"]], engineer["projection"], atol=1e-5)
+    assert engineer["std"] < 1e-5
+    noisy_vectors = _gendered_vectors(noise=0.4)
+    noisy = bias_probe(noisy_vectors, words=["nurse", "engineer"], bootstrap=50, seed=3)
+    assert all(row["low"] <= row["high"] and row["std"] > 1e-4 for row in noisy["rows"])
+    assert noisy == bias_probe(noisy_vectors, words=["nurse", "engineer"], bootstrap=50, seed=3)
+    assert "low" not in bias_probe(noisy_vectors, words=["nurse"], bootstrap=0)["rows"][0]
+    table_text = format_bias_table(noisy["rows"], pair=("male", "female"))
+    assert "90% interval" in table_text.splitlines()[0] and "engineer" in table_text
+    with pytest.raises(ValueError, match="Received: bootstrap=-1"):
+        bias_probe(noisy_vectors, bootstrap=-1)
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ TRAINING_FIELDS = {
     "sample": "sample", "negative": "negative", "ns_exponent": "ns_exponent", "alpha": "alpha",
     "min_alpha": "min_alpha", "epochs": "epochs", "seed": "seed", "batch_size": "batch_size",
     "steps_per_execution": "steps_per_execution", "jit_compile": "jit_compile", "verbose": "verbose",
-    "workers": "workers",
+    "workers": "workers", "negative_group_size": "negative_group_size",
 }
 OTHER_FIELDS = {"corpus", "max_documents", "lowercase", "run_dir"}
 
@@ -34,7 +34,7 @@ def test_every_training_field_reaches_train_word2vec(monkeypatch):
     config = TrainConfig(
         vector_size=7, window=3, min_count=2, max_vocab_size=50, sample=1e-4, negative=4, ns_exponent=0.5,
         alpha=0.03, min_alpha=0.002, epochs=2, seed=11, batch_size=64, steps_per_execution=3, jit_compile=False, verbose=0,
-        workers=3,
+        workers=3, negative_group_size=16,
     )
     assert train_word2vec.train(config, [["a"]]) == "trained"
     for field, keyword in TRAINING_FIELDS.items():
@@ -55,7 +55,8 @@ def test_data_fields_select_the_documents(tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"corpus": "nope"}, "Received: corpus='nope'"), ({"window": 0}, "Received: window=0"), ({"sample": -1.0}, "Received: sample=-1.0")],
+    [({"corpus": "nope"}, "Received: corpus='nope'"), ({"window": 0}, "Received: window=0"), ({"sample": -1.0}, "Received: sample=-1.0"),
+     ({"batch_size": 100}, "Received: negative_group_size=32, batch_size=100")],
 )
 def test_bad_config(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -89,4 +90,7 @@ def test_main_writes_vectors_projector_and_results(tmp_path):
     assert len(text) == results["vocabulary_size"]
     assert len(results["loss_per_epoch"]) == 2
     assert results["wordsim353"]["pairs"] + results["wordsim353"]["skipped"] == 353
+    probe = results["bias_probe"]
+    assert probe["direction"]["pairs"][0] == ["he", "she"] and len(probe["rows"]) + len(probe["missing"]) == 30
+    assert all(row["low"] <= row["high"] for row in probe["rows"])
     assert json.loads((run_dir / "results.json").read_text())["words"] == results["words"]

@@ -5,29 +5,51 @@ import tensorflow as tf
 from keras import ops
 
 
-def _sgns_shard(target_table, context_table, target, words, step_size):
-    """SGNS updates of some pairs against fixed tables: `(target_update, context_update, pair_loss)`.
+def _sgns_shard(target_table, context_table, target, context, negatives, step_size):
+    """SGNS updates of some pairs against fixed tables, negatives shared by groups of `G` pairs.
 
-    `target_table`/`context_table` are tensors or variables (read only here); `words` is
-    `(P, 1 + N)` with the true context word first, `step_size` `(P,)` the per-pair learning rate
-    (0 on padding). Returns `(P, D)`, `(P * (1 + N), D)` (rows of `words` flattened) and `(P,)`.
+    `target_table`/`context_table` are tensors or variables (read only here); `target` and
+    `context` are `(P,)`, `negatives` `(Q, N)` with `P = Q * G`: pairs `[q * G, (q + 1) * G)` share
+    row `q` (`G = 1`: every pair has its own negatives). A negative equal to a pair's context word
+    is masked for that pair (no loss, no update). `step_size` `(P,)` is the per-pair learning rate
+    (0 on padding).
+
+    Returns:
+        `(target_update, context_rows, context_update, pair_loss)`: `(P, D)` rows for `target`,
+        the `P + Q * N` context-table rows touched (`context`, then `negatives` flattened) with
+        their `(P + Q * N, D)` updates, and the `(P,)` loss of every pair before the update.
     """
+    num_groups, negative = tf.shape(negatives)[0], tf.shape(negatives)[1]
+    group_size = tf.shape(target)[0] // tf.maximum(num_groups, 1)  # an empty shard has P = Q = 0
+    dim = tf.shape(target_table)[1]
     vectors = tf.gather(target_table, target)  # (P, D)
-    outputs = tf.gather(context_table, words)  # (P, 1 + N, D)
-    logits = tf.einsum("bd,bkd->bk", vectors, outputs)  # (P, 1 + N)
-    labels = tf.one_hot(tf.zeros_like(target), tf.shape(words)[1], dtype=logits.dtype)  # (P, 1 + N)
+    outputs = tf.gather(context_table, context)  # (P, D)
+    noise = tf.gather(context_table, negatives)  # (Q, N, D)
+    grouped = tf.reshape(vectors, [num_groups, group_size, dim])  # (Q, G, D)
+    positive_logit = tf.reduce_sum(vectors * outputs, axis=1)  # (P,)
+    negative_logit = tf.matmul(grouped, noise, transpose_b=True)  # (Q, G, N)
+    # A shared negative that is the pair's own context word is not a negative of that pair.
+    valid = tf.cast(
+        tf.not_equal(negatives[:, None, :], tf.reshape(context, [num_groups, group_size, 1])), negative_logit.dtype
+    )  # (Q, G, N)
     # d loss / d logit = sigma(logit) - label; word2vec adds alpha * (label - sigma).
-    step = (labels - tf.sigmoid(logits)) * step_size[:, None]  # (P, 1 + N)
-    target_update = tf.einsum("bk,bkd->bd", step, outputs)  # (P, D)
-    context_update = step[:, :, None] * vectors[:, None, :]  # (P, 1 + N, D)
-    pair_loss = -tf.reduce_sum(tf.math.log_sigmoid((2.0 * labels - 1.0) * logits), axis=1)  # (P,)
-    return target_update, tf.reshape(context_update, [-1, tf.shape(vectors)[1]]), pair_loss
+    positive_step = (1.0 - tf.sigmoid(positive_logit)) * step_size  # (P,)
+    negative_step = -tf.sigmoid(negative_logit) * valid * tf.reshape(step_size, [num_groups, group_size, 1])  # (Q, G, N)
+    target_update = positive_step[:, None] * outputs + tf.reshape(tf.matmul(negative_step, noise), [-1, dim])  # (P, D)
+    negative_update = tf.matmul(negative_step, grouped, transpose_a=True)  # (Q, N, D)
+    context_rows = tf.concat([context, tf.reshape(negatives, [-1])], axis=0)  # (P + Q * N,)
+    context_update = tf.concat(
+        [positive_step[:, None] * vectors, tf.reshape(negative_update, [num_groups * negative, dim])], axis=0
+    )  # (P + Q * N, D)
+    negative_loss = -tf.reduce_sum(valid * tf.math.log_sigmoid(-negative_logit), axis=2)  # (Q, G)
+    pair_loss = -tf.math.log_sigmoid(positive_logit) + tf.reshape(negative_loss, [-1])  # (P,)
+    return target_update, context_rows, context_update, pair_loss
 
 
-def _apply_updates(target_variable, context_variable, target, target_update, words, context_update):
+def _apply_updates(target_variable, context_variable, target, target_update, context_rows, context_update):
     """Adds the updates to the touched rows (repeated rows add up)."""
     target_variable.scatter_add(tf.IndexedSlices(target_update, target))
-    context_variable.scatter_add(tf.IndexedSlices(context_update, tf.reshape(words, [-1])))
+    context_variable.scatter_add(tf.IndexedSlices(context_update, context_rows))
 
 
 # Compiled pieces of the sharded step (`workers > 1`): shards are pure functions of the tables, so
@@ -58,12 +80,21 @@ class Word2Vec(keras.Model):
     Target rows start uniform in `[-1/vector_size, 1/vector_size)` and context rows at zero, as
     in word2vec.c and gensim.
 
+    **Shared negatives.** `negatives` may hold one row per pair (`(B, N)`: every pair has its own
+    negatives, word2vec.c's scheme) or one row per group of `G = B / Q` consecutive pairs
+    (`(Q, N)`, Ji et al. 2016): the negative logits of a group are then one `(G, D) x (D, N)`
+    product and the step gathers and scatters about `2 + N / G` rows per pair instead of
+    `2 + N`. Each pair is still scored against `N` negatives; a negative equal to the pair's own
+    context word is masked for that pair (no loss term, no update), so a word is never pushed
+    away from a context it was seen with. `G` is read from the shapes, nothing to configure here
+    (see `skipgram_dataset(negative_group_size=...)`).
+
     `workers` (gensim's name) splits every batch into that many shards whose updates are
     computed concurrently, all from the tables as they were before the step, and then added up:
     the same update as `workers=1` (up to float rounding), but on several cores. XLA runs a
     compiled step on one thread, so with `workers=1` the step uses one core; with `workers > 1`
     each shard is its own XLA computation (with `jit_compile=True`) and the training function
-    around them is not XLA-compiled.
+    around them is not XLA-compiled. Shards split the batch at group borders.
 
     Args:
         vocabulary_size: rows of each table (reserved ids included).
@@ -181,24 +212,31 @@ class Word2Vec(keras.Model):
 
         target_variable = self.target_embedding.embeddings.value
         context_variable = self.context_embedding.embeddings.value
-        words = tf.concat([context[:, None], negatives], axis=1)  # (B, 1 + N)
         if self.workers == 1:
-            target_update, context_update, pair_loss = _sgns_shard(
-                target_variable, context_variable, target, words, step_size
+            target_update, context_rows, context_update, pair_loss = _sgns_shard(
+                target_variable, context_variable, target, context, negatives, step_size
             )
-            _apply_updates(target_variable, context_variable, target, target_update, words, context_update)
+            _apply_updates(target_variable, context_variable, target, target_update, context_rows, context_update)
         else:
             shard_fn = _sgns_shard_xla if self.step_jit_compile else _sgns_shard
             apply_fn = _apply_updates_xla if self.step_jit_compile else _apply_updates
             # Every shard reads the tables as they were before this step, as with `workers=1`.
             target_table, context_table = target_variable.read_value(), context_variable.read_value()
-            size = tf.shape(target)[0]
-            bounds = [size * i // self.workers for i in range(self.workers + 1)]
-            shards = [(target[a:b], words[a:b], step_size[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-            results = [shard_fn(target_table, context_table, *shard) for shard in shards]
-            for (shard_target, shard_words, _), (target_update, context_update, _) in zip(shards, results):
-                apply_fn(target_variable, context_variable, shard_target, target_update, shard_words, context_update)
-            pair_loss = tf.concat([result[2] for result in results], axis=0)  # (B,)
+            # Shards split the batch at group borders: `G` pairs per row of `negatives`.
+            num_groups = tf.shape(negatives)[0]
+            group_size = tf.shape(target)[0] // num_groups
+            bounds = [num_groups * i // self.workers for i in range(self.workers + 1)]
+            results = []
+            for a, b in zip(bounds[:-1], bounds[1:]):
+                shard_target = target[a * group_size:b * group_size]
+                update = shard_fn(
+                    target_table, context_table, shard_target, context[a * group_size:b * group_size],
+                    negatives[a:b], step_size[a * group_size:b * group_size],
+                )
+                results.append((shard_target, update))
+            for shard_target, (target_update, context_rows, context_update, _) in results:
+                apply_fn(target_variable, context_variable, shard_target, target_update, context_rows, context_update)
+            pair_loss = tf.concat([update[3] for _, update in results], axis=0)  # (B,)
         self.loss_tracker.update_state(pair_loss, sample_weight=weight)
         self.learning_rate_tracker.update_state(learning_rate, sample_weight=weight)
         return {"loss": self.loss_tracker.result(), "alpha": self.learning_rate_tracker.result()}
