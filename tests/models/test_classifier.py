@@ -9,8 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seqkeras.models.classifier import BagOfWordsBaseline, HashedBigramEmbedding, build_classifier
-from helpers import reload_keras
+from seqkeras.models.classifier import (
+    BagOfWordsBaseline,
+    HashedBigramEmbedding,
+    HashedNgramLinear,
+    MeanProbabilityLogits,
+    build_classifier,
+    build_classifier_ensemble,
+)
+from helpers import reload_keras, run_layer_test
 
 IDS = np.array([[4, 5, 6, 0, 0], [7, 8, 9, 10, 11]], dtype="int32")
 
@@ -139,7 +146,7 @@ def genre_slice(ewt_dir):
 
 
 def test_classifier_learns_ewt_genres(genre_slice):
-    """Trained on 700 sentences, the classifier fits them and beats the majority class held out.
+    """Trained on 700 sentences, the wide & deep classifier fits them and beats the majority class held out.
 
     Elman cells keep the test quick (the LSTM path is trained in test_tagger and the benchmark).
     """
@@ -149,7 +156,8 @@ def test_classifier_learns_ewt_genres(genre_slice):
     prep = WordPreprocessor.build(train_words, min_count=1, characters=False)
     keras.utils.set_random_seed(0)
     model = build_classifier(
-        prep.vocabulary.size, 5, hidden_dim=16, embedding_dim=16, pooling="max", cell="elman"
+        prep.vocabulary.size, 5, hidden_dim=16, embedding_dim=16, pooling="max", cell="elman",
+        wide_buckets=2000, wide_scale=10.0,
     )
     model.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     history = model.fit(
@@ -171,7 +179,7 @@ def test_bag_of_words_baseline_runs_on_the_slice(genre_slice):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "options",
-    [dict(pooling="last", causal=True), dict(pooling="mean_max", bigram_buckets=30)],
+    [dict(pooling="last", causal=True), dict(pooling="mean_max", bigram_buckets=30, wide_buckets=30, wide_scale=4.0)],
 )
 def test_classifier_save_load_round_trip(options):
     model = build_classifier(20, 3, hidden_dim=4, embedding_dim=4, cell="elman", **options)
@@ -180,8 +188,8 @@ def test_classifier_save_load_round_trip(options):
 
 
 @pytest.mark.slow
-def test_classifier_with_bigrams_and_characters_exports_for_serving():
-    """The in-graph bigram hash and mean+max pooling survive SavedModel export (text in, labels out)."""
+def test_classifier_ensemble_with_bigrams_characters_and_wide_branch_exports_for_serving():
+    """In-graph n-gram hashing, mean+max pooling and probability averaging survive SavedModel export."""
     import tensorflow as tf
 
     from export.saved_model import export_saved_model, preprocessing_arguments
@@ -189,15 +197,155 @@ def test_classifier_with_bigrams_and_characters_exports_for_serving():
 
     words = [["The", "cat", "sat"], ["A", "dog", "ran", "off"], ["Hi"]]  # "Hi": no bigram at all
     prep = WordPreprocessor.build(words, min_count=1)
-    keras.utils.set_random_seed(0)
-    model = build_classifier(
-        prep.vocabulary.size, 3, hidden_dim=4, embedding_dim=4, pooling="mean_max", bigram_buckets=30,
-        char_vocabulary_size=prep.char_vocabulary.size, char_filters=4, cell="elman",
-    )
+    members = []
+    for k in range(2):
+        keras.utils.set_random_seed(k)
+        member = build_classifier(
+            prep.vocabulary.size, 3, hidden_dim=4, embedding_dim=4, pooling="mean_max", bigram_buckets=30,
+            wide_buckets=30, char_vocabulary_size=prep.char_vocabulary.size, char_filters=4, cell="elman",
+            name=f"member_{k}",
+        )
+        wide = member.get_layer("wide_ngram_logits")
+        wide.set_weights([np.random.default_rng(k).normal(size=wide.get_weights()[0].shape)])  # non-zero
+        members.append(member)
+    model = build_classifier_ensemble(members)
     with tempfile.TemporaryDirectory() as tmp:
         path = export_saved_model(model, tmp, task="classifier", labels=["a", "b", "c"], **preprocessing_arguments(prep))
         served = tf.saved_model.load(str(path)).signatures["classify_text"](
             text=tf.constant([" ".join(w) for w in words])
         )
-    expected = tf.nn.softmax(np.stack(prep.predict(model, words))).numpy()
+    expected = np.mean([tf.nn.softmax(np.stack(prep.predict(m, words))).numpy() for m in members], axis=0)
     np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------------------------
+# Wide & deep: the linear bag-of-n-grams branch.
+# ----------------------------------------------------------------------------------------------
+def test_hashed_ngram_linear_passes_the_layer_contract():
+    out = run_layer_test(
+        HashedNgramLinear, dict(units=3, vocabulary_size=20, num_buckets=11, scale=2.0), IDS,
+        call_kwargs={"padding_mask": IDS != 0}, expected_output_shape=(2, 3), expected_num_trainable_weights=1,
+    )
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(out), 0.0)  # zero-initialised: adds nothing
+
+
+def _ngram_reference(kernel, ids, mask, vocabulary_size, num_buckets, scale=1.0):
+    """NumPy: per row, `scale` * the sum of the unigram and hashed-bigram rows / sqrt(#n-grams)."""
+    slots = num_buckets - 1
+    out = np.zeros((ids.shape[0], kernel.shape[1]), "float32")
+    for row in range(ids.shape[0]):
+        rows = [int(t) for t, m in zip(ids[row], mask[row]) if m]
+        rows += [vocabulary_size + 1 + ((int(a) % slots) * 10007 + int(b)) % slots
+                 for a, b, ma, mb in zip(ids[row, :-1], ids[row, 1:], mask[row, :-1], mask[row, 1:]) if ma and mb]
+        out[row] = scale * kernel[rows].sum(0) / np.sqrt(len(rows))
+    return out
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=4), st.integers(0, 2**16))
+def test_hashed_ngram_linear_matches_numpy_and_ignores_padding(lengths, seed):
+    rng = np.random.default_rng(seed)
+    ids = np.zeros((len(lengths), 7), "int32")
+    for row, length in enumerate(lengths):
+        ids[row, :length] = rng.integers(1, 50, size=length)
+    mask = ids != 0
+    layer = HashedNgramLinear(units=2, vocabulary_size=50, num_buckets=13, scale=3.0)
+    layer.build(ids.shape)
+    kernel = rng.normal(size=(63, 2)).astype("float32")
+    layer.set_weights([kernel])
+    out = layer(ids, mask).numpy()
+    np.testing.assert_allclose(out, _ngram_reference(kernel, ids, mask, 50, 13, scale=3.0), atol=1e-4)
+    garbage = np.where(mask, ids, rng.integers(1, 50, size=ids.shape)).astype("int32")
+    np.testing.assert_allclose(layer(garbage, mask).numpy(), out, atol=1e-6)  # padded ids never count
+
+
+def test_hashed_ngram_linear_arguments_are_checked():
+    with pytest.raises(ValueError, match="Received: units=0"):
+        HashedNgramLinear(units=0, vocabulary_size=20, num_buckets=11)
+    with pytest.raises(ValueError, match="Received: num_buckets=1"):
+        HashedNgramLinear(units=3, vocabulary_size=20, num_buckets=1)
+    with pytest.raises(ValueError, match="Received: scale=0"):
+        HashedNgramLinear(units=3, vocabulary_size=20, num_buckets=11, scale=0)
+    with pytest.raises(ValueError, match="Received: wide_buckets=-3"):
+        build_classifier(20, 3, wide_buckets=-3)
+    with pytest.raises(ValueError, match="Received: wide_scale=-1.0"):
+        build_classifier(20, 3, wide_buckets=30, wide_scale=-1.0)
+
+
+def test_wide_branch_adds_its_linear_logits_to_the_deep_logits():
+    keras.utils.set_random_seed(0)
+    model = build_classifier(20, 3, hidden_dim=4, embedding_dim=4, wide_buckets=11, wide_scale=2.0)
+    deep = keras.Model(model.inputs, model.get_layer("class_logits").output)
+    np.testing.assert_allclose(model(_inputs()).numpy(), deep(_inputs()).numpy(), atol=1e-6)  # wide starts at 0
+    wide = model.get_layer("wide_ngram_logits")
+    kernel = np.random.default_rng(0).normal(size=(31, 3)).astype("float32")
+    wide.set_weights([kernel])
+    expected = deep(_inputs()).numpy() + _ngram_reference(kernel, IDS, IDS != 0, 20, 11, scale=2.0)
+    np.testing.assert_allclose(model(_inputs()).numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(model(_inputs(IDS[:1, :3])).numpy(), expected[:1], atol=1e-5)  # padding-free
+
+
+# ----------------------------------------------------------------------------------------------
+# Ensembles: averaged probabilities.
+# ----------------------------------------------------------------------------------------------
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 4), st.integers(0, 2**16))
+def test_mean_probability_logits_softmax_is_the_mean_probability(count, seed):
+    rng = np.random.default_rng(seed)
+    logits = [rng.normal(scale=5.0, size=(3, 4)).astype("float32") for _ in range(count)]
+    out = keras.ops.convert_to_numpy(MeanProbabilityLogits()(logits))
+    probabilities = [np.exp(x - x.max(-1, keepdims=True)) for x in logits]
+    mean = np.mean([p / p.sum(-1, keepdims=True) for p in probabilities], axis=0)
+    np.testing.assert_allclose(np.exp(out), mean, rtol=1e-5)  # already normalised: log of the mean
+
+
+def test_mean_probability_logits_rejects_bad_input():
+    with pytest.raises(ValueError, match="list of logits"):
+        MeanProbabilityLogits()(np.zeros((2, 3), "float32"))
+    with pytest.raises(ValueError, match="same shape.*\\(2, 3\\), \\(2, 4\\)"):
+        MeanProbabilityLogits()([np.zeros((2, 3), "float32"), np.zeros((2, 4), "float32")])
+
+
+def _members(count=2, **options):
+    members = []
+    for k in range(count):
+        keras.utils.set_random_seed(k)
+        members.append(build_classifier(20, 3, hidden_dim=4, embedding_dim=4, cell="elman", name=f"m{k}", **options))
+    return members
+
+
+def test_ensemble_averages_member_probabilities_and_reloads():
+    members = _members(wide_buckets=11)
+    ensemble = build_classifier_ensemble(members)
+    probabilities = np.mean([keras.ops.softmax(m(_inputs())).numpy() for m in members], axis=0)
+    out = ensemble(_inputs()).numpy()
+    np.testing.assert_allclose(keras.ops.softmax(out).numpy(), probabilities, atol=1e-6)
+    np.testing.assert_allclose(reload_keras(ensemble)(_inputs()).numpy(), out, atol=1e-6)
+    with pytest.raises(ValueError, match="batch sizes"):  # the ensemble checks its inputs like a member
+        ensemble({"token_ids": IDS, "padding_mask": IDS[:1] != 0})
+
+
+def test_ensemble_of_different_architectures_reads_the_union_of_their_inputs():
+    words_only = _members(1)[0]
+    keras.utils.set_random_seed(1)
+    chars = build_classifier(20, 3, hidden_dim=4, cell="elman", char_vocabulary_size=10, char_filters=4, name="chars")
+    ensemble = build_classifier_ensemble([words_only, chars])
+    assert sorted(t.name for t in ensemble.inputs) == ["char_ids", "padding_mask", "token_ids"]
+    inputs = dict(_inputs(), char_ids=np.random.default_rng(0).integers(1, 10, size=(2, 5, 3)).astype("int32"))
+    expected = np.mean([keras.ops.softmax(words_only(_inputs())).numpy(), keras.ops.softmax(chars(inputs)).numpy()], 0)
+    np.testing.assert_allclose(keras.ops.softmax(ensemble(inputs)).numpy(), expected, atol=1e-6)
+
+
+def test_ensemble_arguments_are_checked():
+    with pytest.raises(ValueError, match="non-empty list.*Received: members=\\[\\]"):
+        build_classifier_ensemble([])
+    same = build_classifier(20, 3, hidden_dim=4, cell="elman")
+    with pytest.raises(ValueError, match="distinct names.*\\['classifier', 'classifier'\\]"):
+        build_classifier_ensemble([same, build_classifier(20, 3, hidden_dim=4, cell="elman")])
+    token_ids = keras.Input(shape=(5,), dtype="float32", name="token_ids")  # float ids: a different reading
+    floats = keras.Model({"token_ids": token_ids}, keras.layers.Dense(3)(token_ids), name="floats")
+    with pytest.raises(ValueError, match="input `token_ids` differently.*classifier.*int32.*floats.*float32"):
+        build_classifier_ensemble([same, floats])
+    wider = build_classifier(20, 4, hidden_dim=4, cell="elman", name="wider")
+    with pytest.raises(ValueError, match="one width.*\\(3,\\), \\(4,\\)"):
+        build_classifier_ensemble([same, wider])

@@ -1,5 +1,8 @@
-"""Sequence -> label classification: `build_classifier` and a bag-of-words baseline."""
+"""Sequence -> label classification: `build_classifier`, ensembles of it, and a bag-of-words baseline."""
 
 from seqkeras.models.classifier.bag_of_words_baseline import BagOfWordsBaseline
 from seqkeras.models.classifier.classifier import build_classifier
+from seqkeras.models.classifier.classifier_ensemble import build_classifier_ensemble
 from seqkeras.models.classifier.hashed_bigram_embedding import HashedBigramEmbedding
+from seqkeras.models.classifier.hashed_ngram_linear import HashedNgramLinear
+from seqkeras.models.classifier.mean_probability_logits import MeanProbabilityLogits

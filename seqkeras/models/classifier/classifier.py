@@ -4,6 +4,7 @@ import keras
 
 from seqkeras import layers as seq_layers
 from seqkeras.models.classifier.hashed_bigram_embedding import HashedBigramEmbedding
+from seqkeras.models.classifier.hashed_ngram_linear import HashedNgramLinear
 from seqkeras.models.common._validation import (
     check_choice,
     check_positive_int,
@@ -32,6 +33,8 @@ def build_classifier(
     char_embedding_dim=16,
     char_filters=32,
     bigram_buckets=None,
+    wide_buckets=None,
+    wide_scale=1.0,
     name="classifier",
 ):
     """Builds a sequence classifier: embedding -> RNN stack -> one vector -> class logits.
@@ -63,6 +66,14 @@ def build_classifier(
             encoder: the masked mean of the token embeddings and the mean of hashed word-bigram
             embeddings (`HashedBigramEmbedding` with this many buckets, computed in the graph
             from `token_ids`), concatenated with the pooled encoder output before the head.
+        wide_buckets: when given, adds a "wide" linear branch (wide & deep): a
+            `HashedNgramLinear` over the sentence's word unigrams and its word bigrams hashed
+            into this many buckets, whose output (zero at initialisation) is added to the
+            head's logits, so a linear bag-of-n-grams classifier trains jointly with the
+            sequence encoder. Its weights get no dropout.
+        wide_scale: the wide branch's output multiplier (`HashedNgramLinear(scale=...)`); with
+            Adam-type optimizers it multiplies the branch's effective learning rate, which
+            n-grams seen in only a few sentences need to get away from zero.
         name: model name.
 
     Model inputs:
@@ -86,6 +97,9 @@ def build_classifier(
     check_choice("cell", cell, CELLS)
     char_vocabulary_size = check_positive_int("char_vocabulary_size", char_vocabulary_size, allow_none=True)
     bigram_buckets = check_positive_int("bigram_buckets", bigram_buckets, allow_none=True)
+    wide_buckets = check_positive_int("wide_buckets", wide_buckets, allow_none=True)
+    if isinstance(wide_scale, bool) or not isinstance(wide_scale, (int, float)) or not 0 < wide_scale < float("inf"):
+        raise ValueError(f"`wide_scale` must be a positive finite number. Received: wide_scale={wide_scale!r}")
     dropout = check_rate("dropout", dropout)
     if pooling == "last" and not causal:
         raise ValueError(
@@ -125,4 +139,9 @@ def build_classifier(
             bag = keras.layers.Dropout(dropout, name="bag_dropout")(bag)
         pooled = keras.layers.Concatenate(name="sentence_features")([pooled, bag])  # (B, D' + 2E)
     logits = keras.layers.Dense(num_classes, name="class_logits")(pooled)  # (B, num_classes)
+    if wide_buckets is not None:
+        wide = HashedNgramLinear(
+            num_classes, vocabulary_size, wide_buckets, scale=wide_scale, name="wide_ngram_logits"
+        )(token_ids, padding_mask)  # (B, num_classes)
+        logits = keras.layers.Add(name="wide_and_deep_logits")([logits, wide])  # (B, num_classes)
     return SequenceTaskModel(inputs, logits, name=name)

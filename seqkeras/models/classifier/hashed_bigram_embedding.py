@@ -10,6 +10,32 @@ _HASH_MULTIPLIER = 10007
 _INT32_LIMIT = 2**31 - 1
 
 
+def check_bigram_hash(num_buckets, vocabulary_size):
+    """Validates `num_buckets` (at least 2) against int32 overflow of the bigram hash; returns it."""
+    num_buckets = check_positive_int("num_buckets", num_buckets)
+    if num_buckets < 2:
+        raise ValueError(f"`num_buckets` must be at least 2. Received: num_buckets={num_buckets!r}")
+    if (num_buckets - 1) * _HASH_MULTIPLIER + vocabulary_size > _INT32_LIMIT:
+        raise ValueError(
+            "The bigram hash would overflow int32; use fewer buckets. "
+            f"Received: num_buckets={num_buckets!r}, vocabulary_size={vocabulary_size!r}"
+        )
+    return num_buckets
+
+
+def hash_bigrams(token_ids, num_buckets):
+    """Bucket of each adjacent pair of ids: int32 `[B, T - 1]`, values in `[1, num_buckets)`.
+
+    The pair `(a, b)` goes to `1 + ((a mod (num_buckets - 1)) * 10007 + b) mod (num_buckets - 1)`;
+    bucket 0 is never used. Padded steps are not excluded here; callers mask the pairs.
+    """
+    token_ids = tf.cast(token_ids, tf.int32)
+    first, second = token_ids[:, :-1], token_ids[:, 1:]  # (B, T-1) each
+    slots = num_buckets - 1
+    hashed = tf.math.floormod(first, slots) * _HASH_MULTIPLIER + second  # (B, T-1), < 2**31
+    return 1 + tf.math.floormod(hashed, slots)
+
+
 @keras.saving.register_keras_serializable(package="seqkeras")
 class HashedBigramEmbedding(keras.layers.Layer):
     """Embeds every pair of adjacent real tokens into one of `num_buckets` vectors and averages them.
@@ -39,16 +65,9 @@ class HashedBigramEmbedding(keras.layers.Layer):
 
     def __init__(self, num_buckets, embedding_dim, vocabulary_size, **kwargs):
         super().__init__(**kwargs)
-        self.num_buckets = check_positive_int("num_buckets", num_buckets)
-        if self.num_buckets < 2:
-            raise ValueError(f"`num_buckets` must be at least 2. Received: num_buckets={num_buckets!r}")
         self.embedding_dim = check_positive_int("embedding_dim", embedding_dim)
         self.vocabulary_size = check_positive_int("vocabulary_size", vocabulary_size)
-        if (self.num_buckets - 1) * _HASH_MULTIPLIER + self.vocabulary_size > _INT32_LIMIT:
-            raise ValueError(
-                "The bigram hash would overflow int32; use fewer buckets. "
-                f"Received: num_buckets={num_buckets!r}, vocabulary_size={vocabulary_size!r}"
-            )
+        self.num_buckets = check_bigram_hash(num_buckets, self.vocabulary_size)
 
     def build(self, token_ids_shape, padding_mask_shape=None):
         self.embedding = keras.layers.Embedding(self.num_buckets, self.embedding_dim, name="bigram_embedding")
@@ -56,11 +75,7 @@ class HashedBigramEmbedding(keras.layers.Layer):
 
     def bucket_ids(self, token_ids):
         """Bucket of each adjacent pair: int32 `[B, T - 1]`, values in `[1, num_buckets)`."""
-        token_ids = tf.cast(token_ids, tf.int32)
-        first, second = token_ids[:, :-1], token_ids[:, 1:]  # (B, T-1) each
-        slots = self.num_buckets - 1
-        hashed = tf.math.floormod(first, slots) * _HASH_MULTIPLIER + second  # (B, T-1), < 2**31
-        return 1 + tf.math.floormod(hashed, slots)
+        return hash_bigrams(token_ids, self.num_buckets)
 
     def call(self, token_ids, padding_mask):
         mask = tf.cast(padding_mask, tf.bool)
