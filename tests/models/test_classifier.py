@@ -59,14 +59,27 @@ def test_mean_max_pooling_concatenates_mean_and_max():
     np.testing.assert_allclose(pooled[0], np.concatenate([real.mean(0), real.max(0)]), atol=1e-5)
 
 
+def _bigram_slots(ids_row, mask_row, slots):
+    """NumPy: the hash slot (0..slots-1) of every real adjacent pair of one row."""
+    pairs = zip(ids_row[:-1], ids_row[1:], mask_row[:-1], mask_row[1:])
+    return [((int(a) % slots) * 10007 + int(b)) % slots for a, b, ma, mb in pairs if ma and mb]
+
+
+def _random_padded_ids(rng, lengths, low, high, width=7):
+    """Right-padded int32 ids `(len(lengths), width)` drawn from [low, high) and their mask."""
+    ids = np.zeros((len(lengths), width), "int32")
+    for row, length in enumerate(lengths):
+        ids[row, :length] = rng.integers(low, high, size=length)
+    return ids, ids != 0
+
+
 def _bigram_reference(layer, ids, mask):
     """NumPy: the mean of the embedding rows of each row's real adjacent pairs (zeros if none)."""
     table = layer.embedding.get_weights()[0]
     slots = layer.num_buckets - 1
     out = np.zeros((ids.shape[0], layer.embedding_dim), "float32")
     for row in range(ids.shape[0]):
-        buckets = [1 + ((int(a) % slots) * 10007 + int(b)) % slots
-                   for a, b, ma, mb in zip(ids[row, :-1], ids[row, 1:], mask[row, :-1], mask[row, 1:]) if ma and mb]
+        buckets = [1 + slot for slot in _bigram_slots(ids[row], mask[row], slots)]
         if buckets:
             out[row] = table[buckets].mean(0)
     return out
@@ -76,10 +89,7 @@ def _bigram_reference(layer, ids, mask):
 @given(st.lists(st.integers(1, 6), min_size=1, max_size=4), st.integers(0, 2**16))
 def test_hashed_bigrams_match_numpy_and_ignore_padding(lengths, seed):
     rng = np.random.default_rng(seed)
-    ids = np.zeros((len(lengths), 7), "int32")
-    for row, length in enumerate(lengths):
-        ids[row, :length] = rng.integers(4, 5000, size=length)
-    mask = ids != 0
+    ids, mask = _random_padded_ids(rng, lengths, 4, 5000)
     layer = HashedBigramEmbedding(num_buckets=13, embedding_dim=3, vocabulary_size=5000)
     out = layer(ids, mask).numpy()
     np.testing.assert_allclose(out, _bigram_reference(layer, ids, mask), atol=1e-6)
@@ -235,8 +245,7 @@ def _ngram_reference(kernel, ids, mask, vocabulary_size, num_buckets, scale=1.0)
     out = np.zeros((ids.shape[0], kernel.shape[1]), "float32")
     for row in range(ids.shape[0]):
         rows = [int(t) for t, m in zip(ids[row], mask[row]) if m]
-        rows += [vocabulary_size + 1 + ((int(a) % slots) * 10007 + int(b)) % slots
-                 for a, b, ma, mb in zip(ids[row, :-1], ids[row, 1:], mask[row, :-1], mask[row, 1:]) if ma and mb]
+        rows += [vocabulary_size + 1 + slot for slot in _bigram_slots(ids[row], mask[row], slots)]
         out[row] = scale * kernel[rows].sum(0) / np.sqrt(len(rows))
     return out
 
@@ -245,10 +254,7 @@ def _ngram_reference(kernel, ids, mask, vocabulary_size, num_buckets, scale=1.0)
 @given(st.lists(st.integers(1, 6), min_size=1, max_size=4), st.integers(0, 2**16))
 def test_hashed_ngram_linear_matches_numpy_and_ignores_padding(lengths, seed):
     rng = np.random.default_rng(seed)
-    ids = np.zeros((len(lengths), 7), "int32")
-    for row, length in enumerate(lengths):
-        ids[row, :length] = rng.integers(1, 50, size=length)
-    mask = ids != 0
+    ids, mask = _random_padded_ids(rng, lengths, 1, 50)
     layer = HashedNgramLinear(units=2, vocabulary_size=50, num_buckets=13, scale=3.0)
     layer.build(ids.shape)
     kernel = rng.normal(size=(63, 2)).astype("float32")
