@@ -20,6 +20,13 @@ def check_rate(name, value):
     return float(value)
 
 
+def check_positive_float(name, value):
+    """Raise `ValueError` unless `value` is a positive finite number (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ValueError(f"`{name}` must be a positive finite number. Received: {name}={value!r}")
+    return float(value)
+
+
 def check_choice(name, value, choices):
     """Raise `ValueError` unless `value` is one of `choices`."""
     if value not in choices:

@@ -7,6 +7,7 @@ from seqkeras.models.classifier.hashed_bigram_embedding import HashedBigramEmbed
 from seqkeras.models.classifier.hashed_ngram_linear import HashedNgramLinear
 from seqkeras.models.common._validation import (
     check_choice,
+    check_positive_float,
     check_positive_int,
     check_rate,
 )
@@ -98,8 +99,7 @@ def build_classifier(
     char_vocabulary_size = check_positive_int("char_vocabulary_size", char_vocabulary_size, allow_none=True)
     bigram_buckets = check_positive_int("bigram_buckets", bigram_buckets, allow_none=True)
     wide_buckets = check_positive_int("wide_buckets", wide_buckets, allow_none=True)
-    if isinstance(wide_scale, bool) or not isinstance(wide_scale, (int, float)) or not 0 < wide_scale < float("inf"):
-        raise ValueError(f"`wide_scale` must be a positive finite number. Received: wide_scale={wide_scale!r}")
+    wide_scale = check_positive_float("wide_scale", wide_scale)
     dropout = check_rate("dropout", dropout)
     if pooling == "last" and not causal:
         raise ValueError(

@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from seqkeras.models.classifier.hashed_bigram_embedding import check_bigram_hash, hash_bigrams
-from seqkeras.models.common._validation import check_positive_int
+from seqkeras.models.common._validation import check_positive_float, check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="seqkeras")
@@ -49,9 +49,7 @@ class HashedNgramLinear(keras.layers.Layer):
         self.units = check_positive_int("units", units)
         self.vocabulary_size = check_positive_int("vocabulary_size", vocabulary_size)
         self.num_buckets = check_bigram_hash(num_buckets, self.vocabulary_size)
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < float("inf"):
-            raise ValueError(f"`scale` must be a positive finite number. Received: scale={scale!r}")
-        self.scale = float(scale)
+        self.scale = check_positive_float("scale", scale)
 
     def build(self, token_ids_shape, padding_mask_shape=None):
         self.kernel = self.add_weight(

@@ -2,7 +2,12 @@
 
 import numpy as np
 
-from seqkeras.layers._validation import check_choice, check_positive_int, check_rate  # noqa: F401 (re-exported)
+from seqkeras.layers._validation import (  # noqa: F401 (re-exported)
+    check_choice,
+    check_positive_float,
+    check_positive_int,
+    check_rate,
+)
 
 
 def check_embedding_weights(embedding_weights, vocabulary_size, embedding_dim):
