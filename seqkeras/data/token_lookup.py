@@ -262,19 +262,6 @@ class TokenLookup(keras.layers.Layer):
             strings = tf.squeeze(strings, axis=-1)  # (B, 1) -> (B,)
         elif rank != 1:
             raise ValueError(f"`TokenLookup` takes strings of shape (B,) or (B, 1). Received: shape={strings.shape}")
-        if not self.byte_fallback:
-            # The message shows the row with U+FFFD for the bad bytes: raw bytes in an error message
-            # would make the error itself undecodable (Python raises UnicodeDecodeError instead).
-            repaired = tf.strings.unicode_transcode(strings, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
-            invalid = tf.not_equal(repaired, strings)  # (B,)
-            check = tf.debugging.Assert(
-                tf.logical_not(tf.reduce_any(invalid)),
-                ["TokenLookup: invalid UTF-8 in input (byte_fallback=True keeps raw bytes with split='char'); "
-                 "first bad row, with U+FFFD for the bad bytes:", tf.where(invalid)[:1, 0],
-                 tf.boolean_mask(repaired, invalid)[:1]],
-            )
-            with tf.control_dependencies([check]):  # in a graph too, before the tokenizer's own error
-                strings = tf.identity(strings)
         return strings
 
     @property

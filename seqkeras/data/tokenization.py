@@ -10,8 +10,9 @@ Invalid UTF-8 policy:
 - `CharTokenizer(byte_fallback=True)` never raises: each invalid byte sequence (as delimited by
   the UTF-8 decoder, 1 to 3 bytes) becomes one raw-byte token, so detokenize(tokenize(x)) == x
   for every byte string.
-- `WordTokenizer(errors="strict")` raises on invalid UTF-8; `errors="replace"` replaces each
-  invalid sequence by U+FFFD before splitting.
+- `WordTokenizer(errors="strict")` raises `tf.errors.InvalidArgumentError` ("invalid UTF-8"),
+  naming the first bad row's index; `errors="replace"` replaces each invalid sequence by U+FFFD
+  before splitting.
 
 Empty strings give empty rows (zero tokens); they are not an error here. Batching decides what
 to do with empty sequences (see `batching.batch_sequences`).
@@ -141,10 +142,19 @@ class WordTokenizer:
             self._splitter = tf_text.UnicodeScriptTokenizer(keep_whitespace=False)
 
     def _tokenize_1d(self, strings):
-        # Validates (strict) or repairs (replace) the UTF-8, then lower-cases and splits. (N,) -> (N, None)
-        strings = tf.strings.unicode_transcode(
-            strings, "UTF-8", "UTF-8", errors=self.errors, replacement_char=0xFFFD
-        )
+        # Repairs the UTF-8 (replace) or checks it (strict), then lower-cases and splits. (N,) -> (N, None)
+        repaired = tf.strings.unicode_transcode(strings, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
+        if self.errors == "strict":
+            invalid = tf.not_equal(repaired, strings)  # (N,); valid text is left byte for byte
+            check = tf.debugging.Assert(
+                tf.logical_not(tf.reduce_any(invalid)),
+                # The row index, not the row: raw invalid bytes in the message would break its decoding.
+                ["WordTokenizer: invalid UTF-8 in input (errors='replace' substitutes U+FFFD); first bad row index:",
+                 tf.where(invalid)[:1, 0]],
+            )
+            with tf.control_dependencies([check]):
+                repaired = tf.identity(repaired)
+        strings = repaired
         if self.lowercase:
             strings = tf.strings.lower(strings, encoding="utf-8")
         return self._splitter.tokenize(strings)

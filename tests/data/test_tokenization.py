@@ -90,7 +90,7 @@ def test_word_detokenize_and_nd():
 
 
 def test_word_invalid_utf8_policies():
-    with pytest.raises(tf.errors.InvalidArgumentError):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="invalid UTF-8 in input"):
         WordTokenizer().tokenize(tf.constant([b"a\xff b"]))
     replaced = WordTokenizer(errors="replace").tokenize(tf.constant([b"a\xff b"]))
     assert replaced.to_list() == [["a\ufffd".encode(), b"b"]]
