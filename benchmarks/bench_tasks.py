@@ -337,6 +337,16 @@ def _paired_comparison(predicted, baseline_predicted, labels, dev, resamples=200
 
 
 def genre_task(settings, train, dev):
+    """The `genre_classification_ewt` entry: select on `train`'s documents, train, score `dev` once."""
+    return genre_experiment(settings, train, dev)[0]
+
+
+def genre_experiment(settings, train, dev):
+    """`genre_task` plus the per-sentence dev predictions it scored.
+
+    Returns:
+        `(entry, predicted, baseline_predicted, dev_labels)`: the JSON entry and int arrays `(N,)`.
+    """
     genres = list(EWT_GENRES)
     words = [s.words for s in train]
     labels = [genres.index(ewt_genre(s.sent_id)) for s in train]
@@ -392,7 +402,7 @@ def genre_task(settings, train, dev):
         + "; ".join(f"{member_candidates.count(c['settings']['name'])} x {c['settings']['name']} "
                     f"({c['settings']['description']}; {c['chosen_epochs']} epochs)" for c in chosen)
     )
-    return {
+    entry = {
         "metric": "dev accuracy (5 genres)",
         "model": description,
         "model_score": ensemble_accuracy,
@@ -418,6 +428,7 @@ def genre_task(settings, train, dev):
         "baseline_seconds": round(baseline_seconds, 1),
         "settings": {key: value for key, value in settings.items() if key != "candidates"},
     }
+    return entry, predicted, baseline_predicted, dev_labels
 
 
 def digits_task(settings):

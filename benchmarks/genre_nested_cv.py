@@ -19,9 +19,8 @@ has never seen, without touching dev:
    documents where one scores higher) with the sign test, fold-level wins, and a document
    bootstrap interval of the pooled difference (`bench_tasks._paired_comparison`).
 
-The per-sentence predictions are read by wrapping `bench_tasks._paired_comparison` while
-`genre_task` runs (the wrapper records its arguments and calls the original), so the numbers here
-come from the same code path as the dev figure.
+The per-sentence predictions come from `bench_tasks.genre_experiment`, the function behind
+`genre_task`, so the numbers here come from the same code path as the dev figure.
 
 Usage:
     python benchmarks/genre_nested_cv.py           # full run -> benchmarks/results/genre_nested_cv.json
@@ -30,7 +29,6 @@ Usage:
 """
 
 import argparse
-import contextlib
 import os
 import pathlib
 import time
@@ -67,23 +65,6 @@ def _pick_documents(train, count, seed):
     return [s for s, k in zip(train, keep) if k]
 
 
-@contextlib.contextmanager
-def _recorded_predictions(store):
-    """While active, every `bench_tasks._paired_comparison` call also stores its arrays in `store`."""
-    original = bench_tasks._paired_comparison
-
-    def recording(predicted, baseline_predicted, labels, dev, **kwargs):
-        store.update(predicted=np.asarray(predicted), baseline_predicted=np.asarray(baseline_predicted),
-                     labels=np.asarray(labels), sentences=list(dev))
-        return original(predicted, baseline_predicted, labels, dev, **kwargs)
-
-    bench_tasks._paired_comparison = recording
-    try:
-        yield store
-    finally:
-        bench_tasks._paired_comparison = original
-
-
 def _document_sign_test(predicted, baseline_predicted, labels, sentences):
     """Held-out documents where the model's accuracy is higher / lower / equal, and the sign test."""
     documents = _document_of(sentences)
@@ -115,18 +96,16 @@ def _summary(predicted, baseline_predicted, labels, sentences):
 
 
 def outer_fold(settings, train, fold_of, fold):
-    """Runs `genre_task` on the other folds' documents, scoring outer fold `fold`; returns record + arrays."""
+    """Runs `genre_experiment` on the other folds' documents, scoring outer fold `fold`; returns record + arrays."""
     fit = [s for s, f in zip(train, fold_of) if f != fold]
     held = [s for s, f in zip(train, fold_of) if f == fold]
     print(f"outer fold {fold}: selecting and training on {len(fit)} sentences, "
           f"scoring {len(held)} held-out sentences", flush=True)
     keras.backend.clear_session()
-    captured = {}
     wall, cpu = time.perf_counter(), time.process_time()
-    with _recorded_predictions(captured):
-        entry = bench_tasks.genre_task(settings, fit, held)
+    entry, predicted, baseline_predicted, labels = bench_tasks.genre_experiment(settings, fit, held)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    arrays = (captured["predicted"], captured["baseline_predicted"], captured["labels"], captured["sentences"])
+    arrays = (predicted, baseline_predicted, labels, held)
     selection = entry["selection"]
     record = {
         "fold": fold,
