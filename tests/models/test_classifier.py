@@ -5,6 +5,7 @@ import tempfile
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -199,7 +200,7 @@ def test_classifier_save_load_round_trip(options):
 
 @pytest.mark.slow
 def test_classifier_ensemble_with_bigrams_characters_and_wide_branch_exports_for_serving():
-    """In-graph n-gram hashing, mean+max pooling and probability averaging survive SavedModel export."""
+    """In-graph word and character n-gram hashing, mean+max pooling and probability averaging survive SavedModel export."""
     import tensorflow as tf
 
     from export.saved_model import export_saved_model, preprocessing_arguments
@@ -212,8 +213,8 @@ def test_classifier_ensemble_with_bigrams_characters_and_wide_branch_exports_for
         keras.utils.set_random_seed(k)
         member = build_classifier(
             prep.vocabulary.size, 3, hidden_dim=4, embedding_dim=4, pooling="mean_max", bigram_buckets=30,
-            wide_buckets=30, char_vocabulary_size=prep.char_vocabulary.size, char_filters=4, cell="elman",
-            name=f"member_{k}",
+            wide_buckets=30, wide_char_buckets=40 if k else None,  # member 1's wide branch reads characters
+            char_vocabulary_size=prep.char_vocabulary.size, char_filters=4, cell="elman", name=f"member_{k}",
         )
         wide = member.get_layer("wide_ngram_logits")
         wide.set_weights([np.random.default_rng(k).normal(size=wide.get_weights()[0].shape)])  # non-zero
@@ -237,6 +238,11 @@ def test_hashed_ngram_linear_passes_the_layer_contract():
         call_kwargs={"padding_mask": IDS != 0}, expected_output_shape=(2, 3), expected_num_trainable_weights=1,
     )
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(out), 0.0)  # zero-initialised: adds nothing
+    run_layer_test(
+        HashedNgramLinear, dict(units=3, vocabulary_size=20, num_buckets=11, char_buckets=40), IDS,
+        call_kwargs={"padding_mask": IDS != 0, "char_ids": _random_char_ids(np.random.default_rng(0), [3, 5], width=5)},
+        expected_output_shape=(2, 3), expected_num_trainable_weights=1,
+    )
 
 
 def _ngram_reference(kernel, ids, mask, vocabulary_size, num_buckets, scale=1.0):
@@ -276,6 +282,93 @@ def test_hashed_ngram_linear_arguments_are_checked():
         build_classifier(20, 3, wide_buckets=-3)
     with pytest.raises(ValueError, match="Received: wide_scale=-1.0"):
         build_classifier(20, 3, wide_buckets=30, wide_scale=-1.0)
+
+
+def _char_ngram_buckets(word, ngram_range, num_buckets):
+    """NumPy: the bucket of every character n-gram of one word (char ids), framed by boundaries."""
+    symbols = [1] + [int(c) + 1 for c in word] + [1]
+    buckets = []
+    for n in range(ngram_range[0], ngram_range[1] + 1):
+        for start in range(len(symbols) - n + 1):
+            hashed = n
+            for symbol in symbols[start : start + n]:
+                hashed = (hashed * 1000003 + symbol) % (2**31 - 1)
+            buckets.append(hashed % num_buckets)
+    return buckets
+
+
+def _random_char_ids(rng, lengths, width=7, word_width=4):
+    """Char ids `[B, width, word_width]` (0 = padding) for right-padded sentences of `lengths` words."""
+    chars = np.zeros((len(lengths), width, word_width), "int32")
+    for row, length in enumerate(lengths):
+        for step in range(length):
+            size = int(rng.integers(1, word_width + 1))
+            chars[row, step, :size] = rng.integers(1, 9, size=size)
+    return chars
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=4), st.integers(0, 2**16))
+def test_character_ngrams_join_the_wide_bag_as_their_own_normalised_bag(lengths, seed):
+    rng = np.random.default_rng(seed)
+    ids, mask = _random_padded_ids(rng, lengths, 1, 50)
+    chars = _random_char_ids(rng, lengths)
+    layer = HashedNgramLinear(units=2, vocabulary_size=50, num_buckets=13, char_buckets=17, char_ngram_range=(2, 3))
+    layer.build(ids.shape)
+    kernel = rng.normal(size=(50 + 13 + 17, 2)).astype("float32")
+    layer.set_weights([kernel])
+    expected = _ngram_reference(kernel[:63], ids, mask, 50, 13)
+    for row in range(len(lengths)):
+        rows = [63 + b for step in range(lengths[row])
+                for b in _char_ngram_buckets([c for c in chars[row, step] if c], (2, 3), 17)]
+        expected[row] += kernel[rows].sum(0) / np.sqrt(len(rows))
+    out = layer(ids, mask, char_ids=chars).numpy()
+    np.testing.assert_allclose(out, expected, atol=1e-4)
+    garbage = np.where(mask[..., None], chars, rng.integers(1, 9, size=chars.shape)).astype("int32")
+    np.testing.assert_allclose(layer(ids, mask, char_ids=garbage).numpy(), out, atol=1e-6)  # padded words never count
+
+
+def test_character_ngrams_shorter_than_every_word_are_absent_and_case_counts():
+    from seqkeras.models.classifier.hashed_ngram_linear import hash_char_ngrams
+
+    buckets, real = hash_char_ngrams(np.array([[[5, 6]]]), (2, 6), 1000)  # "<ab>": 3 + 2 + 1 n-grams, none longer
+    assert int(np.sum(real)) == 6
+    np.testing.assert_array_equal(
+        np.sort(np.asarray(buckets)[np.asarray(real)]), np.sort(_char_ngram_buckets([5, 6], (2, 6), 1000))
+    )
+    layer = HashedNgramLinear(units=1, vocabulary_size=10, num_buckets=5, char_buckets=1000)
+    ids = np.array([[4]], "int32")
+    layer.build(ids.shape)
+    layer.set_weights([np.random.default_rng(0).normal(size=(1015, 1)).astype("float32")])
+    upper, lower = (layer(ids, ids != 0, char_ids=np.array([[[c, 6, 7]]])).numpy() for c in (3, 5))
+    assert not np.allclose(upper, lower)  # same word id, different characters ("Apple" vs "apple")
+
+
+def test_character_ngram_arguments_are_checked():
+    with pytest.raises(ValueError, match=r"Received: char_ngram_range=\(4, 2\)"):
+        HashedNgramLinear(units=3, vocabulary_size=20, num_buckets=11, char_buckets=30, char_ngram_range=(4, 2))
+    layer = HashedNgramLinear(units=3, vocabulary_size=20, num_buckets=11, char_buckets=30)
+    with pytest.raises(ValueError, match="needs `char_ids`"):
+        layer(IDS, IDS != 0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="one word per token"):
+        layer(IDS, IDS != 0, char_ids=np.ones((2, 4, 3), "int32"))
+    with pytest.raises(ValueError, match="Received: wide_char_buckets=64, wide_buckets=None"):
+        build_classifier(20, 3, char_vocabulary_size=10, wide_char_buckets=64)
+    with pytest.raises(ValueError, match="char_vocabulary_size=None"):
+        build_classifier(20, 3, wide_buckets=30, wide_char_buckets=64)
+
+
+def test_classifier_with_character_ngrams_round_trips_and_trains():
+    keras.utils.set_random_seed(0)
+    model = build_classifier(20, 3, hidden_dim=4, embedding_dim=4, char_vocabulary_size=10, char_filters=4,
+                             wide_buckets=11, wide_char_buckets=64)
+    chars = _random_char_ids(np.random.default_rng(0), [3, 5], width=5)
+    inputs = dict(_inputs(), char_ids=chars)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(inputs, np.array([0, 2]), epochs=2, verbose=0)
+    assert np.abs(model.get_layer("wide_ngram_logits").get_weights()[0][31:]).sum() > 0  # char rows trained
+    reloaded = reload_keras(model)
+    np.testing.assert_allclose(reloaded(inputs).numpy(), model(inputs).numpy(), atol=1e-6)
 
 
 def test_wide_branch_adds_its_linear_logits_to_the_deep_logits():

@@ -36,6 +36,7 @@ def build_classifier(
     bigram_buckets=None,
     wide_buckets=None,
     wide_scale=1.0,
+    wide_char_buckets=None,
     name="classifier",
 ):
     """Builds a sequence classifier: embedding -> RNN stack -> one vector -> class logits.
@@ -75,6 +76,9 @@ def build_classifier(
         wide_scale: the wide branch's output multiplier (`HashedNgramLinear(scale=...)`); with
             Adam-type optimizers it multiplies the branch's effective learning rate, which
             n-grams seen in only a few sentences need to get away from zero.
+        wide_char_buckets: when given (with `wide_buckets` and `char_vocabulary_size`), the wide
+            branch also sums weights of every word's character 2- to 5-grams (boundary symbols
+            included, original case) hashed into this many buckets, as its own normalised bag.
         name: model name.
 
     Model inputs:
@@ -100,6 +104,13 @@ def build_classifier(
     bigram_buckets = check_positive_int("bigram_buckets", bigram_buckets, allow_none=True)
     wide_buckets = check_positive_int("wide_buckets", wide_buckets, allow_none=True)
     wide_scale = check_positive_float("wide_scale", wide_scale)
+    wide_char_buckets = check_positive_int("wide_char_buckets", wide_char_buckets, allow_none=True)
+    if wide_char_buckets is not None and (wide_buckets is None or char_vocabulary_size is None):
+        raise ValueError(
+            "`wide_char_buckets` adds character n-grams to the wide branch, which needs `wide_buckets` and the "
+            f"`char_ids` input (`char_vocabulary_size`). Received: wide_char_buckets={wide_char_buckets!r}, "
+            f"wide_buckets={wide_buckets!r}, char_vocabulary_size={char_vocabulary_size!r}"
+        )
     dropout = check_rate("dropout", dropout)
     if pooling == "last" and not causal:
         raise ValueError(
@@ -141,7 +152,8 @@ def build_classifier(
     logits = keras.layers.Dense(num_classes, name="class_logits")(pooled)  # (B, num_classes)
     if wide_buckets is not None:
         wide = HashedNgramLinear(
-            num_classes, vocabulary_size, wide_buckets, scale=wide_scale, name="wide_ngram_logits"
-        )(token_ids, padding_mask)  # (B, num_classes)
+            num_classes, vocabulary_size, wide_buckets, scale=wide_scale, char_buckets=wide_char_buckets,
+            name="wide_ngram_logits",
+        )(token_ids, padding_mask, char_ids=char_ids if wide_char_buckets else None)  # (B, num_classes)
         logits = keras.layers.Add(name="wide_and_deep_logits")([logits, wide])  # (B, num_classes)
     return SequenceTaskModel(inputs, logits, name=name)
