@@ -478,6 +478,7 @@ class LSTM(keras.layers.Layer):
             recurrent_initializer=recurrent_initializer,
             bias_initializer=bias_initializer,
             dtype=self.dtype_policy,
+            trainable=self.trainable,  # a frozen LSTM stays frozen when a saved model is reloaded
             name="cell",
         )
         if use_cudnn is True and not self._cudnn_config_ok:

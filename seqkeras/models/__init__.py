@@ -6,7 +6,9 @@
 - `seqkeras.models.seq2seq`: label + sequence -> sequence (`build_seq2seq`, `generate`).
 
 Language-model families (`char_lm`, `word2vec`, `elmo`) live in their own subpackages. The names
-below are imported on first use, so importing one family does not import the others.
+below are imported on first use, so importing one family does not import the others (except that
+the tagger imports `elmo`, whose `ScalarMix` mixes a pretrained biLM's layers into its features:
+`build_tagger(..., contextual_layers=ElmoEmbedder.from_bilm(bilm))`).
 """
 
 import importlib
@@ -22,6 +24,10 @@ _EXPORTS = {
     "build_seq2seq": "seqkeras.models.seq2seq",
     "ConditionalDecoder": "seqkeras.models.seq2seq",
     "generate": "seqkeras.models.seq2seq",
+    "build_bidirectional_lm": "seqkeras.models.elmo",
+    "BidirectionalLanguageModel": "seqkeras.models.elmo",
+    "ElmoEmbedder": "seqkeras.models.elmo",
+    "ScalarMix": "seqkeras.models.elmo",
 }
 
 __all__ = sorted(_EXPORTS)

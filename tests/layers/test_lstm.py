@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 from hypothesis import given, settings, strategies as st
 
-from helpers import assert_causal, assert_padded_matches_unpadded, run_layer_test
+from helpers import assert_causal, assert_padded_matches_unpadded, reload_keras, run_layer_test
 from seqkeras.layers import LSTM
 from seqkeras.layers import lstm as lstm_module
 
@@ -333,3 +333,14 @@ def test_bad_inputs(rng_inputs):
     run = tf.function(lambda x: layer(x), input_signature=[tf.TensorSpec([None, None, 2])])
     with pytest.raises(tf.errors.InvalidArgumentError, match="zero-length"):
         run(np.zeros((3, 0, 2), "float32"))
+
+
+def test_frozen_lstm_stays_frozen_after_reload():
+    """The cell inherits the layer's `trainable`, so a frozen LSTM inside a saved model loads frozen."""
+    inputs = keras.Input((None, 4))
+    frozen = keras.Model(inputs, LSTM(3, return_sequences=True)(inputs), name="frozen")
+    frozen.trainable = False
+    outer_inputs = keras.Input((None, 4))
+    model = keras.Model(outer_inputs, keras.layers.Dense(2)(frozen(outer_inputs)))
+    reloaded = reload_keras(model)
+    assert len(model.trainable_weights) == len(reloaded.trainable_weights) == 2  # the Dense kernel and bias

@@ -49,6 +49,15 @@ def test_character_word_encoder_layer_contract():
     np.testing.assert_array_equal(np.asarray(out)[0, 2], np.zeros(4))  # an all-pad word
 
 
+def test_frozen_character_word_encoder_stays_frozen_after_reload():
+    char_ids = keras.Input((None, None), dtype="int32")
+    frozen = keras.Model(char_ids, CharacterWordEncoder(10, filters=4)(char_ids), name="frozen")
+    frozen.trainable = False
+    outer_ids = keras.Input((None, None), dtype="int32")
+    model = keras.Model(outer_ids, keras.layers.Dense(2)(frozen(outer_ids)))
+    assert len(reload_keras(model).trainable_weights) == len(model.trainable_weights) == 2
+
+
 def test_character_word_encoder_ignores_how_far_characters_are_padded():
     keras.utils.set_random_seed(3)
     encoder = CharacterWordEncoder(char_vocabulary_size=12, char_embedding_dim=4, filters=5, kernel_size=3)

@@ -45,11 +45,12 @@ class CharacterWordEncoder(keras.layers.Layer):
         if len(input_shape) != 3:
             raise ValueError(f"`char_ids` must have rank 3 [batch, time, chars]. Received: shape={input_shape}")
         self.embedding = keras.layers.Embedding(
-            self.char_vocabulary_size, self.char_embedding_dim, name="char_embedding"
+            self.char_vocabulary_size, self.char_embedding_dim, trainable=self.trainable, name="char_embedding"
         )
         self.embedding.build((None, None))
         self.convolution = keras.layers.Conv1D(
-            self.filters, self.kernel_size, padding="same", activation="relu", name="char_convolution"
+            self.filters, self.kernel_size, padding="same", activation="relu", trainable=self.trainable,
+            name="char_convolution",
         )
         self.convolution.build((None, None, self.char_embedding_dim))
 

@@ -1,0 +1,107 @@
+"""`BidirectionalLanguageModel`: the biLM's Keras model class, which computes its own two LM losses."""
+
+import keras
+from keras import ops
+
+from seqkeras.losses import MaskedSparseCategoricalCrossentropy
+from seqkeras.models.common.sequence_task_model import SequenceTaskModel
+
+DIRECTIONS = ("forward", "backward")
+
+
+@keras.saving.register_keras_serializable(package="seqkeras")
+class BidirectionalLanguageModel(SequenceTaskModel):
+    """A functional biLM whose training targets are its own `token_ids`, shifted.
+
+    Built by `build_bidirectional_lm`; its outputs are `{"forward_logits", "backward_logits"}`,
+    each `[B, T, V]`. Position `t` of the forward LM predicts token `t + 1`; position `t` of the
+    backward LM predicts token `t - 1`. `compute_loss` builds those targets from the `token_ids`
+    input (`language_model_targets`) and sums the two directions' cross-entropies, each
+    averaged over the real targets of the batch only: padded positions, the forward LM's last
+    real step and the backward LM's first step have no target and contribute nothing. So
+    `fit` and `evaluate` take batches of inputs alone (no `y`), e.g.
+    `WordPreprocessor.dataset(sentences)`, and `compile` takes no loss.
+
+    Besides `loss` (the sum), training and evaluation report `forward_loss` and
+    `backward_loss`: mean negative log-likelihood in nats per real target over everything seen
+    since the last reset (every target weighs the same, whatever its batch), so
+    `exp(forward_loss)` from `evaluate` is the corpus perplexity of the forward LM.
+
+    Build it with `build_bidirectional_lm`; it is saved and loaded like any functional model
+    (`.keras` files keep the class and recompile it).
+
+    Call arguments:
+        inputs: dict with `token_ids` int `[B, T]`, `char_ids` int `[B, T, C]` and
+            `padding_mask` bool `[B, T]` (right-padded).
+        training: whether dropout is active.
+
+    Example:
+    >>> model = build_bidirectional_lm(vocabulary_size=30, char_vocabulary_size=20, hidden_dim=8,
+    ...                                char_filters=8, num_layers=1)
+    >>> batch = {"token_ids": np.array([[5, 6, 7]]), "char_ids": np.array([[[4, 5], [6, 0], [7, 8]]]),
+    ...          "padding_mask": np.array([[True, True, True]])}
+    >>> model.compile("adam")
+    >>> sorted(model.evaluate(batch, verbose=0, return_dict=True))  # two targets per direction here
+    ['backward_loss', 'forward_loss', 'loss']
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.direction_loss = MaskedSparseCategoricalCrossentropy(from_logits=True, name="direction_loss")
+        self.forward_loss_tracker = keras.metrics.Mean(name="forward_loss")
+        self.backward_loss_tracker = keras.metrics.Mean(name="backward_loss")
+
+    def compile(self, optimizer="rmsprop", loss=None, *args, **kwargs):
+        if loss is not None:
+            raise ValueError(
+                f"`{self.name}` computes its own loss from `token_ids` (next and previous token "
+                f"cross-entropy); compile it without a loss. Received: loss={loss!r}"
+            )
+        super().compile(optimizer, None, *args, **kwargs)
+
+    @staticmethod
+    def language_model_targets(token_ids, padding_mask):
+        """Targets and 0/1 weights of both directions from right-padded ids.
+
+        Args:
+            token_ids: int `[B, T]`.
+            padding_mask: bool `[B, T]`, True at real tokens (right-padded).
+
+        Returns:
+            `{"forward": (targets, weights), "backward": (targets, weights)}`, each `[B, T]`:
+            forward targets are token `t + 1`, backward targets token `t - 1` (0 where there
+            is none); weights (float32) are 1 where position `t` and its target are both real.
+        """
+        ids = ops.cast(token_ids, "int32")  # (B, T)
+        real = ops.cast(padding_mask, "bool")  # (B, T)
+        no_id = ops.zeros_like(ids[:, :1])  # (B, 1)
+        no_token = ops.zeros_like(real[:, :1])  # (B, 1), False
+        next_real = ops.concatenate([real[:, 1:], no_token], axis=1)  # (B, T)
+        previous_real = ops.concatenate([no_token, real[:, :-1]], axis=1)  # (B, T)
+        next_ids = ops.concatenate([ids[:, 1:], no_id], axis=1)  # (B, T)
+        previous_ids = ops.concatenate([no_id, ids[:, :-1]], axis=1)  # (B, T)
+        forward_weights = ops.logical_and(real, next_real)
+        backward_weights = ops.logical_and(real, previous_real)
+        return {
+            "forward": (ops.where(forward_weights, next_ids, 0), ops.cast(forward_weights, "float32")),
+            "backward": (ops.where(backward_weights, previous_ids, 0), ops.cast(backward_weights, "float32")),
+        }
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        extra = {name: value for name, value in (("y", y), ("sample_weight", sample_weight)) if value is not None}
+        if extra:
+            received = ", ".join(f"{name} with shape {tuple(value.shape)}" for name, value in extra.items())
+            raise ValueError(
+                f"`{self.name}` takes its targets from `token_ids`: pass inputs only (no y, no "
+                f"sample_weight). Received: {received}"
+            )
+        targets = self.language_model_targets(x["token_ids"], x["padding_mask"])
+        total = 0.0
+        for direction, tracker in zip(DIRECTIONS, (self.forward_loss_tracker, self.backward_loss_tracker)):
+            labels, weights = targets[direction]  # (B, T) each
+            loss = self.direction_loss(labels, y_pred[f"{direction}_logits"], sample_weight=weights)  # mean over targets
+            tracker.update_state(loss, sample_weight=ops.sum(weights))
+            total = total + loss
+        if self.losses:
+            total = total + ops.sum(self.losses)
+        return total
