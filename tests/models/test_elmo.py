@@ -15,6 +15,7 @@ from seqkeras.models.elmo import (
     tagger_preprocessor,
     word_sentences,
 )
+from seqkeras.models.classifier import build_classifier
 from seqkeras.models.tagger import build_tagger
 from helpers import assert_causal, reload_keras, run_layer_test
 
@@ -415,5 +416,22 @@ def test_tagger_rejects_a_character_vocabulary_the_bilm_does_not_read(bilm):
         _tagger(embedder, char_vocabulary_size=None)
     with pytest.raises(ValueError, match=r"inputs `char_ids` and `padding_mask`. Received: a model with inputs"):
         _tagger(bilm)
-    with pytest.raises(ValueError, match="causal tagger cannot use them. Received: causal=True"):
+    with pytest.raises(ValueError, match="causal model cannot use them. Received: causal=True"):
         build_tagger(VOCAB, 4, char_vocabulary_size=CHARS, contextual_layers=embedder, causal=True)
+
+
+def test_classifier_with_elmo_layers_trains_the_mix_and_round_trips(bilm):
+    keras.utils.set_random_seed(4)
+    classifier = build_classifier(
+        VOCAB, 3, hidden_dim=4, embedding_dim=4, char_vocabulary_size=CHARS, char_filters=4,
+        contextual_layers=ElmoEmbedder.from_bilm(bilm), wide_buckets=11, wide_char_buckets=32,
+    )
+    classifier.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    classifier.fit(_inputs(), np.arange(len(IDS)) % 3, verbose=0)
+    assert not np.allclose(classifier.get_layer("contextual_mix").get_weights()[0], 0.0)  # the mix learned
+    reloaded = reload_keras(classifier)
+    np.testing.assert_allclose(reloaded(_inputs()).numpy(), classifier(_inputs()).numpy(), atol=1e-6)
+    assert len(reloaded.trainable_weights) == len(classifier.trainable_weights)
+    with pytest.raises(ValueError, match="causal model cannot use them"):
+        build_classifier(VOCAB, 3, char_vocabulary_size=CHARS, contextual_layers=ElmoEmbedder.from_bilm(bilm),
+                         causal=True, pooling="last")

@@ -14,6 +14,7 @@ from seqkeras.models.common._validation import (
 from seqkeras.models.common.word_features import embed_words
 from seqkeras.models.common.rnn_encoder import CELLS, encode_sequence
 from seqkeras.models.common.sequence_task_model import SequenceTaskModel
+from seqkeras.models.elmo.contextual_features import check_contextual_layers, mix_contextual_layers
 
 POOLINGS = ("mean", "max", "sum", "mean_max", "last")
 
@@ -37,6 +38,7 @@ def build_classifier(
     wide_buckets=None,
     wide_scale=1.0,
     wide_char_buckets=None,
+    contextual_layers=None,
     name="classifier",
 ):
     """Builds a sequence classifier: embedding -> RNN stack -> one vector -> class logits.
@@ -79,6 +81,10 @@ def build_classifier(
         wide_char_buckets: when given (with `wide_buckets` and `char_vocabulary_size`), the wide
             branch also sums weights of every word's character 2- to 5-grams (boundary symbols
             included, original case) hashed into this many buckets, as its own normalised bag.
+        contextual_layers: optional pretrained contextual word representations (e.g.
+            `seqkeras.models.elmo.ElmoEmbedder.from_bilm(bilm)`), mixed by a trainable
+            `ScalarMix` and concatenated with the word features before the encoder, as in
+            `build_tagger`; requires the biLM's `char_vocabulary_size` and `causal=False`.
         name: model name.
 
     Model inputs:
@@ -112,6 +118,8 @@ def build_classifier(
             f"wide_buckets={wide_buckets!r}, char_vocabulary_size={char_vocabulary_size!r}"
         )
     dropout = check_rate("dropout", dropout)
+    if contextual_layers is not None:
+        check_contextual_layers(contextual_layers, char_vocabulary_size, causal)
     if pooling == "last" and not causal:
         raise ValueError(
             "pooling='last' reads the last real step, which only summarises the sequence for a "
@@ -128,6 +136,8 @@ def build_classifier(
     inputs = {"token_ids": token_ids, "padding_mask": padding_mask}
     if char_ids is not None:
         inputs["char_ids"] = char_ids
+    if contextual_layers is not None:
+        x = mix_contextual_layers(x, contextual_layers, char_ids, padding_mask, dropout)  # (B, T, E + F + D)
     x, _ = encode_sequence(
         x, padding_mask, hidden_dim, num_layers=num_layers, causal=causal, cell=cell, dropout=dropout,
         name="encoder",

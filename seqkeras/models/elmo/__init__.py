@@ -5,8 +5,9 @@
   computes both LM losses from its `token_ids`).
 - `ElmoEmbedder.from_bilm`: the trained biLM's L + 1 layers `[B, T, 2H]` from `char_ids` and
   `padding_mask`, frozen by default, for downstream models.
-- `ScalarMix`: `gamma * sum_j softmax(s)_j * h_j`, the trainable mix of those layers
-  (`build_tagger(..., contextual_layers=embedder)` uses it).
+- `ScalarMix`: `gamma * sum_j softmax(s)_j * h_j`, the trainable mix of those layers;
+  `mix_contextual_layers` adds it to a task model's word features
+  (`build_tagger` / `build_classifier(..., contextual_layers=embedder)`).
 - `word_sentences`: plain-text sentences -> word lists for pretraining;
   `tagger_preprocessor`: downstream word inputs with the biLM's character vocabulary.
 """

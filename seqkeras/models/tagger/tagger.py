@@ -7,50 +7,10 @@ from seqkeras.models.common._validation import (
     check_positive_int,
     check_rate,
 )
-from seqkeras.models.common.character_word_encoder import CharacterWordEncoder
 from seqkeras.models.common.word_features import embed_words
 from seqkeras.models.common.rnn_encoder import CELLS, encode_sequence
 from seqkeras.models.common.sequence_task_model import SequenceTaskModel
-from seqkeras.models.elmo.scalar_mix import ScalarMix
-
-
-def _contextual_char_vocabulary_size(model):
-    """The `char_vocabulary_size` of the `CharacterWordEncoder` a contextual model reads words with."""
-    pending, sizes = list(model.layers), set()
-    while pending:
-        layer = pending.pop()
-        if isinstance(layer, CharacterWordEncoder):
-            sizes.add(layer.char_vocabulary_size)
-        pending.extend(getattr(layer, "layers", []))
-    if len(sizes) != 1:
-        raise ValueError(
-            "`contextual_layers` must read words through one character vocabulary (a "
-            "`CharacterWordEncoder`), like `ElmoEmbedder`. Received: model "
-            f"{model.name!r} with character vocabulary sizes {sorted(sizes)}"
-        )
-    return sizes.pop()
-
-
-def _check_contextual_layers(contextual_layers, char_vocabulary_size):
-    if not isinstance(contextual_layers, keras.Model):
-        raise ValueError(
-            "`contextual_layers` must be a Keras model of `char_ids` and `padding_mask` (e.g. "
-            f"`ElmoEmbedder.from_bilm(bilm)`). Received: contextual_layers={contextual_layers!r}"
-        )
-    names = sorted(getattr(tensor, "name", None) for tensor in keras.tree.flatten(contextual_layers.inputs))
-    if names != ["char_ids", "padding_mask"]:
-        raise ValueError(
-            "`contextual_layers` must take exactly the inputs `char_ids` and `padding_mask`. "
-            f"Received: a model with inputs {names}"
-        )
-    expected = _contextual_char_vocabulary_size(contextual_layers)
-    if char_vocabulary_size != expected:
-        raise ValueError(
-            "With `contextual_layers`, the tagger's `char_ids` feed the contextual model too, so "
-            f"`char_vocabulary_size` must be its character vocabulary size, {expected} (build the "
-            "tagger's WordPreprocessor with `seqkeras.models.elmo.tagger_preprocessor`). "
-            f"Received: char_vocabulary_size={char_vocabulary_size!r}"
-        )
+from seqkeras.models.elmo.contextual_features import check_contextual_layers, mix_contextual_layers
 
 
 def build_tagger(
@@ -130,12 +90,7 @@ def build_tagger(
     dropout = check_rate("dropout", dropout)
     char_vocabulary_size = check_positive_int("char_vocabulary_size", char_vocabulary_size, allow_none=True)
     if contextual_layers is not None:
-        _check_contextual_layers(contextual_layers, char_vocabulary_size)
-        if causal:
-            raise ValueError(
-                "`contextual_layers` (e.g. a biLM's layers) read the whole sentence, so a causal tagger "
-                f"cannot use them. Received: causal={causal!r} with contextual_layers={contextual_layers.name!r}"
-            )
+        check_contextual_layers(contextual_layers, char_vocabulary_size, causal)
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     padding_mask = keras.Input(shape=(None,), dtype="bool", name="padding_mask")
     x, _, char_ids = embed_words(
@@ -147,11 +102,7 @@ def build_tagger(
     if char_ids is not None:
         inputs["char_ids"] = char_ids
     if contextual_layers is not None:
-        representations = contextual_layers({"char_ids": char_ids, "padding_mask": padding_mask})  # L x (B, T, D)
-        mixed = ScalarMix(name="contextual_mix")(keras.tree.flatten(representations))  # (B, T, D)
-        if dropout:
-            mixed = keras.layers.Dropout(dropout, name="contextual_dropout")(mixed)
-        x = keras.layers.Concatenate(name="word_and_contextual_features")([x, mixed])  # (B, T, E [+ F] + D)
+        x = mix_contextual_layers(x, contextual_layers, char_ids, padding_mask, dropout)  # (B, T, E [+ F] + D)
 
     x, _ = encode_sequence(
         x, padding_mask, hidden_dim, num_layers=num_layers, causal=causal, cell=cell, dropout=dropout,
