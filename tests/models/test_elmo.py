@@ -435,3 +435,27 @@ def test_classifier_with_elmo_layers_trains_the_mix_and_round_trips(bilm):
     with pytest.raises(ValueError, match="causal model cannot use them"):
         build_classifier(VOCAB, 3, char_vocabulary_size=CHARS, contextual_layers=ElmoEmbedder.from_bilm(bilm),
                          causal=True, pooling="last")
+
+
+@pytest.mark.slow
+def test_tagger_with_elmo_serves_raw_text(tmp_path):
+    """The SavedModel exporter's text signature runs the frozen biLM inside the tagger."""
+    from export.saved_model import export_saved_model, preprocessing_arguments
+
+    texts = ["The cat sat on the mat .", "Dogs bark", "A bird sang"]
+    words = [text.split() for text in texts]
+    bilm_prep = WordPreprocessor.build(words, min_count=1)
+    keras.utils.set_random_seed(5)
+    bilm = build_bidirectional_lm(bilm_prep.vocabulary.size, bilm_prep.char_vocabulary.size, hidden_dim=4,
+                                  char_filters=4, num_layers=1)
+    prep = tagger_preprocessor(words, bilm_prep, min_count=1)
+    tagger = build_tagger(prep.vocabulary.size, 3, hidden_dim=4, embedding_dim=4,
+                          char_vocabulary_size=prep.char_vocabulary.size, char_filters=4,
+                          contextual_layers=ElmoEmbedder.from_bilm(bilm))
+    path = export_saved_model(tagger, str(tmp_path), task="tagger", labels=["A", "B", "C"],
+                              **preprocessing_arguments(prep))
+    served = tf.saved_model.load(str(path)).signatures["tag_text"](text=tf.constant(texts))
+    expected = [tf.nn.softmax(logits).numpy() for logits in prep.predict(tagger, words)]
+    for row, probabilities in enumerate(expected):
+        np.testing.assert_allclose(served["tag_probabilities"][row, : len(words[row])].numpy(), probabilities,
+                                   atol=1e-5)
