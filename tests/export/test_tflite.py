@@ -196,3 +196,22 @@ def test_float_output_layer_flag_needs_int8():
                               "--float-output-layer"])
     with pytest.raises(SystemExit, match="--float-output-layer needs --quantization int8"):
         commands_tflite.run(args)
+
+
+def test_classifier_with_character_ngram_wide_branch_converts_exactly():
+    """The in-graph character n-gram hashing (int64 arithmetic) survives TFLite conversion."""
+    from seqkeras.models.classifier import build_classifier
+
+    keras.utils.set_random_seed(0)
+    model = build_classifier(30, 5, hidden_dim=8, char_vocabulary_size=20, char_filters=8, wide_buckets=50,
+                             wide_char_buckets=200)
+    wide = model.get_layer("wide_ngram_logits")
+    wide.set_weights([np.random.default_rng(0).normal(size=wide.get_weights()[0].shape)])  # non-zero
+    rng = np.random.default_rng(1)
+    ids = rng.integers(4, 30, size=(1, 6)).astype("int32")
+    chars = rng.integers(1, 20, size=(1, 6, 16)).astype("int32")
+    chars[..., 5:] = 0  # words of 5 characters, the rest padding
+    expected = np.asarray(model({"token_ids": ids, "padding_mask": np.ones_like(ids, bool), "char_ids": chars}))
+    content, info = convert(model)
+    assert info["fused_lstm"], info["ops"]
+    np.testing.assert_allclose(TFLiteRunner(content)({"token_ids": ids, "char_ids": chars}), expected, atol=1e-5)
