@@ -112,8 +112,7 @@ def outer_fold(settings, train, fold_of, fold):
     record = {
         "fold": fold,
         "fit_sentences": len(fit),
-        **_summary(*arrays[:4]),
-        "versus_reference": _summary(predicted, reference_predicted, labels, held),
+        **_summaries(*arrays),
         "majority_class_accuracy": round(entry["majority_class_score"], 4),
         "single_member_accuracies": entry["single_model_scores"],
         "single_member_candidates": entry["single_model_candidates"],
@@ -133,17 +132,18 @@ def outer_fold(settings, train, fold_of, fold):
     return record, arrays
 
 
-def _pooled(fold_arrays):
-    """The summary over all outer folds' held-out sentences together (each training sentence once).
-
-    The model against the baseline, and under `versus_reference` against the word + character reference
-    (there `baseline_accuracy` is the reference's accuracy).
-    """
-    predicted, baseline_predicted, labels, sentences, reference_predicted = (
-        np.concatenate(part) if k != 3 else [s for fold in part for s in fold] for k, part in enumerate(zip(*fold_arrays))
-    )
+def _summaries(predicted, baseline_predicted, labels, sentences, reference_predicted):
+    """The model against the baseline, and under `versus_reference` against the word + character
+    reference (there `baseline_accuracy` is the reference's accuracy)."""
     return dict(_summary(predicted, baseline_predicted, labels, sentences),
                 versus_reference=_summary(predicted, reference_predicted, labels, sentences))
+
+
+def _pooled(fold_arrays):
+    """`_summaries` over all outer folds' held-out sentences together (each training sentence once)."""
+    predicted, baseline_predicted, labels, sentences, reference_predicted = zip(*fold_arrays)
+    return _summaries(np.concatenate(predicted), np.concatenate(baseline_predicted), np.concatenate(labels),
+                      [s for fold in sentences for s in fold], np.concatenate(reference_predicted))
 
 
 def _note(settings, quick, complete):
