@@ -120,18 +120,16 @@ class CountLanguageModels:
         np.add.at(unigram, np.concatenate([np.asarray(ids) for ids in id_lists]), 1)
         self.unigram = np.zeros(vocabulary_size)
         self.unigram[self.classes] = (unigram[self.classes] + 1) / (unigram[self.classes].sum() + len(self.classes))
-        self.pairs = collections.Counter()
-        for ids in id_lists:
-            ids = ids if direction == "forward" else ids[::-1]
-            self.pairs.update(zip(ids[:-1], ids[1:]))  # (context, target)
+        self.direction = direction
+        self.pairs = collections.Counter(self.targets(id_lists))  # (context, target) -> count
         self.context_count = collections.Counter()
         self.context_types = collections.Counter()
         for (context, _), count in self.pairs.items():
             self.context_count[context] += count
             self.context_types[context] += 1
-        self.direction = direction
 
     def targets(self, id_lists):
+        """Every (context, target) pair of the direction: (word, next) forward, (word, previous) backward."""
         for ids in id_lists:
             ids = ids if self.direction == "forward" else ids[::-1]
             yield from zip(ids[:-1], ids[1:])
