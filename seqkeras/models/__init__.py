@@ -7,8 +7,8 @@
 
 Language-model families (`char_lm`, `word2vec`, `elmo`) live in their own subpackages. The names
 below are imported on first use, so importing one family does not import the others (except that
-the tagger imports `elmo`, whose `ScalarMix` mixes a pretrained biLM's layers into its features:
-`build_tagger(..., contextual_layers=ElmoEmbedder.from_bilm(bilm))`).
+the tagger and the classifier import `elmo`, whose `ScalarMix` mixes a pretrained biLM's layers
+into their features: `build_tagger(..., contextual_layers=ElmoEmbedder.from_bilm(bilm))`).
 """
 
 import importlib

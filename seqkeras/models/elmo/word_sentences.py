@@ -2,7 +2,6 @@
 
 import tensorflow as tf
 
-from seqkeras.data.tokenization import WordTokenizer
 from seqkeras.models.common._validation import check_positive_int
 
 
@@ -33,6 +32,10 @@ def word_sentences(texts, min_words=1, max_words=None):
     texts = list(texts)
     if not texts:
         return []
+    # Imported here: `build_tagger` / `build_classifier` import this package (for `ScalarMix` and
+    # `ElmoEmbedder`'s registration), and they should not load tensorflow-text with it.
+    from seqkeras.data.tokenization import WordTokenizer
+
     tokens = WordTokenizer(method="unicode_script").tokenize(tf.constant(texts, dtype=tf.string))  # (N, None)
     sentences = [[token.decode("utf-8") for token in row] for row in tokens.to_list()]
     return [
