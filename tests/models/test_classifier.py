@@ -171,9 +171,9 @@ def test_classifier_learns_ewt_genres(genre_slice):
         wide_buckets=2000, wide_scale=10.0,
     )
     model.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    history = model.fit(
-        prep.dataset(train_words, train_labels, batch_size=32, shuffle=True), epochs=4, verbose=0, shuffle=False
-    )
+    data = prep.dataset(train_words, train_labels, batch_size=32, shuffle=True)
+    model.get_layer("wide_ngram_logits").adapt(data)
+    history = model.fit(data, epochs=4, verbose=0, shuffle=False)
     assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
     predicted = np.stack(prep.predict(model, test_words)).argmax(-1)
     majority = np.mean(test_labels == np.bincount(train_labels).argmax())
@@ -217,7 +217,8 @@ def test_classifier_ensemble_with_bigrams_characters_and_wide_branch_exports_for
             char_vocabulary_size=prep.char_vocabulary.size, char_filters=4, cell="elman", name=f"member_{k}",
         )
         wide = member.get_layer("wide_ngram_logits")
-        wide.set_weights([np.random.default_rng(k).normal(size=wide.get_weights()[0].shape)])  # non-zero
+        wide.adapt(prep.dataset(words))  # idf travels with the export
+        wide.kernel.assign(np.random.default_rng(k).normal(size=wide.kernel.shape))  # non-zero
         members.append(member)
     model = build_classifier_ensemble(members)
     with tempfile.TemporaryDirectory() as tmp:
@@ -236,6 +237,7 @@ def test_hashed_ngram_linear_passes_the_layer_contract():
     out = run_layer_test(
         HashedNgramLinear, dict(units=3, vocabulary_size=20, num_buckets=11, scale=2.0), IDS,
         call_kwargs={"padding_mask": IDS != 0}, expected_output_shape=(2, 3), expected_num_trainable_weights=1,
+        expected_num_non_trainable_weights=1,
     )
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(out), 0.0)  # zero-initialised: adds nothing
     run_layer_test(
@@ -245,30 +247,73 @@ def test_hashed_ngram_linear_passes_the_layer_contract():
     )
 
 
-def _ngram_reference(kernel, ids, mask, vocabulary_size, num_buckets, scale=1.0):
-    """NumPy: per row, `scale` * the sum of the unigram and hashed-bigram rows / sqrt(#n-grams)."""
+def _word_ngram_rows(ids, mask, vocabulary_size, num_buckets):
+    """NumPy: per row, the weight rows of its real unigrams and hashed bigrams."""
     slots = num_buckets - 1
-    out = np.zeros((ids.shape[0], kernel.shape[1]), "float32")
-    for row in range(ids.shape[0]):
-        rows = [int(t) for t, m in zip(ids[row], mask[row]) if m]
-        rows += [vocabulary_size + 1 + slot for slot in _bigram_slots(ids[row], mask[row], slots)]
-        out[row] = scale * kernel[rows].sum(0) / np.sqrt(len(rows))
-    return out
+    return [[int(t) for t, m in zip(ids[row], mask[row]) if m]
+            + [vocabulary_size + 1 + slot for slot in _bigram_slots(ids[row], mask[row], slots)]
+            for row in range(ids.shape[0])]
+
+
+def _tfidf_reference(kernel, idf, bags, scale=1.0):
+    """NumPy: `scale` * sum over bags of `sum_g v_g W[g] / ||v||`, `v_g = (1 + ln count_g) idf[g]`.
+
+    `bags` is a list of bags, each a list (one per row) of the rows of that row's n-grams.
+    """
+    out = np.zeros((len(bags[0]), kernel.shape[1]), "float64")
+    for bag in bags:
+        for row, rows in enumerate(bag):
+            if rows:
+                distinct, counts = np.unique(rows, return_counts=True)
+                value = (1 + np.log(counts)) * idf[distinct]
+                out[row] += value @ kernel[distinct] / np.linalg.norm(value)
+    return scale * out
 
 
 @settings(max_examples=15, deadline=None)
 @given(st.lists(st.integers(1, 6), min_size=1, max_size=4), st.integers(0, 2**16))
-def test_hashed_ngram_linear_matches_numpy_and_ignores_padding(lengths, seed):
+def test_hashed_ngram_linear_matches_numpy_tfidf_and_ignores_padding(lengths, seed):
     rng = np.random.default_rng(seed)
-    ids, mask = _random_padded_ids(rng, lengths, 1, 50)
+    ids, mask = _random_padded_ids(rng, lengths, 1, 6)  # few distinct ids: repeated n-grams
     layer = HashedNgramLinear(units=2, vocabulary_size=50, num_buckets=13, scale=3.0)
     layer.build(ids.shape)
     kernel = rng.normal(size=(63, 2)).astype("float32")
-    layer.set_weights([kernel])
+    idf = rng.uniform(1.0, 4.0, size=63).astype("float32")
+    layer.set_weights([kernel, idf])
     out = layer(ids, mask).numpy()
-    np.testing.assert_allclose(out, _ngram_reference(kernel, ids, mask, 50, 13, scale=3.0), atol=1e-4)
+    expected = _tfidf_reference(kernel, idf, [_word_ngram_rows(ids, mask, 50, 13)], scale=3.0)
+    np.testing.assert_allclose(out, expected, atol=1e-4)
     garbage = np.where(mask, ids, rng.integers(1, 50, size=ids.shape)).astype("int32")
     np.testing.assert_allclose(layer(garbage, mask).numpy(), out, atol=1e-6)  # padded ids never count
+
+
+def test_adapt_sets_the_idf_that_makes_the_layer_a_scikit_learn_tfidf_linear_model():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    rng = np.random.default_rng(0)
+    lengths = [5, 3, 6, 1, 4, 6]
+    ids, mask = _random_padded_ids(rng, lengths, 1, 8)  # repeated words and bigrams
+    chars = _random_char_ids(rng, lengths)
+    layer = HashedNgramLinear(units=3, vocabulary_size=8, num_buckets=11, char_buckets=23, char_ngram_range=(2, 3))
+    batches = [({"token_ids": ids[:4], "padding_mask": mask[:4], "char_ids": chars[:4]}, np.zeros(4)),
+               ({"token_ids": ids[4:], "padding_mask": mask[4:], "char_ids": chars[4:]}, np.zeros(2))]
+    layer.adapt(batches)  # (inputs, targets) pairs, two batches
+    kernel = rng.normal(size=(8 + 11 + 23, 3)).astype("float32")
+    layer.kernel.assign(kernel)
+    word_rows = _word_ngram_rows(ids, mask, 8, 11)
+    char_rows = [[19 + b for step in range(lengths[row])
+                  for b in _char_ngram_buckets([c for c in chars[row, step] if c], (2, 3), 23)]
+                 for row in range(len(lengths))]
+    expected = np.zeros((len(lengths), 3))
+    for bag in (word_rows, char_rows):  # scikit-learn's tf-idf over the same n-gram rows, fitted on the same rows
+        vectorizer = TfidfVectorizer(analyzer=lambda rows: rows, sublinear_tf=True)
+        features = vectorizer.fit_transform(bag).toarray()
+        expected += features @ kernel[vectorizer.get_feature_names_out().astype(int)]
+    out = layer(ids, mask, char_ids=chars).numpy()
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+    assert layer.idf.numpy()[[0, 7]].min() > 1.0  # unseen rows get the largest idf, not 1
+    with pytest.raises(ValueError, match="needs at least one sentence"):
+        layer.adapt([])
 
 
 def test_hashed_ngram_linear_arguments_are_checked():
@@ -316,12 +361,12 @@ def test_character_ngrams_join_the_wide_bag_as_their_own_normalised_bag(lengths,
     layer = HashedNgramLinear(units=2, vocabulary_size=50, num_buckets=13, char_buckets=17, char_ngram_range=(2, 3))
     layer.build(ids.shape)
     kernel = rng.normal(size=(50 + 13 + 17, 2)).astype("float32")
-    layer.set_weights([kernel])
-    expected = _ngram_reference(kernel[:63], ids, mask, 50, 13)
-    for row in range(len(lengths)):
-        rows = [63 + b for step in range(lengths[row])
-                for b in _char_ngram_buckets([c for c in chars[row, step] if c], (2, 3), 17)]
-        expected[row] += kernel[rows].sum(0) / np.sqrt(len(rows))
+    idf = rng.uniform(1.0, 4.0, size=50 + 13 + 17).astype("float32")
+    layer.set_weights([kernel, idf])
+    char_rows = [[63 + b for step in range(lengths[row])
+                  for b in _char_ngram_buckets([c for c in chars[row, step] if c], (2, 3), 17)]
+                 for row in range(len(lengths))]
+    expected = _tfidf_reference(kernel, idf, [_word_ngram_rows(ids, mask, 50, 13), char_rows])
     out = layer(ids, mask, char_ids=chars).numpy()
     np.testing.assert_allclose(out, expected, atol=1e-4)
     garbage = np.where(mask[..., None], chars, rng.integers(1, 9, size=chars.shape)).astype("int32")
@@ -339,7 +384,7 @@ def test_character_ngrams_shorter_than_every_word_are_absent_and_case_counts():
     layer = HashedNgramLinear(units=1, vocabulary_size=10, num_buckets=5, char_buckets=1000)
     ids = np.array([[4]], "int32")
     layer.build(ids.shape)
-    layer.set_weights([np.random.default_rng(0).normal(size=(1015, 1)).astype("float32")])
+    layer.kernel.assign(np.random.default_rng(0).normal(size=(1015, 1)))
     upper, lower = (layer(ids, ids != 0, char_ids=np.array([[[c, 6, 7]]])).numpy() for c in (3, 5))
     assert not np.allclose(upper, lower)  # same word id, different characters ("Apple" vs "apple")
 
@@ -365,9 +410,12 @@ def test_classifier_with_character_ngrams_round_trips_and_trains():
     chars = _random_char_ids(np.random.default_rng(0), [3, 5], width=5)
     inputs = dict(_inputs(), char_ids=chars)
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    wide = model.get_layer("wide_ngram_logits")
+    wide.adapt([inputs])
     model.fit(inputs, np.array([0, 2]), epochs=2, verbose=0)
-    assert np.abs(model.get_layer("wide_ngram_logits").get_weights()[0][31:]).sum() > 0  # char rows trained
+    assert np.abs(wide.kernel.numpy()[31:]).sum() > 0  # char rows trained
     reloaded = reload_keras(model)
+    np.testing.assert_array_equal(reloaded.get_layer("wide_ngram_logits").idf.numpy(), wide.idf.numpy())
     np.testing.assert_allclose(reloaded(inputs).numpy(), model(inputs).numpy(), atol=1e-6)
 
 
@@ -378,8 +426,10 @@ def test_wide_branch_adds_its_linear_logits_to_the_deep_logits():
     np.testing.assert_allclose(model(_inputs()).numpy(), deep(_inputs()).numpy(), atol=1e-6)  # wide starts at 0
     wide = model.get_layer("wide_ngram_logits")
     kernel = np.random.default_rng(0).normal(size=(31, 3)).astype("float32")
-    wide.set_weights([kernel])
-    expected = deep(_inputs()).numpy() + _ngram_reference(kernel, IDS, IDS != 0, 20, 11, scale=2.0)
+    wide.kernel.assign(kernel)
+    expected = deep(_inputs()).numpy() + _tfidf_reference(
+        kernel, np.ones(31), [_word_ngram_rows(IDS, IDS != 0, 20, 11)], scale=2.0
+    )
     np.testing.assert_allclose(model(_inputs()).numpy(), expected, atol=1e-5)
     np.testing.assert_allclose(model(_inputs(IDS[:1, :3])).numpy(), expected[:1], atol=1e-5)  # padding-free
 

@@ -74,7 +74,9 @@ def build_classifier(
             `HashedNgramLinear` over the sentence's word unigrams and its word bigrams hashed
             into this many buckets, whose output (zero at initialisation) is added to the
             head's logits, so a linear bag-of-n-grams classifier trains jointly with the
-            sequence encoder. Its weights get no dropout.
+            sequence encoder. Its weights get no dropout. Its n-grams are tf-idf weighted:
+            call `model.get_layer("wide_ngram_logits").adapt(training_dataset)` before
+            training to set the idf (until then every n-gram's idf is 1).
         wide_scale: the wide branch's output multiplier (`HashedNgramLinear(scale=...)`); with
             Adam-type optimizers it multiplies the branch's effective learning rate, which
             n-grams seen in only a few sentences need to get away from zero.

@@ -1,6 +1,7 @@
 """`HashedNgramLinear`: the "wide" part of a wide & deep classifier, linear in a bag of n-grams."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from seqkeras.models.classifier.hashed_bigram_embedding import check_bigram_hash, hash_bigrams
@@ -54,26 +55,29 @@ def hash_char_ngrams(char_ids, ngram_range, num_buckets):
 
 @keras.saving.register_keras_serializable(package="seqkeras")
 class HashedNgramLinear(keras.layers.Layer):
-    """A linear function of a sentence's bag of word n-grams and, optionally, character n-grams.
+    """A linear function of a sentence's tf-idf bag of word n-grams and, optionally, character n-grams.
 
-    Every real token contributes the weight row of its id, and every pair of adjacent real
-    tokens the row of its hashed bigram bucket (the hash of `HashedBigramEmbedding`, rows
-    `vocabulary_size + bucket`). The rows are summed and divided by the square root of the
-    number of n-grams, which is the L2 normalisation of the n-gram count vector when its
-    n-grams are distinct (as tf-idf features are normalised for a logistic regression).
+    The word bag holds every real token's id (weight row `id`) and every pair of adjacent real
+    tokens' hashed bigram bucket (the hash of `HashedBigramEmbedding`, rows
+    `vocabulary_size + bucket`). With `char_buckets`, the layer also takes `char_ids` and builds
+    a second bag: every character n-gram (lengths `char_ngram_range`) of every word, the word
+    framed by boundary symbols (`hash_char_ngrams`), hashed into `char_buckets` rows of its own.
+    That bag sees case, affixes, digits and punctuation shapes that lower-cased word ids lose.
 
-    With `char_buckets`, the layer also takes `char_ids` and adds a second bag, normalised on
-    its own: every character n-gram (lengths `char_ngram_range`) of every word, the word framed
-    by boundary symbols (`hash_char_ngrams`), hashed into `char_buckets` rows of its own. This
-    bag sees case, affixes, digits and punctuation shapes that lower-cased word ids lose.
+    Each bag is weighted as scikit-learn's `TfidfVectorizer(sublinear_tf=True)` weights a
+    document (here a sentence): an n-gram occurring `c` times gets `(1 + ln c) * idf[row]`, and
+    the bag's vector is divided by its L2 norm. So
 
-        output = scale * (sum_g W[g] / sqrt(#word n-grams) + sum_c W[c] / sqrt(#char n-grams))
+        output = scale * sum over bags (sum_g v_g W[g] / ||v||),   v_g = (1 + ln c_g) idf[g]
 
-    So the output is what a linear classifier over (hashed) n-gram counts computes, but inside
-    the Keras graph, from the model's own inputs: a model can add it to the logits of its
-    sequence encoder and train both jointly (wide & deep). Weights start at zero, so at
-    initialisation the wide part adds nothing. Padded steps never count; each row must have
-    at least one real token. The mask is consumed (the output has no time axis).
+    which is what a linear classifier over (hashed) tf-idf features computes, but inside the
+    Keras graph, from the model's own inputs: a model can add it to the logits of its sequence
+    encoder and train both jointly (wide & deep). `idf` is a non-trainable weight, 1 for every
+    row until `adapt` sets it from training sentences (`ln((1 + N) / (1 + df)) + 1`, N
+    sentences, df of them containing the n-gram); call `adapt` before training. The kernel
+    starts at zero, so at initialisation the wide part adds nothing. Padded steps never
+    count; each row must have at least one real token. The mask is consumed (the output has
+    no time axis).
 
     Args:
         units: output width (the number of classes when added to logits).
@@ -93,7 +97,9 @@ class HashedNgramLinear(keras.layers.Layer):
 
     Example:
     >>> layer = HashedNgramLinear(units=3, vocabulary_size=20, num_buckets=50)
-    >>> layer(np.array([[4, 5, 6, 0]]), np.array([[True, True, True, False]])).shape
+    >>> inputs = {"token_ids": np.array([[4, 5, 6, 0]]), "padding_mask": np.array([[True, True, True, False]])}
+    >>> layer.adapt([inputs])
+    >>> layer(inputs["token_ids"], inputs["padding_mask"]).shape
     TensorShape([1, 3])
     """
 
@@ -110,31 +116,23 @@ class HashedNgramLinear(keras.layers.Layer):
             raise ValueError(f"`char_ngram_range` must be (min_n, max_n) with min_n <= max_n. "
                              f"Received: char_ngram_range={tuple(char_ngram_range)!r}")
         self.char_ngram_range = (low, high)
+        self.num_rows = self.vocabulary_size + self.num_buckets + (self.char_buckets or 0)
 
     def build(self, token_ids_shape, padding_mask_shape=None, char_ids_shape=None):
-        self.kernel = self.add_weight(
-            shape=(self.vocabulary_size + self.num_buckets + (self.char_buckets or 0), self.units),
-            initializer="zeros", name="kernel",
-        )
+        self.kernel = self.add_weight(shape=(self.num_rows, self.units), initializer="zeros", name="kernel")
+        self.idf = self.add_weight(shape=(self.num_rows,), initializer="ones", trainable=False, name="idf")
 
     def ngram_rows(self, token_ids):
         """Weight rows of the unigrams `[B, T]` and of the bigrams `[B, T - 1]` (before masking)."""
         token_ids = tf.cast(token_ids, tf.int32)
         return token_ids, self.vocabulary_size + hash_bigrams(token_ids, self.num_buckets)
 
-    def _bag(self, rows, real):
-        """`sum W[rows] / sqrt(count)` over the real entries of `rows` `[B, ...]`: `[B, U]`."""
-        rows = tf.reshape(tf.where(real, rows, 0), [tf.shape(rows)[0], -1])  # padded entries never index
-        real = tf.cast(tf.reshape(real, tf.shape(rows)), self.kernel.dtype)[..., None]  # (B, G, 1)
-        total = tf.reduce_sum(tf.gather(self.kernel, rows) * real, axis=1)  # (B, U)
-        return total / tf.sqrt(tf.maximum(tf.reduce_sum(real, axis=1), 1.0))
-
-    def call(self, token_ids, padding_mask, char_ids=None):
+    def _bags(self, token_ids, padding_mask, char_ids):
+        """`[(rows, real)]`, int32 and bool `[B, G]`, per bag: the word bag, then the character bag."""
         mask = tf.cast(padding_mask, tf.bool)  # (B, T)
         unigram_rows, bigram_rows = self.ngram_rows(token_ids)  # (B, T), (B, T-1)
-        rows = tf.concat([unigram_rows, bigram_rows], axis=1)  # (B, 2T-1)
-        real = tf.concat([mask, tf.logical_and(mask[:, :-1], mask[:, 1:])], axis=1)  # (B, 2T-1)
-        output = self._bag(rows, real)  # (B, U)
+        bags = [(tf.concat([unigram_rows, bigram_rows], axis=1),
+                 tf.concat([mask, tf.logical_and(mask[:, :-1], mask[:, 1:])], axis=1))]  # (B, 2T-1) each
         if self.char_buckets is not None:
             if char_ids is None:
                 raise ValueError(f"{self.name} has char_buckets={self.char_buckets} and needs `char_ids` [B, T, C].")
@@ -142,10 +140,57 @@ class HashedNgramLinear(keras.layers.Layer):
                 tf.shape(char_ids)[:2], tf.shape(token_ids),
                 message=f"{self.name}: `char_ids` [B, T, C] must have one word per token of `token_ids` [B, T]",
             )
-            buckets, char_real = hash_char_ngrams(char_ids, self.char_ngram_range, self.char_buckets)  # (B, T, K)
-            char_real = tf.logical_and(char_real, mask[..., None])
-            output += self._bag(self.vocabulary_size + self.num_buckets + buckets, char_real)  # (B, U)
-        return self.scale * output
+            buckets, real = hash_char_ngrams(char_ids, self.char_ngram_range, self.char_buckets)  # (B, T, K)
+            batch = tf.shape(buckets)[0]
+            bags.append((tf.reshape(self.vocabulary_size + self.num_buckets + buckets, [batch, -1]),
+                         tf.reshape(tf.logical_and(real, mask[..., None]), [batch, -1])))  # (B, T*K) each
+        return bags
+
+    def _counts(self, rows, real):
+        """How often each entry's n-gram occurs in its sentence: float `[B, G]` (padded entries: their own)."""
+        sentence = tf.range(tf.shape(rows, out_type=tf.int64)[0])[:, None]  # (B, 1)
+        keys = tf.where(real, sentence * self.num_rows + tf.cast(rows, tf.int64), -1)  # (B, G); one key per padding
+        keys = tf.reshape(keys, [-1])
+        _, index = tf.unique(keys)  # (B*G,): the entry's distinct key (TFLite has UNIQUE, not UNIQUE_WITH_COUNTS)
+        counts = tf.math.unsorted_segment_sum(tf.ones_like(keys, self.kernel.dtype), index, tf.size(keys))
+        return tf.reshape(tf.gather(counts, index), tf.shape(rows))
+
+    def _bag(self, rows, real):
+        """`sum_g v_g W[g] / ||v||` over one bag's distinct n-grams, `v_g = (1 + ln c_g) idf[g]`: `[B, U]`."""
+        rows = tf.where(real, rows, 0)  # padded entries index row 0 with weight 0
+        counts = self._counts(rows, real)  # (B, G)
+        value = (1.0 + tf.math.log(counts)) * tf.gather(self.idf, rows)  # (B, G): v of the entry's n-gram
+        share = tf.cast(real, self.kernel.dtype) / counts  # each of an n-gram's c entries carries 1/c of it
+        norm = tf.sqrt(tf.reduce_sum(share * value * value, axis=1, keepdims=True))  # (B, 1)
+        weight = share * value / tf.maximum(norm, 1e-12)  # (B, G)
+        return tf.reduce_sum(weight[..., None] * tf.gather(self.kernel, rows), axis=1)  # (B, U)
+
+    def call(self, token_ids, padding_mask, char_ids=None):
+        bags = self._bags(token_ids, padding_mask, char_ids)
+        return self.scale * tf.add_n([self._bag(rows, real) for rows, real in bags])
+
+    def adapt(self, data):
+        """Sets `idf` from the document frequency of every n-gram row over `data`'s sentences.
+
+        Args:
+            data: the training inputs: a `tf.data.Dataset` or any iterable of batches, each a
+                dict with `token_ids`, `padding_mask` (and `char_ids` with `char_buckets`) or an
+                `(inputs, targets)` pair of such a dict, e.g. `WordPreprocessor.dataset(...)`.
+        """
+        frequency, sentences = np.zeros(self.num_rows, "int64"), 0
+        for batch in data:
+            inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
+            token_ids = tf.convert_to_tensor(inputs["token_ids"])
+            if not self.built:
+                self.build(token_ids.shape)
+            for rows, real in self._bags(token_ids, inputs["padding_mask"], inputs.get("char_ids")):
+                rows, real = np.asarray(rows, "int64"), np.asarray(real)
+                pairs = np.unique((np.arange(len(rows))[:, None] * self.num_rows + rows)[real])  # (sentence, row)
+                frequency += np.bincount(pairs % self.num_rows, minlength=self.num_rows)
+            sentences += int(token_ids.shape[0])
+        if sentences == 0:
+            raise ValueError(f"{self.name}.adapt needs at least one sentence. Received: no batches in data={data!r}")
+        self.idf.assign((np.log((1.0 + sentences) / (1.0 + frequency)) + 1.0).astype(self.idf.dtype))
 
     def compute_mask(self, token_ids, padding_mask=None, char_ids=None):
         return None
