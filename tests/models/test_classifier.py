@@ -411,7 +411,7 @@ def test_classifier_with_character_ngrams_round_trips_and_trains():
     inputs = dict(_inputs(), char_ids=chars)
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     wide = model.get_layer("wide_ngram_logits")
-    wide.adapt([inputs])
+    wide.adapt(inputs)  # one batch, as a dict
     model.fit(inputs, np.array([0, 2]), epochs=2, verbose=0)
     assert np.abs(wide.kernel.numpy()[31:]).sum() > 0  # char rows trained
     reloaded = reload_keras(model)

@@ -98,7 +98,7 @@ class HashedNgramLinear(keras.layers.Layer):
     Example:
     >>> layer = HashedNgramLinear(units=3, vocabulary_size=20, num_buckets=50)
     >>> inputs = {"token_ids": np.array([[4, 5, 6, 0]]), "padding_mask": np.array([[True, True, True, False]])}
-    >>> layer.adapt([inputs])
+    >>> layer.adapt(inputs)  # the training inputs: sets the idf
     >>> layer(inputs["token_ids"], inputs["padding_mask"]).shape
     TensorShape([1, 3])
     """
@@ -175,10 +175,11 @@ class HashedNgramLinear(keras.layers.Layer):
         Args:
             data: the training inputs: a `tf.data.Dataset` or any iterable of batches, each a
                 dict with `token_ids`, `padding_mask` (and `char_ids` with `char_buckets`) or an
-                `(inputs, targets)` pair of such a dict, e.g. `WordPreprocessor.dataset(...)`.
+                `(inputs, targets)` pair of such a dict, e.g. `WordPreprocessor.dataset(...)`;
+                a single dict is one batch.
         """
         frequency, sentences = np.zeros(self.num_rows, "int64"), 0
-        for batch in data:
+        for batch in [data] if isinstance(data, dict) else data:
             inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
             token_ids = tf.convert_to_tensor(inputs["token_ids"])
             if not self.built:
