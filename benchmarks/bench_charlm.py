@@ -21,12 +21,10 @@ Prints a table and writes `benchmarks/results/charlm.json` (`--output` to change
 """
 
 import argparse
-import collections
 import dataclasses
 import datetime
 import json
 import lzma
-import math
 import pathlib
 import sys
 import time
@@ -58,45 +56,11 @@ def xz_bits_per_character(texts):
     return 8 * len(compressed) / len(text)
 
 
-class WittenBellNgram:
-    """Interpolated Witten-Bell character n-gram model; sequences are strings (one code per id)."""
-
-    def __init__(self, sequences, max_order, vocabulary_size):
-        self.vocabulary_size = vocabulary_size
-        self.counts = collections.Counter()  # n-gram (context + next) -> count, every order
-        for sequence in sequences:
-            for n in range(1, max_order + 1):
-                self.counts.update(sequence[start:start + n] for start in range(len(sequence) - n + 1))
-        self.context_totals = collections.Counter()
-        self.context_types = collections.Counter()
-        for gram, count in self.counts.items():
-            self.context_totals[gram[:-1]] += count
-            self.context_types[gram[:-1]] += 1
-
-    def bits(self, sequences, order):
-        """Total bits and number of predictions (every position after the first) of `sequences`."""
-        total, count = 0.0, 0
-        for sequence in sequences:
-            for position in range(1, len(sequence)):
-                target = sequence[position]
-                probability = 1.0 / self.vocabulary_size
-                for context_length in range(0, min(order - 1, position) + 1):
-                    context = sequence[position - context_length:position]
-                    seen = self.context_totals.get(context, 0)
-                    if not seen:
-                        break
-                    types = self.context_types[context]
-                    probability = (self.counts.get(context + target, 0) + types * probability) / (seen + types)
-                total -= math.log2(probability)
-                count += 1
-        return total, count
-
-
 def ngram_bits_per_character(documents, vocabulary_size, orders=(3, 4, 5, 6, 7)):
     """Order chosen on validation; returns (test bpc, order)."""
     full = {split: ["".join(map(chr, np.concatenate([inputs[:1], targets]).tolist())) for inputs, targets in docs]
             for split, docs in documents.items()}  # [BOS] c_1 .. c_n [EOS], one code point per id
-    model = WittenBellNgram(full["train"], max(orders), vocabulary_size)
+    model = benchlib.WittenBellNgram(full["train"], max(orders), base=lambda symbol: 1.0 / vocabulary_size)
     valid = {order: model.bits(full["valid"], order) for order in orders}
     best = min(orders, key=lambda order: valid[order][0] / valid[order][1])
     bits, count = model.bits(full["test"], best)

@@ -6,8 +6,8 @@ Claims checked:
    its own) pretrained on the Wikipedia excerpt (`wiki_sentences`, tokenised by
    `word_sentences`, 3-50 words) plus the words of the UD English EWT *training* sentences
    (tags unused; dev is never trained on) for a fixed budget of 4 passes: its held-out
-   perplexity on EWT dev, per direction, next to a unigram (add-one) and a bigram (Witten-Bell
-   interpolation with that unigram) model counted on the same sentences with the same
+   perplexity on EWT dev, per direction, next to a unigram (add-one) and a bigram (interpolated
+   Witten-Bell, `benchlib.WittenBellNgram`, over that unigram) model counted on the same sentences with the same
    vocabulary and scored on the same targets (forward: every word after the first of a
    sentence, from the words before it; backward: every word before the last, from the words
    after it). `goals` records which baselines the biLM beats; at this CPU-sized budget the
@@ -30,7 +30,6 @@ Usage:
 """
 
 import argparse
-import collections
 import dataclasses
 import math
 import os
@@ -107,44 +106,26 @@ def sentence_ids(preprocessor, word_lists):
 # ------------------------------------------------------------------------------------------------
 # Count baselines on the biLM's vocabulary and targets
 # ------------------------------------------------------------------------------------------------
-class CountLanguageModels:
-    """Unigram (add-one) and Witten-Bell bigram models of one direction, over word ids.
+def count_perplexities(train_ids, dev_ids, vocabulary_size, direction):
+    """Dev perplexities of an add-one unigram and of an interpolated Witten-Bell bigram over it.
 
-    The classes are the ids a word can map to (OOV and the real words); `direction="backward"`
-    counts each word given the word after it.
+    Counted on `train_ids` (lists of word ids), one direction: `"forward"` predicts each word
+    from the one before it, `"backward"` from the one after it. The unigram's classes are the
+    ids a word can map to (OOV and the real words). Returns `(unigram, bigram, targets)`.
     """
+    def turn(ids):
+        return tuple(ids) if direction == "forward" else tuple(ids[::-1])
 
-    def __init__(self, id_lists, vocabulary_size, direction):
-        self.classes = np.r_[OOV_ID, np.arange(NUM_RESERVED, vocabulary_size)]
-        unigram = np.zeros(vocabulary_size)
-        np.add.at(unigram, np.concatenate([np.asarray(ids) for ids in id_lists]), 1)
-        self.unigram = np.zeros(vocabulary_size)
-        self.unigram[self.classes] = (unigram[self.classes] + 1) / (unigram[self.classes].sum() + len(self.classes))
-        self.direction = direction
-        self.pairs = collections.Counter(self.targets(id_lists))  # (context, target) -> count
-        self.context_count = collections.Counter()
-        self.context_types = collections.Counter()
-        for (context, _), count in self.pairs.items():
-            self.context_count[context] += count
-            self.context_types[context] += 1
-
-    def targets(self, id_lists):
-        """Every (context, target) pair of the direction: (word, next) forward, (word, previous) backward."""
-        for ids in id_lists:
-            ids = ids if self.direction == "forward" else ids[::-1]
-            yield from zip(ids[:-1], ids[1:])
-
-    def perplexities(self, id_lists):
-        unigram_nll = bigram_nll = 0.0
-        count = 0
-        for context, target in self.targets(id_lists):
-            p_unigram = self.unigram[target]
-            seen, types = self.context_count[context], self.context_types[context]
-            p_bigram = (self.pairs[(context, target)] + types * p_unigram) / (seen + types) if seen else p_unigram
-            unigram_nll -= math.log(p_unigram)
-            bigram_nll -= math.log(p_bigram)
-            count += 1
-        return math.exp(unigram_nll / count), math.exp(bigram_nll / count), count
+    classes = np.r_[OOV_ID, np.arange(NUM_RESERVED, vocabulary_size)]
+    counts = np.bincount(np.concatenate([np.asarray(ids) for ids in train_ids]), minlength=vocabulary_size)[classes]
+    unigram = np.zeros(vocabulary_size)
+    unigram[classes] = (counts + 1) / (counts.sum() + len(classes))
+    dev = [turn(ids) for ids in dev_ids]
+    targets = [sequence[position] for sequence in dev for position in range(1, len(sequence))]
+    unigram_bits = -float(np.sum(np.log2(unigram[targets])))
+    bigram = benchlib.WittenBellNgram([turn(ids) for ids in train_ids], 2, base=lambda word: unigram[word])
+    bigram_bits, count = bigram.bits(dev, 2)
+    return 2.0 ** (unigram_bits / count), 2.0 ** (bigram_bits / count), count
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -198,8 +179,7 @@ def perplexity_report(model, preprocessor, pretrain_sentences, dev_sentences):
     report = {"dev_sentences": len(dev_sentences), "dev_words": int(flat_dev.size),
               "dev_oov_rate": float(np.mean(flat_dev == OOV_ID))}
     for direction in ("forward", "backward"):
-        counts = CountLanguageModels(train_ids, preprocessor.vocabulary.size, direction)
-        unigram, bigram, targets = counts.perplexities(dev_ids)
+        unigram, bigram, targets = count_perplexities(train_ids, dev_ids, preprocessor.vocabulary.size, direction)
         report[direction] = {
             "bilm": math.exp(result[f"{direction}_loss"]), "unigram": unigram, "bigram_witten_bell": bigram,
             "targets": targets,
