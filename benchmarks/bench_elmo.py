@@ -7,10 +7,10 @@ Claims checked:
    `word_sentences`, 3-50 words) plus the words of the UD English EWT *training* sentences
    (tags unused; dev is never trained on) for a fixed budget of 4 passes: its held-out
    perplexity on EWT dev, per direction, next to a unigram (add-one) and a bigram (interpolated
-   Witten-Bell, `benchlib.WittenBellNgram`, over that unigram) model counted on the same sentences with the same
-   vocabulary and scored on the same targets (forward: every word after the first of a
-   sentence, from the words before it; backward: every word before the last, from the words
-   after it). `goals` records which baselines the biLM beats; at this CPU-sized budget the
+   Witten-Bell, `benchlib.WittenBellNgram`, over that unigram) model counted on the same
+   sentences with the same vocabulary and scored on the same targets (forward: every word after
+   the first of a sentence, from the words before it; backward: every word before the last, from
+   the words after it). `goals` records which baselines the biLM beats; at this CPU-sized budget the
    smoothed bigram is a strong reference (a shorter trial run was still above it).
 2. Tagger. A UPOS tagger (`build_tagger`: lower-cased word embedding + character CNN, BiLSTM
    64) trained on the first 4,000 EWT training sentences and scored on the full dev set, with

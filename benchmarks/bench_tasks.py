@@ -439,8 +439,9 @@ def genre_experiment(settings, train, dev):
         "ensemble_scores_by_size_note": (
             "dev accuracy of the first k members averaged, k = 1..K; reported, not used to choose K. "
             "Dev was read three times before this configuration, first twice with word-only wide branches: "
-            "5 wide_and_deep members below the baseline (benchmarks/results/genre_first_dev_reading.json), after which the "
-            "candidate-pair averaging and K = 6 were set, then that procedure 0.8 points above it. The "
+            "5 wide_and_deep members below the baseline (benchmarks/results/genre_first_dev_reading.json), "
+            "after which the candidate-pair averaging and K = 6 were set, then that procedure 0.8 points "
+            "above it. The "
             "character n-grams (third reading: a tie) and then the tf-idf weighting of the wide branch with "
             "wide_scale 5 were adopted on training-document cross-validation alone (see genre_nested_cv.json, "
             "dev never read), before this fourth reading; the nested figure is the clean estimate"

@@ -301,9 +301,7 @@ def test_adapt_sets_the_idf_that_makes_the_layer_a_scikit_learn_tfidf_linear_mod
     kernel = rng.normal(size=(8 + 11 + 23, 3)).astype("float32")
     layer.kernel.assign(kernel)
     word_rows = _word_ngram_rows(ids, mask, 8, 11)
-    char_rows = [[19 + b for step in range(lengths[row])
-                  for b in _char_ngram_buckets([c for c in chars[row, step] if c], (2, 3), 23)]
-                 for row in range(len(lengths))]
+    char_rows = _char_ngram_rows(chars, lengths, 19, (2, 3), 23)
     expected = np.zeros((len(lengths), 3))
     for bag in (word_rows, char_rows):  # scikit-learn's tf-idf over the same n-gram rows, fitted on the same rows
         vectorizer = TfidfVectorizer(analyzer=lambda rows: rows, sublinear_tf=True)
@@ -342,6 +340,13 @@ def _char_ngram_buckets(word, ngram_range, num_buckets):
     return buckets
 
 
+def _char_ngram_rows(chars, lengths, offset, ngram_range, num_buckets):
+    """NumPy: per row, the weight rows (`offset` + bucket) of every character n-gram of its real words."""
+    return [[offset + b for step in range(length)
+             for b in _char_ngram_buckets([c for c in chars[row, step] if c], ngram_range, num_buckets)]
+            for row, length in enumerate(lengths)]
+
+
 def _random_char_ids(rng, lengths, width=7, word_width=4):
     """Char ids `[B, width, word_width]` (0 = padding) for right-padded sentences of `lengths` words."""
     chars = np.zeros((len(lengths), width, word_width), "int32")
@@ -363,9 +368,7 @@ def test_character_ngrams_join_the_wide_bag_as_their_own_normalised_bag(lengths,
     kernel = rng.normal(size=(50 + 13 + 17, 2)).astype("float32")
     idf = rng.uniform(1.0, 4.0, size=50 + 13 + 17).astype("float32")
     layer.set_weights([kernel, idf])
-    char_rows = [[63 + b for step in range(lengths[row])
-                  for b in _char_ngram_buckets([c for c in chars[row, step] if c], (2, 3), 17)]
-                 for row in range(len(lengths))]
+    char_rows = _char_ngram_rows(chars, lengths, 63, (2, 3), 17)
     expected = _tfidf_reference(kernel, idf, [_word_ngram_rows(ids, mask, 50, 13), char_rows])
     out = layer(ids, mask, char_ids=chars).numpy()
     np.testing.assert_allclose(out, expected, atol=1e-4)

@@ -178,19 +178,21 @@ class HashedNgramLinear(keras.layers.Layer):
                 `(inputs, targets)` pair of such a dict, e.g. `WordPreprocessor.dataset(...)`;
                 a single dict is one batch.
         """
-        frequency, sentences = np.zeros(self.num_rows, "int64"), 0
+        frequency, sentences = np.zeros(self.num_rows), 0
         for batch in [data] if isinstance(data, dict) else data:
             inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
             token_ids = tf.convert_to_tensor(inputs["token_ids"])
             if not self.built:
                 self.build(token_ids.shape)
             for rows, real in self._bags(token_ids, inputs["padding_mask"], inputs.get("char_ids")):
-                rows, real = np.asarray(rows, "int64"), np.asarray(real)
-                pairs = np.unique((np.arange(len(rows))[:, None] * self.num_rows + rows)[real])  # (sentence, row)
-                frequency += np.bincount(pairs % self.num_rows, minlength=self.num_rows)
+                # Each of an n-gram's c entries in a sentence adds 1/c: the sentence counts once.
+                real = np.asarray(real)
+                share = 1.0 / np.asarray(self._counts(rows, real), "float64")
+                frequency += np.bincount(np.asarray(rows)[real], weights=share[real], minlength=self.num_rows)
             sentences += int(token_ids.shape[0])
         if sentences == 0:
             raise ValueError(f"{self.name}.adapt needs at least one sentence. Received: no batches in data={data!r}")
+        frequency = np.rint(frequency)  # sentence counts, summed from shares
         self.idf.assign((np.log((1.0 + sentences) / (1.0 + frequency)) + 1.0).astype(self.idf.dtype))
 
     def compute_mask(self, token_ids, padding_mask=None, char_ids=None):
