@@ -33,7 +33,7 @@ import benchlib  # noqa: E402
 
 from seqkeras.data import corpora  # noqa: E402
 from seqkeras.data.batching import STRATEGIES, batch_sequences, epoch_statistics  # noqa: E402
-from seqkeras.data.inspect import sentence_word_ids  # noqa: E402
+from pipelines.inspect import sentence_word_ids  # noqa: E402
 
 REPO = benchlib.REPO
 

@@ -1,17 +1,64 @@
-"""Shared pieces of the training pipelines: config <-> command line, run directory, callbacks.
+"""Shared pieces of the training pipelines: config <-> command line, the run directory, callbacks.
 
-A pipeline module defines a frozen ``@dataclass TrainConfig`` and a ``main(config)``; the CLI hooks
-``configure(parser)`` / ``run(args)`` are built from them with :func:`add_config_arguments` and
-:func:`config_from_args`.
+The run directory is the contract every command after `train` reads:
+
+    runs/<name>/config.json    {"family": ..., <every TrainConfig field as run>}
+                model.keras    self-contained: raw inputs in (text families: strings), no side files
+                metrics.json   final figures + the per-epoch history, kept across resumes
+                tb/            TensorBoard (per-step scalars, validation, hparams, samples)
+                ckpt/          resume state (BackupAndRestore or tf.train.Checkpoint)
+                *.png          training curve and family plots
+
+A pipeline module (``pipelines/train_<family>.py``) defines a frozen ``@dataclass TrainConfig``,
+``main(config, resume=False, overwrite=False)`` and the CLI hooks ``configure(parser)`` /
+``run(args)`` built with :func:`add_config_arguments` / :func:`config_from_args`. It may also define
+``evaluate(run, args)``, ``predict(run, args)`` (see ``pipelines/evaluate.py`` and ``predict.py``).
+
+This module imports no TensorFlow at import time (``--help`` stays fast); functions that need Keras
+import it when called.
+
+User mistakes raise :class:`UserError` with one line naming the flag, file or field and the value;
+``seqkeras.cli`` prints it and exits 2 without a traceback.
 """
 
 import argparse
 import dataclasses
+import importlib
 import json
+import math
+import os
 import pathlib
+import shutil
+import tempfile
 import typing
+import zipfile
 
-import keras
+# family name (as written to config.json) -> the module that trains, evaluates and predicts it.
+FAMILIES = {
+    "charlm": "pipelines.train_charlm",
+    "word2vec": "pipelines.train_word2vec",
+    "tagger": "pipelines.train_tagger",
+    "classifier": "pipelines.train_classifier",
+    "bilm": "pipelines.train_bilm",
+    "seq2seq": "pipelines.train_seq2seq",
+    "forecast": "pipelines.train_forecast",
+}
+
+CONFIG_FILE = "config.json"
+MODEL_FILE = "model.keras"
+METRICS_FILE = "metrics.json"
+
+
+class UserError(Exception):
+    """A mistake in what the user gave (flag, file, value): one line, exit 2, no traceback."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Config <-> command line
+# ----------------------------------------------------------------------------------------------
+def field(default, help_text, **metadata):
+    """A dataclass field whose help text shows in `seqkeras train <family> --help`."""
+    return dataclasses.field(default=default, metadata={"help": help_text, **metadata})
 
 
 def _parse_bool(text):
@@ -23,68 +70,447 @@ def _parse_bool(text):
     raise argparse.ArgumentTypeError(f"expected a boolean, received: {text!r}")
 
 
-def _field_type(field):
-    kind = field.type
+def _base_type(kind):
+    """`int`, `float`, `str`, `bool` or `tuple` for a field annotation (Optional unwrapped)."""
     if isinstance(kind, str):  # `from __future__ import annotations`
-        kind = {"int": int, "float": float, "str": str, "bool": bool}.get(kind, str)
+        kind = kind.replace("typing.", "").replace("Optional[", "").rstrip("]")
+        return {"int": int, "float": float, "str": str, "bool": bool}.get(kind, tuple if "tuple" in kind else str)
     origin = typing.get_origin(kind)
-    if origin is typing.Union:  # Optional[X]
+    if origin is typing.Union:
         kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
-    if kind is bool:
-        return _parse_bool
+        origin = typing.get_origin(kind)
+    if kind is tuple or origin is tuple:
+        return tuple
     return kind
 
 
+def _is_optional(kind):
+    if isinstance(kind, str):
+        return kind.startswith(("Optional", "typing.Optional")) or "None" in kind
+    return typing.get_origin(kind) is typing.Union and type(None) in typing.get_args(kind)
+
+
+def _comma_tuple(text):
+    return tuple(part.strip() for part in str(text).split(",") if part.strip())
+
+
 def add_config_arguments(parser, config_class):
-    """Adds one `--field-name` option per dataclass field, plus `--config run.json`."""
+    """One `--field-name` option per dataclass field, plus `--config`, `--resume`, `--overwrite`.
+
+    Boolean fields get `--name/--no-name`; tuple fields take a comma-separated list (or repeat).
+    """
     parser.add_argument("--config", type=pathlib.Path, default=None,
-                        help="JSON file of field values; command-line options override it")
-    for field in dataclasses.fields(config_class):
-        default = field.default
-        parser.add_argument(
-            "--" + field.name.replace("_", "-"),
-            dest=field.name,
-            type=_field_type(field),
-            default=argparse.SUPPRESS,
-            # argparse %-formats help strings: escape literal percent signs.
-            help=f"{field.metadata.get('help', '')} (default: {default!r})".strip().replace("%", "%%"),
-        )
+                        help="JSON file of field values (e.g. a run's config.json); options given here override it")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --run-dir from its last checkpoint (the config must be the same)")
+    parser.add_argument("--overwrite", action="store_true", help="delete an existing --run-dir and start afresh")
+    for item in dataclasses.fields(config_class):
+        flag = "--" + item.name.replace("_", "-")
+        # argparse %-formats help strings: escape literal percent signs.
+        help_text = f"{item.metadata.get('help', '')} (default: {item.default!r})".strip().replace("%", "%%")
+        kind = _base_type(item.type)
+        if kind is bool:
+            parser.add_argument(flag, dest=item.name, action=argparse.BooleanOptionalAction,
+                                default=argparse.SUPPRESS, help=help_text)
+        elif kind is tuple:
+            parser.add_argument(flag, dest=item.name, type=_comma_tuple, action="append",
+                                default=argparse.SUPPRESS, help=help_text + "; comma-separated or repeated")
+        else:
+            parser.add_argument(flag, dest=item.name, type=kind, default=argparse.SUPPRESS, help=help_text)
+
+
+def _check_value(config_class, item, value):
+    """Returns `value` converted to the field's type, or raises UserError naming the field."""
+    kind = _base_type(item.type)
+    where = f"`{item.name}` ({config_class.__module__.split('.')[-1]})"
+    if value is None:
+        if _is_optional(item.type) or item.default is None:
+            return None
+        raise UserError(f"{where} must not be null. Received: {item.name}=None")
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise UserError(f"{where} must be true or false. Received: {item.name}={value!r}")
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise UserError(f"{where} must be an integer. Received: {item.name}={value!r}")
+        return int(value)
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"{where} must be a number. Received: {item.name}={value!r}")
+        if not math.isfinite(value):
+            raise UserError(f"{where} must be finite. Received: {item.name}={value!r}")
+        return float(value)
+    if kind is tuple:
+        if isinstance(value, str):
+            return _comma_tuple(value)
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"{where} must be a list. Received: {item.name}={value!r}")
+        return tuple(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise UserError(f"{where} must be a string. Received: {item.name}={value!r}")
+        return value
+    return value
 
 
 def config_from_dict(config_class, values):
-    """Builds a config from a dict; unknown keys are an error naming them."""
-    names = {field.name for field in dataclasses.fields(config_class)}
-    unknown = sorted(set(values) - names)
+    """Builds a config from a dict: unknown keys, wrong types, non-finite numbers and invalid values
+    are a UserError naming the field. A `family` key (as in config.json) is ignored."""
+    values = {key: value for key, value in values.items() if key != "family"}
+    fields = {item.name: item for item in dataclasses.fields(config_class)}
+    unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise ValueError(f"Unknown {config_class.__name__} keys: {unknown}. Known keys: {sorted(names)}")
-    return config_class(**values)
+        raise UserError(f"unknown config keys {unknown}; known keys: {sorted(fields)}")
+    checked = {name: _check_value(config_class, fields[name], value) for name, value in values.items()}
+    try:
+        return config_class(**checked)
+    except (ValueError, TypeError) as error:
+        raise UserError(str(error).splitlines()[0]) from None
+
+
+def read_json_object(path, what="--config"):
+    """A JSON object from a file, or a UserError naming the file and what is wrong."""
+    path = pathlib.Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{what}: file not found. Received: {path}") from None
+    except (UnicodeDecodeError, IsADirectoryError, PermissionError) as error:
+        raise UserError(f"{what}: cannot read {path}: {error}") from None
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserError(f"{what}: {path} is not valid JSON ({error})") from None
+    if not isinstance(values, dict):
+        raise UserError(f"{what}: {path} must hold a JSON object of fields. Received: {type(values).__name__}")
+    return values
 
 
 def config_from_args(config_class, args):
     """Config from `--config` (if given) overridden by explicit command-line options."""
     values = {}
     if getattr(args, "config", None) is not None:
-        values.update(json.loads(pathlib.Path(args.config).read_text()))
-    names = {field.name for field in dataclasses.fields(config_class)}
-    values.update({name: value for name, value in vars(args).items() if name in names})
+        values.update(read_json_object(args.config))
+    fields = {item.name: item for item in dataclasses.fields(config_class)}
+    for name, value in vars(args).items():
+        if name in fields:
+            if _base_type(fields[name].type) is tuple and isinstance(value, list):  # appended tuples
+                value = tuple(part for chunk in value for part in chunk)
+            values[name] = value
     return config_from_dict(config_class, values)
 
 
-def prepare_run_dir(config):
-    """Creates `runs/<name>/` (from `config.run_dir`) and writes `config.json` into it."""
+# ----------------------------------------------------------------------------------------------
+# The run directory
+# ----------------------------------------------------------------------------------------------
+def config_dict(config, family):
+    return {"family": family, **dataclasses.asdict(config)}
+
+
+def _json_ready(values):
+    return json.loads(json.dumps(values, default=list))  # tuples -> lists, as config.json holds them
+
+
+def open_run_dir(config, family, *, resume=False, overwrite=False):
+    """Creates (or re-opens) `config.run_dir` and writes config.json; returns the path.
+
+    An existing, non-empty run dir is refused unless `resume` (the config must be the same: the
+    differing fields are listed and nothing is rewritten) or `overwrite` (the folder is deleted).
+    Call it after the config is validated and before any data loads.
+    """
+    if resume and overwrite:
+        raise UserError("--resume and --overwrite exclude each other")
     run_dir = pathlib.Path(config.run_dir)
+    wanted = _json_ready(config_dict(config, family))
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--run-dir is a file, not a folder. Received: {run_dir}")
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if overwrite:
+            shutil.rmtree(run_dir)
+        elif resume:
+            previous = read_json_object(run_dir / CONFIG_FILE, what="run") if (run_dir / CONFIG_FILE).exists() else None
+            if previous is None:
+                raise UserError(f"--resume: {run_dir} has no {CONFIG_FILE}; it is not a run dir (pass --overwrite to replace it)")
+            differing = sorted(key for key in set(previous) | set(wanted)
+                               if key != "run_dir" and previous.get(key) != wanted.get(key))
+            if differing:
+                changes = ", ".join(f"{key}: {previous.get(key)!r} -> {wanted.get(key)!r}" for key in differing)
+                raise UserError(f"--resume: the config differs from the run in {run_dir} ({changes}); "
+                                "resume with the same options, or pass --overwrite")
+            return run_dir
+        else:
+            raise UserError(f"run dir {run_dir} already exists; pass --resume to continue it or --overwrite "
+                            "to replace it (or choose another --run-dir)")
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2, sort_keys=True))
+    write_json_atomically(run_dir / CONFIG_FILE, wanted)
     return run_dir
 
 
-def standard_callbacks(run_dir, *, checkpoint_monitor="val_loss"):
-    """TensorBoard, best-model checkpoint and BackupAndRestore (resume after an interruption)."""
+def write_json_atomically(path, values):
+    """Writes JSON (strict: NaN/Inf become null) through a temp file and a rename."""
+    path = pathlib.Path(path)
+    text = json.dumps(_finite_or_null(values), indent=2, allow_nan=False)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False,
+                                     encoding="utf-8") as handle:
+        handle.write(text + "\n")
+    os.replace(handle.name, path)
+
+
+def _finite_or_null(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(item) for item in value]
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # NumPy scalars
+        return _finite_or_null(value.item())
+    return value
+
+
+def update_metrics(run_dir, history=None, **sections):
+    """Merges `sections` into metrics.json; `history` ({metric: [per-epoch]}) continues the stored
+    history from its `epoch` list, so epochs trained before a resume are kept."""
+    path = pathlib.Path(run_dir) / METRICS_FILE
+    metrics = json.loads(path.read_text()) if path.exists() else {}
+    if history is not None:
+        stored = metrics.get("history", {})
+        epochs = history.get("epoch")
+        first = epochs[0] if epochs else len(stored.get("epoch", []))
+        merged = {}
+        for key in set(stored) | set(history):
+            kept = list(stored.get(key, []))[:first]
+            merged[key] = kept + [float(value) for value in history.get(key, [])]
+        metrics["history"] = merged
+    metrics.update(sections)
+    write_json_atomically(path, metrics)
+    return metrics
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """A trained run directory as later commands see it."""
+
+    path: pathlib.Path
+    family: str
+    config: dict
+
+    @property
+    def model_path(self):
+        return self.path / MODEL_FILE
+
+    def module(self):
+        return importlib.import_module(FAMILIES[self.family])
+
+    def train_config(self):
+        """The run's frozen TrainConfig (fields the current code no longer knows are an error)."""
+        return config_from_dict(self.module().TrainConfig, self.config)
+
+
+def load_run(path, family=None):
+    """Reads `RUN/config.json`; a missing folder or file, or another family, is a UserError."""
+    path = pathlib.Path(path)
+    if not path.is_dir():
+        raise UserError(f"run dir not found. Received: {path}")
+    config = read_json_object(path / CONFIG_FILE, what="run")
+    name = config.get("family")
+    if name not in FAMILIES:
+        raise UserError(f"{path / CONFIG_FILE} names no known family (one of {sorted(FAMILIES)}). Received: family={name!r}")
+    if family is not None and name not in ((family,) if isinstance(family, str) else tuple(family)):
+        raise UserError(f"{path} is a {name} run; this command needs a {family} run")
+    return Run(path=path, family=name, config=config)
+
+
+def register_serializables():
+    """Imports every layer and model family, so Keras can deserialise their registered classes."""
+    import pkgutil
+
+    import seqkeras.layers  # noqa: F401
+    import seqkeras.models
+
+    for info in pkgutil.iter_modules(seqkeras.models.__path__):
+        if info.ispkg:
+            importlib.import_module(f"seqkeras.models.{info.name}")
+
+
+def load_model(path, what="model"):
+    """`keras.saving.load_model` with one-line errors for missing, empty, truncated or corrupt files."""
+    import keras
+
+    register_serializables()
+
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} file not found. Received: {path}")
+    if path.stat().st_size == 0 or not zipfile.is_zipfile(path):
+        raise UserError(f"{what} file {path} is empty, truncated or not a .keras archive; retrain or restore it")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"{what} file {path} cannot be loaded ({first})") from None
+
+
+def save_model(model, path):
+    """Saves a `.keras` file through a temp file and a rename, refusing non-finite weights
+    (a diverged model is never saved as the result)."""
+    import numpy as np
+
+    for variable in model.weights:
+        value = np.asarray(variable.numpy() if hasattr(variable, "numpy") else variable)
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            raise UserError(f"training diverged: weight {variable.path} holds NaN/Inf; the model was not saved "
+                            "(lower --learning-rate or set --clipnorm)")
+    path = pathlib.Path(path)
+    temporary = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(temporary)
+    os.replace(temporary, path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Callbacks
+# ----------------------------------------------------------------------------------------------
+def check_backup(run_dir):
+    """A corrupt `ckpt/backup` (e.g. truncated by a kill during a write) is a UserError naming it."""
+    backup = pathlib.Path(run_dir) / "ckpt" / "backup"
+    if not backup.exists():
+        return
+    for path in sorted(backup.rglob("*")):
+        if not path.is_file():
+            continue
+        try:
+            if path.suffix == ".h5":
+                import h5py
+
+                with h5py.File(path, "r"):
+                    pass
+            elif path.suffix == ".json":
+                json.loads(path.read_text())
+        except Exception as error:  # any unreadable backup blocks a resume in the same way
+            raise UserError(f"checkpoint {path} is corrupt ({type(error).__name__}); delete {backup} to restart "
+                            "that run from scratch, or pass --overwrite") from None
+
+
+def finite_loss_callback():
+    """Stops training at the first non-finite loss; the pipeline then refuses to save (see
+    :func:`raise_if_diverged`)."""
+    import keras
+
+    class StopOnNonFiniteLoss(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.diverged_at = None
+
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                self.diverged_at = (self.epoch, batch, float(loss))
+                self.model.stop_training = True
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+    return StopOnNonFiniteLoss()
+
+
+def raise_if_diverged(callbacks):
+    for callback in callbacks:
+        where = getattr(callback, "diverged_at", None)
+        if where is not None:
+            epoch, batch, loss = where
+            raise UserError(f"training diverged: loss={loss} at epoch {epoch + 1}, batch {batch + 1}; the model was "
+                            "not saved (lower --learning-rate or set --clipnorm)")
+
+
+def standard_callbacks(run_dir, *, checkpoint_monitor="val_loss", update_freq=50):
+    """TensorBoard (scalars every `update_freq` steps), best-model checkpoint, BackupAndRestore
+    (resume after an interruption) and the non-finite-loss stop."""
+    import keras
+
     run_dir = pathlib.Path(run_dir)
+    check_backup(run_dir)
     return [
-        keras.callbacks.TensorBoard(log_dir=str(run_dir / "tb")),
+        keras.callbacks.TensorBoard(log_dir=str(run_dir / "tb"), update_freq=update_freq),
         keras.callbacks.ModelCheckpoint(
             filepath=str(run_dir / "ckpt" / "best.keras"), monitor=checkpoint_monitor, save_best_only=True
         ),
         keras.callbacks.BackupAndRestore(backup_dir=str(run_dir / "ckpt" / "backup")),
+        finite_loss_callback(),
     ]
+
+
+def log_hparams(run_dir, config, metrics):
+    """Fills TensorBoard's HParams dashboard: the config's scalar fields and the final metrics."""
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hparams_api
+
+    hparams = {key: value for key, value in dataclasses.asdict(config).items()
+               if isinstance(value, (bool, int, float, str))}
+    scalars = {key: float(value) for key, value in metrics.items()
+               if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)}
+    with tf.summary.create_file_writer(str(pathlib.Path(run_dir) / "tb" / "hparams")).as_default():
+        hparams_api.hparams(hparams)
+        for key, value in scalars.items():
+            tf.summary.scalar(key, value, step=0)
+
+
+def plot_history(history, path, title=None):
+    """Training curves (one panel per metric, train and validation together) to a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted(key for key in history if not key.startswith("val_") and key not in ("epoch", "learning_rate"))
+    if not names:
+        return None
+    figure, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)
+    for axis, name in zip(axes[0], names):
+        values = history[name]
+        axis.plot(range(1, len(values) + 1), values, marker="o", label="train")
+        if f"val_{name}" in history:
+            axis.plot(range(1, len(history[f"val_{name}"]) + 1), history[f"val_{name}"], marker="o", label="validation")
+        axis.set_xlabel("epoch")
+        axis.set_title(name)
+        axis.legend()
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return pathlib.Path(path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading user files
+# ----------------------------------------------------------------------------------------------
+def read_text_file(path, flag):
+    """A UTF-8 file's text; missing, unreadable or invalid UTF-8 is a UserError naming the flag."""
+    path = pathlib.Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{flag}: file not found. Received: {path}") from None
+    except (IsADirectoryError, PermissionError) as error:
+        raise UserError(f"{flag}: cannot read {path}: {error.strerror}") from None
+    if path.suffix == ".gz":
+        import gzip
+
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as error:
+            raise UserError(f"{flag}: {path} is not a valid gzip file ({error})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise UserError(f"{flag}: {path} is not valid UTF-8 (byte {error.start}, line {line})") from None
+
+
+def read_lines(path, flag, *, allow_empty=False):
+    """Non-blank lines of a UTF-8 text file (see :func:`read_text_file`); empty is an error."""
+    lines = [line for line in read_text_file(path, flag).splitlines() if line.strip()]
+    if not lines and not allow_empty:
+        raise UserError(f"{flag}: {path} has no non-blank lines")
+    return lines

@@ -14,5 +14,4 @@ Import from the submodules:
 - `windows`: `shift_by_one`, `stream_windows` (truncated BPTT), `series_windows`.
 - `splits`: `WalkForwardSplit` for time series.
 - `skipgrams`: skip-gram pairs for word2vec.
-- `inspect`: the `seqkeras data inspect` command.
 """

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from seqkeras.data import corpora
-from seqkeras.data import inspect as inspect_command
+from pipelines import inspect as inspect_command
 from seqkeras.data.batching import STRATEGIES
 
 

@@ -1,0 +1,52 @@
+"""`seqkeras predict RUN (--text T ... | --file F | --csv F)`: use a trained run.
+
+    seqkeras predict runs/tagger --file sentences.txt --format conllu   # one sentence per line
+    seqkeras predict runs/classifier --text "Thanks for the quick reply!"
+    seqkeras predict runs/seq2seq --text "12+345" --decoding greedy
+    seqkeras predict runs/forecast --csv recent.csv                    # the next H values
+
+What comes out depends on the run's family (its config.json): tags, labels with probabilities,
+generated targets, forecasts. Output goes to stdout, or to `--out FILE`.
+"""
+
+import pathlib
+
+from pipelines import common
+
+
+def configure(parser):
+    parser.add_argument("run", type=pathlib.Path, metavar="RUN", help="a run dir written by `seqkeras train`")
+    parser.add_argument("--text", action="append", default=[], help="an input text (repeatable)")
+    parser.add_argument("--file", type=pathlib.Path, default=None,
+                        help="UTF-8 inputs, one per line (a tagger also reads .conllu)")
+    parser.add_argument("--csv", type=pathlib.Path, default=None, help="forecast runs: the recent history, as CSV")
+    parser.add_argument("--out", type=pathlib.Path, default=None, help="write here instead of stdout")
+    parser.add_argument("--format", choices=("jsonl", "conllu", "text"), default=None,
+                        help="output format (default: the family's own: conllu for .conllu input, else jsonl)")
+    parser.add_argument("--batch-size", type=int, default=64, help="inputs per forward pass (default: 64)")
+    parser.add_argument("--decoding", choices=("greedy", "sample"), default="greedy",
+                        help="seq2seq: greedy or sampled decoding (default: greedy)")
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampled decoding temperature (> 0)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of sampled decoding")
+
+
+def inputs(args):
+    """The texts given by `--text` and `--file` (non-blank lines), or a UserError if none."""
+    texts = list(args.text)
+    if args.file is not None:
+        texts += common.read_lines(args.file, "--file")
+    if not texts:
+        raise common.UserError("give at least one --text or a --file with non-blank lines")
+    return texts
+
+
+def run(args):
+    if args.batch_size < 1:
+        raise common.UserError(f"--batch-size must be >= 1. Received: --batch-size {args.batch_size}")
+    if not args.temperature > 0:
+        raise common.UserError(f"--temperature must be > 0. Received: --temperature {args.temperature}")
+    run_info = common.load_run(args.run)
+    module = run_info.module()
+    if not hasattr(module, "predict"):
+        raise common.UserError(f"`predict` does not apply to {run_info.family} runs")
+    return module.predict(run_info, args)
