@@ -47,14 +47,14 @@ import benchlib  # noqa: E402
 from seqkeras.data.corpora import EWT_GENRES, ewt_genre, read_conllu  # noqa: E402
 from seqkeras.losses import MaskedSparseCategoricalCrossentropy  # noqa: E402
 from seqkeras.models.captioner import build_captioner  # noqa: E402
-from seqkeras.models.captioner.digit_names import DIGIT_NAMES, load_digit_names  # noqa: E402
+from seqkeras.data.digit_names import DIGIT_NAMES, load_digit_names  # noqa: E402
 from seqkeras.models.classifier import (  # noqa: E402
     BagOfWordsBaseline,
     build_classifier,
     build_classifier_ensemble,
 )
 from seqkeras.models.seq2seq import build_seq2seq, generate  # noqa: E402
-from seqkeras.models.seq2seq.addition import addition_problems, addition_vocabulary  # noqa: E402
+from seqkeras.data.addition import addition_problems, addition_vocabulary  # noqa: E402
 from seqkeras.models.seq2seq.teacher_forcing import encoder_inputs, ids_to_texts, teacher_forced  # noqa: E402
 from seqkeras.models.common import WordPreprocessor  # noqa: E402
 from seqkeras.models.tagger import MostFrequentTag, build_tagger  # noqa: E402

@@ -10,7 +10,7 @@ import pytest
 from seqkeras.data.vocabulary import EOS_ID, PAD_ID
 from seqkeras.losses import MaskedSparseCategoricalCrossentropy
 from seqkeras.models.captioner import build_captioner
-from seqkeras.models.captioner.digit_names import DIGIT_NAMES, load_digit_names
+from seqkeras.data.digit_names import DIGIT_NAMES, load_digit_names
 from seqkeras.models.seq2seq import ConditionalDecoder, generate
 from seqkeras.models.seq2seq.teacher_forcing import ids_to_texts, teacher_forced
 from helpers import reload_keras

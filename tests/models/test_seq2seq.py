@@ -7,7 +7,7 @@ import pytest
 
 from seqkeras.losses import MaskedSparseCategoricalCrossentropy
 from seqkeras.models.seq2seq import build_seq2seq, context_model, generate
-from seqkeras.models.seq2seq.addition import addition_problems, addition_vocabulary
+from seqkeras.data.addition import addition_problems, addition_vocabulary
 from seqkeras.models.seq2seq.teacher_forcing import encoder_inputs, ids_to_texts, teacher_forced
 from helpers import reload_keras
 
