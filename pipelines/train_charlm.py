@@ -3,39 +3,33 @@
     seqkeras train charlm                      # defaults: a few minutes on 2 CPU cores
     seqkeras train charlm --hidden-dim 512 --epochs 20 --run-dir runs/charlm-big
     seqkeras train charlm --config run.json    # any TrainConfig fields as JSON
+    seqkeras train charlm --resume             # continue an interrupted run (same options)
+    seqkeras evaluate runs/charlm [--data article.txt]     # bits per character
+    seqkeras predict runs/charlm --text "[[" --text "{{"  # continuations, JSONL
 
 The corpus is gensim's Wikipedia XML excerpt (raw markup), split by article into train / valid /
 test. Each article becomes `[BOS] text [EOS]`; the model predicts every next character. After
 training it prints a generated sample and the held-out bits per character (BPC) of the test
-articles, and writes `runs/charlm/{config.json, tb/, ckpt/, model.keras, vocabulary.txt,
-results.json}`.
+articles next to `xz -9e` on the same text, and writes `runs/charlm/{config.json, model.keras,
+metrics.json, training_curve.png, tb/, ckpt/}`. `model.keras` is self-contained: a `TextTask`
+whose `TokenLookup` (character split, BOS first) carries the vocabulary, so
+`seqkeras generate runs/charlm` and `seqkeras score runs/charlm` need nothing else.
 """
 
 import dataclasses
 import json
+import lzma
 import math
+import pathlib
+import sys
 import time
 
-import keras
-
 from pipelines import common
-from seqkeras.data.corpora import split_documents, wiki_articles
-from seqkeras.data.vocabulary import Vocabulary
-from seqkeras.models.char_lm import datasets
-from seqkeras.models.char_lm.char_generator import CharGenerator
-from seqkeras.models.char_lm.char_language_model import CharLanguageModel
-from seqkeras.models.char_lm.evaluation import stream_bits_per_character
-from seqkeras.models.char_lm.language_model_trainer import LanguageModelTrainer
-from seqkeras.models.char_lm.sample_text_callback import SampleTextCallback
-from seqkeras.models.char_lm.storage import save_char_lm
 
 MODES = ("tbptt", "windows")
 SCHEDULES = ("constant", "cosine")
-
-
-def _field(default, help_text):
-    """A dataclass field whose help text shows in `seqkeras train charlm --help`."""
-    return dataclasses.field(default=default, metadata={"help": help_text})
+MODEL_TASK = "charlm"
+_field = common.field
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +45,7 @@ class TrainConfig:
     embedding_dim: int = _field(32, 'size of the character embedding')
     hidden_dim: int = _field(256, 'LSTM units per layer')
     num_layers: int = _field(1, 'stacked LSTM layers')
-    dropout: float = _field(0.0, 'dropout on the embedding and after every LSTM layer')
+    dropout: float = _field(0.0, 'dropout on the embedding and after every LSTM layer, in [0, 1)')
     # --- training ---
     mode: str = _field("tbptt", '"tbptt": state carried across batches; "windows": independent windows')
     window: int = _field(128, 'time steps per batch row = BPTT truncation length k')
@@ -63,11 +57,11 @@ class TrainConfig:
     clipnorm: float = _field(1.0, 'gradient norm clipping (0: none)')
     seed: int = _field(0, 'weights, dropout, shuffling and sampling')
     # --- samples (TensorBoard every epoch, and printed at the end) ---
-    sample_seed_text: str = _field("[[", 'text the samples continue')
+    sample_seed_text: str = _field("[[", 'the prompt the samples continue')
     sample_length: int = _field(300, 'characters per sample')
     sample_temperature: float = _field(0.8, 'sampling temperature (> 0)')
     # --- output ---
-    run_dir: str = _field("runs/charlm", 'output folder: config.json, tb/, ckpt/, model.keras, vocabulary.txt, results.json')
+    run_dir: str = _field("runs/charlm", 'output folder: config.json, model.keras, metrics.json, training_curve.png, tb/, ckpt/')
     verbose: int = _field(1, 'Keras progress: 0 silent, 1 progress bar, 2 one line per epoch')
 
     def __post_init__(self):
@@ -79,9 +73,20 @@ class TrainConfig:
                      "min_character_count", "sample_length"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"`{name}` must be positive. Received: {name}={getattr(self, name)!r}")
-        for name in ("steps_per_epoch", "max_article_characters", "valid_article_characters", "clipnorm"):
+        for name in ("steps_per_epoch", "max_article_characters", "valid_article_characters", "clipnorm", "split_seed",
+                     "seed"):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be >= 0. Received: {name}={getattr(self, name)!r}")
+        for name in ("valid_fraction", "test_fraction"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ValueError(f"`{name}` must be in (0, 1). Received: {name}={getattr(self, name)!r}")
+        if self.valid_fraction + self.test_fraction >= 1.0:
+            raise ValueError("`valid_fraction + test_fraction` must be < 1. "
+                             f"Received: valid_fraction={self.valid_fraction!r}, test_fraction={self.test_fraction!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={self.dropout!r}")
+        if self.verbose not in (0, 1, 2):
+            raise ValueError(f"`verbose` must be 0, 1 or 2. Received: verbose={self.verbose!r}")
         if not self.sample_temperature > 0:
             raise ValueError(f"`sample_temperature` must be > 0. Received: sample_temperature={self.sample_temperature!r}")
         if not self.sample_seed_text:
@@ -92,6 +97,8 @@ class TrainConfig:
 
 def load_splits(config):
     """Article texts per split: `{"train": [...], "valid": [...], "test": [...]}`."""
+    from seqkeras.data.corpora import split_documents, wiki_articles
+
     texts = [article.text for article in wiki_articles()]
     if config.max_article_characters:
         texts = [text[: config.max_article_characters] for text in texts]
@@ -104,12 +111,17 @@ def load_splits(config):
 
 
 def build_vocabulary(config, train_texts):
+    from seqkeras.data.vocabulary import Vocabulary
+    from seqkeras.models.char_lm import datasets
+
     characters = datasets.tokenize_characters(train_texts)  # ragged (D, None)
     return Vocabulary.build(characters.to_list(), min_count=config.min_character_count)
 
 
 def build_datasets(config, documents):
     """Training and validation datasets for the configured mode."""
+    from seqkeras.models.char_lm import datasets
+
     repeat = config.steps_per_epoch > 0
     if config.mode == "tbptt":
         train = datasets.stream_dataset(documents["train"], config.window, config.batch_size, repeat=repeat)
@@ -123,6 +135,8 @@ def build_datasets(config, documents):
 
 
 def count_steps_per_epoch(config, documents):
+    from seqkeras.models.char_lm import datasets
+
     if config.steps_per_epoch:
         return config.steps_per_epoch
     if config.mode == "tbptt":
@@ -131,6 +145,8 @@ def count_steps_per_epoch(config, documents):
 
 
 def build_model(config, vocabulary_size):
+    from seqkeras.models.char_lm.char_language_model import CharLanguageModel
+
     return CharLanguageModel(
         vocabulary_size=vocabulary_size,
         embedding_dim=config.embedding_dim,
@@ -142,6 +158,8 @@ def build_model(config, vocabulary_size):
 
 
 def build_optimizer(config, total_steps):
+    import keras
+
     learning_rate = config.learning_rate
     if config.lr_schedule == "cosine":
         learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, total_steps, alpha=0.1)
@@ -149,13 +167,40 @@ def build_optimizer(config, total_steps):
 
 
 def build_trainer(config, model):
+    from seqkeras.models.char_lm.language_model_trainer import LanguageModelTrainer
+
     return LanguageModelTrainer(model, truncated_bptt=config.mode == "tbptt", batch_size=config.batch_size)
 
 
-def main(config=TrainConfig()):
-    """Trains, saves, evaluates and samples; returns a dict of results (also `results.json`)."""
+def xz_bits_per_character(texts):
+    """`xz -9e` on `texts` joined by newlines (Python's lzma, preset 9|extreme): bits per character."""
+    text = "\n".join(texts)
+    compressed = lzma.compress(text.encode("utf-8"), preset=9 | lzma.PRESET_EXTREME)
+    return 8 * len(compressed) / max(len(text), 1)
+
+
+def open_run(config, resume=False, overwrite=False):
+    """The run dir (config.json written), refusing to resume a run that already finished."""
+    run_dir = pathlib.Path(config.run_dir)
+    if resume and (run_dir / common.MODEL_FILE).exists():
+        raise common.UserError(f"--resume: {run_dir} already finished training ({common.MODEL_FILE} exists); "
+                               "nothing to resume (use --overwrite or another --run-dir to train again)")
+    return common.open_run_dir(config, "charlm", resume=resume, overwrite=overwrite)
+
+
+def main(config=TrainConfig(), resume=False, overwrite=False):
+    """Trains, saves, evaluates and samples; returns a dict of results (also in `metrics.json`)."""
+    run_dir = open_run(config, resume=resume, overwrite=overwrite)  # validated config; before any data loads
+
+    import keras
+
+    from seqkeras.models.char_lm import datasets
+    from seqkeras.models.char_lm.char_generator import CharGenerator
+    from seqkeras.models.char_lm.evaluation import stream_bits_per_character
+    from seqkeras.models.char_lm.sample_text_callback import SampleTextCallback
+    from seqkeras.models.char_lm.storage import char_lm_task
+
     keras.utils.set_random_seed(config.seed)
-    run_dir = common.prepare_run_dir(config)
     started = time.time()
 
     # === Data ===
@@ -176,16 +221,18 @@ def main(config=TrainConfig()):
         generator, run_dir / "tb" / "samples", seed_text=config.sample_seed_text, num_samples=2,
         length=config.sample_length, temperature=config.sample_temperature, seed=config.seed,
     )
+    callbacks = common.standard_callbacks(run_dir) + [samples]
     history = trainer.fit(
         train_data,
         validation_data=valid_data,
         epochs=config.epochs,
         steps_per_epoch=config.steps_per_epoch or None,  # None: one full pass, restarted every epoch
-        callbacks=common.standard_callbacks(run_dir) + [samples],
+        callbacks=callbacks,
         verbose=config.verbose,
         shuffle=False,  # the window dataset shuffles itself; the BPTT stream must stay in order
     )
-    save_char_lm(model, vocabulary, run_dir / "model.keras")
+    common.raise_if_diverged(callbacks)  # a non-finite loss: one line, no model saved
+    common.save_model(char_lm_task(model, vocabulary), run_dir / common.MODEL_FILE)
     train_seconds = time.time() - started
 
     # === Held-out evaluation and a sample ===
@@ -198,18 +245,23 @@ def main(config=TrainConfig()):
     )[0]
     results = {
         "test_bpc": test_bpc,
+        "test_xz_bpc": xz_bits_per_character(texts["test"]),
         **{f"{split}_characters": int(sum(len(text) for text in split_texts)) for split, split_texts in texts.items()},
         "steps_per_epoch": steps,
         "vocabulary_size": vocabulary.size,
         "train_seconds": round(train_seconds, 1),
-        "history": {key: [float(v) for v in values] for key, values in history.history.items()},
         "sample": config.sample_seed_text + sample,
     }
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+    history_values = {key: [float(v) for v in values] for key, values in history.history.items()}
+    metrics = common.update_metrics(run_dir, history={**history_values, "epoch": list(history.epoch)}, **results)
+    common.plot_history(metrics["history"], run_dir / "training_curve.png", title="char LM")
+    common.log_hparams(run_dir, config, results)
     if config.verbose:
         print(f"\n--- sample (temperature {config.sample_temperature}) ---\n{config.sample_seed_text}{sample}\n---")
-        print(f"held-out test BPC: {test_bpc:.3f} over {results['test_characters']} characters "
-              f"({len(texts['test'])} articles); model saved to {run_dir / 'model.keras'}")
+        print(f"held-out test BPC: {test_bpc:.3f} (xz -9e: {results['test_xz_bpc']:.3f}) over "
+              f"{results['test_characters']} characters ({len(texts['test'])} articles); "
+              f"{train_seconds:.0f} s; wrote {run_dir}/{{model.keras, metrics.json, training_curve.png, tb/}}")
+    results["history"] = metrics["history"]
     results["trainer"] = trainer
     results["vocabulary"] = vocabulary
     results["samples_callback"] = samples
@@ -222,4 +274,4 @@ def configure(parser):
 
 
 def run(args):
-    main(common.config_from_args(TrainConfig, args))
+    main(common.config_from_args(TrainConfig, args), resume=args.resume, overwrite=args.overwrite)

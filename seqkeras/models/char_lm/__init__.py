@@ -8,4 +8,4 @@ from seqkeras.models.char_lm.character_cross_entropy import CharacterCrossEntrop
 from seqkeras.models.char_lm.evaluation import stream_bits_per_character
 from seqkeras.models.char_lm.language_model_trainer import LanguageModelTrainer
 from seqkeras.models.char_lm.sample_text_callback import SampleTextCallback
-from seqkeras.models.char_lm.storage import load_char_lm, save_char_lm
+from seqkeras.models.char_lm.storage import char_lm_task, load_char_lm, save_char_lm, unpack_char_lm
