@@ -1,0 +1,443 @@
+"""Train the ELMo-style character biLM on plain text: `seqkeras train bilm`.
+
+    seqkeras train bilm                                   # the Wikipedia excerpt, a few minutes on 2 cores
+    seqkeras train bilm --corpus wiki,lee,ewt:../shared/data/ud-english-ewt/en_ewt-ud-train.conllu.gz
+    seqkeras train bilm --corpus my_text.txt --run-dir runs/bilm-mine
+    seqkeras evaluate runs/bilm --data ../shared/data/ud-english-ewt/en_ewt-ud-dev.conllu.gz
+    seqkeras embed runs/bilm --text "The cat sat on the mat ." --out vectors.npz
+
+Corpora (`--corpus`, one or more, comma-separated): `wiki` (gensim's Wikipedia excerpt, markup
+stripped), `lee` (gensim's Lee news corpus), `ewt:PATH` or any `*.conllu[.gz]` path (the words of
+a CoNLL-U file's sentences), or a UTF-8 text file (one sentence or document per line). Text is
+split into sentences, tokenised in-graph by the run's `TokenLookup` and sentences outside
+`[min_words, max_words]` are dropped; a seeded `valid_fraction` of them is held out.
+
+The run dir holds `model.keras`: a `TextTask(preprocessor=TokenLookup(word split, char vocabulary),
+network=<the biLM>, task="bilm")`, so `ElmoEmbedder.from_bilm(task.network)` gives the layers a
+downstream model mixes and `task.features(["raw text"])` the inputs it reads. `metrics.json` holds
+the held-out perplexity per direction, the corpus size in words, the padding fraction of the
+training batches and the training throughput.
+"""
+
+import dataclasses
+import math
+import pathlib
+import time
+
+from pipelines import common
+
+BATCHINGS = ("random", "sorted", "bucketed", "token_budget")
+SPLITS = ("unicode_script", "whitespace")
+BUNDLED = ("wiki", "lee")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    # --- data ---
+    corpus: tuple = common.field(("wiki",), "corpora: wiki, lee, ewt:PATH (CoNLL-U) or a text file path "
+                                            "(one sentence/document per line)")
+    max_sentences: int = common.field(0, "keep the first N sentences of each corpus (0: all)")
+    min_words: int = common.field(3, "drop sentences with fewer words (markup leftovers)")
+    max_words: int = common.field(50, "drop sentences with more words (lists, tables)")
+    valid_fraction: float = common.field(0.05, "share of sentences held out for validation and perplexity")
+    split_seed: int = common.field(0, "seed of the held-out split")
+    split: str = common.field("unicode_script", "word split of the in-graph tokenizer: unicode_script "
+                                                "(punctuation apart) or whitespace")
+    lowercase: bool = common.field(True, "lower-case words for the output vocabulary (characters keep case)")
+    vocabulary_size: int = common.field(8000, "softmax width: most frequent words, reserved ids included")
+    min_count: int = common.field(2, "rarer words are the <oov> class")
+    max_word_length: int = common.field(16, "characters read per word")
+    # --- model ---
+    char_embedding_dim: int = common.field(16, "character embedding width")
+    char_filters: int = common.field(128, "character CNN filters (width of the character word vector)")
+    hidden_dim: int = common.field(128, "token layer and each LSTM, per direction")
+    num_layers: int = common.field(2, "LSTM layers per direction")
+    dropout: float = common.field(0.1, "dropout on what each LSTM and the softmax read")
+    # --- training ---
+    batching: str = common.field("token_budget", "random, sorted, bucketed or token_budget (batch_sequences)")
+    batch_size: int = common.field(32, "sentences per batch (random, sorted, bucketed)")
+    token_budget: int = common.field(1024, "words per batch for token_budget batching")
+    num_buckets: int = common.field(16, "length buckets (from the length quantiles) for bucketed batchings")
+    epochs: int = common.field(4, "passes over the training sentences (or of steps_per_epoch batches)")
+    steps_per_epoch: int = common.field(0, "batches per epoch (0: one full pass)")
+    learning_rate: float = common.field(2e-3, "Adam learning rate")
+    clipnorm: float = common.field(1.0, "global gradient norm clipping (0: none)")
+    seed: int = common.field(0, "weights, dropout and batch shuffling")
+    # --- output ---
+    run_dir: str = common.field("runs/bilm", "output folder")
+    verbose: int = common.field(1, "Keras progress: 0 silent, 1 progress bar, 2 one line per epoch")
+
+    def __post_init__(self):
+        if not self.corpus:
+            raise ValueError("`corpus` must name at least one corpus. Received: corpus=()")
+        if self.batching not in BATCHINGS:
+            extra = " (packed batches do not fit the biLM's two directions)" if self.batching == "packed" else ""
+            raise ValueError(f"`batching` must be one of {BATCHINGS}{extra}. Received: batching={self.batching!r}")
+        if self.split not in SPLITS:
+            raise ValueError(f"`split` must be one of {SPLITS}. Received: split={self.split!r}")
+        for name in ("min_words", "max_words", "vocabulary_size", "min_count", "max_word_length",
+                     "char_embedding_dim", "char_filters", "hidden_dim", "num_layers", "batch_size",
+                     "token_budget", "num_buckets", "epochs"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"`{name}` must be positive. Received: {name}={getattr(self, name)!r}")
+        for name in ("max_sentences", "steps_per_epoch", "clipnorm"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"`{name}` must be >= 0. Received: {name}={getattr(self, name)!r}")
+        if self.vocabulary_size <= 4:
+            raise ValueError(f"`vocabulary_size` counts the 4 reserved ids and must be > 4. "
+                             f"Received: vocabulary_size={self.vocabulary_size}")
+        if self.max_words < self.min_words:
+            raise ValueError(f"`max_words` must be >= `min_words`. Received: min_words={self.min_words}, "
+                             f"max_words={self.max_words}")
+        if self.token_budget < self.max_words:
+            raise ValueError(f"`token_budget` must hold the longest sentence (max_words={self.max_words}). "
+                             f"Received: token_budget={self.token_budget}")
+        if not 0 < self.valid_fraction < 1:
+            raise ValueError(f"`valid_fraction` must be in (0, 1). Received: valid_fraction={self.valid_fraction!r}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={self.dropout!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"`learning_rate` must be > 0. Received: learning_rate={self.learning_rate!r}")
+        for name in self.corpus:
+            if name.startswith("ewt:") and not name[4:]:
+                raise ValueError(f"`corpus` entry ewt:PATH needs a path. Received: corpus entry {name!r}")
+
+
+# ------------------------------------------------------------------------------------------------
+# Text in
+# ------------------------------------------------------------------------------------------------
+def is_conllu(path):
+    name = str(path)
+    return name.endswith(".conllu") or name.endswith(".conllu.gz")
+
+
+def conllu_sentences(path, flag):
+    """A CoNLL-U file's sentences as space-joined words, or a UserError naming `flag`."""
+    from seqkeras.data.corpora import read_conllu
+
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise common.UserError(f"{flag}: CoNLL-U file not found. Received: {path}")
+    try:
+        sentences = read_conllu(path)
+    except (OSError, EOFError, UnicodeDecodeError, ValueError, KeyError) as error:
+        raise common.UserError(f"{flag}: cannot read {path} as CoNLL-U ({type(error).__name__}: "
+                               f"{str(error).splitlines()[0] if str(error) else ''})") from None
+    texts = [" ".join(sentence.words) for sentence in sentences if sentence.words]
+    if not texts:
+        raise common.UserError(f"{flag}: {path} holds no sentences")
+    return texts
+
+
+def text_sentences(path, flag):
+    """Sentences of a UTF-8 text file (each line split into sentences), or CoNLL-U sentences."""
+    from seqkeras.data.corpora import split_sentences
+
+    if is_conllu(path):
+        return conllu_sentences(path, flag)
+    return [sentence for line in common.read_lines(path, flag) for sentence in split_sentences(line)]
+
+
+def corpus_sentences(name):
+    """Raw sentences (str) of one `--corpus` entry."""
+    from seqkeras.data import corpora
+
+    if name == "wiki":
+        return corpora.wiki_sentences()
+    if name == "lee":
+        return [sentence for document in corpora.lee_documents() for sentence in corpora.split_sentences(document)]
+    if name.startswith("ewt:"):
+        return conllu_sentences(name[4:], "--corpus")
+    if not pathlib.Path(name).exists():
+        raise common.UserError(f"--corpus: not one of {BUNDLED}, ewt:PATH or an existing file. Received: {name!r}")
+    return text_sentences(name, "--corpus")
+
+
+def make_preprocessor(config, vocabulary, char_vocabulary):
+    from seqkeras.data.token_lookup import TokenLookup
+
+    return TokenLookup(vocabulary, split=config.split, lowercase=config.lowercase, char_vocabulary=char_vocabulary,
+                       max_word_length=config.max_word_length, name="bilm_preprocessor")
+
+
+def tokenize(config, texts):
+    """Ragged (N, None) string tokens of texts, with the run's word split."""
+    import tensorflow as tf
+
+    from seqkeras.data.tokenization import WordTokenizer
+
+    return WordTokenizer(config.split).tokenize(tf.constant(texts, tf.string))
+
+
+def load_corpus(config):
+    """`{"train": [...], "valid": [...]}` sentences (str) and per-corpus sentence counts."""
+    import numpy as np
+
+    sentences, sizes = [], {}
+    for name in config.corpus:
+        texts = corpus_sentences(name)
+        lengths = tokenize(config, texts).row_lengths().numpy() if texts else np.zeros(0, int)
+        kept = [text for text, length in zip(texts, lengths) if config.min_words <= length <= config.max_words]
+        if config.max_sentences:
+            kept = kept[: config.max_sentences]
+        if not kept:
+            raise common.UserError(f"--corpus {name}: no sentence of {config.min_words}..{config.max_words} words")
+        sizes[name] = len(kept)
+        sentences += kept
+    order = np.random.default_rng(config.split_seed).permutation(len(sentences))
+    num_valid = max(1, int(round(len(sentences) * config.valid_fraction)))
+    if num_valid >= len(sentences):
+        raise common.UserError(f"--valid-fraction {config.valid_fraction} leaves no training sentence "
+                               f"out of {len(sentences)}")
+    valid = [sentences[i] for i in np.sort(order[:num_valid])]
+    train = [sentences[i] for i in np.sort(order[num_valid:])]
+    return {"train": train, "valid": valid}, sizes
+
+
+def build_vocabularies(config, texts):
+    """Word (lower-cased with `lowercase`) and character vocabularies of the training sentences."""
+    import tensorflow as tf
+
+    from seqkeras.data.vocabulary import Vocabulary
+
+    words = tokenize(config, texts).flat_values  # (W,) string
+    lookup_words = tf.strings.lower(words, encoding="utf-8") if config.lowercase else words
+    vocabulary = Vocabulary.build(tf.data.Dataset.from_tensor_slices(lookup_words).batch(65536),
+                                  min_count=config.min_count, max_size=config.vocabulary_size)
+    chars = tf.strings.unicode_split(words, "UTF-8")[:, : config.max_word_length].flat_values
+    char_vocabulary = Vocabulary.build(tf.data.Dataset.from_tensor_slices(chars).batch(65536))
+    return vocabulary, char_vocabulary
+
+
+def encode(preprocessor, texts, chunk_size=4096):
+    """`(token_ids (N, None), char_ids (N, None, None))` ragged int32, through the run's `TokenLookup`."""
+    import tensorflow as tf
+
+    token_parts, char_parts = [], []
+    for start in range(0, len(texts), chunk_size):
+        features = preprocessor(tf.constant(texts[start: start + chunk_size], tf.string))
+        lengths = tf.reduce_sum(tf.cast(features["padding_mask"], tf.int64), axis=1)  # (b,)
+        token_parts.append(tf.RaggedTensor.from_tensor(features["token_ids"], lengths=lengths))  # (b, (t))
+        chars = tf.RaggedTensor.from_tensor(features["char_ids"], lengths=lengths)  # (b, (t), C)
+        char_parts.append(chars.with_flat_values(tf.RaggedTensor.from_tensor(chars.flat_values, padding=0)))
+    return tf.concat(token_parts, axis=0), tf.concat(char_parts, axis=0)
+
+
+def to_model_inputs(token_ids, char_ids):
+    """A ragged batch -> the biLM's dense `{"token_ids", "char_ids", "padding_mask"}`."""
+    import tensorflow as tf
+
+    dense = token_ids.to_tensor()  # (B, T)
+    return {
+        "token_ids": dense,
+        "char_ids": char_ids.to_tensor(),  # (B, T, C)
+        "padding_mask": tf.sequence_mask(token_ids.row_lengths(), maxlen=tf.shape(dense)[1]),  # (B, T)
+    }
+
+
+def batches(config, encoded, *, shuffle, strategy=None, batch_size=None):
+    """`(dataset of model inputs, ragged dataset, BatchingInfo)` through `batch_sequences`."""
+    from seqkeras.data.batching import batch_sequences
+
+    strategy = strategy or config.batching
+    ragged, info = batch_sequences(
+        encoded, strategy, batch_size=batch_size or config.batch_size, token_budget=config.token_budget,
+        num_buckets=config.num_buckets, shuffle=shuffle, seed=config.seed, on_too_long="drop", return_info=True,
+    )
+    return ragged.map(to_model_inputs), ragged, info
+
+
+def heldout_batches(preprocessor, texts, batch_size):
+    """Sorted, unshuffled batches of any sentences for evaluation."""
+    from seqkeras.data.batching import batch_sequences
+
+    encoded = encode(preprocessor, texts)
+    ragged = batch_sequences(encoded, "sorted", batch_size=batch_size, shuffle=False)
+    return ragged.map(to_model_inputs), encoded
+
+
+# ------------------------------------------------------------------------------------------------
+# Model
+# ------------------------------------------------------------------------------------------------
+def build_network(config, vocabulary_size, char_vocabulary_size):
+    from seqkeras.models.elmo import build_bidirectional_lm
+
+    return build_bidirectional_lm(
+        vocabulary_size, char_vocabulary_size, char_embedding_dim=config.char_embedding_dim,
+        char_filters=config.char_filters, hidden_dim=config.hidden_dim, num_layers=config.num_layers,
+        dropout=config.dropout, name="bilm",
+    )
+
+
+def build_optimizer(config):
+    import keras
+
+    return keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.clipnorm or None)
+
+
+def perplexities(network, dataset, encoded):
+    """Held-out figures: perplexity per direction, targets and the OOV rate of the words."""
+    from seqkeras.data.vocabulary import OOV_ID
+
+    if network.optimizer is None:
+        network.compile("adam")
+    result = network.evaluate(dataset, verbose=0, return_dict=True)
+    token_ids, _ = encoded
+    flat = token_ids.flat_values.numpy()
+    lengths = token_ids.row_lengths().numpy()
+    return {
+        "forward_perplexity": math.exp(result["forward_loss"]),
+        "backward_perplexity": math.exp(result["backward_loss"]),
+        "sentences": int(lengths.size),
+        "words": int(flat.size),
+        "targets_per_direction": int((lengths - 1).clip(min=0).sum()),
+        "oov_rate": float((flat == OOV_ID).mean()) if flat.size else 0.0,
+    }
+
+
+def _throughput_callback():
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        """Wall seconds of every epoch (the first includes tracing)."""
+
+        def on_train_begin(self, logs=None):
+            self.seconds = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self.started)
+
+    return EpochTimer()
+
+
+# ------------------------------------------------------------------------------------------------
+# Train
+# ------------------------------------------------------------------------------------------------
+def main(config=TrainConfig(), resume=False, overwrite=False):
+    """Trains, evaluates on the held-out sentences and saves the run; returns a results dict."""
+    import keras
+    import tensorflow as tf
+
+    from seqkeras.data.batching import epoch_statistics
+    from seqkeras.models.common.text_task import TextTask
+
+    run_dir = common.open_run_dir(config, "bilm", resume=resume, overwrite=overwrite)
+    keras.utils.set_random_seed(config.seed)
+    started = time.time()
+
+    # === Data ===
+    texts, corpus_sizes = load_corpus(config)
+    vocabulary, char_vocabulary = build_vocabularies(config, texts["train"])
+    preprocessor = make_preprocessor(config, vocabulary, char_vocabulary)
+    encoded = {split: encode(preprocessor, split_texts) for split, split_texts in texts.items()}
+    train_data, train_ragged, info = batches(config, encoded["train"], shuffle=True)
+    valid_data, _, _ = batches(config, encoded["valid"], shuffle=False, strategy="sorted", batch_size=64)
+    padding = epoch_statistics(train_ragged)
+    train_words = int(encoded["train"][0].flat_values.shape[0])
+    if config.steps_per_epoch:
+        train_data = train_data.repeat()
+    if config.verbose:
+        print(f"corpus {','.join(config.corpus)}: {len(texts['train'])} training sentences ({train_words} words), "
+              f"{len(texts['valid'])} held out; vocabulary {vocabulary.size} words, {char_vocabulary.size} "
+              f"characters; {config.batching} batches: {info.batches_per_epoch} per pass, padding "
+              f"{padding['padding_fraction']:.1%}", flush=True)
+
+    # === Model ===
+    network = build_network(config, vocabulary.size, char_vocabulary.size)
+    network.compile(build_optimizer(config))
+
+    # === Training ===
+    timer = _throughput_callback()
+    callbacks = common.standard_callbacks(run_dir) + [timer]
+    history = network.fit(
+        train_data, validation_data=valid_data, epochs=config.epochs,
+        steps_per_epoch=config.steps_per_epoch or None, callbacks=callbacks, verbose=config.verbose, shuffle=False,
+    )
+    common.raise_if_diverged(callbacks)
+    task = TextTask(preprocessor=preprocessor, network=network, task="bilm", name="bilm_task")
+    task(tf.constant(texts["valid"][:1]))  # builds the task through the raw-string path
+    common.save_model(task, run_dir / common.MODEL_FILE)
+    train_seconds = time.time() - started
+
+    # === Held-out perplexity, metrics, TensorBoard ===
+    heldout = perplexities(network, valid_data, encoded["valid"])
+    words_per_pass = (padding["real_tokens"] if not config.steps_per_epoch
+                      else padding["real_tokens"] / info.batches_per_epoch * config.steps_per_epoch)
+    epoch_seconds = timer.seconds or [float("nan")]
+    steady = epoch_seconds[1:] or epoch_seconds
+    summary = {
+        "heldout_forward_perplexity": heldout["forward_perplexity"],
+        "heldout_backward_perplexity": heldout["backward_perplexity"],
+        "heldout": heldout,
+        "corpus_words": train_words + heldout["words"],
+        "corpus_sentences": len(texts["train"]) + len(texts["valid"]),
+        "corpus_sentences_per_corpus": corpus_sizes,
+        "train_words": train_words,
+        "vocabulary_size": vocabulary.size,
+        "char_vocabulary_size": char_vocabulary.size,
+        "batching": {"strategy": config.batching, "batches_per_pass": info.batches_per_epoch,
+                     "padding_fraction": padding["padding_fraction"], "boundaries": info.boundaries},
+        "padding_fraction": padding["padding_fraction"],
+        "tokens_per_s": words_per_pass / (sum(steady) / len(steady)),
+        "train_seconds": round(train_seconds, 1),
+    }
+    history_dict = {key: [float(v) for v in values] for key, values in history.history.items()}
+    history_dict["epoch"] = list(history.epoch)
+    metrics = common.update_metrics(run_dir, history=history_dict, **summary)
+    common.log_hparams(run_dir, config, summary)
+    common.plot_history(metrics["history"], run_dir / "training_curves.png", title="biLM")
+    if config.verbose:
+        print(f"held-out perplexity: forward {heldout['forward_perplexity']:.1f}, backward "
+              f"{heldout['backward_perplexity']:.1f} over {heldout['words']} words ({heldout['oov_rate']:.1%} "
+              f"<oov>); {summary['tokens_per_s']:.0f} words/s, padding {summary['padding_fraction']:.1%}; "
+              f"corpus {summary['corpus_words']} words; model saved to {run_dir / common.MODEL_FILE}")
+    return {**summary, "task": task, "network": network, "history": history_dict, "texts": texts,
+            "vocabulary": vocabulary, "char_vocabulary": char_vocabulary, "batching_info": info,
+            "train_data": train_data, "run_dir": run_dir}
+
+
+# ------------------------------------------------------------------------------------------------
+# Later commands
+# ------------------------------------------------------------------------------------------------
+def load_task(run):
+    """The run's `TextTask` (raw strings in), checked to hold a biLM."""
+    task = common.load_model(run.model_path)
+    if getattr(task, "task", None) != "bilm" or not hasattr(task, "preprocessor"):
+        raise common.UserError(f"{run.model_path} is not a biLM TextTask; retrain the run")
+    return task
+
+
+def evaluate_texts(run, data):
+    """Sentences to evaluate: `--data` (text file or CoNLL-U), else the run's held-out sentences."""
+    if data is None:
+        config = run.train_config()
+        return load_corpus(config)[0]["valid"]
+    texts = text_sentences(data, "--data")
+    if not texts:
+        raise common.UserError(f"--data: {data} holds no sentences")
+    return texts
+
+
+def evaluate(run, args):
+    """Forward/backward perplexity on `--data`, printed as a table."""
+    task = load_task(run)
+    texts = evaluate_texts(run, args.data)
+    dataset, encoded = heldout_batches(task.preprocessor, texts, args.batch_size)
+    figures = perplexities(task.network, dataset, encoded)
+    print(f"{'direction':<10} {'perplexity':>11} {'targets':>9}")
+    for direction in ("forward", "backward"):
+        print(f"{direction:<10} {figures[f'{direction}_perplexity']:>11.2f} {figures['targets_per_direction']:>9}")
+    print(f"{figures['sentences']} sentences, {figures['words']} words, {figures['oov_rate']:.1%} <oov>")
+    return {"data": str(args.data) if args.data else "heldout", **figures}
+
+
+def configure(parser):
+    common.add_config_arguments(parser, TrainConfig)
+
+
+def run(args):
+    config = common.config_from_args(TrainConfig, args)
+    main(config, resume=args.resume, overwrite=args.overwrite)
