@@ -1,0 +1,11 @@
+"""Forecasting numeric series: the direct multi-horizon forecaster, baselines and metrics.
+
+- `build_forecaster`: window in, the next H values out (LSTM, causal TCN or causal attention
+  backbone), scaling inside the model, optional quantile head (`PinballLoss`).
+- `baselines`: persistence, seasonal naive, training mean, AutoReg and ARIMA chosen by AIC.
+- `metrics`: MAE, RMSE, MASE, sMAPE per horizon step.
+"""
+
+from seqkeras.models.forecaster.forecaster import BACKBONES, build_backbone, build_forecaster
+from seqkeras.models.forecaster.pinball_loss import PinballLoss
+from seqkeras.models.forecaster.position_embedding import PositionEmbedding

@@ -1,0 +1,157 @@
+"""The direct multi-horizon forecaster: a window of the series in, the next `horizon` values out.
+
+    window (B, W, F) in series units
+      -> Normalization (training-part mean / std, saved with the model)     # (B, W, F)
+      -> backbone: LSTM | TemporalConvStack (causal) | SelfAttentionBlock (causal)  # (B, W, D)
+      -> last step (B, D) [+ the flattened window, a linear "autoregressive" skip]
+      -> Dense heads, in standardized units                                  # (B, H, T) [, (B, H, T, Q)]
+      -> inverted Normalization of the targets                               # series units
+
+The targets are the first `num_targets` features (their own history is an input); the other
+features are covariates. With one target the outputs drop the target axis: `(B, H)`, `(B, H, Q)`.
+"""
+
+import keras
+import numpy as np
+
+from seqkeras.layers import LSTM, SelfAttentionBlock, TemporalConvStack
+from seqkeras.models.forecaster.position_embedding import PositionEmbedding
+
+BACKBONES = ("lstm", "tcn", "attention")
+
+
+def dilation_rates_for(window, kernel_size):
+    """Doubling dilation rates `(1, 2, 4, ...)` until the causal receptive field covers `window`."""
+    rates, field = [1], 1 + (kernel_size - 1)
+    while field < window:
+        rates.append(rates[-1] * 2)
+        field += (kernel_size - 1) * rates[-1]
+    return tuple(rates)
+
+
+def build_backbone(backbone, window, features, hidden_dim=32, num_layers=1, dropout=0.0, kernel_size=3,
+                   num_heads=2, seed=None):
+    """A causal sequence encoder: standardized `(B, window, features)` -> per-step `(B, window, hidden_dim)`.
+
+    Every backbone is causal: the output at step `t` reads inputs at steps `<= t` only.
+
+    Args:
+        backbone: `"lstm"`, `"tcn"` or `"attention"`.
+        window, features: input shape without the batch axis.
+        hidden_dim: LSTM units / TCN filters / attention model width.
+        num_layers: stacked LSTM layers or attention blocks (the TCN's depth follows the window).
+        dropout: dropout between layers (training only).
+        kernel_size: TCN taps per convolution.
+        num_heads: attention heads (`hidden_dim` must divide by it).
+        seed: initializer seed.
+
+    Example:
+
+    >>> build_backbone("tcn", window=8, features=2, hidden_dim=4).output.shape
+    (None, 8, 4)
+    """
+    if backbone not in BACKBONES:
+        raise ValueError(f"`backbone` must be one of {BACKBONES}. Received: backbone={backbone!r}")
+    init = keras.initializers.GlorotUniform(seed=seed)
+    inputs = keras.Input((window, features), name="standardized_window")
+    x = inputs
+    if backbone == "lstm":
+        for index in range(num_layers):
+            x = LSTM(hidden_dim, return_sequences=True, kernel_initializer=init, name=f"lstm_{index}")(x)
+            if dropout:
+                x = keras.layers.Dropout(dropout, seed=seed)(x)
+    elif backbone == "tcn":
+        rates = dilation_rates_for(window, kernel_size)
+        x = TemporalConvStack(hidden_dim, kernel_size=kernel_size, dilation_rates=rates, causal=True,
+                              dropout=dropout, kernel_initializer=init, name="tcn")(x)
+    else:
+        if hidden_dim % num_heads:
+            raise ValueError(f"`hidden_dim` must divide by `num_heads`. Received: hidden_dim={hidden_dim}, "
+                             f"num_heads={num_heads}")
+        x = keras.layers.Dense(hidden_dim, kernel_initializer=init, name="project")(x)  # (B, W, D)
+        x = PositionEmbedding(window, name="positions")(x)
+        for index in range(num_layers):
+            x = SelfAttentionBlock(num_heads, hidden_dim // num_heads, causal=True, dropout=dropout,
+                                   intermediate_dim=2 * hidden_dim, kernel_initializer=init,
+                                   name=f"attention_{index}")(x)
+    return keras.Model(inputs, x, name="backbone")
+
+
+def build_forecaster(window, horizon, mean, std, num_targets=1, backbone="lstm", hidden_dim=32, num_layers=1,
+                     dropout=0.0, kernel_size=3, num_heads=2, quantiles=(), linear_skip=True, seed=None):
+    """The forecaster in series units and its standardized core (the part that is trained).
+
+    Args:
+        window: input steps.
+        horizon: forecast steps H.
+        mean, std: per-feature statistics of the training part, shape `(features,)` (std > 0).
+        num_targets: the first `num_targets` features are forecast.
+        backbone, hidden_dim, num_layers, dropout, kernel_size, num_heads: see `build_backbone`.
+        quantiles: increasing levels in (0, 1) for a quantile head (empty: none).
+        linear_skip: add a linear map of the whole standardized window to the heads.
+        seed: initializer seed.
+
+    Returns:
+        `(model, core)`: `model` takes float32 `"window"` `(B, window, features)` in series units and
+        returns the forecast `(B, H)` (`(B, H, T)` for several targets), or a dict
+        `{"forecast", "quantiles"}` with a quantile head; `core` maps the standardized window to the
+        standardized outputs (fit it with standardized targets; `model` shares its weights).
+
+    Example:
+
+    >>> model, core = build_forecaster(8, 3, mean=[10.0], std=[2.0], backbone="tcn")
+    >>> model(np.full((1, 8, 1), 10.0, "float32")).shape
+    TensorShape([1, 3])
+    """
+    mean = np.asarray(mean, dtype="float64").reshape(-1)
+    std = np.asarray(std, dtype="float64").reshape(-1)
+    features = len(mean)
+    if std.shape != mean.shape or not np.all(std > 0) or not np.all(np.isfinite(mean)):
+        raise ValueError(f"`mean` and `std` must be finite per-feature vectors with std > 0. Received: std={std}")
+    if not 1 <= num_targets <= features:
+        raise ValueError(f"`num_targets` must be in [1, {features}]. Received: num_targets={num_targets}")
+    quantiles = tuple(float(q) for q in quantiles)
+    init = keras.initializers.GlorotUniform(seed=seed)
+
+    # --- core: standardized window -> standardized outputs ---
+    encoder = build_backbone(backbone, window, features, hidden_dim, num_layers, dropout, kernel_size,
+                             num_heads, seed)
+    core_in = keras.Input((window, features), name="standardized_window")
+    last = encoder(core_in)[:, -1, :]  # (B, D)
+    if linear_skip:
+        last = keras.layers.Concatenate(name="with_window")([last, keras.layers.Flatten()(core_in)])
+    point = keras.layers.Dense(horizon * num_targets, kernel_initializer=init, name="forecast_head")(last)
+    core_out = {"forecast": keras.layers.Reshape((horizon, num_targets))(point)}  # (B, H, T)
+    if quantiles:
+        q = keras.layers.Dense(horizon * num_targets * len(quantiles), kernel_initializer=init,
+                               name="quantile_head")(last)
+        q = keras.layers.Reshape((horizon, len(quantiles), num_targets))(q)  # (B, H, Q, T)
+        core_out["quantiles"] = q
+    core = keras.Model(core_in, core_out, name="core")
+
+    # --- the public model: series units in and out ---
+    inputs = keras.Input((window, features), name="window", dtype="float32")
+    scaled = keras.layers.Normalization(mean=mean, variance=std**2, name="scale_inputs")(inputs)
+    out = core(scaled)
+    unscale = keras.layers.Normalization(mean=mean[:num_targets], variance=std[:num_targets] ** 2, invert=True,
+                                         name="unscale_targets")
+    forecast = unscale(out["forecast"])  # (B, H, T)
+    if num_targets == 1:
+        forecast = keras.layers.Reshape((horizon,), name="forecast")(forecast)  # (B, H)
+    outputs = forecast
+    if quantiles:
+        bands = unscale(out["quantiles"])  # (B, H, Q, T)
+        if num_targets == 1:
+            bands = keras.layers.Reshape((horizon, len(quantiles)), name="quantiles")(bands)  # (B, H, Q)
+        else:
+            bands = keras.layers.Permute((1, 3, 2), name="quantiles")(bands)  # (B, H, T, Q)
+        outputs = {"forecast": forecast, "quantiles": bands}
+    model = keras.Model(inputs, outputs, name=f"forecaster_{backbone}")
+    return model, core
+
+
+def standardized_targets(targets, mean, std, num_targets):
+    """Targets `(N, H, T)` in series units -> the core's standardized units."""
+    mean = np.asarray(mean, dtype="float64").reshape(-1)[:num_targets]
+    std = np.asarray(std, dtype="float64").reshape(-1)[:num_targets]
+    return ((np.asarray(targets, dtype="float64") - mean) / std).astype("float32")
