@@ -64,7 +64,7 @@ def test_folds_never_leak(length, train_size, horizon, step, gap, mode):
     splitter = WalkForwardSplit(train_size, horizon, step=step, gap=gap, mode=mode)
     if length < train_size + gap + 1:
         with pytest.raises(ValueError, match="too short"):
-            splitter.split(length)
+            splitter.folds(length)
         return
     folds = splitter.folds(length)
     for fold in folds:
