@@ -1,16 +1,20 @@
-"""Pieces the task models share: the model class, word inputs and encoders.
+"""Pieces the task models share: the backbone, the text path, the model classes.
 
-- `SequenceTaskModel`: the Keras model class of every task builder (masked metrics, predict helpers).
+- `TextBackbone`: word embedding (+ character encoder, + contextual biLM mix) -> recurrent
+  encoder; the tagger and classifier heads sit on it.
 - `TextTask`: a network with its `TokenLookup` attached, saved as one file (raw strings in).
-- `WordPreprocessor`: words -> padded word ids and character ids, built from training sentences.
-- `CharacterWordEncoder`, `embed_words`: word features (word embedding + character CNN).
-- `encode_sequence`, `ReverseValidSteps`: the (bi)directional recurrent encoder over padded input.
+- `build_word_lookup`: the word-level `TokenLookup` of a task, from its training sentences;
+  `text_batches`: texts (and targets) -> batches through that lookup (`batch_sequences`).
+- `SequenceTaskModel`: the Keras model class of every task builder (input checks, logits only).
+- `CharacterWordEncoder`, `encode_sequence`, `ReverseValidSteps`: the backbone's building blocks.
 """
 
 from seqkeras.models.common.character_word_encoder import CharacterWordEncoder
 from seqkeras.models.common.reverse_valid_steps import ReverseValidSteps
 from seqkeras.models.common.rnn_encoder import encode_sequence
 from seqkeras.models.common.sequence_task_model import SequenceTaskModel
+from seqkeras.models.common.text_backbone import TextBackbone
+from seqkeras.models.common.text_batches import text_batches
 from seqkeras.models.common.text_task import TextTask
-from seqkeras.models.common.word_features import embed_words
+from seqkeras.models.common.word_lookup import build_word_lookup
 from seqkeras.models.common.word_preprocessor import WordPreprocessor

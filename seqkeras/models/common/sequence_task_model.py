@@ -83,6 +83,20 @@ class SequenceTaskModel(keras.Model):
         if hasattr(self, "optimizer") and self.built:
             self.optimizer.build(self.trainable_variables)  # the optimizer's slots, for load_weights
 
+    def get_layer(self, name=None, index=None):
+        """`keras.Model.get_layer`, also finding a layer by name inside nested models (the backbone)."""
+        if name is None or any(layer.name == name for layer in self.layers):
+            return super().get_layer(name, index)
+        pending = [layer for layer in self.layers if isinstance(layer, keras.Model)]
+        while pending:
+            model = pending.pop(0)
+            for layer in model.layers:
+                if layer.name == name:
+                    return layer
+                if isinstance(layer, keras.Model):
+                    pending.append(layer)
+        return super().get_layer(name, index)  # raises Keras' own error
+
     def call(self, inputs, training=None, mask=None):
         if isinstance(inputs, dict):
             self._check_inputs(inputs)

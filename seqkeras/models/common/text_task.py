@@ -1,6 +1,7 @@
 """`TextTask`: a trained network with its in-graph preprocessor attached (raw strings in)."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 
@@ -39,6 +40,7 @@ class TextTask(keras.Model):
         self.network = network
         self.labels = None if labels is None else list(labels)
         self.task = task
+        self.built = bool(getattr(network, "built", False))  # both parts arrive built (TokenLookup has no weights)
 
     def build(self, input_shape=None):
         self.built = True  # both parts arrive built (a TokenLookup has no weights)
@@ -47,6 +49,31 @@ class TextTask(keras.Model):
         if not isinstance(inputs, dict):
             inputs = self.preprocessor(inputs)
         return self.network(inputs, training=training)
+
+    def predict_texts(self, texts, batch_size=64):
+        """Network outputs for a list of raw strings, one NumPy array per text, in order.
+
+        Texts are batched by length (`text_batches`, `"sorted"`, fixed order), so little padding
+        is computed; per-token outputs `[T, ...]` are cut to each text's tokens, per-text outputs
+        `[...]` are returned as they are. Every text needs at least one token.
+        """
+        from seqkeras.models.common.text_batches import text_batches
+
+        texts = list(texts)
+        if not texts:
+            return []
+        dataset = text_batches(self.preprocessor, texts, batching="sorted", batch_size=batch_size, shuffle=False,
+                               keep_order_index=True)
+        run = tf.function(lambda features: self.network(features, training=False), reduce_retracing=True)
+        results = [None] * len(texts)
+        for features in dataset:
+            index = features.pop("index").numpy()
+            outputs = np.asarray(run(features))
+            lengths = features["padding_mask"].numpy().sum(axis=1)
+            per_token = outputs.ndim >= 3 and outputs.shape[1] == features["padding_mask"].shape[1]
+            for row, position in enumerate(index):
+                results[position] = outputs[row, : lengths[row]] if per_token else outputs[row]
+        return results
 
     def features(self, texts):
         """The preprocessor's feature dict for a list (or tensor) of raw strings."""

@@ -1,6 +1,7 @@
-"""Sequence -> sequence tagging: `build_tagger` and its most-frequent-tag baseline.
+"""Sequence -> sequence tagging: `build_tagger` (a head on `TextBackbone`) and its most-frequent-tag baseline.
 
-The tagger's inputs come from `seqkeras.models.common.WordPreprocessor`.
+A trained tagger is saved as a `seqkeras.models.common.TextTask`: the network with its
+`TokenLookup` attached, so the file tags raw strings.
 """
 
 from seqkeras.models.tagger.most_frequent_tag import MostFrequentTag

@@ -1,0 +1,277 @@
+"""What the tagger and classifier pipelines share (private): pretrained inputs, the fit, the reports.
+
+- `check_input_file` / `load_embedding_weights` / `load_contextual`: `--train/--dev` files,
+  `--embeddings` (a word2vec run dir or a word2vec text/binary file, read by gensim's
+  `KeyedVectors`) and `--contextual` (a biLM run dir, whose `model.keras` is a `TextTask`
+  around the bidirectional LM), checked before any data loads;
+- `fit_task`: compile, batches through `text_batches`, fit with the standard callbacks, the
+  throughput (real tokens/s, padding fraction), save the `TextTask`, metrics.json, hparams, curves;
+- `class_report` / `save_confusion_png`: per-class precision/recall/F1 and a confusion-matrix PNG.
+
+No TensorFlow at import time (`seqkeras train tagger --help` stays fast).
+"""
+
+import pathlib
+import time
+
+from pipelines import common
+
+BATCHINGS = ("random", "sorted", "bucketed", "token_budget", "packed")
+
+
+# ----------------------------------------------------------------------------------------------
+# Inputs, checked before any data loads
+# ----------------------------------------------------------------------------------------------
+def check_input_file(path, flag):
+    """A UserError naming `flag` unless `path` is a non-empty file."""
+    if not path:
+        raise common.UserError(f"{flag} is required (a file path)")
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise common.UserError(f"{flag}: file not found. Received: {path}")
+    if path.stat().st_size == 0:
+        raise common.UserError(f"{flag}: {path} is empty")
+    return path
+
+
+def check_batching(config):
+    """Common TrainConfig checks of the batching fields (ValueError -> UserError by config_from_dict)."""
+    if config.batching not in BATCHINGS:
+        raise ValueError(f"`batching` must be one of {BATCHINGS}. Received: batching={config.batching!r}")
+    if config.batching == "packed":
+        raise ValueError("`batching`='packed' gives PackedSequence batches, which the tagger and classifier "
+                         "(dense ids + padding mask) cannot read; use token_budget, bucketed, sorted or random. "
+                         "Received: batching='packed'")
+    for name in ("batch_size", "num_buckets", "epochs", "hidden_dim", "num_layers", "embedding_dim",
+                 "char_embedding_dim", "min_count", "max_word_length"):
+        if getattr(config, name) < 1:
+            raise ValueError(f"`{name}` must be >= 1. Received: {name}={getattr(config, name)!r}")
+    for name in ("token_budget", "char_filters", "clipnorm", "max_train_sentences"):
+        if getattr(config, name) < 0:
+            raise ValueError(f"`{name}` must be >= 0. Received: {name}={getattr(config, name)!r}")
+    if not 0.0 <= config.dropout < 1.0:
+        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={config.dropout!r}")
+    if not config.learning_rate > 0:
+        raise ValueError(f"`learning_rate` must be > 0. Received: learning_rate={config.learning_rate!r}")
+
+
+def vectors_path(embeddings):
+    """The word2vec file of `--embeddings`: the file itself, or a word2vec run dir's vectors file."""
+    path = pathlib.Path(embeddings)
+    if path.is_dir():
+        for name in ("vectors.bin", "vectors.txt"):
+            if (path / name).is_file():
+                return path / name
+        raise common.UserError(f"--embeddings: {path} is a folder without vectors.bin or vectors.txt (not a word2vec run)")
+    return check_input_file(path, "--embeddings")
+
+
+def load_keyed_vectors(embeddings):
+    """gensim `KeyedVectors` of `--embeddings` (binary when the file is not text)."""
+    from gensim.models import KeyedVectors
+
+    path = vectors_path(embeddings)
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    binary = path.suffix == ".bin" or b"\0" in head
+    try:
+        return KeyedVectors.load_word2vec_format(str(path), binary=binary)
+    except (ValueError, UnicodeDecodeError, EOFError, OSError, IndexError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise common.UserError(f"--embeddings: {path} is not a word2vec text or binary file ({first})") from None
+
+
+def load_embedding_weights(embeddings, lookup, embedding_dim, seed=0):
+    """`[vocabulary_size, dim]` initial embedding: a word's vector where the file has it (the
+    word, else its lower-cased form), small random values elsewhere; and the hit count."""
+    import numpy as np
+
+    vectors = load_keyed_vectors(embeddings)
+    if vectors.vector_size != embedding_dim:
+        raise common.UserError(f"--embedding-dim {embedding_dim} differs from the width of the --embeddings vectors "
+                               f"({vectors.vector_size}); pass --embedding-dim {vectors.vector_size}")
+    rng = np.random.default_rng(seed)
+    scale = float(np.std(vectors.vectors)) or 0.1
+    weights = rng.normal(0.0, scale, size=(lookup.vocabulary_size, embedding_dim)).astype("float32")
+    weights[0] = 0.0  # padding
+    found = 0
+    for index, token in enumerate(lookup.tokens):
+        for key in (token, token.lower()):
+            if index >= 4 and key in vectors.key_to_index:
+                weights[index] = vectors[key]
+                found += 1
+                break
+    return weights, found
+
+
+def load_contextual(contextual):
+    """`(ElmoEmbedder, biLM TokenLookup)` from a biLM run dir (or its model.keras)."""
+    from seqkeras.models.common import TextTask
+    from seqkeras.models.elmo import ElmoEmbedder
+
+    path = pathlib.Path(contextual)
+    model_path = path / common.MODEL_FILE if path.is_dir() else path
+    task = common.load_model(model_path, what="--contextual model")
+    if not isinstance(task, TextTask) or getattr(task.preprocessor, "char_vocabulary", None) is None:
+        raise common.UserError(f"--contextual: {model_path} is not a biLM run's model (a TextTask whose preprocessor "
+                               f"gives char_ids). Received: {type(task).__name__}")
+    try:
+        embedder = ElmoEmbedder.from_bilm(task.network)
+    except ValueError as error:
+        raise common.UserError(f"--contextual: {model_path} holds no biLM ({str(error).splitlines()[0]})") from None
+    return embedder, task.preprocessor
+
+
+def check_contextual_path(contextual):
+    if not contextual:
+        return
+    path = pathlib.Path(contextual)
+    model_path = path / common.MODEL_FILE if path.is_dir() else path
+    if not model_path.is_file():
+        raise common.UserError(f"--contextual: no biLM model found. Received: {contextual} (expected a run dir "
+                               f"with {common.MODEL_FILE})")
+
+
+# ----------------------------------------------------------------------------------------------
+# Training
+# ----------------------------------------------------------------------------------------------
+def throughput_callback():
+    """Seconds spent training (validation excluded), per epoch."""
+    import keras
+
+    class TrainingSeconds(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds, self._start = [], None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def _stop(self):
+            if self._start is not None:
+                self.seconds.append(time.perf_counter() - self._start)
+                self._start = None
+
+        def on_test_begin(self, logs=None):
+            self._stop()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self._stop()
+
+    return TrainingSeconds()
+
+
+def batches(config, lookup, texts, targets, *, train):
+    """Training batches (the configured strategy, shuffled) or evaluation batches (sorted, fixed)."""
+    from seqkeras.models.common import text_batches
+
+    try:
+        if train:
+            return text_batches(lookup, texts, targets, batching=config.batching, batch_size=config.batch_size,
+                                token_budget=config.token_budget or None, num_buckets=config.num_buckets,
+                                shuffle=True, seed=config.seed, return_info=True)
+        return text_batches(lookup, texts, targets, batching="sorted", batch_size=config.batch_size, shuffle=False)
+    except ValueError as error:
+        raise common.UserError(f"{'--train' if train else '--dev'}: {str(error).splitlines()[0]}") from None
+
+
+def fit_task(config, run_dir, network, lookup, labels, family, train_data, dev_data, loss, train_statistics):
+    """Compiles and fits `network`, saves the `TextTask`; returns `(task, fit_summary)`."""
+    import keras
+
+    from seqkeras.models.common import TextTask
+
+    network.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm or None),
+        loss=loss,
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    timer = throughput_callback()
+    callbacks = common.standard_callbacks(run_dir) + [timer]
+    history = network.fit(train_data, validation_data=dev_data, epochs=config.epochs, callbacks=callbacks,
+                          verbose=config.verbose, shuffle=False)
+    common.raise_if_diverged(callbacks)
+    task = TextTask(lookup, network, labels=list(labels), task=family)
+    common.save_model(task, pathlib.Path(run_dir) / common.MODEL_FILE)
+    info, statistics = train_statistics
+    seconds = sum(timer.seconds)
+    epochs_run = len(timer.seconds)
+    summary = {
+        "batching": config.batching,
+        "batches_per_epoch": info.batches_per_epoch,
+        "bucket_boundaries": list(info.boundaries),
+        "padding_fraction": round(statistics["padding_fraction"], 4),
+        "real_tokens_per_epoch": statistics["real_tokens"],
+        "train_seconds": round(seconds, 1),
+        "real_tokens_per_second": round(statistics["real_tokens"] * epochs_run / seconds, 1) if seconds else None,
+    }
+    history_dict = {"epoch": list(history.epoch), **{k: [float(v) for v in vs] for k, vs in history.history.items()}}
+    return task, summary, history_dict
+
+
+def finish_run(config, run_dir, family, history, summary, dev_metrics):
+    """metrics.json (history + final dev + throughput), the HParams dashboard and the curve PNG."""
+    metrics = common.update_metrics(run_dir, history=history, training=summary, dev=dev_metrics)
+    scalars = {f"dev_{key}": value for key, value in dev_metrics.items() if isinstance(value, (int, float))}
+    scalars.update(padding_fraction=summary["padding_fraction"],
+                   real_tokens_per_second=summary["real_tokens_per_second"] or 0.0)
+    common.log_hparams(run_dir, config, scalars)
+    common.plot_history(metrics["history"], pathlib.Path(run_dir) / "training_curves.png", title=family)
+    return metrics
+
+
+# ----------------------------------------------------------------------------------------------
+# Reports
+# ----------------------------------------------------------------------------------------------
+def class_report(gold, predicted, labels):
+    """`{label: {"precision", "recall", "f1", "support"}}` and macro-F1 over the labels present in `gold`."""
+    import numpy as np
+    from sklearn.metrics import precision_recall_fscore_support
+
+    present = [label for label in labels if label in set(gold)]
+    precision, recall, f1, support = precision_recall_fscore_support(
+        gold, predicted, labels=present, zero_division=0
+    )
+    table = {label: {"precision": round(float(p), 4), "recall": round(float(r), 4), "f1": round(float(f), 4),
+                     "support": int(s)}
+             for label, p, r, f, s in zip(present, precision, recall, f1, support)}
+    return table, float(np.mean(f1)) if len(f1) else 0.0
+
+
+def print_class_table(table, header="label"):
+    width = max([len(header)] + [len(str(label)) for label in table])
+    print(f"{header:<{width}}  {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}")
+    for label, row in table.items():
+        print(f"{label:<{width}}  {row['precision']:>9.4f} {row['recall']:>7.4f} {row['f1']:>7.4f} {row['support']:>8}")
+
+
+def save_confusion_png(gold, predicted, labels, path, title):
+    """A row-normalised confusion matrix (gold rows, predicted columns) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    size = max(4.0, 0.45 * len(labels) + 2)
+    figure, axis = plt.subplots(figsize=(size, size))
+    ConfusionMatrixDisplay.from_predictions(gold, predicted, labels=labels, normalize="true", ax=axis,
+                                            values_format=".2f", colorbar=False, xticks_rotation="vertical",
+                                            include_values=len(labels) <= 20)
+    axis.set_title(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return pathlib.Path(path)
+
+
+def write_output(text, out):
+    """Writes `text` to `--out`, or stdout when None."""
+    if out is None:
+        print(text, end="" if text.endswith("\n") else "\n")
+        return
+    try:
+        pathlib.Path(out).write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise common.UserError(f"--out: cannot write {out}: {error.strerror}") from None
+    print(f"wrote {out}")

@@ -1,0 +1,309 @@
+"""Train a part-of-speech tagger on CoNLL-U files: `seqkeras train tagger`, and its evaluate / predict.
+
+    seqkeras train tagger --train en_ewt-ud-train.conllu.gz --dev en_ewt-ud-dev.conllu.gz
+    seqkeras train tagger --train T.conllu --dev D.conllu --column xpos --run-dir runs/xpos
+    seqkeras train tagger ... --embeddings runs/word2vec --freeze-embeddings   # word2vec-initialised words
+    seqkeras train tagger ... --contextual runs/bilm                           # + frozen biLM layer mix (ELMo)
+    seqkeras evaluate runs/tagger --data en_ewt-ud-dev.conllu.gz
+    seqkeras predict runs/tagger --file sentences.txt      # one sentence per line, whitespace-tokenised
+    seqkeras predict runs/tagger --file D.conllu --out tagged.conllu
+
+The model: lower-cased word embedding + character CNN (+ the biLM mix), a BiLSTM, one linear
+layer per token (`TextBackbone` + `build_tagger`). The defaults are the benchmark recipe
+(`benchmarks/bench_tasks.py` upos). The run dir holds `config.json`, `model.keras` (a `TextTask`:
+raw strings in, tag names inside), `training_words.txt` (for the unseen-word accuracy),
+`metrics.json`, `tb/`, `ckpt/`, `training_curves.png`; `evaluate` adds `eval-<data>.json` and
+`confusion-<data>.png`.
+"""
+
+import dataclasses
+import json
+
+from pipelines import _text_tasks, common
+
+COLUMNS = ("upos", "xpos")
+TRAINING_WORDS_FILE = "training_words.txt"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    # --- data ---
+    train: str = common.field("", "training CoNLL-U file (.conllu or .conllu.gz)")
+    dev: str = common.field("", "development CoNLL-U file: validation after each epoch and the final figures")
+    column: str = common.field("upos", 'the tag column to learn: "upos" or "xpos"')
+    max_train_sentences: int = common.field(0, "use only the first N training sentences (0: all)")
+    # --- words ---
+    min_count: int = common.field(2, "a lower-cased word needs this many training occurrences to get its own id")
+    lowercase: bool = common.field(True, "lower-case words for the word lookup (characters keep their case)")
+    max_word_length: int = common.field(16, "characters per word read by the character encoder")
+    embeddings: str = common.field("", "word2vec run dir or word2vec text/binary file initialising the word "
+                                       "embedding (its width must equal --embedding-dim)")
+    freeze_embeddings: bool = common.field(False, "keep the word embedding fixed during training")
+    contextual: str = common.field("", "biLM run dir: its layers, frozen, are mixed into the word features (ELMo)")
+    # --- model ---
+    embedding_dim: int = common.field(100, "word embedding width")
+    char_embedding_dim: int = common.field(16, "character embedding width")
+    char_filters: int = common.field(48, "character CNN filters = character word-vector width (0: no characters)")
+    hidden_dim: int = common.field(128, "LSTM units per direction")
+    num_layers: int = common.field(1, "stacked BiLSTM layers")
+    dropout: float = common.field(0.33, "dropout on the word features and after each BiLSTM layer")
+    # --- training ---
+    epochs: int = common.field(6, "passes over the training sentences")
+    batching: str = common.field("token_budget", "random, sorted, bucketed or token_budget (buckets from length "
+                                                 "quantiles); packed does not fit this model")
+    batch_size: int = common.field(32, "sentences per batch (random/sorted/bucketed); sets the default token budget")
+    token_budget: int = common.field(0, "tokens per token_budget batch (0: batch-size x mean sentence length)")
+    num_buckets: int = common.field(16, "length buckets for bucketed/token_budget batching")
+    learning_rate: float = common.field(2e-3, "Adam learning rate")
+    clipnorm: float = common.field(0.0, "gradient norm clipping (0: none)")
+    seed: int = common.field(0, "weights, dropout and batch shuffling")
+    # --- output ---
+    run_dir: str = common.field("runs/tagger", "output folder (see the module docstring)")
+    verbose: int = common.field(2, "Keras progress: 0 silent, 1 progress bar, 2 one line per epoch")
+
+    def __post_init__(self):
+        if self.column not in COLUMNS:
+            raise ValueError(f"`column` must be one of {COLUMNS}. Received: column={self.column!r}")
+        _text_tasks.check_batching(self)
+        if self.contextual and not self.char_filters:
+            raise ValueError("`contextual` feeds the biLM the tagger's characters; it needs char_filters > 0. "
+                             f"Received: char_filters={self.char_filters}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------------------------
+def read_sentences(path, column, flag):
+    """CoNLL-U sentences (`seqkeras.data.conllu`), a UserError naming `flag` for a bad file."""
+    from seqkeras.data.conllu import read_conllu_sentences
+
+    try:
+        sentences = read_conllu_sentences(path, column)
+    except (ValueError, FileNotFoundError) as error:
+        raise common.UserError(f"{flag}: {str(error).splitlines()[0]}") from None
+    if not sentences:
+        raise common.UserError(f"{flag}: {path} holds no CoNLL-U sentence")
+    return sentences
+
+
+def check_tags(sentences, column, flag):
+    missing = sum(tag in (None, "_") for sentence in sentences for tag in sentence.tags)
+    if missing:
+        raise common.UserError(f"{flag}: {missing} words have no {column} tag (column '_'); choose another --column")
+
+
+def load_data(config):
+    """`(train, dev)` sentence lists."""
+    train = read_sentences(config.train, config.column, "--train")
+    if config.max_train_sentences:
+        train = train[: config.max_train_sentences]
+    dev = read_sentences(config.dev, config.column, "--dev")
+    check_tags(train, config.column, "--train")
+    check_tags(dev, config.column, "--dev")
+    return train, dev
+
+
+def texts_of(sentences):
+    return [" ".join(sentence.words) for sentence in sentences]
+
+
+def build_lookup(config, train, bilm_lookup=None):
+    """The tagger's `TokenLookup` (the biLM's characters with --contextual)."""
+    from seqkeras.models.common import build_word_lookup
+
+    return build_word_lookup(
+        [sentence.words for sentence in train], min_count=config.min_count, characters=bool(config.char_filters),
+        lowercase=config.lowercase,
+        max_word_length=bilm_lookup.max_word_length if bilm_lookup is not None else config.max_word_length,
+        char_vocabulary=bilm_lookup.char_vocabulary if bilm_lookup is not None else None,
+    )
+
+
+def backbone_options(config, lookup, embedding_weights=None, contextual_layers=None):
+    """The `TextBackbone` arguments, every model field mapped explicitly."""
+    return dict(
+        hidden_dim=config.hidden_dim,
+        num_layers=config.num_layers,
+        embedding_dim=config.embedding_dim,
+        dropout=config.dropout,
+        embedding_weights=embedding_weights,
+        embedding_trainable=not config.freeze_embeddings,
+        char_vocabulary_size=lookup.char_vocabulary.size if lookup.has_chars else None,
+        char_embedding_dim=config.char_embedding_dim,
+        char_filters=config.char_filters or 1,
+        contextual_layers=contextual_layers,
+    )
+
+
+def pretrained_inputs(config):
+    """`(embedder or None, biLM lookup or None)`; embedding weights come later (they need the lookup)."""
+    if not config.contextual:
+        return None, None
+    return _text_tasks.load_contextual(config.contextual)
+
+
+# ----------------------------------------------------------------------------------------------
+# Train
+# ----------------------------------------------------------------------------------------------
+def main(config, resume=False, overwrite=False):
+    """Trains, saves and scores on dev; returns a dict (`metrics`, `task`, `datasets`, ...)."""
+    import keras
+
+    from seqkeras.losses import MaskedSparseCategoricalCrossentropy
+    from seqkeras.models.tagger import build_tagger
+
+    # === Everything the user gave, checked before any data loads ===
+    _text_tasks.check_input_file(config.train, "--train")
+    _text_tasks.check_input_file(config.dev, "--dev")
+    if config.embeddings:
+        _text_tasks.vectors_path(config.embeddings)
+    _text_tasks.check_contextual_path(config.contextual)
+    run_dir = common.open_run_dir(config, "tagger", resume=resume, overwrite=overwrite)
+    keras.utils.set_random_seed(config.seed)
+
+    # === Data and the text path ===
+    train, dev = load_data(config)
+    # Tag names: training tags, then any tag only dev has (never predicted; counted as errors).
+    tags = sorted({tag for sentence in train for tag in sentence.tags})
+    tags += sorted({tag for sentence in dev for tag in sentence.tags} - set(tags))
+    tag_index = {tag: index for index, tag in enumerate(tags)}
+    embedder, bilm_lookup = pretrained_inputs(config)
+    lookup = build_lookup(config, train, bilm_lookup)
+    train_data, statistics = _text_tasks.batches(
+        config, lookup, texts_of(train), [[tag_index[t] for t in s.tags] for s in train], train=True)
+    dev_data = _text_tasks.batches(config, lookup, texts_of(dev), [[tag_index[t] for t in s.tags] for s in dev],
+                                   train=False)
+
+    # === Model ===
+    weights, found = None, None
+    if config.embeddings:
+        weights, found = _text_tasks.load_embedding_weights(config.embeddings, lookup, config.embedding_dim,
+                                                            config.seed)
+    network = build_tagger(lookup.vocabulary_size, len(tags), **backbone_options(config, lookup, weights, embedder))
+
+    # === Training ===
+    task, summary, history = _text_tasks.fit_task(
+        config, run_dir, network, lookup, tags, "tagger", train_data, dev_data,
+        MaskedSparseCategoricalCrossentropy(from_logits=True), statistics,
+    )
+    if found is not None:
+        summary["embeddings_found"] = found
+    training_words = sorted({_key(word, config.lowercase) for sentence in train for word in sentence.words})
+    (run_dir / TRAINING_WORDS_FILE).write_text("\n".join(training_words) + "\n", encoding="utf-8")
+
+    # === Final dev figures ===
+    dev_metrics = score(task, dev, set(training_words), config.lowercase, tags)
+    metrics = _text_tasks.finish_run(config, run_dir, "tagger", history, summary,
+                                     {key: dev_metrics[key] for key in ("accuracy", "unseen_accuracy", "tokens",
+                                                                        "unseen_tokens", "per_tag")})
+    print(f"tagger: dev {config.column} accuracy {dev_metrics['accuracy']:.4f} (unseen words "
+          f"{dev_metrics['unseen_accuracy']:.4f}), {summary['real_tokens_per_second']:.0f} real tokens/s, "
+          f"padding {summary['padding_fraction']:.1%} ({config.batching}); run saved to {run_dir}")
+    return {"metrics": metrics, "task": task, "lookup": lookup, "tags": tags, "summary": summary,
+            "datasets": {"train": train_data, "dev": dev_data}, "train_sentences": train}
+
+
+def _key(word, lowercase):
+    return word.lower() if lowercase else word
+
+
+def tag_sentences(task, sentences, batch_size=64):
+    """Predicted tag names per sentence (`TextTask.predict_texts` on the words joined by spaces)."""
+    outputs = task.predict_texts(texts_of(sentences), batch_size=batch_size)
+    return [[task.labels[i] for i in logits.argmax(-1)] for logits in outputs]
+
+
+def score(task, sentences, training_words, lowercase, tags, batch_size=64):
+    """Token accuracy, accuracy on words not in `training_words`, per-tag table, and the flat lists."""
+    import numpy as np
+
+    predicted = [tag for tags_ in tag_sentences(task, sentences, batch_size) for tag in tags_]
+    gold = [tag for sentence in sentences for tag in sentence.tags]
+    unseen = np.array([_key(word, lowercase) not in training_words for s in sentences for word in s.words])
+    correct = np.array([p == g for p, g in zip(predicted, gold)])
+    table, macro_f1 = _text_tasks.class_report(gold, predicted, tags)
+    return {
+        "accuracy": float(correct.mean()),
+        "unseen_accuracy": float(correct[unseen].mean()) if unseen.any() else None,
+        "tokens": int(correct.size),
+        "unseen_tokens": int(unseen.sum()),
+        "macro_f1": round(macro_f1, 4),
+        "per_tag": table,
+        "gold": gold,
+        "predicted": predicted,
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# The commands
+# ----------------------------------------------------------------------------------------------
+def configure(parser):
+    common.add_config_arguments(parser, TrainConfig)
+
+
+def run(args):
+    main(common.config_from_args(TrainConfig, args), resume=args.resume, overwrite=args.overwrite)
+
+
+def _load_task(run):
+    from seqkeras.models.common import TextTask
+
+    task = common.load_model(run.model_path)
+    if not isinstance(task, TextTask) or not task.labels:
+        raise common.UserError(f"{run.model_path} is not a tagger TextTask (raw strings in, tag names inside)")
+    return task
+
+
+def evaluate(run, args):
+    """`seqkeras evaluate RUN --data F.conllu`: accuracy, unseen-word accuracy, per-tag table, confusion PNG."""
+    from pipelines.evaluate import data_name
+
+    config = run.config
+    data = args.data or config["dev"]
+    sentences = read_sentences(data, config["column"], "--data")
+    check_tags(sentences, config["column"], "--data")
+    task = _load_task(run)
+    words_path = run.path / TRAINING_WORDS_FILE
+    training_words = set(words_path.read_text(encoding="utf-8").split("\n")) if words_path.is_file() else set()
+    result = score(task, sentences, training_words, config["lowercase"], task.labels, args.batch_size)
+    labels = [tag for tag in task.labels if tag in set(result["gold"]) | set(result["predicted"])]
+    png = _text_tasks.save_confusion_png(result["gold"], result["predicted"], labels,
+                                         run.path / f"confusion-{data_name(args.data or data)}.png",
+                                         f"{config['column']} confusion (row-normalised)")
+    _text_tasks.print_class_table(result["per_tag"], header=config["column"])
+    unseen = "n/a" if result["unseen_accuracy"] is None else f"{result['unseen_accuracy']:.4f}"
+    print(f"{config['column']} accuracy {result['accuracy']:.4f} over {result['tokens']} tokens; words unseen in "
+          f"training {unseen} over {result['unseen_tokens']}; macro-F1 {result['macro_f1']:.4f}; confusion: {png}")
+    return {"data": str(data), "column": config["column"],
+            **{key: result[key] for key in ("accuracy", "unseen_accuracy", "tokens", "unseen_tokens", "macro_f1",
+                                            "per_tag")},
+            "confusion_png": str(png)}
+
+
+def predict(run, args):
+    """`seqkeras predict RUN`: CoNLL-U with the tag column filled (default for .conllu input) or JSONL."""
+    from pipelines.predict import inputs
+    from seqkeras.data.conllu import sentence_from_words, write_conllu
+
+    column = run.config["column"]
+    file = str(args.file) if args.file is not None else ""
+    if file.endswith((".conllu", ".conllu.gz")):
+        sentences = read_sentences(args.file, column, "--file")
+        sentences += [sentence_from_words(text.split()) for text in args.text if text.split()]
+        fmt = args.format or "conllu"
+    else:
+        sentences = [sentence_from_words(text.split()) for text in inputs(args) if text.split()]
+        fmt = args.format or "jsonl"
+        if not sentences:
+            raise common.UserError("no words to tag: every --text / --file line is blank")
+    if fmt not in ("conllu", "jsonl"):
+        raise common.UserError(f"--format: a tagger writes conllu or jsonl. Received: --format {fmt}")
+    task = _load_task(run)
+    tags = tag_sentences(task, sentences, args.batch_size)
+    if fmt == "conllu":
+        text = write_conllu(sentences, tags, column)
+    else:
+        text = "".join(json.dumps({"words": list(s.words), column: t}, ensure_ascii=False) + "\n"
+                       for s, t in zip(sentences, tags))
+    _text_tasks.write_output(text, args.out)
+    return 0
