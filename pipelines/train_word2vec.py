@@ -2,58 +2,65 @@
 
     seqkeras train word2vec                          # Wikipedia excerpt, gensim's defaults, 5 epochs
     seqkeras train word2vec --corpus lee --epochs 10 --run-dir runs/w2v-lee
-    seqkeras train word2vec --corpus my_docs.txt     # one document per line
+    seqkeras train word2vec --corpus my_docs.txt     # one document per line (UTF-8)
     seqkeras train word2vec --config run.json        # any TrainConfig fields as JSON
+    seqkeras evaluate runs/word2vec [--data pairs.tsv | --data analogies.txt]
+    seqkeras predict runs/word2vec --text king --text "king -man woman"   # nearest neighbours, JSONL
 
 Hyper-parameters carry gensim's names. The corpus is lower-cased and split into words with the
-tensorflow-text Unicode-script tokenizer (punctuation dropped). Writes
-`runs/word2vec/{config.json, tb/, ckpt/, model.keras, vocabulary.txt, vectors.txt, vectors.bin,
-tb/projector/, results.json}`: word2vec text and binary files (gensim's `load_word2vec_format`
-reads them), TensorBoard projector files, and the evaluation (WordSim-353, SimLex-999, analogies,
-occupations on the gender direction with a bootstrap over the definitional pairs).
+tensorflow-text Unicode-script tokenizer (punctuation dropped). Writes `runs/word2vec/{config.json,
+model.keras, vectors.txt, vectors.bin, metrics.json, training_curve.png, tb/, ckpt/}`:
+`model.keras` is a `Word2Vec` that keeps its words, `vectors.txt/.bin` word2vec's text and binary
+files, `tb/projector/` the TensorBoard projector files, and metrics.json the evaluation
+(WordSim-353, SimLex-999, analogies through gensim's `KeyedVectors.evaluate_*`, and occupations on
+the gender direction with a bootstrap over the definitional pairs). In Python,
+`seqkeras.models.word2vec.load_keyed_vectors("runs/word2vec")` gives gensim's `KeyedVectors`.
 """
 
 import dataclasses
 import json
 import pathlib
+import sys
 import time
 
 from pipelines import common
-from seqkeras.data import corpora
-from seqkeras.models.word2vec import bias_probe, format_bias_table, tokenize_documents, train_word2vec
 
 CORPORA = ("wiki", "lee")
+_field = common.field
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     # --- data ---
-    corpus: str = "wiki"  # "wiki" (gensim's Wikipedia excerpt, markup stripped), "lee", or a text file, one document per line
-    max_documents: int = 0  # use only the first N documents (0: all)
-    lowercase: bool = True
+    corpus: str = _field("wiki", '"wiki" (gensim\'s Wikipedia excerpt, markup stripped), "lee" (Lee news corpus), '
+                                 'or a UTF-8 text file, one document per line')
+    max_documents: int = _field(0, 'use only the first N documents (0: all)')
+    lowercase: bool = _field(True, 'lower-case the corpus before splitting it into words')
     # --- vocabulary (gensim names) ---
-    min_count: int = 5  # drop words seen fewer times
-    max_vocab_size: int = 0  # keep the N most frequent words (0: no limit)
+    min_count: int = _field(5, 'drop words seen fewer times')
+    max_vocab_size: int = _field(0, 'keep the N most frequent words (0: no limit)')
     # --- skip-gram sampling (gensim names) ---
-    window: int = 5  # maximum context distance; the effective window is uniform in 1..window
-    sample: float = 1e-3  # subsampling threshold of frequent words (0: off)
-    negative: int = 5  # negatives per (target, context) pair
-    negative_group_size: int = 32  # pairs sharing one draw of negatives (1: every pair its own, as gensim)
-    ns_exponent: float = 0.75  # negatives ~ count ** ns_exponent
+    window: int = _field(5, 'maximum context distance; the effective window is uniform in 1..window')
+    sample: float = _field(1e-3, 'subsampling threshold of frequent words (0: off)')
+    negative: int = _field(5, 'negatives per (target, context) pair')
+    negative_group_size: int = _field(32, 'pairs sharing one draw of negatives (1: every pair its own, as gensim); '
+                                          'must divide batch_size')
+    ns_exponent: float = _field(0.75, 'negatives are drawn with probability ~ count ** ns_exponent')
     # --- model and SGD (gensim names) ---
-    vector_size: int = 100
-    alpha: float = 0.025  # initial learning rate
-    min_alpha: float = 0.0001  # final learning rate (linear decay over all epochs)
-    epochs: int = 5
-    seed: int = 0
+    vector_size: int = _field(100, 'dimension of the word vectors')
+    alpha: float = _field(0.025, 'initial learning rate')
+    min_alpha: float = _field(0.0001, 'final learning rate (linear decay over all epochs)')
+    epochs: int = _field(5, 'passes over the corpus')
+    seed: int = _field(0, 'seed of initialisation, subsampling, windows and negatives')
     # --- throughput ---
-    batch_size: int = 4096  # pairs per SGD step
-    steps_per_execution: int = 16
-    jit_compile: bool = True
-    workers: int = 1  # shards of each SGD step computed in parallel (gensim's name; tf.data uses other threads)
+    batch_size: int = _field(4096, '(target, context) pairs per SGD step')
+    steps_per_execution: int = _field(16, 'SGD steps per call of the compiled training function')
+    jit_compile: bool = _field(True, 'compile the SGD step with XLA')
+    workers: int = _field(1, 'shards of each SGD step computed in parallel (gensim\'s name; tf.data uses other threads)')
     # --- output ---
-    run_dir: str = "runs/word2vec"
-    verbose: int = 2  # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
+    run_dir: str = _field("runs/word2vec", 'output folder: config.json, model.keras, vectors.txt/.bin, metrics.json, '
+                                           'tb/ (with tb/projector), ckpt/')
+    verbose: int = _field(2, 'Keras progress: 0 silent, 1 progress bar, 2 one line per epoch')
 
     def __post_init__(self):
         if self.corpus not in CORPORA and not pathlib.Path(self.corpus).is_file():
@@ -62,9 +69,15 @@ class TrainConfig:
                      "workers", "negative_group_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be >= 1. Received: {name}={getattr(self, name)!r}")
-        for name in ("max_documents", "max_vocab_size", "sample"):
+        for name in ("max_documents", "max_vocab_size", "sample", "seed", "ns_exponent"):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be >= 0. Received: {name}={getattr(self, name)!r}")
+        if not self.alpha > 0:
+            raise ValueError(f"`alpha` must be > 0. Received: alpha={self.alpha!r}")
+        if not 0 <= self.min_alpha <= self.alpha:
+            raise ValueError(f"`min_alpha` must be in [0, alpha]. Received: min_alpha={self.min_alpha!r}, alpha={self.alpha!r}")
+        if self.verbose not in (0, 1, 2):
+            raise ValueError(f"`verbose` must be 0, 1 or 2. Received: verbose={self.verbose!r}")
         if self.batch_size % self.negative_group_size:
             raise ValueError(
                 "`negative_group_size` must divide `batch_size`. "
@@ -74,6 +87,8 @@ class TrainConfig:
 
 def load_texts(config):
     """The plain-text documents of the configured corpus (first `max_documents` if set)."""
+    from seqkeras.data import corpora
+
     if config.corpus == "wiki":
         articles = corpora.wiki_articles()
         if config.max_documents:
@@ -82,12 +97,14 @@ def load_texts(config):
     elif config.corpus == "lee":
         texts = corpora.lee_documents()
     else:
-        texts = [line for line in pathlib.Path(config.corpus).read_text(encoding="utf-8").splitlines() if line.strip()]
+        texts = common.read_lines(config.corpus, "--corpus")
     return texts[: config.max_documents] if config.max_documents else texts
 
 
 def train(config, documents, callbacks=()):
     """`train_word2vec` with every config field mapped explicitly."""
+    from seqkeras.models.word2vec import train_word2vec
+
     return train_word2vec(
         documents,
         vector_size=config.vector_size,
@@ -111,47 +128,132 @@ def train(config, documents, callbacks=()):
     )
 
 
-def evaluate(vectors):
-    """WordSim-353, SimLex-999 (Spearman) and questions-words (accuracy), skips counted."""
+# ----------------------------------------------------------------------------------------------
+# Evaluation: gensim's KeyedVectors.evaluate_* on the bundled sets, plus the bias probe
+# ----------------------------------------------------------------------------------------------
+BENCHMARKS = {"wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt", "analogies": "questions-words.txt"}
+
+
+def _is_analogy_file(lines):
+    """questions-words format (`: section` lines, 4 words a line) rather than word pairs."""
+    body = [line for line in lines if line.strip() and not line.startswith("#")]
+    return any(line.startswith(":") for line in body) or (bool(body) and all(len(line.split()) == 4 for line in body))
+
+
+def word_pairs(vectors, path):
+    """gensim's `evaluate_word_pairs` (Spearman, Pearson) with the pair counts it leaves out."""
+    lines = common.read_text_file(path, "--data").splitlines()
+    total = sum(1 for line in lines if line.strip() and not line.startswith("#"))
+    try:
+        pearson, spearman, oov_percent = vectors.evaluate_word_pairs(str(path))
+    except (ValueError, IndexError) as error:
+        raise common.UserError(f"--data: {path} is not a word-pair file (word1<TAB>word2<TAB>score): {error}") from None
+    skipped = int(round(oov_percent * total / 100.0))
+    return {"spearman": float(spearman[0]), "pearson": float(pearson[0]), "pairs": total - skipped,
+            "skipped": skipped}
+
+
+def word_analogies(vectors, path):
+    """gensim's `evaluate_word_analogies` (3CosAdd among the 300k most frequent words)."""
+    lines = common.read_text_file(path, "--data").splitlines()
+    questions = sum(1 for line in lines if line.strip() and not line.startswith(":"))
+    accuracy, sections = vectors.evaluate_word_analogies(str(path))
+    total = sections[-1]
+    correct, incorrect = len(total["correct"]), len(total["incorrect"])
+    return {"accuracy": float(accuracy), "correct": correct, "incorrect": incorrect,
+            "skipped": questions - correct - incorrect,
+            "sections": [{"section": s["section"], "correct": len(s["correct"]), "incorrect": len(s["incorrect"])}
+                         for s in sections[:-1]]}
+
+
+def evaluate_vectors(vectors, bootstrap=200, seed=0):
+    """WordSim-353, SimLex-999 (Spearman) and questions-words (accuracy) through gensim, and the
+    occupations on the gender direction (`bias_probe`; skipped when no definitional pair is known)."""
+    from seqkeras.data import corpora
+    from seqkeras.models.word2vec import bias_probe
+
     results = {}
-    for name, file in (("wordsim353", "wordsim353.tsv"), ("simlex999", "simlex999.txt")):
-        scores = vectors.evaluate_word_pairs(corpora.gensim_test_data(file))
-        results[name] = {key: scores[key] for key in ("spearman", "pearson", "pairs", "skipped")}
-    analogies = vectors.evaluate_word_analogies(corpora.gensim_test_data("questions-words.txt"))
-    results["analogies"] = {key: analogies[key] for key in ("accuracy", "correct", "incorrect", "skipped")}
+    for name, file in BENCHMARKS.items():
+        path = corpora.gensim_test_data(file)
+        results[name] = word_analogies(vectors, path) if name == "analogies" else word_pairs(vectors, path)
+    try:  # occupations on the gender direction of Bolukbasi et al.'s definitional pairs
+        results["bias_probe"] = bias_probe(vectors, bootstrap=bootstrap, seed=seed)
+    except KeyError as error:  # a corpus without any of the pairs
+        results["bias_probe"] = {"skipped": str(error)}
     return results
 
 
-def main(config=TrainConfig()):
+def _summary_rows(results):
+    rows = []
+    for name, row in results.items():
+        if isinstance(row, dict) and "spearman" in row:
+            rows.append((f"{name} Spearman", f"{row['spearman']:.4f}", f"{row['pairs']} pairs, {row['skipped']} skipped"))
+        elif isinstance(row, dict) and "accuracy" in row:
+            rows.append(("analogy accuracy", f"{row['accuracy']:.4f}",
+                         f"{row['correct'] + row['incorrect']} answered, {row['skipped']} skipped"))
+    return rows
+
+
+def print_table(rows):
+    for name, value, note in rows:
+        print(f"{name:<22}{value:>10}  {note}")
+
+
+def open_run(config, resume=False, overwrite=False):
+    run_dir = pathlib.Path(config.run_dir)
+    if resume and (run_dir / common.MODEL_FILE).exists():
+        raise common.UserError(f"--resume: {run_dir} already finished training ({common.MODEL_FILE} exists); "
+                               "nothing to resume (use --overwrite or another --run-dir to train again)")
+    return common.open_run_dir(config, "word2vec", resume=resume, overwrite=overwrite)
+
+
+def main(config=TrainConfig(), resume=False, overwrite=False):
     """Trains, saves the vectors and projector files, evaluates; returns the results dict."""
-    run_dir = common.prepare_run_dir(config)
+    run_dir = open_run(config, resume=resume, overwrite=overwrite)  # validated config; before any data loads
+
+    from seqkeras.models.word2vec import format_bias_table, save_projector, tokenize_documents
+    from seqkeras.models.word2vec.keyed_vectors import VECTORS_BINARY, VECTORS_TEXT
+
     documents = tokenize_documents(load_texts(config), lowercase=config.lowercase)
+    if not any(documents):
+        raise common.UserError(f"--corpus: {config.corpus} holds no words")
     raw_words = sum(len(doc) for doc in documents)
     start = time.perf_counter()
-    trained = train(config, documents, callbacks=common.standard_callbacks(run_dir, checkpoint_monitor="loss"))
+    callbacks = common.standard_callbacks(run_dir, checkpoint_monitor="loss")
+    try:
+        trained = train(config, documents, callbacks=callbacks)
+    except ValueError as error:  # corpus too small for min_count / negative
+        raise common.UserError(f"--corpus {config.corpus}: {str(error).splitlines()[0]}") from None
     seconds = time.perf_counter() - start
+    common.raise_if_diverged(callbacks)
 
-    trained.model.save(run_dir / "model.keras")
-    trained.vocabulary.save(run_dir / "vocabulary.txt")
-    trained.vectors.save_word2vec_format(run_dir / "vectors.txt")
-    trained.vectors.save_word2vec_format(run_dir / "vectors.bin", binary=True)
-    trained.vectors.save_projector(run_dir / "tb" / "projector")
+    common.save_model(trained.model, run_dir / common.MODEL_FILE)
+    trained.vectors.save_word2vec_format(str(run_dir / VECTORS_TEXT))
+    trained.vectors.save_word2vec_format(str(run_dir / VECTORS_BINARY), binary=True)
+    save_projector(trained.vectors, run_dir / "tb" / "projector")
 
     results = {
         "words": raw_words,
         "vocabulary_size": len(trained.vectors),
         "train_seconds": seconds,
         "words_per_s": raw_words * config.epochs / seconds,
-        "loss_per_epoch": [float(v) for v in trained.history.history["loss"]],
     }
-    results.update(evaluate(trained.vectors))
-    try:  # occupations on the gender direction of Bolukbasi et al.'s definitional pairs
-        results["bias_probe"] = bias_probe(trained.vectors, bootstrap=200, seed=config.seed)
-        print(format_bias_table(results["bias_probe"]["rows"], pair=("male", "female")))
-    except KeyError as error:  # a corpus without any of the pairs
-        results["bias_probe"] = {"skipped": str(error)}
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps({key: results[key] for key in ("words_per_s", "loss_per_epoch", "wordsim353", "analogies")}, indent=2))
+    results.update(evaluate_vectors(trained.vectors, seed=config.seed))
+    history = {key: [float(v) for v in values] for key, values in trained.history.history.items()}
+    metrics = common.update_metrics(run_dir, history={**history, "epoch": list(trained.history.epoch)}, **results)
+    common.plot_history(metrics["history"], run_dir / "training_curve.png", title="word2vec")
+    common.log_hparams(run_dir, config, {
+        "words_per_s": results["words_per_s"], "wordsim353_spearman": results["wordsim353"]["spearman"],
+        "simlex999_spearman": results["simlex999"]["spearman"], "analogy_accuracy": results["analogies"]["accuracy"],
+    })
+    if config.verbose:
+        if "rows" in results["bias_probe"]:
+            print(format_bias_table(results["bias_probe"]["rows"], pair=("male", "female")))
+        print_table([("words/s", f"{results['words_per_s']:.0f}", f"{raw_words} words x {config.epochs} epochs"),
+                     *_summary_rows(results)])
+        print(f"wrote {run_dir}/{{model.keras, vectors.txt, vectors.bin, metrics.json, tb/projector}}")
+    results["loss_per_epoch"] = metrics["history"].get("loss", [])
+    results["trained"] = trained
     return results
 
 
@@ -160,4 +262,68 @@ def configure(parser):
 
 
 def run(args):
-    main(common.config_from_args(TrainConfig, args))
+    main(common.config_from_args(TrainConfig, args), resume=args.resume, overwrite=args.overwrite)
+
+
+# ----------------------------------------------------------------------------------------------
+# Using a trained run: `seqkeras evaluate / predict`
+# ----------------------------------------------------------------------------------------------
+def load_vectors(run):
+    from seqkeras.models.word2vec import load_keyed_vectors
+
+    path = run.path / "vectors.bin"
+    if path.is_file():
+        try:
+            return load_keyed_vectors(path)
+        except (ValueError, EOFError, UnicodeDecodeError) as error:
+            raise common.UserError(f"{path} is truncated or corrupt ({type(error).__name__}); retrain the run") from None
+    model = common.load_model(run.model_path, what="RUN model")
+    return model.keyed_vectors()
+
+
+def evaluate(run, args):
+    """`--data`: a word-pair file (Spearman/Pearson) or an analogy file (accuracy), detected from
+    its lines; without it, WordSim-353, SimLex-999, the Google analogies and the bias probe."""
+    vectors = load_vectors(run)
+    if args.data is None:
+        results = evaluate_vectors(vectors, seed=run.config.get("seed", 0))
+    else:
+        lines = common.read_text_file(args.data, "--data").splitlines()
+        name = pathlib.Path(args.data).stem
+        if _is_analogy_file(lines):
+            results = {"analogies": word_analogies(vectors, args.data)}
+        else:
+            results = {name: word_pairs(vectors, args.data)}
+    print_table(_summary_rows(results))
+    return results
+
+
+def predict(run, args):
+    """Nearest neighbours (cosine, gensim's `most_similar`) of every `--text` / `--file` line, one
+    JSON object per line: words are added, words written `-word` subtracted (`king -man woman`)."""
+    from pipelines.predict import inputs
+
+    vectors = load_vectors(run)
+    lowercase = run.config.get("lowercase", True)
+    lines = []
+    for text in inputs(args):
+        words = text.split()
+        positive = [word.lower() if lowercase else word for word in words if not word.startswith("-")]
+        negative = [word[1:].lower() if lowercase else word[1:] for word in words if word.startswith("-") and len(word) > 1]
+        missing = [word for word in positive + negative if word not in vectors.key_to_index]
+        row = {"text": text}
+        if not positive and not negative:
+            row["error"] = "no words"
+        elif missing:
+            row["error"] = f"not in the vocabulary: {missing}"
+        else:
+            row["neighbours"] = [[word, round(float(score), 6)]
+                                 for word, score in vectors.most_similar(positive=positive, negative=negative, topn=10)]
+        lines.append(json.dumps(row, ensure_ascii=False))
+    text = "\n".join(lines) + "\n"
+    if args.out is not None:
+        pathlib.Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {len(lines)} rows to {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0

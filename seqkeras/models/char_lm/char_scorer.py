@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from seqkeras.data.tokenization import CharTokenizer
-from seqkeras.data.vocabulary import BOS_ID, PAD_ID
+from seqkeras.data.vocabulary import BOS_ID, OOV_ID, PAD_ID
 from seqkeras.models.char_lm.causality import check_language_model
 from seqkeras.models.char_lm.datasets import tokenize_characters
 
@@ -49,7 +49,8 @@ class CharScorer:
         """(B, T) character ids (no BOS, right-padded) -> dict of (B,) tensors.
 
         `log_prob_nats` / `log_prob_bits`: sum of log p(c_t | BOS, c_<t) over real characters;
-        `num_characters`: how many were scored.
+        `num_characters`: how many were scored; `num_oov` / `oov_log_prob_nats`: how many of them
+        are outside the vocabulary (scored as the one `<oov>` id) and their share of the sum.
         """
         batch_size = tf.shape(token_ids)[0]
         bos = tf.fill([batch_size, 1], tf.constant(BOS_ID, tf.int32))
@@ -60,7 +61,10 @@ class CharScorer:
         target_log_probs = tf.gather(log_probs, token_ids, batch_dims=2)  # (B, T)
         weights = tf.cast(padding_mask, tf.float32)
         log_prob_nats = tf.reduce_sum(target_log_probs * weights, axis=1)  # (B,)
+        oov = tf.cast(tf.logical_and(padding_mask, tf.equal(token_ids, OOV_ID)), tf.float32)  # (B, T)
         return {
+            "num_oov": tf.reduce_sum(tf.cast(oov, tf.int32), axis=1),
+            "oov_log_prob_nats": tf.reduce_sum(target_log_probs * oov, axis=1),
             "log_prob_nats": log_prob_nats,
             "log_prob_bits": log_prob_nats / math.log(2.0),
             "num_characters": tf.reduce_sum(tf.cast(padding_mask, tf.int32), axis=1),
@@ -77,7 +81,9 @@ class CharScorer:
         """Scores a string or a list of strings in batches of `batch_size`.
 
         Returns a dict of NumPy arrays, one entry per text: `log_prob_nats`, `log_prob_bits`,
-        `num_characters` and `bits_per_character` (NaN for an empty text).
+        `num_characters`, `bits_per_character` (NaN for an empty text), `num_oov` (characters
+        outside the vocabulary, all scored as the one `<oov>` id) and `oov_bit_share` (their
+        share of the text's bits; 0 for an empty text).
         """
         if isinstance(texts, str):
             texts = [texts]
@@ -86,7 +92,7 @@ class CharScorer:
             raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
         if not all(isinstance(text, str) for text in texts):
             raise TypeError("`texts` must be strings. Received: " + repr([type(t).__name__ for t in texts]))
-        keys = ("log_prob_nats", "log_prob_bits", "num_characters")
+        keys = ("log_prob_nats", "log_prob_bits", "num_characters", "num_oov", "oov_log_prob_nats")
         parts = {key: [] for key in keys}
         # Sorting by length keeps padding small; results go back in the input order.
         order = sorted(range(len(texts)), key=lambda index: len(texts[index]))
@@ -106,4 +112,6 @@ class CharScorer:
             scores[key] = values[inverse]
         with np.errstate(invalid="ignore", divide="ignore"):
             scores["bits_per_character"] = -scores["log_prob_bits"] / scores["num_characters"]
+            share = scores.pop("oov_log_prob_nats") / scores["log_prob_nats"]
+        scores["oov_bit_share"] = np.where(scores["log_prob_nats"] < 0, share, 0.0) + 0.0  # no -0.0
         return scores

@@ -43,7 +43,7 @@ def gender_direction(vectors, pairs=DEFINITIONAL_PAIRS):
     """The gender direction of `vectors`: first principal component of definitional pairs.
 
     Args:
-        vectors: a `KeyedVectors`.
+        vectors: a gensim `KeyedVectors`.
         pairs: `(male, female)` word pairs; pairs with a word outside the vocabulary are skipped
             and listed. With one pair the direction is the difference of its unit vectors.
 
@@ -60,8 +60,9 @@ def gender_direction(vectors, pairs=DEFINITIONAL_PAIRS):
     missing = [tuple(pair) for pair in pairs if tuple(pair) not in used]
     if not used:
         raise KeyError(f"No definitional pair has both words in the vocabulary. Received: pairs={list(pairs)}")
-    index_pairs = [(vectors.index[a], vectors.index[b]) for a, b in used]
-    direction, explained = _pair_direction(vectors.unit_vectors, index_pairs)
+    index = vectors.key_to_index
+    index_pairs = [(index[a], index[b]) for a, b in used]
+    direction, explained = _pair_direction(vectors.get_normed_vectors(), index_pairs)
     info = {
         "pairs": [list(pair) for pair in used],
         "missing_pairs": [list(pair) for pair in missing],
@@ -78,7 +79,7 @@ def bias_probe(vectors, words=OCCUPATIONS, pairs=DEFINITIONAL_PAIRS, bootstrap=2
     and `std` their standard deviation. A word whose interval spans zero has no clear lean.
 
     Args:
-        vectors: a `KeyedVectors`.
+        vectors: a gensim `KeyedVectors`.
         words: the probe words (default: 30 occupations, a few gendered by definition such as
             "king"/"queen" and "actor"/"actress" as sanity checks).
         pairs: definitional `(male, female)` pairs (default: Bolukbasi et al.'s ten).
@@ -96,7 +97,7 @@ def bias_probe(vectors, words=OCCUPATIONS, pairs=DEFINITIONAL_PAIRS, bootstrap=2
 
     Example:
 
-    >>> kv = KeyedVectors(["he", "she", "nurse", "engineer"], [[1, 0.1], [-1, 0.1], [-0.5, 1], [0.6, 1]])
+    >>> kv = keyed_vectors(["he", "she", "nurse", "engineer"], [[1, 0.1], [-1, 0.1], [-0.5, 1], [0.6, 1]])
     >>> probe = bias_probe(kv, words=["nurse", "engineer"], pairs=[("he", "she")], bootstrap=0)
     >>> [row["word"] for row in probe["rows"]]  # male-leaning first
     ['engineer', 'nurse']
@@ -106,13 +107,14 @@ def bias_probe(vectors, words=OCCUPATIONS, pairs=DEFINITIONAL_PAIRS, bootstrap=2
     direction, info = gender_direction(vectors, pairs)
     present = [word for word in words if word in vectors]
     missing = [word for word in words if word not in vectors]
-    unit = vectors.unit_vectors
-    probe_rows = unit[[vectors.index[word] for word in present]] if present else np.zeros((0, unit.shape[1]))
+    unit = vectors.get_normed_vectors()
+    index = vectors.key_to_index
+    probe_rows = unit[[index[word] for word in present]] if present else np.zeros((0, unit.shape[1]))
     projections = probe_rows @ direction  # (W,)
     rows = [{"word": word, "projection": float(value)} for word, value in zip(present, projections)]
     if bootstrap and present:
         rng = np.random.default_rng(seed)
-        index_pairs = [(vectors.index[a], vectors.index[b]) for a, b in info["pairs"]]
+        index_pairs = [(index[a], index[b]) for a, b in info["pairs"]]
         samples = np.empty((int(bootstrap), len(present)))  # (R, W)
         for r in range(int(bootstrap)):
             drawn = rng.integers(0, len(index_pairs), len(index_pairs))
@@ -132,7 +134,7 @@ def bias_projection(vectors, words=OCCUPATIONS, pair=("he", "she")):
     Words missing from the vocabulary are skipped and returned separately.
 
     Args:
-        vectors: a `KeyedVectors`.
+        vectors: a gensim `KeyedVectors`.
         words: the probe words (default: 30 occupations).
         pair: the two words defining the direction.
 

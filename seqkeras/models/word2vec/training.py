@@ -8,12 +8,12 @@ import tensorflow as tf
 from seqkeras.data.skipgrams import skipgram_dataset
 from seqkeras.data.tokenization import WordTokenizer
 from seqkeras.data.vocabulary import NUM_RESERVED, OOV_ID, Vocabulary
-from seqkeras.models.word2vec.keyed_vectors import KeyedVectors
 from seqkeras.models.word2vec.word2vec import Word2Vec
 
 TrainedWord2Vec = collections.namedtuple("TrainedWord2Vec", ["vectors", "model", "vocabulary", "history", "info"])
 TrainedWord2Vec.__doc__ = (
-    "Result of `train_word2vec`: `vectors` (KeyedVectors, frequency order), the Keras `model`, the "
+    "Result of `train_word2vec`: `vectors` (gensim `KeyedVectors`, frequency order, with counts), the Keras "
+    "`model` (a `Word2Vec` that keeps its words: `model.keyed_vectors()` gives the same vectors), the "
     "`vocabulary`, the Keras `history` (loss and alpha per epoch) and `info` (corpus and timing figures)."
 )
 
@@ -128,10 +128,10 @@ def train_word2vec(
         batch_size=batch_size, seed=seed, negative_group_size=negative_group_size,
     )
     model = Word2Vec(
-        vocabulary.size, vector_size=vector_size, alpha=alpha, min_alpha=min_alpha, epochs=epochs, seed=seed, workers=workers
+        vocabulary.size, vector_size=vector_size, alpha=alpha, min_alpha=min_alpha, epochs=epochs, seed=seed,
+        workers=workers, words=words, counts=counts[NUM_RESERVED:].tolist(),
     )
     model.compile(jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     history = model.fit(dataset, epochs=epochs, callbacks=callbacks, verbose=verbose)
     info = dict(info, raw_words=sum(len(doc) for doc in documents), vocabulary_size=len(words))
-    vectors = KeyedVectors(words, model.target_embedding.embeddings.numpy()[NUM_RESERVED:], counts=counts[NUM_RESERVED:])
-    return TrainedWord2Vec(vectors, model, vocabulary, history, info)
+    return TrainedWord2Vec(model.keyed_vectors(), model, vocabulary, history, info)

@@ -4,6 +4,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from seqkeras.data.vocabulary import NUM_RESERVED
+
 
 def _sgns_shard(target_table, context_table, target, context, negatives, step_size):
     """SGNS updates of some pairs against fixed tables, negatives shared by groups of `G` pairs.
@@ -104,6 +106,10 @@ class Word2Vec(keras.Model):
         epochs: number of passes the learning-rate schedule spans.
         seed: seed of the target-table initialisation.
         workers: shards of each batch computed concurrently (>= 1).
+        words: optional list of the `vocabulary_size - 4` words of ids 4, 5, ... (after the
+            reserved ids), most frequent first; kept in the config, so a saved model is
+            self-contained and `keyed_vectors()` needs nothing else.
+        counts: optional training count of each of `words`.
 
     Call arguments:
         inputs: dict with `target` int `(B,)` and `context` int `(B, K)` (true context words and/or
@@ -125,7 +131,8 @@ class Word2Vec(keras.Model):
     """
 
     def __init__(
-        self, vocabulary_size, vector_size=100, alpha=0.025, min_alpha=0.0001, epochs=5, seed=0, workers=1, **kwargs
+        self, vocabulary_size, vector_size=100, alpha=0.025, min_alpha=0.0001, epochs=5, seed=0, workers=1,
+        words=None, counts=None, **kwargs
     ):
         super().__init__(**kwargs)
         for name, value in (
@@ -137,6 +144,13 @@ class Word2Vec(keras.Model):
             raise ValueError(f"`alpha` must be > 0. Received: alpha={alpha}")
         if not 0 <= min_alpha <= alpha:
             raise ValueError(f"`min_alpha` must be in [0, alpha]. Received: min_alpha={min_alpha}, alpha={alpha}")
+        if words is not None and len(words) != vocabulary_size - NUM_RESERVED:
+            raise ValueError(f"`words` must list the {vocabulary_size - NUM_RESERVED} non-reserved words. "
+                             f"Received: {len(words)} words")
+        if counts is not None and (words is None or len(counts) != len(words)):
+            raise ValueError(f"`counts` needs `words` and one count per word. Received: {len(counts)} counts")
+        self.words = None if words is None else [str(word) for word in words]
+        self.counts = None if counts is None else [int(count) for count in counts]
         self.vocabulary_size = int(vocabulary_size)
         self.vector_size = int(vector_size)
         self.alpha = float(alpha)
@@ -252,9 +266,26 @@ class Word2Vec(keras.Model):
                 "epochs": self.epochs,
                 "seed": self.seed,
                 "workers": self.workers,
+                "words": self.words,
+                "counts": self.counts,
             }
         )
         return config
+
+    def keyed_vectors(self, words=None):
+        """The target table as gensim's `KeyedVectors` (reserved ids left out), counts attached.
+
+        Args:
+            words: the words of ids 4, 5, ...; defaults to the model's own `words`.
+        """
+        from seqkeras.models.word2vec.keyed_vectors import keyed_vectors
+
+        words = self.words if words is None else list(words)
+        if words is None:
+            raise ValueError("This Word2Vec has no `words`; pass the words of ids 4, 5, ... Received: words=None")
+        table = keras.ops.convert_to_numpy(self.target_embedding.embeddings)[NUM_RESERVED:]
+        counts = self.counts if words is self.words or words == self.words else None
+        return keyed_vectors(words, table, counts=counts)
 
 
 class _EpochIndex(keras.callbacks.Callback):
