@@ -19,8 +19,9 @@ TRAINING_FIELDS = {
 OTHER_FIELDS = {"corpus", "max_documents", "lowercase", "run_dir"}
 
 
-def test_every_field_is_accounted_for():
+def test_every_field_is_accounted_for_and_has_help_text():
     assert {f.name for f in dataclasses.fields(TrainConfig)} == set(TRAINING_FIELDS) | OTHER_FIELDS
+    assert all(f.metadata.get("help") for f in dataclasses.fields(TrainConfig))
 
 
 def test_every_training_field_reaches_train_word2vec(monkeypatch):
@@ -30,7 +31,9 @@ def test_every_training_field_reaches_train_word2vec(monkeypatch):
         seen.update(kwargs)
         return "trained"
 
-    monkeypatch.setattr(train_word2vec, "train_word2vec", fake_train)
+    import seqkeras.models.word2vec
+
+    monkeypatch.setattr(seqkeras.models.word2vec, "train_word2vec", fake_train)  # records the keywords
     config = TrainConfig(
         vector_size=7, window=3, min_count=2, max_vocab_size=50, sample=1e-4, negative=4, ns_exponent=0.5,
         alpha=0.03, min_alpha=0.002, epochs=2, seed=11, batch_size=64, steps_per_execution=3, jit_compile=False, verbose=0,
@@ -65,32 +68,77 @@ def test_bad_config(kwargs, message):
 
 def test_cli_builds_the_config(tmp_path):
     (tmp_path / "run.json").write_text(json.dumps({"epochs": 3, "window": 2}))
-    args = cli.build_parser().parse_args(
-        ["train", "word2vec", "--config", str(tmp_path / "run.json"), "--window", "4", "--jit-compile", "false"]
-    )
+    argv = ["train", "word2vec", "--config", str(tmp_path / "run.json"), "--window", "4", "--no-jit-compile"]
+    args = cli.build_parser(argv=argv).parse_args(argv)
     config = common.config_from_args(TrainConfig, args)
     assert (config.epochs, config.window, config.jit_compile) == (3, 4, False)
 
 
-@pytest.mark.slow
-def test_main_writes_vectors_projector_and_results(tmp_path):
-    gensim_models = pytest.importorskip("gensim.models")
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    pytest.importorskip("gensim.models")
+    run_dir = tmp_path_factory.mktemp("w2v") / "run"
     config = TrainConfig(
         corpus="lee", max_documents=60, min_count=3, vector_size=8, epochs=2, batch_size=512,
-        run_dir=str(tmp_path / "run"), verbose=0,
+        run_dir=str(run_dir), verbose=0,
     )
-    results = train_word2vec.main(config)
-    run_dir = tmp_path / "run"
-    for name in ("config.json", "model.keras", "vocabulary.txt", "vectors.txt", "vectors.bin", "results.json"):
+    return run_dir, config, train_word2vec.main(config)
+
+
+@pytest.mark.slow
+def test_main_writes_vectors_projector_and_metrics(run_dir):
+    from gensim.models import KeyedVectors
+
+    from seqkeras.models.word2vec import load_keyed_vectors
+
+    run_dir, config, results = run_dir
+    for name in ("config.json", "model.keras", "vectors.txt", "vectors.bin", "metrics.json", "training_curve.png"):
         assert (run_dir / name).is_file(), name
+    assert json.loads((run_dir / "config.json").read_text()) == json.loads(json.dumps(common.config_dict(config, "word2vec")))
     assert (run_dir / "tb" / "projector" / "projector_config.pbtxt").is_file()
-    text = gensim_models.KeyedVectors.load_word2vec_format(str(run_dir / "vectors.txt"))
-    binary = gensim_models.KeyedVectors.load_word2vec_format(str(run_dir / "vectors.bin"), binary=True)
+    text = KeyedVectors.load_word2vec_format(str(run_dir / "vectors.txt"))
+    binary = KeyedVectors.load_word2vec_format(str(run_dir / "vectors.bin"), binary=True)
     np.testing.assert_array_equal(text.vectors, binary.vectors)
     assert len(text) == results["vocabulary_size"]
-    assert len(results["loss_per_epoch"]) == 2
-    assert results["wordsim353"]["pairs"] + results["wordsim353"]["skipped"] == 353
-    probe = results["bias_probe"]
+    # the Python API hands back gensim's class, from the run dir or from model.keras alone
+    for source in (run_dir, run_dir / "model.keras"):
+        loaded = load_keyed_vectors(source)
+        assert isinstance(loaded, KeyedVectors) and loaded.index_to_key == binary.index_to_key
+        np.testing.assert_array_equal(loaded.vectors, binary.vectors)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert len(metrics["history"]["loss"]) == 2 and metrics["history"]["epoch"] == [0.0, 1.0]
+    assert metrics["wordsim353"]["pairs"] + metrics["wordsim353"]["skipped"] == 353
+    assert metrics["analogies"]["correct"] + metrics["analogies"]["incorrect"] + metrics["analogies"]["skipped"] == 19544
+    probe = metrics["bias_probe"]
     assert probe["direction"]["pairs"][0] == ["he", "she"] and len(probe["rows"]) + len(probe["missing"]) == 30
     assert all(row["low"] <= row["high"] for row in probe["rows"])
-    assert json.loads((run_dir / "results.json").read_text())["words"] == results["words"]
+    assert metrics["words"] == results["words"]
+
+
+@pytest.mark.slow
+def test_evaluate_and_predict_commands(run_dir, tmp_path, capsys):
+    from seqkeras.data.corpora import gensim_test_data
+
+    run_dir, _, results = run_dir
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["evaluate", str(run_dir), "--data", str(gensim_test_data("wordsim353.tsv"))])
+    assert exit_info.value.code == 0
+    written = json.loads((run_dir / "eval-wordsim353.json").read_text())
+    assert written["wordsim353"] == results["wordsim353"]  # same gensim figures as after training
+    assert "wordsim353 Spearman" in capsys.readouterr().out
+    analogies = tmp_path / "analogies.txt"
+    analogies.write_text(": tiny\nthe of and to\nzebra of and to\n")
+    with pytest.raises(SystemExit):
+        cli.main(["evaluate", str(run_dir), "--data", str(analogies)])
+    assert json.loads((run_dir / "eval-analogies.json").read_text())["analogies"]["skipped"] == 1
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["predict", str(run_dir), "--text", "government", "--text", "Government -the", "--text", "xyzzy"])
+    assert exit_info.value.code == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows[0]["neighbours"]) == 10 and "government" not in [w for w, _ in rows[0]["neighbours"]]
+    from seqkeras.models.word2vec import load_keyed_vectors
+
+    expected = load_keyed_vectors(run_dir).most_similar(positive=["government"], negative=["the"], topn=10)
+    assert [w for w, _ in rows[1]["neighbours"]] == [w for w, _ in expected]
+    assert "xyzzy" in rows[2]["error"]
