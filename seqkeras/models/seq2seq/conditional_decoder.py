@@ -179,12 +179,13 @@ class ConditionalDecoder(keras.layers.Layer):
 
         def body(step, token, finished, states, generated):
             logits, states = self._step(token, states, conditioned)  # (B, V)
-            if greedy:
-                next_token = tf.argmax(logits, axis=-1, output_type=tf.int32)
-            else:
-                next_token = tf.random.stateless_categorical(
+            next_token = tf.cond(
+                greedy,
+                lambda: tf.argmax(logits, axis=-1, output_type=tf.int32),
+                lambda: tf.random.stateless_categorical(
                     logits / temperature, 1, seed=tf.stack([seed, step]), dtype=tf.int32
-                )[:, 0]
+                )[:, 0],
+            )  # (B,)
             next_token = tf.where(finished, tf.fill([batch_size], pad_id), next_token)  # (B,)
             generated = generated.write(step, next_token)
             finished = tf.logical_or(finished, tf.equal(next_token, eos_id))
@@ -232,14 +233,23 @@ class ConditionalDecoder(keras.layers.Layer):
         if not self.built:
             self.build((None, None), tuple(context.shape))
         if self._generate_function is None:
-            self._generate_function = tf.function(self._generate, reduce_retracing=True)
+            # One trace for every batch size (an unknown batch axis, so a batch of one keeps the
+            # loop's shapes stable) and both strategies (`greedy` is a tensor).
+            scalar = tf.TensorSpec([], tf.int32)
+            self._generate_function = tf.function(
+                self._generate,
+                input_signature=[
+                    tf.TensorSpec([None, context.shape[-1]], context.dtype), scalar, scalar, scalar, scalar,
+                    tf.TensorSpec([], tf.bool), tf.TensorSpec([], context.dtype), scalar,
+                ],
+            )
         return self._generate_function(
             context,
             tf.constant(max_length, tf.int32),
             tf.constant(bos_id, tf.int32),
             tf.constant(eos_id, tf.int32),
             tf.constant(pad_id, tf.int32),
-            strategy == "greedy",
+            tf.constant(strategy == "greedy"),
             tf.constant(temperature, context.dtype),
             tf.constant(seed, tf.int32),
         )
