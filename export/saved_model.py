@@ -31,8 +31,8 @@ can put in front of itself) with its tables read from `assets/vocabulary.txt` (a
 `char_vocabulary.txt`); `export/SERVING.md` says why assets.
 """
 
+import json
 import pathlib
-import tempfile
 
 import keras
 import tensorflow as tf
@@ -46,6 +46,12 @@ from seqkeras.data.vocabulary import BOS_ID, EOS_ID, OOV_ID, PAD_ID
 TAGGER = "tagger"
 CLASSIFIER = "classifier"
 CHAR_LM = "char_lm"
+
+# Request limits written into every export (see `RequestLimits`); `--max-batch-size` and
+# `--max-text-chars` change them.
+DEFAULT_MAX_BATCH_SIZE = 128
+DEFAULT_MAX_TEXT_CHARS = 10000
+LIMITS_FILE = "request_limits.json"  # in assets.extra/, for hosts without TensorFlow (serving_client)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -165,6 +171,145 @@ class _Resources(tf.Module):
     """Holds the tables and assets the serving functions use, so ExportArchive saves them."""
 
 
+# ----------------------------------------------------------------------------------------------
+# Request validation inside the serving graph.
+# ----------------------------------------------------------------------------------------------
+class RequestLimits:
+    """What one request may hold, fixed at export and checked in the graph (and by `serving_client`).
+
+    Args:
+        max_batch_size: most rows (texts, prompts or token-id rows) per request.
+        max_text_chars: most characters (Unicode code points) per text or prompt; checked before
+            tokenization, so an oversized string costs one length pass, not a tokenization.
+        max_sequence_length: most positions per token-id row (default `max_text_chars`, plus
+            BOS/EOS: a token covers at least one character).
+        id_ranges: {input name: number of ids}; ids must lie in `[0, n)` (negative ones included
+            in the refusal: an embedding lookup would otherwise wrap or clamp them).
+        max_new_chars: char LM only, the largest `num_chars` of `generate`.
+    """
+
+    def __init__(self, max_batch_size=DEFAULT_MAX_BATCH_SIZE, max_text_chars=DEFAULT_MAX_TEXT_CHARS,
+                 max_sequence_length=None, id_ranges=None, max_new_chars=None):
+        for key, value in (("max_batch_size", max_batch_size), ("max_text_chars", max_text_chars)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{key}` must be a positive integer. Received: {key}={value!r}")
+        self.max_batch_size = int(max_batch_size)
+        self.max_text_chars = int(max_text_chars)
+        self.max_sequence_length = None if max_sequence_length is None else int(max_sequence_length)
+        self.id_ranges = {key: int(value) for key, value in (id_ranges or {}).items()}
+        self.max_new_chars = None if max_new_chars is None else int(max_new_chars)
+
+    def as_dict(self):
+        return {"max_batch_size": self.max_batch_size, "max_text_chars": self.max_text_chars,
+                "max_sequence_length": self.max_sequence_length, "id_ranges": dict(self.id_ranges),
+                "max_new_chars": self.max_new_chars}
+
+    def endpoint(self):
+        """A no-input function returning the limits (the `request_limits` signature)."""
+        values = self.as_dict()
+
+        def request_limits():
+            outputs = {
+                "max_batch_size": tf.constant(values["max_batch_size"], tf.int32),
+                "max_text_chars": tf.constant(values["max_text_chars"], tf.int32),
+                "max_sequence_length": tf.constant(values["max_sequence_length"] or -1, tf.int32),
+            }
+            for key, value in values["id_ranges"].items():
+                outputs[f"{key}_range"] = tf.constant(value, tf.int32)
+            if values["max_new_chars"] is not None:
+                outputs["max_new_chars"] = tf.constant(values["max_new_chars"], tf.int32)
+            return outputs
+
+        return request_limits
+
+
+def _after(checks, tensors):
+    """`tensors` (a dict) passed through identities that run only after every op in `checks`."""
+    with tf.control_dependencies(checks):
+        return {key: tf.identity(value) for key, value in tensors.items()}
+
+
+def _rank_check(name, tensor, rank):
+    return tf.debugging.Assert(
+        tf.equal(tf.rank(tensor), rank),
+        [f"`{name}` must have rank {rank}. Received: rank", tf.rank(tensor), "shape", tf.shape(tensor)],
+    )
+
+
+def _batch_check(name, batch, limits):
+    return tf.debugging.Assert(
+        (batch >= 1) & (batch <= limits.max_batch_size),
+        [f"`{name}` must hold 1 to {limits.max_batch_size} rows (max_batch_size). Received: rows", batch],
+    )
+
+
+def validated_text(name, text, limits):
+    """Checks a raw-text input: rank 1, 1..max_batch_size rows, each at most max_text_chars characters."""
+    (text,) = _after([_rank_check(name, text, 1)], {name: text}).values()
+    text = tf.ensure_shape(text, [None])
+    lengths = tf.strings.length(text, unit="UTF8_CHAR")  # (B,)
+    longest = tf.reduce_max(tf.concat([lengths, [0]], axis=0))
+    checks = [
+        _batch_check(name, tf.shape(text)[0], limits),
+        tf.debugging.Assert(
+            longest <= limits.max_text_chars,
+            [f"each `{name}` must have at most {limits.max_text_chars} characters (max_text_chars). "
+             "Received: a text of", longest, "characters at row", tf.argmax(lengths, output_type=tf.int32)],
+        ),
+    ]
+    (text,) = _after(checks, {name: text}).values()
+    return tf.ensure_shape(text, [None])
+
+
+def validated_ids(inputs, ranks, limits):
+    """Checks a token-id request: ranks, 1..max_batch_size rows, 1..max_sequence_length positions,
+    equal (B, T) across inputs, every id in its `[0, n)` range."""
+    inputs = dict(inputs)
+    inputs = _after([_rank_check(key, value, ranks[key]) for key, value in inputs.items()], inputs)
+    inputs = {key: tf.ensure_shape(value, [None] * ranks[key]) for key, value in inputs.items()}
+    shape = tf.shape(inputs["token_ids"])  # (B, T)
+    checks = [_batch_check("token_ids", shape[0], limits)]
+    most = limits.max_sequence_length
+    ok_length = shape[1] >= 1 if most is None else (shape[1] >= 1) & (shape[1] <= most)
+    checks.append(tf.debugging.Assert(
+        ok_length, [f"`token_ids` rows must have 1 to {most or 'any number of'} positions. Received: length", shape[1]]))
+    for key, value in inputs.items():
+        if key == "token_ids":
+            continue
+        same = tf.reduce_all(tf.equal(tf.shape(value)[:2], shape))
+        checks.append(tf.debugging.Assert(
+            same, [f"`{key}` must have the (batch, time) shape of `token_ids`. Received: shape", tf.shape(value),
+                   "token_ids shape", shape]))
+    for key, size in limits.id_ranges.items():
+        if key not in inputs:
+            continue
+        ids = inputs[key]
+        flat = tf.reshape(ids, [-1])
+        low = tf.reduce_min(tf.concat([flat, [0]], axis=0))
+        high = tf.reduce_max(tf.concat([flat, [0]], axis=0))
+        checks.append(tf.debugging.Assert(
+            (low >= 0) & (high < size),
+            [f"`{key}` must be ids in [0, {size}). Received: min", low, "max", high]))
+    inputs = _after(checks, inputs)
+    return {key: tf.ensure_shape(value, [None] * ranks[key]) for key, value in inputs.items()}
+
+
+def _ranks(specs):
+    return {key: len(spec.shape) for key, spec in specs.items()}
+
+
+def _open_specs(specs):
+    """The signature's specs with the rank left open, so a wrong rank reaches `validated_ids`."""
+    return {key: tf.TensorSpec(None, spec.dtype, name=key) for key, spec in specs.items()}
+
+
+def _id_ranges(token_lookup, specs):
+    ranges = {"token_ids": token_lookup.vocabulary_size}
+    if "char_ids" in specs and token_lookup.has_chars:
+        ranges["char_ids"] = token_lookup.char_vocabulary.size
+    return ranges
+
+
 def _check_labels(labels, what):
     labels = [str(label) for label in (labels or [])]
     if not labels:
@@ -186,26 +331,47 @@ def _labelled_resources(model, token_lookup, labels_file, from_logits):
     return from_logits, resources, specs
 
 
-def _text_and_ids_archive(model, resources, text_name, text_fn, ids_name, ids_fn, specs):
-    """ExportArchive tracking `model` and `resources`, with a raw-text and a token-id endpoint."""
+def _limits_for(limits, token_lookup, specs):
+    """`limits` completed with the export's id ranges and longest sequence."""
+    limits = limits or RequestLimits()
+    limits.id_ranges = {**_id_ranges(token_lookup, specs), **limits.id_ranges}
+    if limits.max_sequence_length is None:  # a token covers at least one character
+        limits.max_sequence_length = limits.max_text_chars + int(token_lookup.add_bos) + int(token_lookup.add_eos)
+    return limits
+
+
+def _text_and_ids_archive(model, resources, text_name, text_fn, ids_name, ids_fn, specs, limits):
+    """ExportArchive tracking `model` and `resources`, with validated raw-text and token-id endpoints
+    and the `request_limits` endpoint."""
+    ranks = _ranks(specs)
+
+    def text_endpoint(text):
+        return text_fn(validated_text("text", text, limits))
+
+    def ids_endpoint(inputs):
+        return ids_fn(validated_ids(inputs, ranks, limits))
+
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.track(resources)
-    archive.add_endpoint(text_name, text_fn, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-    archive.add_endpoint(ids_name, ids_fn, input_signature=[specs])
+    archive.add_endpoint(text_name, text_endpoint, input_signature=[tf.TensorSpec(None, tf.string, name="text")])
+    archive.add_endpoint(ids_name, ids_endpoint, input_signature=[_open_specs(specs)])
+    archive.add_endpoint("request_limits", limits.endpoint(), input_signature=[])
     return archive
 
 
 # ----------------------------------------------------------------------------------------------
 # Archives per task.
 # ----------------------------------------------------------------------------------------------
-def build_tagger_archive(model, token_lookup, labels_file, from_logits=None):
-    """ExportArchive with `tag_text` (default) and `tag_token_ids` signatures.
+def build_tagger_archive(model, token_lookup, labels_file, from_logits=None, limits=None):
+    """ExportArchive with `tag_text` (default), `tag_token_ids` and `request_limits` signatures.
 
     `token_lookup` is the `TokenLookup` of the raw-text signature (`sequence_length` = the
-    export's `max_length`); `labels_file` a token file of the tags in id order.
+    export's `max_length`); `labels_file` a token file of the tags in id order; `limits` a
+    `RequestLimits` (default limits when None) checked by both request signatures.
     """
     from_logits, resources, specs = _labelled_resources(model, token_lookup, labels_file, from_logits)
+    limits = _limits_for(limits, token_lookup, specs)
 
     def tag_token_ids(inputs):
         padding_mask = inputs["padding_mask"]
@@ -220,12 +386,14 @@ def build_tagger_archive(model, token_lookup, labels_file, from_logits=None):
         inputs, details = _text_features(resources.token_lookup, text, specs)
         return {**tag_token_ids(inputs), **details}
 
-    return _text_and_ids_archive(model, resources, "tag_text", tag_text, "tag_token_ids", tag_token_ids, specs)
+    return _text_and_ids_archive(model, resources, "tag_text", tag_text, "tag_token_ids", tag_token_ids, specs,
+                                 limits)
 
 
-def build_classifier_archive(model, token_lookup, labels_file, from_logits=None):
-    """ExportArchive with `classify_text` (default) and `classify_token_ids` signatures."""
+def build_classifier_archive(model, token_lookup, labels_file, from_logits=None, limits=None):
+    """ExportArchive with `classify_text` (default), `classify_token_ids` and `request_limits` signatures."""
     from_logits, resources, specs = _labelled_resources(model, token_lookup, labels_file, from_logits)
+    limits = _limits_for(limits, token_lookup, specs)
 
     def classify_token_ids(inputs):
         inputs = dict(inputs)
@@ -244,7 +412,7 @@ def build_classifier_archive(model, token_lookup, labels_file, from_logits=None)
         return {**classify_token_ids(inputs), **details}
 
     return _text_and_ids_archive(
-        model, resources, "classify_text", classify_text, "classify_token_ids", classify_token_ids, specs
+        model, resources, "classify_text", classify_text, "classify_token_ids", classify_token_ids, specs, limits
     )
 
 
@@ -252,7 +420,7 @@ def _has_carried_state(model):
     return all(callable(getattr(model, name, None)) for name in ("run", "step", "initial_states"))
 
 
-def build_char_lm_archive(model, token_lookup, vocabulary, from_logits=None, max_new_chars=2000):
+def build_char_lm_archive(model, token_lookup, vocabulary, from_logits=None, max_new_chars=2000, limits=None):
     """ExportArchive with `score_text` (default), `score_token_ids` and `generate` signatures.
 
     Scoring is the chain rule, as `CharScorer`: log p(text) = sum over characters of
@@ -261,7 +429,7 @@ def build_char_lm_archive(model, token_lookup, vocabulary, from_logits=None, max
 
     `generate(prompt, num_chars, temperature, top_k, top_p, seed)` continues each prompt (BOS is
     prepended; an empty prompt starts a document) by up to `num_chars` (capped at
-    `max_new_chars`) characters. A model with a carried state (`run`/`step`/`initial_states`,
+    `max_new_chars`; outside [1, max_new_chars] the request is refused) characters. A model with a carried state (`run`/`step`/`initial_states`,
     e.g. `CharLanguageModel`) runs `CharGenerator`'s in-graph loop: one step per character. Other
     causal models re-read a window of the last `max_length` tokens per character. Sampling is
     stateless and seeded: identical requests give identical text. A sampled end-of-document id
@@ -288,6 +456,8 @@ def build_char_lm_archive(model, token_lookup, vocabulary, from_logits=None, max
     resources = _Resources()
     resources.token_lookup = token_lookup
     window = token_lookup.sequence_length
+    limits = _limits_for(limits, token_lookup, specs)
+    limits.max_new_chars = int(max_new_chars)
 
     def log_probs(inputs):
         outputs = tf.cast(model(inputs, training=False), tf.float32)
@@ -361,7 +531,11 @@ def build_char_lm_archive(model, token_lookup, vocabulary, from_logits=None, max
             return tf.gather(buffer, positions, batch_dims=1), produced
 
     def generate(prompt, num_chars, temperature, top_k, top_p, seed):
-        num_chars = tf.clip_by_value(num_chars, 1, max_new_chars)
+        prompt = validated_text("prompt", prompt, limits)
+        check = tf.debugging.Assert(
+            (num_chars >= 1) & (num_chars <= max_new_chars),
+            [f"`num_chars` must be in [1, {max_new_chars}] (max_new_chars). Received: num_chars", num_chars])
+        num_chars = _after([check], {"n": num_chars})["n"]
         inputs, details = _text_features(resources.token_lookup, prompt, specs)
         seed_pair = tf.stack([seed, tf.constant(0, tf.int32)])
         ids, lengths = sample_ids(inputs["token_ids"], inputs["padding_mask"], num_chars, temperature,
@@ -375,7 +549,7 @@ def build_char_lm_archive(model, token_lookup, vocabulary, from_logits=None, max
         }
 
     archive = _text_and_ids_archive(
-        model, resources, "score_text", score_text, "score_token_ids", score_token_ids, specs
+        model, resources, "score_text", score_text, "score_token_ids", score_token_ids, specs, limits
     )
     archive.add_endpoint(
         "generate",
@@ -439,6 +613,8 @@ def export_saved_model(
     from_logits=None,
     warmup_texts=None,
     overwrite=False,
+    max_batch_size=DEFAULT_MAX_BATCH_SIZE,
+    max_text_chars=DEFAULT_MAX_TEXT_CHARS,
 ):
     """Exports a Keras model for TF Serving under `<base_dir>/<name>/<version>/`.
 
@@ -464,10 +640,18 @@ def export_saved_model(
             has a softmax activation.
         warmup_texts: real example texts for `assets.extra/tf_serving_warmup_requests`; None
             writes no warm-up file.
-        overwrite: replace an existing version directory.
+        overwrite: replace an existing version directory (with an explicit `version`).
+        max_batch_size: most rows per request (texts or token-id rows); larger batches are
+            refused by the signatures. Recorded in the `request_limits` signature and
+            `assets.extra/request_limits.json`.
+        max_text_chars: most characters per text or prompt; longer ones are refused.
 
     Returns:
         `pathlib.Path` of the written version directory.
+
+    Raises:
+        FileExistsError: `version` exists (or was claimed by another export meanwhile) and
+            `overwrite` is False. Without `version` the next free number is claimed instead.
 
     Example:
     ```python
@@ -486,31 +670,87 @@ def export_saved_model(
         raise ValueError(f"`max_length` must be an integer >= {1 + int(add_bos)}. Received: max_length={max_length}")
     split_arguments = _split_arguments(tokenizer, task, lowercase)
     name = name or task
+    limits = RequestLimits(max_batch_size=max_batch_size, max_text_chars=max_text_chars)
+    if warmup_texts is not None:
+        warmup_texts = [str(text) for text in warmup_texts]
+        for index, text in enumerate(warmup_texts):
+            if len(text) > max_text_chars:
+                raise ValueError(f"Warm-up text {index + 1} has {len(text)} characters, over max_text_chars="
+                                 f"{max_text_chars}; TF Serving would refuse to load the version. Received: "
+                                 f"{text[:40]!r}...")
 
-    def write(tmp_dir):
-        with tempfile.TemporaryDirectory() as scratch:
-            # The tables read these files; the SavedModel copies them into assets/.
-            scratch = pathlib.Path(scratch)
-            char_file = None
-            if char_vocabulary is not None:
-                char_file = write_token_file(scratch / "char_vocabulary.txt", list(char_vocabulary.tokens))
-            token_lookup = TokenLookup(
-                write_token_file(scratch / "vocabulary.txt", tokens), **split_arguments, add_bos=add_bos,
-                sequence_length=int(max_length), pad_to_sequence_length=False, char_vocabulary=char_file,
-                max_word_length=max_word_length, name="token_lookup",
-            )
-            if task == TAGGER or task == CLASSIFIER:
-                labels_file = write_token_file(scratch / "labels.txt", labels)
-                build = build_tagger_archive if task == TAGGER else build_classifier_archive
-                archive = build(model, token_lookup, labels_file, from_logits=from_logits)
-            else:
-                archive = build_char_lm_archive(model, token_lookup, _as_vocabulary(vocabulary), from_logits=from_logits)
-            archive.write_out(str(tmp_dir), verbose=False)
-            if warmup_texts is not None:
-                requests = build_warmup_requests(name, task, token_lookup, list(warmup_texts))
-                write_warmup_requests(tmp_dir, requests)
+    def write(tmp_dir, scratch):
+        # The tables read these files from `scratch`; the SavedModel copies them into assets/.
+        char_file = None
+        if char_vocabulary is not None:
+            char_file = write_token_file(scratch / "char_vocabulary.txt", list(char_vocabulary.tokens))
+        token_lookup = TokenLookup(
+            write_token_file(scratch / "vocabulary.txt", tokens), **split_arguments, add_bos=add_bos,
+            sequence_length=int(max_length), pad_to_sequence_length=False, char_vocabulary=char_file,
+            max_word_length=max_word_length, name="token_lookup",
+        )
+        if task == TAGGER or task == CLASSIFIER:
+            labels_file = write_token_file(scratch / "labels.txt", labels)
+            build = build_tagger_archive if task == TAGGER else build_classifier_archive
+            archive = build(model, token_lookup, labels_file, from_logits=from_logits, limits=limits)
+        else:
+            archive = build_char_lm_archive(model, token_lookup, _as_vocabulary(vocabulary), from_logits=from_logits,
+                                            limits=limits)
+        archive.write_out(str(tmp_dir), verbose=False)
+        write_request_limits(tmp_dir, limits)
+        if warmup_texts is not None:
+            requests = build_warmup_requests(name, task, token_lookup, warmup_texts,
+                                             batch_size=min(4, limits.max_batch_size))
+            write_warmup_requests(tmp_dir, requests)
 
     return write_version_atomically(base_dir, name, version, write, overwrite=overwrite)
+
+
+def write_request_limits(version_dir, limits):
+    """Writes `assets.extra/request_limits.json` (what `serving_client.read_request_limits` reads)."""
+    extra = pathlib.Path(version_dir) / "assets.extra"
+    extra.mkdir(parents=True, exist_ok=True)
+    path = extra / LIMITS_FILE
+    path.write_text(json.dumps(limits.as_dict(), indent=2) + "\n")
+    return path
+
+
+def export_archive(archive, base_dir, name, *, version=None, overwrite=False, limits=None):
+    """Writes a ready `keras.export.ExportArchive` as a version of `name` (atomic, as every export)."""
+
+    def write(tmp_dir):
+        archive.write_out(str(tmp_dir), verbose=False)
+        if limits is not None:
+            write_request_limits(tmp_dir, limits)
+
+    return write_version_atomically(base_dir, name, version, write, overwrite=overwrite)
+
+
+def text_task_arguments(task_model):
+    """`export_saved_model` keyword arguments read from a `TextTask` (its attached `TokenLookup`).
+
+    Returns the token-id network as `model` plus the vocabulary, split (as a tokenizer), lower-casing,
+    character vocabulary, word length, the longest sequence and the labels; nothing comes from side
+    files or flags.
+    """
+    from seqkeras.data.tokenization import CharTokenizer
+
+    lookup = task_model.preprocessor
+    if not isinstance(lookup, TokenLookup):
+        raise ValueError(f"The TextTask's preprocessor must be a TokenLookup. Received: {type(lookup).__name__}")
+    tokenizer = CharTokenizer(byte_fallback=lookup.byte_fallback) if lookup.split == "char" else lookup.split
+    arguments = {
+        "model": task_model.network,
+        "vocabulary": lookup.vocabulary,
+        "tokenizer": tokenizer,
+        "lowercase": lookup.lowercase,
+        "char_vocabulary": lookup.char_vocabulary,
+        "max_word_length": lookup.max_word_length,
+        "labels": task_model.labels,
+    }
+    if lookup.sequence_length is not None:
+        arguments["max_length"] = lookup.sequence_length
+    return arguments
 
 
 def preprocessing_arguments(word_preprocessor):

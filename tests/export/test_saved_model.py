@@ -34,9 +34,9 @@ def test_layout_assets_and_named_signatures(exports, loaded, tagger_bundle):
     assert read_token_file(paths["tagger"] / "assets" / "char_vocabulary.txt") == tagger_bundle.prep.char_vocabulary.tokens
     assert not [p for p in (base / "tagger").iterdir() if p.name.startswith(".")]  # no temp dirs left
     expected = {
-        "tagger": {"tag_text", "tag_token_ids", "serving_default"},
-        "classifier": {"classify_text", "classify_token_ids", "serving_default"},
-        "char_lm": {"score_text", "score_token_ids", "generate", "serving_default"},
+        "tagger": {"tag_text", "tag_token_ids", "serving_default", "request_limits"},
+        "classifier": {"classify_text", "classify_token_ids", "serving_default", "request_limits"},
+        "char_lm": {"score_text", "score_token_ids", "generate", "serving_default", "request_limits"},
     }
     for task, model in loaded.items():
         assert set(model.signatures) == expected[task]
