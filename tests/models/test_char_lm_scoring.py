@@ -87,3 +87,48 @@ def test_trained_model_prefers_real_text_over_shuffled_characters():
     shuffled = ["".join(rng.permutation(list(text))) for text in real]
     scores = CharScorer(model, vocabulary).score(real + shuffled)["log_prob_bits"]
     assert (scores[:6] > scores[6:]).all(), scores
+
+
+def test_out_of_vocabulary_characters_are_counted_with_their_share_of_the_bits(small):
+    model, vocabulary, scorer = small
+    texts = ["abc", "aЖbЖ", ""]
+    result = scorer.score(texts)
+    np.testing.assert_array_equal(result["num_oov"], [0, 2, 0])
+    assert result["oov_bit_share"][0] == 0.0 and result["oov_bit_share"][2] == 0.0
+    # NumPy reference: log p of the two <oov> positions over the whole text's log p
+    ids = vocabulary.lookup(tf.constant(list("aЖbЖ"))).numpy()
+    inputs = np.concatenate([[BOS_ID], ids[:-1]])[None]
+    logits = model({"token_ids": tf.constant(inputs, tf.int32), "padding_mask": tf.ones_like(inputs, bool)})
+    log_probs = tf.nn.log_softmax(logits)[0].numpy()[np.arange(4), ids]
+    np.testing.assert_allclose(result["oov_bit_share"][1], log_probs[[1, 3]].sum() / log_probs.sum(), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_self_contained_file_round_trip(small, tmp_path):
+    """model.keras of `train charlm`: a TextTask whose TokenLookup carries the vocabulary."""
+    from seqkeras.models.char_lm.storage import char_lm_task, load_char_lm, save_char_lm
+    from seqkeras.models.common.text_task import TextTask
+
+    model, vocabulary, scorer = small
+    task = char_lm_task(model, vocabulary)
+    direct = task(tf.constant(["ab[c"])).numpy()  # (1, 5, V): BOS + 4 characters
+    ids = vocabulary.lookup(tf.constant(list("ab[c"))).numpy()
+    expected = model({"token_ids": tf.constant([[BOS_ID, *ids]], tf.int32), "padding_mask": tf.ones([1, 5], bool)})
+    np.testing.assert_allclose(direct, expected.numpy(), rtol=1e-6)
+    path = save_char_lm(model, vocabulary, tmp_path / "model.keras")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]  # no vocabulary.txt
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, TextTask) and loaded.task == "charlm"
+    np.testing.assert_allclose(loaded(tf.constant(["ab[c"])).numpy(), direct, rtol=1e-6)
+    network, loaded_vocabulary = load_char_lm(path)
+    assert loaded_vocabulary.tokens == vocabulary.tokens
+    np.testing.assert_allclose(CharScorer(network, loaded_vocabulary).score(["ab[c"])["log_prob_nats"],
+                               scorer.score(["ab[c"])["log_prob_nats"], rtol=1e-5)
+    # an older pair (bare model + vocabulary.txt beside it) still loads
+    old = tmp_path / "old"
+    old.mkdir()
+    model.save(old / "model.keras")
+    with pytest.raises(FileNotFoundError, match="vocabulary.txt"):
+        load_char_lm(old / "model.keras")
+    vocabulary.save(str(old / "vocabulary.txt"))
+    assert load_char_lm(old / "model.keras")[1].tokens == vocabulary.tokens

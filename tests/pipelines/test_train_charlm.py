@@ -1,4 +1,5 @@
-"""`seqkeras train charlm`, `generate` and `score`: config wiring and command-line smoke tests."""
+"""`seqkeras train charlm`, `generate`, `score`, `evaluate`, `predict`: config wiring, the run dir,
+and command-line smoke tests."""
 
 import argparse
 import dataclasses
@@ -6,10 +7,13 @@ import json
 import pathlib
 
 import keras
+import numpy as np
 import pytest
+import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from pipelines import common, generate, score, train_charlm
+from pipelines import common, train_charlm
+from seqkeras import cli
 from seqkeras.data.corpora import split_documents, wiki_articles
 
 # Every TrainConfig field with a non-default value; the test fails when a field is added here
@@ -21,6 +25,8 @@ TINY = dict(
     lr_schedule="constant", clipnorm=0.5, seed=11, sample_seed_text="{{", sample_length=17,
     sample_temperature=0.7, run_dir=None, verbose=0,
 )
+# Corpus streaming and distribution fields: their wiring is tested in tests/distribute/.
+CHECKED_ELSEWHERE = {"corpus", "distribute", "workers", "task_index", "checkpoint_every"}
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +37,9 @@ def trained(tmp_path_factory):
 
 
 def test_the_table_names_every_field():
-    assert set(TINY) == {field.name for field in dataclasses.fields(train_charlm.TrainConfig)}
+    fields = {field.name for field in dataclasses.fields(train_charlm.TrainConfig)}
+    assert set(TINY) == fields - CHECKED_ELSEWHERE
+    assert all(field.metadata.get("help") for field in dataclasses.fields(train_charlm.TrainConfig))
     defaults = train_charlm.TrainConfig()
     assert all(getattr(defaults, name) != value for name, value in TINY.items() if value is not None)
 
@@ -46,6 +54,7 @@ def test_every_config_field_reaches_data_model_and_optimizer(trained, capsys):
     assert results["test_characters"] == sum(map(len, test))
     assert results["valid_characters"] == sum(len(text[:300]) for text in valid)
     assert min(results["vocabulary"].counts.values()) >= 4
+    assert results["test_xz_bpc"] == pytest.approx(train_charlm.xz_bits_per_character(test))
     # windows mode: independent windows of (batch_size, window)
     features, targets = results["datasets"]["train"].element_spec
     assert tuple(targets.shape) == (5, 24) and tuple(features["token_ids"].shape) == (5, 24)
@@ -68,11 +77,28 @@ def test_every_config_field_reaches_data_model_and_optimizer(trained, capsys):
     assert sorted(callback.history) == [0, 1]
     assert results["sample"].startswith("{{") and len(results["sample"]) <= 2 + 17
     # output: run_dir files, config.json equal to the config
-    run_dir = config.run_dir
-    for name in ("config.json", "model.keras", "vocabulary.txt", "results.json", "ckpt/best.keras", "tb/samples"):
-        assert pathlib.Path(run_dir, name).exists(), name
-    assert json.loads(pathlib.Path(run_dir, "config.json").read_text()) == dataclasses.asdict(config)
+    run_dir = pathlib.Path(config.run_dir)
+    for name in ("config.json", "model.keras", "metrics.json", "training_curve.png", "ckpt/best.keras", "tb/samples"):
+        assert (run_dir / name).exists(), name
+    assert not (run_dir / "vocabulary.txt").exists()  # the vocabulary lives in model.keras
+    stored = json.loads((run_dir / "config.json").read_text())
+    assert stored == json.loads(json.dumps(common.config_dict(config, "charlm")))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test_bpc"] == pytest.approx(results["test_bpc"]) and len(metrics["history"]["loss"]) == 2
     assert capsys.readouterr().out == ""  # verbose=0
+
+
+@pytest.mark.slow
+def test_model_file_alone_predicts_from_raw_strings(trained):
+    config, results = trained
+    task = common.load_model(pathlib.Path(config.run_dir, "model.keras"))
+    assert task.task == "charlm" and task.preprocessor.tokens == results["vocabulary"].tokens
+    logits = task(tf.constant(["[[ab", "{"]))  # BOS + characters, right-padded
+    assert tuple(logits.shape) == (2, 5, results["vocabulary"].size)
+    model = results["trainer"].language_model
+    ids = results["vocabulary"].lookup(tf.constant(list("[[ab"))).numpy()
+    expected = model({"token_ids": tf.constant([[2, *ids]], tf.int32), "padding_mask": tf.ones([1, 5], tf.bool)})
+    np.testing.assert_allclose(logits[:1].numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def _tensor_tags(folder):
@@ -119,6 +145,49 @@ def test_bad_config_values(field, value, message):
         train_charlm.TrainConfig(**{field: value})
 
 
+@pytest.mark.parametrize("values, message", [
+    ({"dropout": 1.5}, "dropout=1.5"),
+    ({"hidden_dim": 2.5}, "hidden_dim=2.5"),
+    ({"learning_rate": float("inf")}, "must be finite"),
+    ({"window": "128"}, "must be an integer"),
+    ({"valid_fraction": 0.6, "test_fraction": 0.5}, "valid_fraction \\+ test_fraction"),
+])
+def test_config_from_json_values_is_checked_before_anything_runs(values, message, tmp_path):
+    with pytest.raises(common.UserError, match=message):
+        common.config_from_dict(train_charlm.TrainConfig, {**values, "run_dir": str(tmp_path / "run")})
+    assert not (tmp_path / "run").exists()
+
+
+def test_existing_run_dir_is_refused_and_resume_checks_the_config(tmp_path):
+    config = train_charlm.TrainConfig(run_dir=str(tmp_path / "run"))
+    train_charlm.open_run(config)
+    written = (tmp_path / "run" / "config.json").read_text()
+    with pytest.raises(common.UserError, match="already exists; pass --resume"):
+        train_charlm.open_run(config)
+    changed = dataclasses.replace(config, hidden_dim=64)
+    with pytest.raises(common.UserError, match="hidden_dim: 256 -> 64"):
+        train_charlm.open_run(changed, resume=True)
+    assert (tmp_path / "run" / "config.json").read_text() == written  # nothing rewritten
+    assert train_charlm.open_run(config, resume=True) == tmp_path / "run"
+    (tmp_path / "run" / "model.keras").write_bytes(b"")
+    with pytest.raises(common.UserError, match="already finished"):
+        train_charlm.open_run(config, resume=True)
+    train_charlm.open_run(changed, overwrite=True)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["hidden_dim"] == 64
+    assert not (tmp_path / "run" / "model.keras").exists()
+
+
+@pytest.mark.slow
+def test_a_diverging_run_stops_with_one_line_and_saves_no_model(tmp_path):
+    config = train_charlm.TrainConfig(**{
+        **TINY, "learning_rate": 1e30, "clipnorm": 0.0, "lr_schedule": "constant", "epochs": 1,
+        "run_dir": str(tmp_path / "run"),
+    })
+    with pytest.raises(common.UserError, match="training diverged"):
+        train_charlm.main(config)
+    assert not (tmp_path / "run" / "model.keras").exists()
+
+
 def test_command_line_builds_the_config(tmp_path):
     parser = argparse.ArgumentParser()
     train_charlm.configure(parser)
@@ -128,23 +197,59 @@ def test_command_line_builds_the_config(tmp_path):
     assert (config.hidden_dim, config.mode, config.epochs) == (20, "windows", 3)
 
 
-@pytest.mark.slow
-def test_generate_and_score_commands(trained, capsys):
-    config, results = trained
-    model_path = f"{config.run_dir}/model.keras"
-    parser = argparse.ArgumentParser()
-    generate.configure(parser)
-    args = parser.parse_args(["--model", model_path, "--seed", "[[", "--length", "12", "--num-samples", "2"])
-    assert generate.run(args) == 0
-    out = capsys.readouterr().out
-    assert out.count("--- sample") == 2 and "[[" in out
-    bad = parser.parse_args(["--model", model_path, "--seed", "[[", "--temperature", "0"])
-    assert generate.run(bad) == 2
-    assert "temperature=0.0" in capsys.readouterr().err
+def _cli(argv):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    return exit_info.value.code
 
-    parser = argparse.ArgumentParser()
-    score.configure(parser)
-    args = parser.parse_args(["--model", model_path, "--text", "[[a]]", "--text", "", "--json"])
-    assert score.run(args) == 0
+
+@pytest.mark.slow
+def test_generate_command(trained, capsys):
+    config, _ = trained
+    run_dir = config.run_dir
+    argv = ["generate", run_dir, "--prompt", "[[", "--length", "12", "--num-samples", "2", "--seed", "5"]
+    assert _cli(argv) == 0
+    out = capsys.readouterr().out
+    assert out.count("--- sample") == 2 and out.count("[[") >= 2
+    assert _cli(argv) == 0 and capsys.readouterr().out == out  # same seed, same samples
+    assert _cli(["generate", "--model", f"{run_dir}/model.keras", "--prompt", "[[", "--length", "3"]) == 0
+    capsys.readouterr()
+    for bad, message in ((["--temperature", "0"], "--temperature must be a finite number > 0. Received: --temperature 0.0"),
+                         (["--prompt", "ЖЖ"], "outside the model's vocabulary")):
+        assert _cli(["generate", run_dir, "--prompt", "[[", *bad]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_score_command_writes_strict_json(trained, capsys):
+    config, _ = trained
+    long_text = "[[a]] " * 100
+    assert _cli(["score", config.run_dir, "--text", "[[a]]", "--text", "", "--text", long_text,
+                 "--text", "aЖЖ", "--json"]) == 0
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]  # strict JSON: no NaN
+    assert "NaN" not in captured.out
+    assert [row["characters"] for row in rows] == [5, 0, 600, 3] and rows[0]["log_prob_bits"] < 0
+    assert rows[1]["bits_per_character"] is None and "empty" in rows[1]["message"]
+    assert len(rows[2]["text"]) == 80 and rows[2]["text_length"] == 600  # long inputs are not echoed
+    assert rows[3]["oov_characters"] == 2 and 0 < rows[3]["oov_bit_share"] <= 1
+    assert "2 of 3 characters are outside the model's vocabulary" in captured.err
+
+
+@pytest.mark.slow
+def test_evaluate_and_predict_commands(trained, tmp_path, capsys):
+    config, results = trained
+    assert _cli(["evaluate", config.run_dir]) == 0  # the run's held-out test articles
+    heldout = json.loads(pathlib.Path(config.run_dir, "eval-heldout.json").read_text())
+    assert heldout["bits_per_character"] == pytest.approx(results["test_bpc"], rel=1e-4)
+    assert heldout["characters"] == results["test_characters"]
+    article = tmp_path / "article.txt"
+    article.write_text("[[Anarchism]] is a {{cite}}.", encoding="utf-8")
+    assert _cli(["evaluate", config.run_dir, "--data", str(article)]) == 0
+    assert json.loads(pathlib.Path(config.run_dir, "eval-article.json").read_text())["characters"] == 28
+    capsys.readouterr()
+    assert _cli(["predict", config.run_dir, "--text", "[[", "--text", "{{", "--decoding", "greedy"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [row["characters"] for row in rows] == [5, 0] and rows[0]["log_prob_bits"] < 0
+    assert [row["prompt"] for row in rows] == ["[[", "{{"]
+    assert all(len(row["continuation"]) <= config.sample_length for row in rows)
