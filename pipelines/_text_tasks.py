@@ -181,8 +181,14 @@ def fit_task(config, run_dir, network, lookup, labels, family, train_data, dev_d
 
     from seqkeras.models.common import TextTask
 
+    weight_decay = getattr(config, "weight_decay", 0.0)
+    if weight_decay:
+        optimizer = keras.optimizers.AdamW(config.learning_rate, weight_decay=weight_decay,
+                                           clipnorm=config.clipnorm or None)
+    else:
+        optimizer = keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm or None)
     network.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm or None),
+        optimizer=optimizer,
         loss=loss,
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )

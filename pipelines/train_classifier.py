@@ -1,0 +1,314 @@
+"""Train a sentence classifier: `seqkeras train classifier`, and its evaluate / predict.
+
+    seqkeras train classifier --train train.tsv --dev dev.tsv          # label<TAB>text per line
+    seqkeras train classifier --train en_ewt-ud-train.conllu.gz --dev en_ewt-ud-dev.conllu.gz \\
+        --label-from sent-id-prefix                                    # EWT genre from the sentence id
+    seqkeras train classifier ... --embeddings runs/word2vec --contextual runs/bilm
+    seqkeras evaluate runs/classifier --data dev.tsv
+    seqkeras predict runs/classifier --text "Thanks for the quick reply!"
+
+The model: word embedding + character CNN (+ the biLM mix), a BiLSTM pooled over the real words
+(`TextBackbone` + `build_classifier`); with `--wide-buckets N` (the default) a linear tf-idf bag
+of word and character n-grams is added to its logits (`build_wide_and_deep_classifier`, the genre
+benchmark's model). The run dir holds `config.json`, `model.keras` (a `TextTask`: raw strings in,
+label names inside), `metrics.json`, `tb/`, `ckpt/`, `training_curves.png`; `evaluate` adds
+`eval-<data>.json` and `confusion-<data>.png`.
+"""
+
+import dataclasses
+import json
+
+from pipelines import _text_tasks, common
+
+LABEL_SOURCES = ("", "sent-id-prefix")
+SPLITS = ("auto", "whitespace", "unicode_script")
+POOLINGS = ("mean", "max", "sum", "mean_max")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    # --- data ---
+    train: str = common.field("", "training file: TSV (label<TAB>text per line) or CoNLL-U with --label-from")
+    dev: str = common.field("", "development file (same format): validation after each epoch, final figures")
+    label_from: str = common.field("", 'CoNLL-U input: "sent-id-prefix" takes the label from the sentence id '
+                                       '(the part before the first "-", e.g. EWT genres)')
+    split: str = common.field("auto", 'how texts split into words: "whitespace", "unicode_script" (punctuation '
+                                      'apart), or "auto" (whitespace for CoNLL-U, unicode_script for TSV)')
+    max_train_sentences: int = common.field(0, "use only the first N training examples (0: all)")
+    # --- words ---
+    min_count: int = common.field(2, "a lower-cased word needs this many training occurrences to get its own id")
+    lowercase: bool = common.field(True, "lower-case words for the word lookup (characters keep their case)")
+    max_word_length: int = common.field(16, "characters per word read by the character encoder")
+    embeddings: str = common.field("", "word2vec run dir or word2vec text/binary file initialising the word "
+                                       "embedding (its width must equal --embedding-dim)")
+    freeze_embeddings: bool = common.field(False, "keep the word embedding fixed during training")
+    contextual: str = common.field("", "biLM run dir: its layers, frozen, are mixed into the word features (ELMo)")
+    # --- model ---
+    embedding_dim: int = common.field(128, "word embedding width")
+    char_embedding_dim: int = common.field(16, "character embedding width")
+    char_filters: int = common.field(32, "character CNN filters = character word-vector width (0: no characters)")
+    hidden_dim: int = common.field(64, "LSTM units per direction")
+    num_layers: int = common.field(1, "stacked BiLSTM layers")
+    pooling: str = common.field("mean_max", "mean, max, sum or mean_max over the real words")
+    dropout: float = common.field(0.5, "dropout on the word features, after each BiLSTM layer and on the bag")
+    wide_buckets: int = common.field(200_000, "wide & deep: word-bigram buckets of the linear n-gram branch "
+                                              "added to the logits (0: no wide branch)")
+    wide_char_buckets: int = common.field(2**18, "wide branch: character 2-5-gram buckets (0: words only)")
+    wide_scale: float = common.field(5.0, "wide branch output scale (multiplies its effective learning rate)")
+    bigram_buckets: int = common.field(50_000, "wide & deep: hashed bigram-embedding bag beside the pooled "
+                                               "encoder (0: none)")
+    # --- training ---
+    epochs: int = common.field(4, "passes over the training examples")
+    batching: str = common.field("token_budget", "random, sorted, bucketed or token_budget (buckets from length "
+                                                 "quantiles); packed does not fit this model")
+    batch_size: int = common.field(64, "examples per batch (random/sorted/bucketed); sets the default token budget")
+    token_budget: int = common.field(0, "tokens per token_budget batch (0: batch-size x mean text length)")
+    num_buckets: int = common.field(16, "length buckets for bucketed/token_budget batching")
+    learning_rate: float = common.field(1e-3, "AdamW learning rate")
+    weight_decay: float = common.field(0.1, "AdamW decoupled weight decay (0: Adam)")
+    clipnorm: float = common.field(0.0, "gradient norm clipping (0: none)")
+    seed: int = common.field(0, "weights, dropout and batch shuffling")
+    # --- output ---
+    run_dir: str = common.field("runs/classifier", "output folder (see the module docstring)")
+    verbose: int = common.field(2, "Keras progress: 0 silent, 1 progress bar, 2 one line per epoch")
+
+    def __post_init__(self):
+        if self.label_from not in LABEL_SOURCES:
+            raise ValueError(f"`label_from` must be one of {LABEL_SOURCES}. Received: label_from={self.label_from!r}")
+        if self.split not in SPLITS:
+            raise ValueError(f"`split` must be one of {SPLITS}. Received: split={self.split!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: pooling={self.pooling!r}")
+        _text_tasks.check_batching(self)
+        for name in ("wide_buckets", "wide_char_buckets", "bigram_buckets", "weight_decay"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"`{name}` must be >= 0. Received: {name}={getattr(self, name)!r}")
+        if self.wide_buckets == 1 or self.bigram_buckets == 1:
+            raise ValueError("hash buckets must be 0 (off) or >= 2. "
+                             f"Received: wide_buckets={self.wide_buckets}, bigram_buckets={self.bigram_buckets}")
+        if not self.wide_scale > 0:
+            raise ValueError(f"`wide_scale` must be > 0. Received: wide_scale={self.wide_scale!r}")
+        if self.wide_char_buckets and self.wide_buckets and not self.char_filters:
+            raise ValueError("`wide_char_buckets` reads the characters; it needs char_filters > 0 "
+                             f"(or wide_char_buckets=0). Received: char_filters={self.char_filters}")
+        if self.contextual and not self.char_filters:
+            raise ValueError("`contextual` feeds the biLM the classifier's characters; it needs char_filters > 0. "
+                             f"Received: char_filters={self.char_filters}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------------------------
+def is_conllu(path):
+    return str(path).endswith((".conllu", ".conllu.gz"))
+
+
+def read_examples(path, label_from, flag):
+    """`(texts, labels)` of a TSV or (with `label_from`) CoNLL-U file; UserErrors name `flag`."""
+    if is_conllu(path):
+        if label_from != "sent-id-prefix":
+            raise common.UserError(f"{flag}: {path} is CoNLL-U; pass --label-from sent-id-prefix to label its "
+                                   "sentences by their id prefix (or give a TSV file)")
+        from seqkeras.data.conllu import read_conllu_sentences
+
+        try:
+            sentences = read_conllu_sentences(path, "upos")
+        except (ValueError, FileNotFoundError) as error:
+            raise common.UserError(f"{flag}: {str(error).splitlines()[0]}") from None
+        if not sentences:
+            raise common.UserError(f"{flag}: {path} holds no CoNLL-U sentence")
+        no_prefix = [s.sent_id for s in sentences if "-" not in str(s.sent_id)]
+        if no_prefix:
+            raise common.UserError(f"{flag}: sentence id {no_prefix[0]!r} has no '-'-separated prefix to label it with")
+        return [" ".join(s.words) for s in sentences], [str(s.sent_id).split("-", 1)[0] for s in sentences]
+    if label_from:
+        raise common.UserError(f"{flag}: --label-from {label_from} applies to CoNLL-U files (.conllu, .conllu.gz). "
+                               f"Received: {path}")
+    texts, labels = [], []
+    for number, line in enumerate(common.read_text_file(path, flag).splitlines(), start=1):
+        if not line.strip():
+            continue
+        label, tab, text = line.partition("\t")
+        if not tab or not label.strip() or not text.strip():
+            raise common.UserError(f"{flag}: {path} line {number} is not 'label<TAB>text'. Received: {line[:60]!r}")
+        texts.append(text.strip())
+        labels.append(label.strip())
+    if not texts:
+        raise common.UserError(f"{flag}: {path} has no 'label<TAB>text' lines")
+    return texts, labels
+
+
+def resolved_split(config):
+    if config.split != "auto":
+        return config.split
+    return "whitespace" if is_conllu(config.train) else "unicode_script"
+
+
+def build_lookup(config, texts, bilm_lookup=None):
+    """The classifier's `TokenLookup`: its word vocabulary from the training texts, split as configured."""
+    import tensorflow as tf
+
+    from seqkeras.data.tokenization import WordTokenizer
+    from seqkeras.models.common import build_word_lookup
+
+    split = resolved_split(config)
+    words = [[w.decode("utf-8") for w in row] for row in WordTokenizer(split).tokenize(tf.constant(texts)).to_list()]
+    return build_word_lookup(
+        words, min_count=config.min_count, characters=bool(config.char_filters), lowercase=config.lowercase,
+        max_word_length=bilm_lookup.max_word_length if bilm_lookup is not None else config.max_word_length,
+        char_vocabulary=bilm_lookup.char_vocabulary if bilm_lookup is not None else None, split=split,
+    )
+
+
+def build_network(config, lookup, num_classes, embedding_weights=None, contextual_layers=None):
+    """`build_classifier`, or `build_wide_and_deep_classifier` with `wide_buckets`; every field mapped."""
+    from pipelines.train_tagger import backbone_options
+    from seqkeras.models.classifier import build_classifier, build_wide_and_deep_classifier
+    from seqkeras.models.common import TextBackbone
+
+    backbone = TextBackbone(lookup.vocabulary_size,
+                            **backbone_options(config, lookup, embedding_weights, contextual_layers))
+    if not config.wide_buckets:
+        return build_classifier(num_classes=num_classes, pooling=config.pooling, backbone=backbone)
+    return build_wide_and_deep_classifier(
+        num_classes=num_classes, pooling=config.pooling, backbone=backbone, wide_buckets=config.wide_buckets,
+        wide_scale=config.wide_scale, wide_char_buckets=config.wide_char_buckets or None,
+        bigram_buckets=config.bigram_buckets or None, head_dropout=config.dropout,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Train
+# ----------------------------------------------------------------------------------------------
+def main(config, resume=False, overwrite=False):
+    """Trains, saves and scores on dev; returns a dict (`metrics`, `task`, `datasets`, ...)."""
+    import keras
+
+    # === Everything the user gave, checked before any data loads ===
+    _text_tasks.check_input_file(config.train, "--train")
+    _text_tasks.check_input_file(config.dev, "--dev")
+    if config.embeddings:
+        _text_tasks.vectors_path(config.embeddings)
+    _text_tasks.check_contextual_path(config.contextual)
+    run_dir = common.open_run_dir(config, "classifier", resume=resume, overwrite=overwrite)
+    keras.utils.set_random_seed(config.seed)
+
+    # === Data and the text path ===
+    texts, labels = read_examples(config.train, config.label_from, "--train")
+    if config.max_train_sentences:
+        texts, labels = texts[: config.max_train_sentences], labels[: config.max_train_sentences]
+    dev_texts, dev_labels = read_examples(config.dev, config.label_from, "--dev")
+    names = sorted(set(labels))
+    names += sorted(set(dev_labels) - set(names))  # dev-only labels: never predicted, counted as errors
+    index = {name: i for i, name in enumerate(names)}
+    embedder, bilm_lookup = _text_tasks.load_contextual(config.contextual) if config.contextual else (None, None)
+    lookup = build_lookup(config, texts, bilm_lookup)
+    train_data, statistics = _text_tasks.batches(config, lookup, texts, [index[x] for x in labels], train=True)
+    dev_data = _text_tasks.batches(config, lookup, dev_texts, [index[x] for x in dev_labels], train=False)
+
+    # === Model ===
+    weights, found = None, None
+    if config.embeddings:
+        weights, found = _text_tasks.load_embedding_weights(config.embeddings, lookup, config.embedding_dim,
+                                                            config.seed)
+    network = build_network(config, lookup, len(names), weights, embedder)
+    if config.wide_buckets:
+        network.get_layer("wide_ngram_logits").adapt(train_data)  # the n-grams' idf, from the training texts
+
+    # === Training ===
+    task, summary, history = _text_tasks.fit_task(
+        config, run_dir, network, lookup, names, "classifier", train_data, dev_data,
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True), statistics,
+    )
+    if found is not None:
+        summary["embeddings_found"] = found
+
+    # === Final dev figures ===
+    result = score(task, dev_texts, dev_labels)
+    metrics = _text_tasks.finish_run(config, run_dir, "classifier", history, summary,
+                                     {key: result[key] for key in ("accuracy", "macro_f1", "examples", "per_class")})
+    print(f"classifier: dev accuracy {result['accuracy']:.4f}, macro-F1 {result['macro_f1']:.4f} over "
+          f"{result['examples']} examples, {summary['real_tokens_per_second']:.0f} real tokens/s, padding "
+          f"{summary['padding_fraction']:.1%} ({config.batching}); run saved to {run_dir}")
+    return {"metrics": metrics, "task": task, "lookup": lookup, "labels": names, "summary": summary,
+            "datasets": {"train": train_data, "dev": dev_data}, "train_texts": texts}
+
+
+def probabilities(task, texts, batch_size=64):
+    """Class probabilities `(N, C)` of raw texts."""
+    import numpy as np
+
+    logits = np.stack(task.predict_texts(texts, batch_size=batch_size))  # (N, C)
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def score(task, texts, gold, batch_size=64):
+    import numpy as np
+
+    predicted = [task.labels[i] for i in probabilities(task, texts, batch_size).argmax(-1)]
+    table, macro_f1 = _text_tasks.class_report(gold, predicted, task.labels)
+    return {"accuracy": float(np.mean([p == g for p, g in zip(predicted, gold)])), "macro_f1": round(macro_f1, 4),
+            "examples": len(gold), "per_class": table, "gold": gold, "predicted": predicted}
+
+
+# ----------------------------------------------------------------------------------------------
+# The commands
+# ----------------------------------------------------------------------------------------------
+def configure(parser):
+    common.add_config_arguments(parser, TrainConfig)
+
+
+def run(args):
+    main(common.config_from_args(TrainConfig, args), resume=args.resume, overwrite=args.overwrite)
+
+
+def _load_task(run):
+    from seqkeras.models.common import TextTask
+
+    task = common.load_model(run.model_path)
+    if not isinstance(task, TextTask) or not task.labels:
+        raise common.UserError(f"{run.model_path} is not a classifier TextTask (raw strings in, label names inside)")
+    return task
+
+
+def evaluate(run, args):
+    """`seqkeras evaluate RUN --data F`: accuracy, macro-F1, per-class table, confusion PNG."""
+    from pipelines.evaluate import data_name
+
+    data = args.data or run.config["dev"]
+    texts, gold = read_examples(data, run.config["label_from"], "--data")
+    task = _load_task(run)
+    result = score(task, texts, gold, args.batch_size)
+    labels = [name for name in task.labels if name in set(gold) | set(result["predicted"])]
+    png = _text_tasks.save_confusion_png(gold, result["predicted"], labels,
+                                         run.path / f"confusion-{data_name(data)}.png", "confusion (row-normalised)")
+    _text_tasks.print_class_table(result["per_class"])
+    print(f"accuracy {result['accuracy']:.4f}, macro-F1 {result['macro_f1']:.4f} over {result['examples']} "
+          f"examples; confusion: {png}")
+    return {"data": str(data), **{key: result[key] for key in ("accuracy", "macro_f1", "examples", "per_class")},
+            "confusion_png": str(png)}
+
+
+def predict(run, args):
+    """`seqkeras predict RUN (--text T | --file F)`: one JSON line per text, label and probabilities."""
+    import tensorflow as tf
+
+    from pipelines.predict import inputs
+
+    if args.format not in (None, "jsonl"):
+        raise common.UserError(f"--format: a classifier writes jsonl. Received: --format {args.format}")
+    texts = inputs(args)
+    task = _load_task(run)
+    split = task.preprocessor.tokenizer.tokenize(tf.constant(texts)).row_lengths().numpy()
+    empty = [text for text, length in zip(texts, split) if length == 0]
+    if empty:
+        raise common.UserError(f"--text/--file: a text has no words. Received: {empty[0]!r}")
+    rows = probabilities(task, texts, args.batch_size)
+    lines = []
+    for text, row in zip(texts, rows):
+        lines.append(json.dumps({"text": text, "label": task.labels[int(row.argmax())],
+                                 "probabilities": {name: round(float(p), 6) for name, p in zip(task.labels, row)}},
+                                ensure_ascii=False) + "\n")
+    _text_tasks.write_output("".join(lines), args.out)
+    return 0
