@@ -153,6 +153,16 @@ def corpus_sentences(name):
     return text_sentences(name, "--corpus")
 
 
+def check_corpus(config):
+    """Every `--corpus` entry names a bundled corpus or an existing file (checked before the run dir opens)."""
+    for name in config.corpus:
+        if name in BUNDLED:
+            continue
+        path = pathlib.Path(name[4:] if name.startswith("ewt:") else name)
+        if not path.is_file():
+            raise common.UserError(f"--corpus: not one of {BUNDLED}, ewt:PATH or an existing file. Received: {name!r}")
+
+
 def make_preprocessor(config, vocabulary, char_vocabulary):
     from seqkeras.data.token_lookup import TokenLookup
 
@@ -286,7 +296,7 @@ def perplexities(network, dataset, encoded):
     """Held-out figures: perplexity per direction, targets and the OOV rate of the words."""
     from seqkeras.data.vocabulary import OOV_ID
 
-    if network.optimizer is None:
+    if getattr(network, "optimizer", None) is None:
         network.compile("adam")
     result = network.evaluate(dataset, verbose=0, return_dict=True)
     token_ids, _ = encoded
@@ -331,6 +341,7 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
     from seqkeras.data.batching import epoch_statistics
     from seqkeras.models.common.text_task import TextTask
 
+    check_corpus(config)
     run_dir = common.open_run_dir(config, "bilm", resume=resume, overwrite=overwrite)
     keras.utils.set_random_seed(config.seed)
     started = time.time()

@@ -243,6 +243,8 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
     from seqkeras.data.vocabulary import PAD_ID
     from seqkeras.losses import MaskedSparseCategoricalCrossentropy
 
+    if config.pairs != "addition" and not pathlib.Path(config.pairs).is_file():
+        raise common.UserError(f"--pairs: not 'addition' nor an existing TSV file. Received: {config.pairs!r}")
     run_dir = common.open_run_dir(config, "seq2seq", resume=resume, overwrite=overwrite)
     keras.utils.set_random_seed(config.seed)
     started = time.time()

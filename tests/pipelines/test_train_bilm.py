@@ -1,0 +1,203 @@
+"""`seqkeras train bilm` and `seqkeras evaluate` on a biLM run: config wiring, run dir, CLI errors."""
+
+import dataclasses
+import json
+import math
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipelines import common, train_bilm
+from seqkeras import cli
+from seqkeras.data import corpora
+from seqkeras.models.elmo import ElmoEmbedder
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+EWT_DEV = REPO.parent / "shared" / "data" / "ud-english-ewt" / "en_ewt-ud-dev.conllu.gz"
+
+# Every TrainConfig field with a non-default value (run_dir set per test).
+TINY = dict(
+    corpus=("lee", f"ewt:{EWT_DEV}"), max_sentences=60, min_words=4, max_words=40, valid_fraction=0.2, split_seed=3,
+    split="whitespace", lowercase=False, vocabulary_size=40, min_count=3, max_word_length=7, char_embedding_dim=5,
+    char_filters=6, hidden_dim=4, num_layers=1, dropout=0.2, batching="bucketed", batch_size=7, token_budget=300,
+    num_buckets=3, epochs=2, steps_per_epoch=3, learning_rate=0.004, clipnorm=0.5, seed=11, run_dir=None,
+    verbose=0,
+)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    if not EWT_DEV.exists():
+        pytest.skip(f"UD English EWT not found at {EWT_DEV}")
+    run_dir = tmp_path_factory.mktemp("bilm") / "run"
+    config = train_bilm.TrainConfig(**{**TINY, "run_dir": str(run_dir)})
+    return config, train_bilm.main(config)
+
+
+def test_the_table_names_every_field():
+    assert set(TINY) == {field.name for field in dataclasses.fields(train_bilm.TrainConfig)}
+    defaults = train_bilm.TrainConfig()
+    assert all(getattr(defaults, name) != value for name, value in TINY.items() if value is not None)
+
+
+@pytest.mark.slow
+def test_every_config_field_reaches_data_model_and_optimizer(trained, capsys):
+    config, results = trained
+    # data: both corpora, the word-count filter, max_sentences per corpus, the seeded split
+    assert results["corpus_sentences_per_corpus"] == {"lee": 60, f"ewt:{EWT_DEV}": 60}
+    lee = [s for d in corpora.lee_documents() for s in corpora.split_sentences(d) if 4 <= len(s.split()) <= 40][:60]
+    ewt = [" ".join(s.words) for s in corpora.read_conllu(EWT_DEV) if 4 <= len(s.words) <= 40][:60]
+    everything = lee + ewt  # whitespace split: the counts above are the tokenizer's
+    order = np.random.default_rng(3).permutation(120)
+    assert results["texts"]["valid"] == [everything[i] for i in np.sort(order[:24])]  # valid_fraction 0.2
+    assert results["corpus_words"] == sum(len(text.split()) for text in everything)
+    # vocabularies: size cap, min_count, case kept, characters cut at max_word_length
+    vocabulary = results["vocabulary"]
+    assert vocabulary.size == 40 and min(vocabulary.counts.values()) >= 3
+    assert any(token != token.lower() for token in vocabulary.tokens[4:])  # lowercase=False
+    preprocessor = results["task"].preprocessor
+    assert (preprocessor.split, preprocessor.lowercase, preprocessor.max_word_length) == ("whitespace", False, 7)
+    assert preprocessor.char_vocabulary.tokens == results["char_vocabulary"].tokens
+    # batching: bucketed, batch_size 7, at most num_buckets buckets; steps_per_epoch x epochs steps
+    info = results["batching_info"]
+    assert info.strategy == "bucketed" and len(info.boundaries) <= 2 and set(info.bucket_batch_sizes) == {7}
+    batch = next(iter(results["train_data"]))
+    assert batch["token_ids"].shape[0] <= 7 and batch["char_ids"].shape[2] <= 7
+    # model
+    network = results["network"]
+    encoder = network.get_layer("char_encoder")
+    assert (encoder.char_vocabulary_size, encoder.char_embedding_dim, encoder.filters) == (
+        results["char_vocabulary"].size, 5, 6)
+    assert network.get_layer("token_projection").units == 4
+    assert {layer.name for layer in network.layers} >= {"forward_lstm_0", "backward_lstm_0"}
+    assert "forward_lstm_1" not in {layer.name for layer in network.layers}
+    assert network.get_layer("forward_output_dropout").rate == 0.2
+    assert network.get_layer("word_logits").units == 40
+    # optimizer
+    optimizer = network.optimizer
+    assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(0.004)
+    assert optimizer.global_clipnorm == 0.5
+    assert int(keras.ops.convert_to_numpy(optimizer.iterations)) == 2 * 3
+    # output
+    run_dir = pathlib.Path(config.run_dir)
+    for name in ("config.json", "model.keras", "metrics.json", "training_curves.png", "ckpt/best.keras", "tb/train"):
+        assert (run_dir / name).exists(), name
+    assert json.loads((run_dir / "config.json").read_text()) == json.loads(json.dumps(common.config_dict(config, "bilm")))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert len(metrics["history"]["loss"]) == 2 and metrics["history"]["epoch"] == [0, 1]
+    assert metrics["corpus_words"] == results["corpus_words"] and metrics["tokens_per_s"] > 0
+    assert 0 <= metrics["padding_fraction"] < 1
+    assert math.isfinite(metrics["heldout_forward_perplexity"]) and metrics["heldout_forward_perplexity"] > 1
+    assert capsys.readouterr().out == ""  # verbose=0
+
+
+def test_token_budget_batches_stay_within_the_budget():
+    config = train_bilm.TrainConfig(split="whitespace", token_budget=60, max_words=12, num_buckets=4, max_word_length=5)
+    texts = [" ".join(["word"] * n) for n in (1, 2, 3, 5, 8, 12, 12, 4, 2, 7)]
+    vocabulary, chars = train_bilm.build_vocabularies(config, texts)
+    preprocessor = train_bilm.make_preprocessor(config, vocabulary, chars)
+    data, ragged, info = train_bilm.batches(config, train_bilm.encode(preprocessor, texts), shuffle=False)
+    assert info.strategy == "token_budget"
+    sizes = []
+    for batch in data:
+        rows, width = batch["token_ids"].shape
+        assert rows * width <= 60
+        assert batch["char_ids"].shape[2] == 4  # "word": 4 characters (<= max_word_length)
+        sizes.append(int(batch["padding_mask"].numpy().sum()))
+    assert sum(sizes) == sum(len(text.split()) for text in texts)  # every word, once
+
+
+@pytest.mark.slow
+def test_model_file_alone_embeds_raw_strings(trained):
+    config, results = trained
+    task = keras.saving.load_model(pathlib.Path(config.run_dir, "model.keras"))
+    assert task.task == "bilm"
+    texts = ["The cat sat on the mat .", "Hello world"]
+    features = task.features(texts)
+    trained_network = results["network"]
+    expected = ElmoEmbedder.from_bilm(trained_network)({"char_ids": features["char_ids"],
+                                                        "padding_mask": features["padding_mask"]})
+    layers = ElmoEmbedder.from_bilm(task.network)({"char_ids": features["char_ids"],
+                                                   "padding_mask": features["padding_mask"]})
+    assert len(layers) == 2 and tuple(layers[0].shape) == (2, 7, 8)
+    for got, want in zip(layers, expected):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)
+    logits = task(tf.constant(texts))  # raw strings through the whole biLM
+    assert tuple(logits["forward_logits"].shape) == (2, 7, 40)
+
+
+@pytest.mark.slow
+def test_evaluate_prints_perplexities_equal_to_the_loaded_model(trained, tmp_path, capsys):
+    config, _ = trained
+    sentences = [" ".join(s.words) for s in corpora.read_conllu(EWT_DEV)[100:130]]
+    data = tmp_path / "dev.txt"
+    data.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["evaluate", config.run_dir, "--data", str(data), "--batch-size", "8"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "forward" in out and "backward" in out
+    figures = json.loads(pathlib.Path(config.run_dir, "eval-dev.json").read_text())
+    # the same figure from the model file alone: mean NLL per forward target
+    task = keras.saving.load_model(pathlib.Path(config.run_dir, "model.keras"))
+    total, count = 0.0, 0
+    for text in sentences:
+        features = task.features([text])
+        logits = task.network(features)["forward_logits"][0].numpy()  # (T, V)
+        ids = features["token_ids"][0].numpy()
+        log_probs = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) \
+            - logits.max(-1, keepdims=True)
+        total -= sum(log_probs[t, ids[t + 1]] for t in range(len(ids) - 1))
+        count += len(ids) - 1
+    assert figures["targets_per_direction"] == count
+    assert figures["forward_perplexity"] == pytest.approx(math.exp(total / count), rel=1e-4)
+    assert f"{figures['forward_perplexity']:.2f}" in out
+    # the held-out default and CoNLL-U input
+    with pytest.raises(SystemExit):
+        cli.main(["evaluate", config.run_dir])
+    heldout = json.loads(pathlib.Path(config.run_dir, "eval-heldout.json").read_text())
+    assert heldout["sentences"] == 24
+    assert heldout["forward_perplexity"] == pytest.approx(
+        json.loads(pathlib.Path(config.run_dir, "metrics.json").read_text())["heldout_forward_perplexity"], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_an_existing_run_dir_is_refused(trained):
+    config, _ = trained
+    with pytest.raises(common.UserError, match="already exists"):
+        train_bilm.main(config)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "seqkeras.cli", *args], capture_output=True, text=True, cwd=REPO,
+                          timeout=300)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args, message", [
+    (["train", "bilm", "--corpus", "no_such_corpus.txt"], "--corpus"),
+    (["train", "bilm", "--corpus", "ewt:"], "ewt:PATH"),
+    (["train", "bilm", "--batching", "packed"], "batching='packed'"),
+    (["train", "bilm", "--hidden-dim", "0"], "hidden_dim=0"),
+    (["train", "bilm", "--token-budget", "10"], "token_budget=10"),
+    (["evaluate", "no_such_run_dir"], "run dir not found"),
+])
+def test_bad_inputs_exit_2_with_one_line(tmp_path, args, message):
+    result = _cli(*args, "--run-dir", str(tmp_path / "run")) if args[0] == "train" else _cli(*args)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("seqkeras: error")]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()  # nothing written before the inputs are checked
+
+
+@pytest.mark.slow
+def test_evaluate_bad_data_is_one_line(trained):
+    config, _ = trained
+    result = _cli("evaluate", config.run_dir, "--data", "no_such_file.conllu")
+    assert result.returncode == 2 and "--data" in result.stderr and "Traceback" not in result.stderr
