@@ -264,3 +264,32 @@ def series_windows(
     if batch_size is not None:
         dataset = dataset.batch(batch_size)
     return dataset.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def series_window_arrays(series, input_width, horizon=1, target_columns=None, origins=None):
+    """Direct-forecast windows as NumPy arrays: inputs `(N, input_width, F)`, targets `(N, horizon, T)`.
+
+    Window `i` reads `series[o - input_width : o]` and targets `series[o : o + horizon]` at origin
+    `o` (the first forecast step); by default every origin whose inputs and targets fit in the
+    series. A 1-D series is one feature.
+
+    Example:
+
+    >>> x, y = series_window_arrays(np.arange(6.0), input_width=3, horizon=2)
+    >>> x[:, :, 0].tolist(), y[:, :, 0].tolist()
+    ([[0.0, 1.0, 2.0], [1.0, 2.0, 3.0]], [[3.0, 4.0], [4.0, 5.0]])
+    """
+    values = check_finite(np.asarray(series, dtype=np.float64))
+    if values.ndim == 1:
+        values = values[:, None]  # (T, 1)
+    columns = list(range(values.shape[1])) if target_columns is None else [int(c) for c in target_columns]
+    if origins is None:
+        window_starts(len(values), input_width, horizon)  # validates the sizes
+        origins = np.arange(input_width, len(values) - horizon + 1)
+    origins = np.asarray(origins, dtype=np.int64)
+    if origins.size and (origins.min() < input_width or origins.max() + horizon > len(values)):
+        raise ValueError(f"`origins` must lie in [{input_width}, {len(values) - horizon}]. "
+                         f"Received {origins.min()}..{origins.max()}")
+    inputs = np.stack([values[o - input_width:o] for o in origins])  # (N, W, F)
+    targets = np.stack([values[o:o + horizon][:, columns] for o in origins])  # (N, H, T)
+    return inputs, targets

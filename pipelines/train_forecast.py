@@ -1,0 +1,223 @@
+"""Train a forecaster with walk-forward validation against classical baselines.
+
+    seqkeras train forecast --series sunspots                    # defaults: a few minutes on 2 CPU cores
+    seqkeras train forecast --series macrodata --horizon 8 --window 16 --backbone tcn
+    seqkeras train forecast --series my.csv --target load --covariates temp --fill interpolate
+    seqkeras evaluate runs/forecast                              # the comparison table
+    seqkeras predict runs/forecast --csv recent.csv              # the next H values
+
+Each fold trains on the past only (expanding, or `--sliding N` steps), skips `--gap` steps and
+forecasts the next `--horizon` values from its origin; the baselines (persistence, seasonal naive,
+training mean, AutoReg and ARIMA chosen by AIC) are fitted on the same training part. The run
+dir gets config.json, metrics.json (per-fold and per-horizon tables for every method), tb/
+(per-fold scalars), folds.png, forecasts.png, error_by_horizon.png and model.keras (refit on
+the whole series: a float32 "window" (B, window, features) in, (B, horizon) out, series units).
+"""
+
+import dataclasses
+import json
+import time
+
+from pipelines import common
+from pipelines import forecast_series as series_lib
+
+BACKBONES = ("lstm", "tcn", "attention")
+LOSSES = ("mae", "mse", "huber")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    # --- data ---
+    series: str = common.field("sunspots", 'sunspots, macrodata, or a CSV file with a header row')
+    target: tuple = common.field((), 'column(s) to forecast (default: SUNACTIVITY / realgdp_growth)')
+    covariates: tuple = common.field((), 'input-only columns (default: macrodata growth rates and rates; "none": none)')
+    fill: str = common.field("none", 'missing values: none (refuse), ffill, interpolate or drop rows')
+    period: int = common.field(0, 'seasonal-naive period (0: 11 for sunspots, 4 for macrodata, 1 otherwise)')
+    # --- walk-forward validation ---
+    horizon: int = common.field(11, 'forecast steps H')
+    window: int = common.field(24, 'input steps per forecast')
+    folds: int = common.field(5, 'forecast origins; the last test range ends at the end of the series')
+    step: int = common.field(0, 'steps between origins (0: the horizon, test ranges tile)')
+    gap: int = common.field(0, 'steps skipped between each training range and its test range')
+    sliding: int = common.field(0, 'train on the last N steps only (0: expanding window)')
+    refit_every: int = common.field(1, 'refit the network every k folds (baselines refit every fold)')
+    # --- model ---
+    backbone: str = common.field("lstm", 'lstm, tcn (causal dilated convolutions) or attention (causal)')
+    hidden_dim: int = common.field(32, 'LSTM units / TCN filters / attention width')
+    num_layers: int = common.field(1, 'stacked LSTM layers or attention blocks')
+    dropout: float = common.field(0.0, 'dropout between layers')
+    kernel_size: int = common.field(3, 'TCN taps per convolution')
+    num_heads: int = common.field(2, 'attention heads')
+    linear_skip: bool = common.field(True, 'add a linear map of the whole window to the output')
+    quantiles: tuple = common.field((0.1, 0.9), 'quantile levels of the interval head (empty: none)')
+    # --- training ---
+    epochs: int = common.field(120, 'epochs per fit')
+    batch_size: int = common.field(32, 'windows per batch')
+    learning_rate: float = common.field(3e-3, 'Adam learning rate')
+    loss: str = common.field("mae", 'point loss: mae, mse or huber (in standardized units)')
+    seed: int = common.field(0, 'weights and shuffling')
+    refit_final: bool = common.field(True, 'refit on the whole series and save model.keras')
+    # --- output ---
+    run_dir: str = common.field("runs/forecast", 'output folder')
+    verbose: int = common.field(0, 'Keras progress: 0 silent, 1 bar, 2 one line per epoch')
+
+    def __post_init__(self):
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"--backbone must be one of {BACKBONES}. Received: --backbone {self.backbone}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"--loss must be one of {LOSSES}. Received: --loss {self.loss}")
+        if self.fill not in series_lib.FILLS:
+            raise ValueError(f"--fill must be one of {series_lib.FILLS}. Received: --fill {self.fill}")
+        for name in ("horizon", "window", "folds", "refit_every", "hidden_dim", "num_layers", "kernel_size",
+                     "num_heads", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1. Received: {getattr(self, name)}")
+        for name in ("step", "gap", "sliding", "period"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name} must be >= 0. Received: {getattr(self, name)}")
+        if not 0 <= self.dropout < 1 or not self.learning_rate > 0:
+            raise ValueError(f"need 0 <= --dropout < 1 and --learning-rate > 0. Received: {self.dropout}, "
+                             f"{self.learning_rate}")
+        try:
+            levels = tuple(float(q) for q in self.quantiles)
+        except ValueError:
+            raise ValueError(f"--quantiles must be numbers. Received: --quantiles {self.quantiles}") from None
+        if any(not 0 < q < 1 for q in levels) or list(levels) != sorted(set(levels)):
+            raise ValueError(f"--quantiles must be increasing levels in (0, 1). Received: --quantiles {levels}")
+        object.__setattr__(self, "quantiles", levels)
+        if self.backbone == "attention" and self.hidden_dim % self.num_heads:
+            raise ValueError(f"--hidden-dim must divide by --num-heads. Received: {self.hidden_dim}, {self.num_heads}")
+        series_lib.check_series_flag(self.series)
+
+
+def fit_model(config, train_values, num_targets, tb_dir=None):
+    """Fits a forecaster on `train_values` (N, F) only: statistics, windows and weights."""
+    import keras
+
+    from seqkeras.data.windows import fit_standardization, series_window_arrays
+    from seqkeras.models.forecaster import PinballLoss, build_forecaster
+    from seqkeras.models.forecaster.forecaster import standardized_targets
+
+    keras.utils.set_random_seed(config.seed)
+    stats = fit_standardization(train_values)
+    inputs, targets = series_window_arrays(train_values, config.window, config.horizon, range(num_targets))
+    model, core = build_forecaster(
+        config.window, config.horizon, stats.mean, stats.std, num_targets=num_targets, backbone=config.backbone,
+        hidden_dim=config.hidden_dim, num_layers=config.num_layers, dropout=config.dropout,
+        kernel_size=config.kernel_size, num_heads=config.num_heads, quantiles=config.quantiles,
+        linear_skip=config.linear_skip, seed=config.seed)
+    x = ((inputs - stats.mean) / stats.std).astype("float32")  # (N, W, F)
+    y = standardized_targets(targets, stats.mean, stats.std, num_targets)  # (N, H, T)
+    losses, labels = {"forecast": config.loss}, {"forecast": y}
+    if config.quantiles:
+        losses["quantiles"], labels["quantiles"] = PinballLoss(config.quantiles), y[:, :, None, :]
+    core.compile(keras.optimizers.Adam(config.learning_rate, clipnorm=1.0), loss=losses)
+    callbacks = [common.finite_loss_callback()]
+    if tb_dir is not None:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tb_dir), write_graph=False))
+    core.fit(x, labels, epochs=config.epochs, batch_size=config.batch_size, shuffle=True,
+             verbose=config.verbose, callbacks=callbacks)
+    common.raise_if_diverged(callbacks)
+    return model
+
+
+def main(config=TrainConfig(), resume=False, overwrite=False):
+    """Walk-forward evaluation, plots, metrics.json, then the final refit; returns the metrics."""
+    from pipelines import forecast_report
+    from seqkeras.data.splits import WalkForwardSplit
+    from seqkeras.models.forecaster.walk_forward import walk_forward
+
+    run_dir = common.open_run_dir(config, "forecast", resume=resume, overwrite=overwrite)
+    values, targets, covariates = series_lib.load_values(config)
+    period = config.period or series_lib.PERIODS.get(config.series, 1)
+    splitter = WalkForwardSplit.anchored(
+        len(values), config.folds, config.horizon, step=config.step or None, gap=config.gap,
+        mode="sliding" if config.sliding else "expanding", sliding_size=config.sliding or None,
+        refit_every=config.refit_every)
+    first_train = splitter.folds(len(values))[0].train
+    if first_train[1] - first_train[0] < config.window + config.horizon:
+        raise common.UserError(f"--sliding {config.sliding}: a training range must hold at least window + horizon = "
+                               f"{config.window + config.horizon} steps")
+
+    def fit(train_values, fold):
+        return fit_model(config, train_values, len(targets), tb_dir=run_dir / "tb" / f"fold_{fold.index}")
+
+    result = walk_forward(values, len(targets), splitter, config.window, config.horizon, fit, period=period)
+    methods = {("seqkeras_" + config.backbone if name == "model" else name): table
+               for name, table in result["metrics"].items()}
+    metrics = common.update_metrics(
+        run_dir, series={"name": config.series, "length": len(values), "targets": list(targets),
+                         "covariates": list(covariates), "period": period},
+        folds=result["folds"], methods=methods, fit_seconds=result["fit_seconds"], baseline_orders=result["orders"])
+    forecast_report.write_tensorboard(run_dir / "tb", methods)
+    forecast_report.plot_folds(result["folds"], len(values), config.gap, run_dir / "folds.png")
+    forecast_report.plot_forecasts(values, result, config, run_dir / "forecasts.png")
+    forecast_report.plot_error_by_horizon(methods, run_dir / "error_by_horizon.png")
+    forecast_report.save_forecasts(result, run_dir / "forecasts.npz")
+    if config.refit_final:
+        start = time.perf_counter()
+        model = fit_model(config, values, len(targets), tb_dir=run_dir / "tb" / "final")
+        common.save_model(model, run_dir / common.MODEL_FILE)
+        metrics = common.update_metrics(run_dir, final_fit_seconds=time.perf_counter() - start)
+    print(forecast_report.comparison_table(metrics))
+    print(f"wrote {run_dir} (config.json, metrics.json, tb/, folds.png, forecasts.png, error_by_horizon.png"
+          f"{', model.keras' if config.refit_final else ''})")
+    return metrics
+
+
+def evaluate(run, args):
+    """Prints the walk-forward comparison table of a run; returns its method tables."""
+    from pipelines import forecast_report
+
+    path = run.path / common.METRICS_FILE
+    if not path.is_file():
+        raise common.UserError(f"{path} not found; the run has not finished training")
+    if getattr(args, "data", None):
+        raise common.UserError(f"--data does not apply to forecast runs (they are evaluated walk-forward at "
+                               f"training time). Received: --data {args.data}")
+    metrics = common.read_json_object(path, what="run")
+    print(forecast_report.comparison_table(metrics))
+    return {"methods": {name: {key: table[key] for key in ("mae", "rmse", "mase", "smape", "per_horizon")}
+                        for name, table in metrics["methods"].items()}}
+
+
+def predict(run, args):
+    """Forecasts the next H values after the rows of `--csv` (the run's columns, at least `window` rows)."""
+    import numpy as np
+
+    config = run.train_config()
+    if args.csv is None:
+        raise common.UserError("predict for forecast runs needs --csv FILE with the recent history")
+    series_lib.check_series_flag(str(args.csv))
+    frame = series_lib.load_frame(str(args.csv))
+    metrics = common.read_json_object(run.path / common.METRICS_FILE, what="run")
+    columns = metrics["series"]["targets"] + metrics["series"]["covariates"]
+    series_lib.choose_columns(frame, str(args.csv), tuple(metrics["series"]["targets"]),
+                              tuple(metrics["series"]["covariates"]) or ("none",))
+    values = series_lib.fill_gaps(frame, columns, config.fill, str(args.csv))
+    if len(values) < config.window:
+        raise common.UserError(f"--csv: {args.csv} has {len(values)} rows; the model reads the last {config.window}")
+    model = common.load_model(run.model_path)
+    output = model(values[None, -config.window:].astype("float32"), training=False)
+    result = {"targets": metrics["series"]["targets"], "horizon": config.horizon}
+    if isinstance(output, dict):
+        result["forecast"] = np.asarray(output["forecast"])[0].tolist()
+        result["quantiles"] = {str(q): np.asarray(output["quantiles"])[0, ..., i].tolist()
+                               for i, q in enumerate(config.quantiles)}
+    else:
+        result["forecast"] = np.asarray(output)[0].tolist()
+    text = json.dumps(result)
+    if args.out is not None:
+        args.out.write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {args.out}")
+    else:
+        print(text)
+    return 0
+
+
+def configure(parser):
+    common.add_config_arguments(parser, TrainConfig)
+
+
+def run(args):
+    main(common.config_from_args(TrainConfig, args), resume=args.resume, overwrite=args.overwrite)
