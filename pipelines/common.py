@@ -336,15 +336,14 @@ def register_serializables():
 
 def load_model(path, what="model"):
     """`keras.saving.load_model` with one-line errors for missing, empty, truncated or corrupt files."""
-    import keras
-
-    register_serializables()
-
     path = pathlib.Path(path)
     if not path.is_file():
         raise UserError(f"{what} file not found. Received: {path}")
     if path.stat().st_size == 0 or not zipfile.is_zipfile(path):
         raise UserError(f"{what} file {path} is empty, truncated or not a .keras archive; retrain or restore it")
+    import keras  # after the file checks: a bad path fails without starting TensorFlow
+
+    register_serializables()
     try:
         return keras.saving.load_model(path, compile=False)
     except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError) as error:
