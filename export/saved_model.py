@@ -223,74 +223,84 @@ class RequestLimits:
         return request_limits
 
 
-def _after(checks, tensors):
-    """`tensors` (a dict) passed through identities that run only after every op in `checks`."""
-    with tf.control_dependencies(checks):
-        return {key: tf.identity(value) for key, value in tensors.items()}
+def _guarded(ok, template, values, tensors):
+    """`tensors` (a dict), passed on only when `ok` holds; else an InvalidArgumentError whose message
+    is `template` formatted with `values` (`tf.strings.format`: "{}" per value).
+
+    The check feeds the tensors by data, not by a control edge: it parses "0" when `ok` holds and
+    the message otherwise (StringToNumber fails and quotes it), and each tensor is recomputed from the
+    result (0). So no later op (a reshape, a lookup, the model) can run before the check and fail
+    first with its own message. (An Assert with control dependencies did not give that order.)
+    """
+    message = tf.strings.format(template, values, summarize=8)
+    zero = tf.strings.to_number(tf.where(ok, tf.constant("0"), message), tf.int32)
+    return {key: _depend(value, zero) for key, value in tensors.items()}
 
 
-def _rank_check(name, tensor, rank):
-    return tf.debugging.Assert(
-        tf.equal(tf.rank(tensor), rank),
-        [f"`{name}` must have rank {rank}. Received: rank", tf.rank(tensor), "shape", tf.shape(tensor)],
-    )
+def _depend(value, zero):
+    """`value` unchanged, computed from `zero` (0) by an op Grappler does not drop (a Reshape to a
+    shape + 0 can be removed as redundant)."""
+    if value.dtype == tf.string:
+        return tf.strings.join([value, tf.strings.substr(tf.strings.as_string(zero), 0, 0)])
+    if value.dtype == tf.bool:
+        return tf.logical_and(value, tf.equal(zero, 0))
+    return value + tf.cast(zero, value.dtype)
 
 
-def _batch_check(name, batch, limits):
-    return tf.debugging.Assert(
-        (batch >= 1) & (batch <= limits.max_batch_size),
-        [f"`{name}` must hold 1 to {limits.max_batch_size} rows (max_batch_size). Received: rows", batch],
-    )
+def _checked_rank(name, tensors, rank):
+    tensor = tensors[name]
+    return _guarded(tf.equal(tf.rank(tensor), rank),
+                    f"`{name}` must have rank {rank}. Received: rank {{}}, shape {{}}",
+                    [tf.rank(tensor), tf.shape(tensor)], tensors)
+
+
+def _checked_batch(name, tensors, batch, limits):
+    return _guarded((batch >= 1) & (batch <= limits.max_batch_size),
+                    f"`{name}` must hold 1 to {limits.max_batch_size} rows (max_batch_size). Received: {{}} rows",
+                    [batch], tensors)
 
 
 def validated_text(name, text, limits):
     """Checks a raw-text input: rank 1, 1..max_batch_size rows, each at most max_text_chars characters."""
-    (text,) = _after([_rank_check(name, text, 1)], {name: text}).values()
-    text = tf.ensure_shape(text, [None])
-    lengths = tf.strings.length(text, unit="UTF8_CHAR")  # (B,)
+    tensors = _checked_rank(name, {name: text}, 1)
+    text = tf.ensure_shape(tensors[name], [None])
+    tensors = _checked_batch(name, {name: text}, tf.shape(text)[0], limits)
+    lengths = tf.strings.length(tensors[name], unit="UTF8_CHAR")  # (B,)
     longest = tf.reduce_max(tf.concat([lengths, [0]], axis=0))
-    checks = [
-        _batch_check(name, tf.shape(text)[0], limits),
-        tf.debugging.Assert(
-            longest <= limits.max_text_chars,
-            [f"each `{name}` must have at most {limits.max_text_chars} characters (max_text_chars). "
-             "Received: a text of", longest, "characters at row", tf.argmax(lengths, output_type=tf.int32)],
-        ),
-    ]
-    (text,) = _after(checks, {name: text}).values()
-    return tf.ensure_shape(text, [None])
+    tensors = _guarded(longest <= limits.max_text_chars,
+                       f"each `{name}` must have at most {limits.max_text_chars} characters (max_text_chars). "
+                       "Received: {} characters at row {}",
+                       [longest, tf.argmax(lengths, output_type=tf.int32)], tensors)
+    return tf.ensure_shape(tensors[name], [None])
 
 
 def validated_ids(inputs, ranks, limits):
     """Checks a token-id request: ranks, 1..max_batch_size rows, 1..max_sequence_length positions,
     equal (B, T) across inputs, every id in its `[0, n)` range."""
     inputs = dict(inputs)
-    inputs = _after([_rank_check(key, value, ranks[key]) for key, value in inputs.items()], inputs)
+    for key in sorted(inputs):
+        inputs = _checked_rank(key, inputs, ranks[key])
     inputs = {key: tf.ensure_shape(value, [None] * ranks[key]) for key, value in inputs.items()}
     shape = tf.shape(inputs["token_ids"])  # (B, T)
-    checks = [_batch_check("token_ids", shape[0], limits)]
+    inputs = _checked_batch("token_ids", inputs, shape[0], limits)
     most = limits.max_sequence_length
     ok_length = shape[1] >= 1 if most is None else (shape[1] >= 1) & (shape[1] <= most)
-    checks.append(tf.debugging.Assert(
-        ok_length, [f"`token_ids` rows must have 1 to {most or 'any number of'} positions. Received: length", shape[1]]))
-    for key, value in inputs.items():
+    inputs = _guarded(ok_length, f"`token_ids` rows must have 1 to {most or 'any number of'} positions. "
+                                 "Received: length {}", [shape[1]], inputs)
+    for key in sorted(inputs):
         if key == "token_ids":
             continue
-        same = tf.reduce_all(tf.equal(tf.shape(value)[:2], shape))
-        checks.append(tf.debugging.Assert(
-            same, [f"`{key}` must have the (batch, time) shape of `token_ids`. Received: shape", tf.shape(value),
-                   "token_ids shape", shape]))
-    for key, size in limits.id_ranges.items():
+        inputs = _guarded(tf.reduce_all(tf.equal(tf.shape(inputs[key])[:2], shape)),
+                          f"`{key}` must have the (batch, time) shape of `token_ids` {{}}. Received: shape {{}}",
+                          [shape, tf.shape(inputs[key])], inputs)
+    for key, size in sorted(limits.id_ranges.items()):
         if key not in inputs:
             continue
-        ids = inputs[key]
-        flat = tf.reshape(ids, [-1])
+        flat = tf.reshape(inputs[key], [-1])
         low = tf.reduce_min(tf.concat([flat, [0]], axis=0))
         high = tf.reduce_max(tf.concat([flat, [0]], axis=0))
-        checks.append(tf.debugging.Assert(
-            (low >= 0) & (high < size),
-            [f"`{key}` must be ids in [0, {size}). Received: min", low, "max", high]))
-    inputs = _after(checks, inputs)
+        inputs = _guarded((low >= 0) & (high < size),
+                          f"`{key}` must be ids in [0, {size}). Received: min {{}}, max {{}}", [low, high], inputs)
     return {key: tf.ensure_shape(value, [None] * ranks[key]) for key, value in inputs.items()}
 
 
@@ -532,10 +542,10 @@ def build_char_lm_archive(model, token_lookup, vocabulary, from_logits=None, max
 
     def generate(prompt, num_chars, temperature, top_k, top_p, seed):
         prompt = validated_text("prompt", prompt, limits)
-        check = tf.debugging.Assert(
+        num_chars = _guarded(
             (num_chars >= 1) & (num_chars <= max_new_chars),
-            [f"`num_chars` must be in [1, {max_new_chars}] (max_new_chars). Received: num_chars", num_chars])
-        num_chars = _after([check], {"n": num_chars})["n"]
+            f"`num_chars` must be in [1, {max_new_chars}] (max_new_chars). Received: num_chars={{}}", [num_chars],
+            {"num_chars": num_chars})["num_chars"]
         inputs, details = _text_features(resources.token_lookup, prompt, specs)
         seed_pair = tf.stack([seed, tf.constant(0, tf.int32)])
         ids, lengths = sample_ids(inputs["token_ids"], inputs["padding_mask"], num_chars, temperature,

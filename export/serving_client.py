@@ -10,7 +10,10 @@ TF Serving's REST API takes two JSON forms (https://www.tensorflow.org/tfx/servi
 
 A signature is described by `SignatureSpec` (dtype and shape per input and output), read from a
 SavedModel (`signature_specs`) or from the server's `GET /v1/models/<name>/metadata` response
-(`signature_specs_from_metadata`). Requests are checked against it before they are sent.
+(`signature_specs_from_metadata`). Requests are checked against it before they are sent, and
+against the export's request limits (`read_request_limits`: rows per request, characters per text,
+id ranges, `num_chars`), the same limits the signatures enforce in the graph. Every refusal is a
+one-line ValueError/TypeError naming the input and the value.
 """
 
 import collections
@@ -18,7 +21,12 @@ import json
 
 import numpy as np
 
-TensorSpec = collections.namedtuple("TensorSpec", ["dtype", "shape"])  # dtype name, tuple (None = any)
+TensorSpec = collections.namedtuple("TensorSpec", ["dtype", "shape"])  # dtype name, tuple (None = any) or None
+# The exported signatures leave the rank open (so the graph can name a wrong one); these are the ranks
+# they accept, checked here when a spec's shape is None.
+INPUT_RANKS = {"text": 1, "prompt": 1, "token_ids": 2, "padding_mask": 2, "char_ids": 3,
+               "num_chars": 0, "temperature": 0, "top_k": 0, "top_p": 0, "seed": 0}
+INT32_MAX = 2**31 - 1
 SignatureSpec = collections.namedtuple("SignatureSpec", ["inputs", "outputs"])  # {name: TensorSpec}
 
 _DTYPE_CHECKS = {
@@ -41,9 +49,12 @@ def signature_specs(export_dir):
     loaded = tf.saved_model.load(str(export_dir))
     specs = {}
     for name, function in loaded.signatures.items():
-        inputs = {key: TensorSpec(spec.dtype.name, tuple(spec.shape.as_list()))
+        def shape(spec):
+            return None if spec.shape.rank is None else tuple(spec.shape.as_list())
+
+        inputs = {key: TensorSpec(spec.dtype.name, shape(spec))
                   for key, spec in function.structured_input_signature[1].items()}
-        outputs = {key: TensorSpec(spec.dtype.name, tuple(spec.shape.as_list()))
+        outputs = {key: TensorSpec(spec.dtype.name, shape(spec))
                    for key, spec in function.structured_outputs.items()}
         specs[name] = SignatureSpec(inputs, outputs)
     return specs
@@ -60,6 +71,9 @@ def signature_specs_from_metadata(metadata):
     def parse(tensors):
         out = {}
         for key, info in tensors.items():
+            if info.get("tensor_shape", {}).get("unknown_rank"):
+                out[key] = TensorSpec(names.get(info["dtype"], info["dtype"]), None)
+                continue
             dims = info.get("tensor_shape", {}).get("dim", [])
             shape = tuple(None if int(d["size"]) < 0 else int(d["size"]) for d in dims)
             out[key] = TensorSpec(names.get(info["dtype"], info["dtype"]), shape)
@@ -69,18 +83,41 @@ def signature_specs_from_metadata(metadata):
             for name, sig in defs.items()}
 
 
+def read_request_limits(version_dir):
+    """The request limits an export recorded (`assets.extra/request_limits.json`), or None."""
+    import pathlib
+
+    path = pathlib.Path(version_dir) / "assets.extra" / "request_limits.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def _check_tensor(name, value, spec, batch_dim=True):
-    array = np.asarray(value)
+    if value is None:
+        raise ValueError(f"Input {name!r} is null. Received: {name}=None")
+    try:
+        array = np.asarray(value)
+    except ValueError as error:  # ragged nested lists
+        raise ValueError(f"Input {name!r} must be a rectangular array. Received: {str(error).splitlines()[0]}") from None
     if array.dtype.kind == "O" and spec.dtype != "string":
         raise TypeError(f"Input {name!r} must be {spec.dtype}. Received: object values")
     if not _DTYPE_CHECKS.get(spec.dtype, lambda a: True)(array):
         raise TypeError(f"Input {name!r} must be {spec.dtype}. Received: dtype={array.dtype}")
-    if len(spec.shape) != array.ndim:
+    if array.dtype.kind == "O" and any(item is None for item in array.reshape(-1)):
+        raise ValueError(f"Input {name!r} holds a null. Received: {array.reshape(-1).tolist()[:5]}")
+    shape = spec.shape if spec.shape is not None else (
+        (None,) * INPUT_RANKS[name] if name in INPUT_RANKS else None)
+    if shape is None:
+        return array
+    if len(shape) != array.ndim:
         raise ValueError(
-            f"Input {name!r} must have rank {len(spec.shape)} (shape {spec.shape}). "
+            f"Input {name!r} must have rank {len(shape)} (shape {shape}). "
             f"Received: shape={array.shape}"
         )
-    for axis, (want, got) in enumerate(zip(spec.shape, array.shape)):
+    if array.ndim and array.shape[0] == 0:
+        raise ValueError(f"Input {name!r} is an empty batch. Received: shape={array.shape}")
+    if array.ndim >= 2 and array.shape[1] == 0:
+        raise ValueError(f"Input {name!r} has zero-length rows. Received: shape={array.shape}")
+    for axis, (want, got) in enumerate(zip(shape, array.shape)):
         if want is not None and want != got:
             raise ValueError(f"Input {name!r} axis {axis} must be {want}. Received: shape={array.shape}")
     return array
@@ -93,7 +130,48 @@ def _to_json_value(array):
     return array.tolist()
 
 
-def build_predict_request(spec, inputs, form="instances", signature_name=None):
+def check_limits(arrays, limits):
+    """Raises ValueError naming the value when checked `arrays` exceed an export's request `limits`."""
+    for name, array in arrays.items():
+        if name in ("text", "prompt") or array.dtype.kind in "USO":
+            if array.ndim and array.shape[0] > limits["max_batch_size"]:
+                raise ValueError(f"Input {name!r} has {array.shape[0]} rows, over max_batch_size="
+                                 f"{limits['max_batch_size']}. Received: shape={array.shape}")
+            for row, text in enumerate(array.reshape(-1)):
+                text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+                if len(text) > limits["max_text_chars"]:
+                    raise ValueError(f"Input {name!r} row {row} has {len(text)} characters, over max_text_chars="
+                                     f"{limits['max_text_chars']}")
+        if name == "token_ids":
+            if array.shape[0] > limits["max_batch_size"]:
+                raise ValueError(f"Input 'token_ids' has {array.shape[0]} rows, over max_batch_size="
+                                 f"{limits['max_batch_size']}. Received: shape={array.shape}")
+            most = limits.get("max_sequence_length")
+            if most and array.shape[1] > most:
+                raise ValueError(f"Input 'token_ids' rows have {array.shape[1]} positions, over "
+                                 f"max_sequence_length={most}. Received: shape={array.shape}")
+        size = limits.get("id_ranges", {}).get(name)
+        if size is not None and array.size and (array.min() < 0 or array.max() >= size):
+            bad = array[(array < 0) | (array >= size)].reshape(-1)[0]
+            raise ValueError(f"Input {name!r} must be ids in [0, {size}). Received: {name}={int(bad)} "
+                             f"(min {int(array.min())}, max {int(array.max())})")
+        if name == "num_chars" and limits.get("max_new_chars") is not None and int(array) > limits["max_new_chars"]:
+            raise ValueError(f"`num_chars` must be in [1, {limits['max_new_chars']}] (max_new_chars). "
+                             f"Received: num_chars={int(array)}")
+
+
+def _check_scalars(arrays):
+    if "num_chars" in arrays:
+        value = arrays["num_chars"]
+        if value.ndim or not 1 <= int(value) <= INT32_MAX:
+            raise ValueError(f"`num_chars` must be an integer in [1, {INT32_MAX}] (and at most the export's "
+                             f"max_new_chars). Received: num_chars={value.tolist()}")
+    for name, array in arrays.items():
+        if array.dtype.kind in "iu" and array.size and (array.max() > INT32_MAX or array.min() < -INT32_MAX - 1):
+            raise ValueError(f"Input {name!r} does not fit int32. Received: max {int(array.max())}")
+
+
+def build_predict_request(spec, inputs, form="instances", signature_name=None, limits=None):
     """JSON body for `POST /v1/models/<name>:predict`, checked against the signature.
 
     Args:
@@ -101,12 +179,15 @@ def build_predict_request(spec, inputs, form="instances", signature_name=None):
         inputs: {input_name: array-like}; every input of the signature, no others.
         form: "instances" (row form) or "inputs" (columnar form).
         signature_name: written into the body when given.
+        limits: the export's request limits (`read_request_limits`), checked when given.
 
     Returns:
         A JSON-serialisable dict.
     """
     if form not in ("instances", "inputs"):
         raise ValueError(f"`form` must be 'instances' or 'inputs'. Received: form={form!r}")
+    if not isinstance(inputs, dict):
+        raise ValueError(f"`inputs` must be a dict of input name -> values. Received: {type(inputs).__name__}")
     missing = sorted(set(spec.inputs) - set(inputs))
     unknown = sorted(set(inputs) - set(spec.inputs))
     if missing or unknown:
@@ -114,6 +195,9 @@ def build_predict_request(spec, inputs, form="instances", signature_name=None):
             f"Request inputs must be exactly {sorted(spec.inputs)}. Received: missing={missing}, unknown={unknown}"
         )
     arrays = {name: _check_tensor(name, inputs[name], spec.inputs[name]) for name in spec.inputs}
+    _check_scalars(arrays)
+    if limits is not None:
+        check_limits(arrays, limits)
     body = {} if signature_name is None else {"signature_name": signature_name}
     if form == "inputs":
         body["inputs"] = {name: _to_json_value(array) for name, array in arrays.items()}
@@ -139,19 +223,34 @@ def build_predict_request(spec, inputs, form="instances", signature_name=None):
 
 def parse_predict_response(spec, response):
     """`{output_name: np.ndarray}` from a `:predict` response (either form; dict or JSON text)."""
-    if isinstance(response, str):
-        response = json.loads(response)
+    if isinstance(response, (str, bytes)):
+        try:
+            response = json.loads(response)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"The response is not JSON ({error}). Received: {response[:80]!r}") from None
+    if not isinstance(response, dict):
+        raise ValueError(f"A predict response must be a JSON object. Received: {response!r:.80}")
     if "error" in response:
         raise RuntimeError(f"TF Serving returned an error: {response['error']}")
     names = sorted(spec.outputs)
     if "predictions" in response:
         rows = response["predictions"]
+        if not isinstance(rows, list):
+            raise ValueError(f"'predictions' must be a list. Received: {rows!r:.80}")
         if len(names) == 1 and not (rows and isinstance(rows[0], dict)):
             columns = {names[0]: rows}
         else:
+            for index, row in enumerate(rows):
+                missing = sorted(set(names) - set(row)) if isinstance(row, dict) else names
+                if missing:
+                    raise ValueError(f"Prediction {index} lacks outputs {missing}. Received: {row!r:.80}")
             columns = {name: [row[name] for row in rows] for name in names}
     elif "outputs" in response:
         outputs = response["outputs"]
+        if outputs is None:
+            raise ValueError("'outputs' is null. Received: {'outputs': None}")
+        if isinstance(outputs, dict) and len(names) > 1 and set(outputs) != set(names):
+            raise ValueError(f"'outputs' lacks {sorted(set(names) - set(outputs))}. Received keys: {sorted(outputs)}")
         columns = outputs if isinstance(outputs, dict) and set(outputs) == set(names) else {names[0]: outputs}
     else:
         raise ValueError(f"Not a predict response (no 'predictions' or 'outputs'). Received keys: {sorted(response)}")
@@ -176,17 +275,33 @@ def simulate_predict(loaded, body):
     """
     import tensorflow as tf
 
+    if not isinstance(body, dict) or not ({"instances", "inputs"} & set(body)):
+        raise ValueError(f"A predict body must be a JSON object with 'instances' or 'inputs'. Received: {body!r:.80}")
     signature_name = body.get("signature_name", "serving_default")
+    if signature_name not in loaded.signatures:
+        raise ValueError(f"Unknown signature. Received: signature_name={signature_name!r}")
     function = loaded.signatures[signature_name]
     input_specs = function.structured_input_signature[1]
     if "instances" in body:
         rows = body["instances"]
+        if not isinstance(rows, list):
+            raise ValueError(f"'instances' must be a list. Received: {rows!r:.80}")
         if len(input_specs) == 1 and not (rows and isinstance(rows[0], dict)):
             columns = {next(iter(input_specs)): rows}
         else:
+            for index, row in enumerate(rows):
+                missing = sorted(set(input_specs) - set(row)) if isinstance(row, dict) else sorted(input_specs)
+                if missing:
+                    raise ValueError(f"Instance {index} lacks inputs {missing}. Received: {row!r:.80}")
             columns = {name: [row[name] for row in rows] for name in input_specs}
     else:
         columns = body["inputs"]
+        if not isinstance(columns, dict) or set(input_specs) - set(columns):
+            have = sorted(columns) if isinstance(columns, dict) else columns
+            raise ValueError(f"'inputs' must hold {sorted(input_specs)}. Received: {have!r:.80}")
+        for name in input_specs:
+            if columns[name] is None:
+                raise ValueError(f"Input {name!r} is null. Received: {name}=None")
     tensors = {name: tf.constant(columns[name], dtype=input_specs[name].dtype) for name in input_specs}
     outputs = {key: value.numpy() for key, value in function(**tensors).items()}
 

@@ -120,6 +120,8 @@ def convert(
     representative_token_ids=None,
     output_name=None,
     float_ops=(),
+    max_word_length=16,
+    scratch=None,
 ):
     """Converts a token-id Keras model to TFLite bytes.
 
@@ -141,6 +143,9 @@ def convert(
             `FLOAT_OUTPUT_LAYER_OPS` keeps the output projection, its reshapes and its bias add,
             hence the logits, in float. Listed in `info["int8_float_ops"]` with any op kept in
             float because the runtime lacks its int8 kernel.
+        max_word_length: static last axis of a `char_ids` input.
+        scratch: folder for the intermediate SavedModel (default: a system temporary folder);
+            `export_tflite` passes one in the output folder's own `.tmp/` area.
 
     Returns:
         `(tflite_bytes, info)`: `info["ops"]` (op names), `info["fused_lstm"]`,
@@ -160,7 +165,7 @@ def convert(
     if int(batch_size) < 1:
         raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size}")
     model = fusable_inference_model(model)
-    specs = tflite_input_specs(model, batch_size, sequence_length)
+    specs = tflite_input_specs(model, batch_size, sequence_length, max_word_length)
     output_name = output_name or default_output_name(model)
     if calibrated:
         if representative_token_ids is None:
@@ -182,7 +187,8 @@ def convert(
         return {output_name: model(inputs, training=False)}
 
     info = {"quantization": quantization, "int8_float_ops": []}
-    with tempfile.TemporaryDirectory() as scratch, _fusion_context():
+    folder = tempfile.TemporaryDirectory() if scratch is None else contextlib.nullcontext(str(scratch))
+    with folder as scratch, _fusion_context():
         archive = keras.export.ExportArchive()
         archive.track(model)
         archive.add_endpoint(
@@ -393,9 +399,16 @@ class TFLiteRunner:
     Each call is an independent sequence: the fused LSTM's state tensors are reset after it (on
     a device, call the interpreter's `resetVariableTensors()` / `reset_all_variables()` likewise).
 
+    Bad ids are refused on the host, before the interpreter runs: TFLite's GATHER would map a
+    negative id -k to row V-k (and clamp or read past the table for ids >= V) without any error,
+    while the SavedModel signatures refuse both. Negative ids are always refused; ids at or above
+    an input's range are refused when the range is known: `id_ranges`, or the `id_ranges` of the
+    metadata JSON `export_tflite` writes beside the model (read when `content` is that path).
+
     Args:
         content: model bytes (or a path to a `.tflite` file).
         num_threads: interpreter threads.
+        id_ranges: {input name: number of ids}, e.g. {"token_ids": vocabulary size}.
 
     Call arguments:
         inputs: dict of int arrays (`token_ids` (batch_size, T), `char_ids` ...), or the
@@ -405,11 +418,15 @@ class TFLiteRunner:
         The single output as a float32 numpy array.
     """
 
-    def __init__(self, content, num_threads=1):
+    def __init__(self, content, num_threads=1, id_ranges=None):
         from ai_edge_litert.interpreter import Interpreter
 
         if isinstance(content, (str, pathlib.Path)):
+            metadata_path = pathlib.Path(content).with_suffix(".json")
+            if id_ranges is None and metadata_path.is_file():
+                id_ranges = json.loads(metadata_path.read_text()).get("id_ranges")
             content = pathlib.Path(content).read_bytes()
+        self.id_ranges = {key: int(value) for key, value in (id_ranges or {}).items()}
         self.content = content
         self.interpreter = Interpreter(model_content=content, num_threads=num_threads)
         self.interpreter.allocate_tensors()
@@ -429,12 +446,27 @@ class TFLiteRunner:
             raise ValueError(
                 f"token_ids must have shape ({self.batch_size}, T >= 1). Received: shape={token_ids.shape}"
             )
+        check_ids(inputs, self.id_ranges)
         output = np.array(self.runner(**inputs)[self.output_name], np.float32)
         # The fused LSTM keeps its state in variable tensors that survive `invoke` when the input
         # shape does not change: without a reset the next call would start from this call's
         # final state (the parity check caught this). Every call is a fresh sequence.
         self.interpreter.reset_all_variables()
         return output
+
+
+def check_ids(inputs, id_ranges):
+    """Raises ValueError naming the first id outside `[0, n)` (negative ones always; see `TFLiteRunner`)."""
+    for key, value in inputs.items():
+        if not key.endswith("_ids") or value.size == 0:
+            continue
+        size = id_ranges.get(key)
+        bad = value < 0 if size is None else (value < 0) | (value >= size)
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            bound = f"[0, {size})" if size is not None else "[0, vocabulary size)"
+            raise ValueError(f"`{key}` must be ids in {bound}. Received: {key}{list(where)}={int(value[where])} "
+                             f"(min {int(value.min())}, max {int(value.max())})")
 
 
 def export_tflite(
@@ -449,6 +481,9 @@ def export_tflite(
     representative_token_ids=None,
     float_ops=(),
     overwrite=False,
+    id_ranges=None,
+    calibration=None,
+    max_word_length=16,
 ):
     """Writes `<path>` (.tflite), `<stem>.vocabulary.txt`, `<stem>.labels.txt` and `<stem>.json`.
 
@@ -460,6 +495,10 @@ def export_tflite(
         quantization, batch_size, sequence_length, representative_token_ids, float_ops: see
             `convert`.
         overwrite: replace existing files.
+        id_ranges: {input name: number of ids} recorded in the metadata for `TFLiteRunner`'s
+            host-side id check (default: `token_ids` = the vocabulary size).
+        calibration: statistics of the int8 calibration data to record (e.g. `oov_fraction`).
+        max_word_length: static last axis of a `char_ids` input.
 
     Returns:
         The metadata dict written to `<stem>.json` (ops, fused_lstm, sizes, input/output names,
@@ -475,11 +514,14 @@ def export_tflite(
         raise ValueError(f"`path` must end in .tflite. Received: path={str(path)!r}")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists. Pass overwrite=True (--overwrite) to replace it.")
-    content, info = convert(
-        model, batch_size=batch_size, sequence_length=sequence_length, quantization=quantization,
-        representative_token_ids=representative_token_ids, float_ops=float_ops,
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from export.versioning import FILE_MODE, scratch_dir
+
+    with scratch_dir(path.parent) as scratch:  # <out folder>/.tmp/<pid>-..., removed by the next export if killed
+        content, info = convert(
+            model, batch_size=batch_size, sequence_length=sequence_length, quantization=quantization,
+            representative_token_ids=representative_token_ids, float_ops=float_ops,
+            max_word_length=max_word_length, scratch=scratch,
+        )
     stem = path.with_suffix("")
     write_token_file(f"{stem}.vocabulary.txt", tokens)
     if labels is not None:
@@ -497,9 +539,16 @@ def export_tflite(
         "ops": info["ops"],
         "fused_lstm": info["fused_lstm"],
         "model_bytes": len(content),
+        "id_ranges": dict(id_ranges or {"token_ids": len(tokens)}),
+        "id_check": "host-side: TFLiteRunner refuses ids outside [0, id_range) before invoking the interpreter",
+        "calibration": calibration,
     }
     grid = int8_output_grid(content)
     # The output's int8 grid (None when computed in float): one step is its resolution.
     metadata["output_quantization"] = {"scale": grid[0], "zero_point": grid[1]} if grid else None
     pathlib.Path(f"{stem}.json").write_text(json.dumps(metadata, indent=2))
+    for written in (path, pathlib.Path(f"{stem}.json"), pathlib.Path(f"{stem}.vocabulary.txt"),
+                    pathlib.Path(f"{stem}.labels.txt")):
+        if written.exists():
+            written.chmod(FILE_MODE)
     return metadata

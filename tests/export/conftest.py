@@ -116,3 +116,76 @@ def loaded(exports):
     import tensorflow_text  # noqa: F401
 
     return {task: tf.saved_model.load(str(path)) for task, path in exports[1].items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# Run directories (config.json + a self-contained model.keras), as `seqkeras train <family>` writes.
+# ----------------------------------------------------------------------------------------------
+def write_run(run_dir, family, model):
+    """A minimal run directory: config.json naming the family, the model saved as model.keras."""
+    import json
+
+    from pipelines import common
+
+    run_dir = pathlib.Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps({"family": family, "run_dir": str(run_dir)}))
+    common.save_model(model, run_dir / "model.keras")
+    return run_dir
+
+
+def word_task(bundle, task):
+    """The bundle's token-id network with its preprocessing attached (a TextTask)."""
+    from seqkeras.data.token_lookup import TokenLookup
+    from seqkeras.models.common.text_task import TextTask
+
+    prep = bundle.prep
+    lookup = TokenLookup(prep.vocabulary, split="whitespace", lowercase=prep.lowercase,
+                         char_vocabulary=prep.char_vocabulary, max_word_length=prep.max_word_length,
+                         sequence_length=24, pad_to_sequence_length=False)
+    return TextTask(lookup, bundle.model, labels=bundle.labels, task=task)
+
+
+def char_lm_task(bundle):
+    from seqkeras.data.token_lookup import TokenLookup
+    from seqkeras.models.common.text_task import TextTask
+
+    lookup = TokenLookup(bundle.vocabulary, split="char", add_bos=True, sequence_length=81,
+                         pad_to_sequence_length=False)
+    return TextTask(lookup, bundle.model, task="charlm")
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory, tagger_bundle, classifier_bundle, char_lm_bundle):
+    """Run directories of every exportable text family (plus a char LM saved the older way)."""
+    from seqkeras.models.char_lm.storage import save_char_lm
+
+    root = tmp_path_factory.mktemp("runs")
+    legacy = root / "charlm_legacy"
+    save_char_lm(char_lm_bundle.model, char_lm_bundle.vocabulary, legacy / "model.keras")
+    (legacy / "config.json").write_text('{"family": "charlm"}')
+    return {
+        "tagger": write_run(root / "tagger", "tagger", word_task(tagger_bundle, "tagger")),
+        "classifier": write_run(root / "classifier", "classifier", word_task(classifier_bundle, "classifier")),
+        "charlm": write_run(root / "charlm", "charlm", char_lm_task(char_lm_bundle)),
+        "charlm_legacy": legacy,
+    }
+
+
+@pytest.fixture(scope="session")
+def pooled_run(tmp_path_factory, classifier_bundle):
+    """A recurrence-free classifier run: cheap to export many times (versions, limits, bad requests)."""
+    from seqkeras.data.token_lookup import TokenLookup
+    from seqkeras.models.common.text_task import TextTask
+
+    prep = classifier_bundle.prep
+    keras.utils.set_random_seed(1)
+    token_ids = keras.Input((None,), dtype="int32", name="token_ids")
+    padding_mask = keras.Input((None,), dtype="bool", name="padding_mask")
+    x = keras.layers.Embedding(prep.vocabulary.size, 4)(token_ids)
+    x = keras.layers.GlobalAveragePooling1D()(x, mask=padding_mask)
+    network = keras.Model({"token_ids": token_ids, "padding_mask": padding_mask},
+                          keras.layers.Dense(len(classifier_bundle.labels))(x))
+    lookup = TokenLookup(prep.vocabulary, split="whitespace", lowercase=prep.lowercase)
+    task = TextTask(lookup, network, labels=classifier_bundle.labels, task="classifier")
+    return write_run(tmp_path_factory.mktemp("pooled") / "run", "classifier", task)

@@ -192,9 +192,10 @@ def test_float_output_layer_flag_needs_int8():
 
     parser = argparse.ArgumentParser()
     commands_tflite.configure(parser)
-    args = parser.parse_args(["--model", "m.keras", "--vocabulary", "v.txt", "--out", "m.tflite",
-                              "--float-output-layer"])
-    with pytest.raises(SystemExit, match="--float-output-layer needs --quantization int8"):
+    args = parser.parse_args(["runs/none", "--out", "m.tflite", "--float-output-layer"])
+    from pipelines.common import UserError
+
+    with pytest.raises(UserError, match="--float-output-layer needs --quantization int8"):
         commands_tflite.run(args)
 
 
