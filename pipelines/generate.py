@@ -67,11 +67,12 @@ def check_arguments(args):
 def run(args):
     from pipelines.common import UserError
     from pipelines.train_charlm import load_language_model
-    from seqkeras.models.char_lm.char_generator import CharGenerator
 
     path = model_path(args)
-    check_arguments(args)
+    check_arguments(args)  # every argument checked before TensorFlow starts
     model, vocabulary = load_language_model(path, args.vocabulary, flag="RUN" if args.run is not None else "--model")
+    from seqkeras.models.char_lm.char_generator import CharGenerator
+
     generator = CharGenerator(model, vocabulary)
     try:
         samples = generator.generate(

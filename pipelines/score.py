@@ -65,7 +65,6 @@ def run(args):
     from pipelines import common
     from pipelines.generate import model_path
     from pipelines.train_charlm import check_utf8_argument, load_language_model
-    from seqkeras.models.char_lm.char_scorer import CharScorer
 
     path = model_path(args)
     texts = [check_utf8_argument(text, "--text") for text in args.text]
@@ -75,6 +74,8 @@ def run(args):
     if args.batch_size < 1:
         raise common.UserError(f"--batch-size must be >= 1. Received: --batch-size {args.batch_size}")
     model, vocabulary = load_language_model(path, args.vocabulary, flag="RUN" if args.run is not None else "--model")
+    from seqkeras.models.char_lm.char_scorer import CharScorer  # TensorFlow starts here, inputs checked
+
     scores = CharScorer(model, vocabulary).score(texts, batch_size=args.batch_size)
     labels = [("text", text) for text in args.text] + [("file", str(file)) for file in args.file]
     for text, label, row in zip(texts, labels, rows(texts, labels, scores)):

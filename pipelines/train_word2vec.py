@@ -87,6 +87,9 @@ class TrainConfig:
 
 def load_texts(config):
     """The plain-text documents of the configured corpus (first `max_documents` if set)."""
+    if config.corpus not in CORPORA:
+        texts = common.read_lines(config.corpus, "--corpus")
+        return texts[: config.max_documents] if config.max_documents else texts
     from seqkeras.data import corpora
 
     if config.corpus == "wiki":
@@ -94,10 +97,8 @@ def load_texts(config):
         if config.max_documents:
             articles = articles[: config.max_documents]
         texts = [corpora.strip_wiki_markup(article.text) for article in articles]
-    elif config.corpus == "lee":
-        texts = corpora.lee_documents()
     else:
-        texts = common.read_lines(config.corpus, "--corpus")
+        texts = corpora.lee_documents()
     return texts[: config.max_documents] if config.max_documents else texts
 
 
@@ -211,10 +212,12 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
     """Trains, saves the vectors and projector files, evaluates; returns the results dict."""
     run_dir = open_run(config, resume=resume, overwrite=overwrite)  # validated config; before any data loads
 
+    texts = load_texts(config)  # a bad corpus file fails here, before TensorFlow starts
+
     from seqkeras.models.word2vec import format_bias_table, save_projector, tokenize_documents
     from seqkeras.models.word2vec.keyed_vectors import VECTORS_BINARY, VECTORS_TEXT
 
-    documents = tokenize_documents(load_texts(config), lowercase=config.lowercase)
+    documents = tokenize_documents(texts, lowercase=config.lowercase)
     if not any(documents):
         raise common.UserError(f"--corpus: {config.corpus} holds no words")
     raw_words = sum(len(doc) for doc in documents)

@@ -1,42 +1,172 @@
+"""The `seqkeras` command: lazy parser, --version, fast --help, and one-line user errors.
+
+The bad-input table runs the real console command in a subprocess (issue 14): every user error
+must exit 2 with one line on stderr naming the flag or file and the value, and no traceback.
+"""
+
+import json
+import os
+import pathlib
 import subprocess
 import sys
 
 import pytest
 
-from seqkeras import cli
+from seqkeras import __version__, cli
+
+TIMEOUT = 300
 
 
 def _all_command_words():
-    return [words for words, _, _ in cli.COMMANDS]
+    return [words for words, _, _ in cli._available(cli.COMMANDS)]
 
 
-def test_parser_builds_with_every_command():
-    parser = cli.build_parser()
-    for words in _all_command_words():
-        # Parsing `--help` for each command exits 0 after printing its own usage.
-        with pytest.raises(SystemExit) as exit_info:
-            parser.parse_args([*words, "--help"])
-        assert exit_info.value.code == 0
+def _run(*argv, cwd=None):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", "seqkeras.cli", *argv], capture_output=True, timeout=TIMEOUT,
+                          env=env, cwd=cwd)
+
+
+def _error_lines(stderr):
+    """stderr without TensorFlow's native start-up log lines."""
+    text = stderr.decode("utf-8", "replace")
+    native = ("WARNING: All log messages before absl", "I0000", "W0000", "E0000")
+    return [line for line in text.splitlines() if line.strip() and not line.startswith(native)]
+
+
+@pytest.mark.parametrize("words", _all_command_words(), ids=" ".join)
+def test_every_command_help_exits_0(words, capsys):
+    argv = [*words, "--help"]
+    parser = cli.build_parser(argv=argv)  # only this command's module is imported
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(argv)
+    assert exit_info.value.code == 0
+    assert f"usage: seqkeras {' '.join(words)}" in capsys.readouterr().out
 
 
 def test_top_level_help_lists_commands(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        cli.build_parser().parse_args(["--help"])
+        cli.build_parser(argv=["--help"]).parse_args(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     for words in _all_command_words():
         assert words[0] in out
 
 
-def test_console_script_help_runs_in_a_fresh_process():
-    result = subprocess.run(
-        [sys.executable, "-m", "seqkeras.cli", "--help"], capture_output=True, text=True, timeout=120
-    )
+def test_help_in_a_fresh_process_imports_no_tensorflow():
+    code = ("import sys\nfrom seqkeras import cli\ntry:\n    cli.main(['--help'])\nexcept SystemExit as e:\n"
+            "    assert e.code == 0\nprint(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT)
     assert result.returncode == 0, result.stderr
     assert "usage: seqkeras" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("words", [("train", "charlm"), ("train", "word2vec"), ("generate",), ("score",)], ids=" ".join)
+def test_my_commands_help_imports_no_tensorflow(words):
+    code = (f"import sys\nfrom seqkeras import cli\ntry:\n    cli.main({[*words, '--help']!r})\n"
+            "except SystemExit as e:\n    assert e.code == 0\n"
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_version():
+    result = _run("--version")
+    assert result.returncode == 0
+    assert result.stdout.decode().strip() == f"seqkeras {__version__}"
 
 
 def test_missing_command_is_an_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        cli.build_parser().parse_args([])
+        cli.build_parser(argv=[]).parse_args([])
     assert exit_info.value.code == 2
+
+
+# ----------------------------------------------------------------------------------------------
+# Bad input through the real command (issue 14, cases 2, 3, 8, 9, 10, 12, 15)
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A tiny self-contained char LM run and broken inputs beside it."""
+    import keras
+
+    from pipelines import common
+    from seqkeras.data.vocabulary import Vocabulary
+    from seqkeras.models.char_lm import CharLanguageModel, char_lm_task
+
+    root = tmp_path_factory.mktemp("cli")
+    keras.utils.set_random_seed(0)
+    vocabulary = Vocabulary(list("abc[]{} "))
+    model = CharLanguageModel(vocabulary_size=vocabulary.size, embedding_dim=4, hidden_dim=6)
+    run = root / "run"
+    run.mkdir()
+    common.save_model(char_lm_task(model, vocabulary), run / "model.keras")
+    (run / "config.json").write_text(json.dumps({"family": "charlm", "run_dir": str(run)}))
+    data = (run / "model.keras").read_bytes()
+    (root / "empty.keras").write_bytes(b"")
+    (root / "truncated.keras").write_bytes(data[: len(data) // 2])
+    (root / "zeroed.keras").write_bytes(bytes(len(data)))
+    (root / "bad-utf8.txt").write_bytes(b"fine line\nbad \xff\xfe byte\n")
+    (root / "broken.json").write_text('{"hidden_dim": 12,')
+    (root / "list.json").write_text("[1, 2]")
+    (root / "types.json").write_text('{"hidden_dim": "big"}')
+    existing = root / "existing"
+    from pipelines import train_charlm
+
+    train_charlm.open_run(train_charlm.TrainConfig(run_dir=str(existing)))
+    return root
+
+
+# (argv with {root} filled in, text the one error line must contain)
+BAD_INPUTS = {
+    "charlm config broken JSON": (["train", "charlm", "--config", "{root}/broken.json"], "broken.json is not valid JSON"),
+    "charlm config not an object": (["train", "charlm", "--config", "{root}/list.json"], "must hold a JSON object"),
+    "charlm config wrong type": (["train", "charlm", "--config", "{root}/types.json", "--run-dir", "{root}/r1"],
+                                 "must be an integer. Received: hidden_dim='big'"),
+    "charlm dropout out of range": (["train", "charlm", "--dropout", "1.5", "--run-dir", "{root}/r2"], "dropout=1.5"),
+    "charlm infinite learning rate": (["train", "charlm", "--learning-rate", "inf", "--run-dir", "{root}/r3"],
+                                      "must be finite. Received: learning_rate=inf"),
+    "charlm existing run dir": (["train", "charlm", "--run-dir", "{root}/existing"], "already exists; pass --resume"),
+    "charlm resume with a changed option": (["train", "charlm", "--run-dir", "{root}/existing", "--resume",
+                                             "--hidden-dim", "64"], "hidden_dim: 256 -> 64"),
+    "word2vec missing corpus": (["train", "word2vec", "--corpus", "{root}/nope.txt", "--run-dir", "{root}/w1"],
+                                "corpus='"),
+    "word2vec invalid UTF-8 corpus": (["train", "word2vec", "--corpus", "{root}/bad-utf8.txt", "--run-dir", "{root}/w2"],
+                                      "--corpus: {root}/bad-utf8.txt is not valid UTF-8 (byte 14, line 2)"),
+    "word2vec negative window": (["train", "word2vec", "--window", "-1", "--run-dir", "{root}/w3"], "window=-1"),
+    "generate invalid UTF-8 prompt": (["generate", "{root}/run", "--prompt", b"[[\xff"], "--prompt is not valid UTF-8"),
+    "generate empty prompt": (["generate", "{root}/run", "--prompt", ""], "--prompt must not be empty"),
+    "generate bad top-p": (["generate", "{root}/run", "--prompt", "[[", "--top-p", "1.5"], "--top-p must be in (0, 1]"),
+    "generate missing run": (["generate", "{root}/nothing", "--prompt", "[["], "{root}/nothing"),
+    "generate zeroed model": (["generate", "{root}/zeroed.keras", "--prompt", "[["], "zeroed.keras is empty, truncated"),
+    "score empty model file": (["score", "{root}/empty.keras", "--text", "a"], "empty.keras is empty, truncated"),
+    "score truncated model": (["score", "{root}/truncated.keras", "--text", "a"], "truncated.keras"),
+    "score invalid UTF-8 file": (["score", "{root}/run", "--file", "{root}/bad-utf8.txt"],
+                                 "--file: {root}/bad-utf8.txt is not valid UTF-8"),
+    "score no texts": (["score", "{root}/run"], "give at least one --text or --file"),
+    "score RUN and --model": (["score", "{root}/run", "--model", "{root}/run/model.keras", "--text", "a"], "not both"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_user_errors_are_one_line_and_exit_2(case, files):
+    argv, expected = BAD_INPUTS[case]
+    root = str(files)
+    argv = [arg.replace("{root}", root) if isinstance(arg, str) else arg for arg in argv]
+    result = _run(*argv, cwd=files)
+    lines = _error_lines(result.stderr)
+    assert result.returncode == 2, (case, result.stderr.decode("utf-8", "replace")[-2000:])
+    assert b"Traceback" not in result.stderr
+    assert len(lines) == 1 and lines[0].startswith("seqkeras: error: "), lines
+    assert expected.replace("{root}", root) in lines[0]
+
+
+@pytest.mark.slow
+def test_rejected_configs_leave_no_run_dir(files):
+    for name in ("r1", "r2", "r3", "w1", "w3"):
+        assert not (pathlib.Path(files) / name).exists(), name
+    existing = pathlib.Path(files) / "existing" / "config.json"
+    assert json.loads(existing.read_text())["hidden_dim"] == 256  # the refused resume rewrote nothing
