@@ -12,7 +12,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e ".[dev]"
   touch "$stamp"
 fi
-export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
+export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}  # hide TensorFlow start-up lines
 case "${1:-}" in
   main) shift; exec .venv/bin/seqkeras train charlm "$@" ;;
   test) shift; exec .venv/bin/python -m pytest -q -n 2 "$@" ;;

@@ -6,7 +6,7 @@ Claims checked (issue 5):
    window 5, negative 5, sample 1e-3, min_count 5, 5 epochs):
    - `wordsim353_spearman` within 0.03 of gensim's (or better), analogies not worse;
    - `words_per_s` >= 0.5x gensim with 2 workers on CPU (>= 3x on a GPU).
-   Both tools' vectors are scored by the same code (`KeyedVectors.evaluate_*`, gensim's protocol);
+   Both tools' vectors are scored by the same code (gensim's `KeyedVectors.evaluate_*`);
    gensim's own evaluator is also run on gensim's vectors as a cross-check of that code.
    gensim drops words past 10,000 per sentence, so both tools get the articles cut into
    10,000-word pieces. `train_seconds` is wall time from token lists to vectors (vocabulary
@@ -31,7 +31,7 @@ Claims checked (issue 5):
    above on the Wikipedia corpus (frozen and trainable, centred by default, plus uncentred
    trainable), and a frozen random control; same sentences, batches, epochs and optimizer for
    every variant, dev accuracy after each epoch, mean and spread over 3 seeds.
-   Out-of-vocabulary rows follow `KeyedVectors.embedding_matrix`.
+   Out-of-vocabulary rows follow `seqkeras.models.word2vec.embedding_matrix`.
 
 Usage:
     python benchmarks/bench_word2vec.py           # full run -> benchmarks/results/word2vec.json
@@ -51,7 +51,8 @@ import numpy as np  # noqa: E402
 import benchlib  # noqa: E402
 
 from seqkeras.data import corpora  # noqa: E402
-from seqkeras.models.word2vec import KeyedVectors, bias_probe, bias_projection, format_bias_table  # noqa: E402
+from pipelines.train_word2vec import word_analogies, word_pairs  # noqa: E402
+from seqkeras.models.word2vec import bias_probe, bias_projection, embedding_matrix, format_bias_table  # noqa: E402
 from seqkeras.models.word2vec import tokenize_documents, train_word2vec  # noqa: E402
 
 REPO = benchlib.REPO
@@ -72,9 +73,10 @@ def load_corpus(quick):
 
 
 def evaluate(vectors):
-    wordsim = vectors.evaluate_word_pairs(corpora.gensim_test_data("wordsim353.tsv"))
-    simlex = vectors.evaluate_word_pairs(corpora.gensim_test_data("simlex999.txt"))
-    analogies = vectors.evaluate_word_analogies(corpora.gensim_test_data("questions-words.txt"))
+    """gensim's `evaluate_word_pairs` / `evaluate_word_analogies` (through the pipeline's wrappers)."""
+    wordsim = word_pairs(vectors, corpora.gensim_test_data("wordsim353.tsv"))
+    simlex = word_pairs(vectors, corpora.gensim_test_data("simlex999.txt"))
+    analogies = word_analogies(vectors, corpora.gensim_test_data("questions-words.txt"))
     return {
         "wordsim353_spearman": wordsim["spearman"],
         "wordsim353_pairs": wordsim["pairs"],
@@ -123,7 +125,7 @@ def run_gensim(documents, params, raw_words):
         epochs=params["epochs"], seed=params["seed"],
     )
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    vectors = KeyedVectors(list(model.wv.index_to_key), model.wv.vectors)
+    vectors = model.wv  # gensim's KeyedVectors, frequency order
     result = {
         "seed": params["seed"],
         "train_seconds": wall,
@@ -145,7 +147,7 @@ def compare(documents, params, raw_words, repeats):
 
     Which tool goes first alternates; each pair of runs is back to back, so each ratio compares
     runs under about the same load. Returns `(runs, vectors)` with `vectors[tool]` the list of
-    `KeyedVectors` (one per seed) and `vectors["trained"]` seed 0's `TrainedWord2Vec`.
+    gensim `KeyedVectors` (one per seed) and `vectors["trained"]` seed 0's `TrainedWord2Vec`.
     """
     runs, vectors = [], {"seqkeras": [], "gensim": [], "seqkeras_independent_negatives": [], "trained": None}
     for seed in range(repeats):
@@ -221,7 +223,7 @@ def measure_input_pipeline(documents, trained, params, passes=2):
     from seqkeras.models.word2vec import documents_to_ids
 
     counts = np.zeros(trained.vocabulary.size, np.int64)
-    counts[NUM_RESERVED:] = trained.vectors.counts
+    counts[NUM_RESERVED:] = [trained.vectors.get_vecattr(word, "count") for word in trained.vectors.index_to_key]
     dataset, info = skipgram_dataset(
         documents_to_ids(documents, trained.vocabulary), counts, window=params["window"], negative=params["negative"], sample=params["sample"],
         ns_exponent=params["ns_exponent"], batch_size=params["batch_size"], seed=params["seed"],
@@ -289,7 +291,7 @@ def run_tagger(vectors, quick, epochs=None, train_sentences=4000, seeds=(0,)):
     and number of epochs with the same optimizer and loss (`from_logits=True`: the tagger
     gives logits); only the token embedding's initial rows and whether it trains differ. The
     vocabulary is the training sentences' lower-cased words; rows of words missing from
-    `vectors` follow `KeyedVectors.embedding_matrix`. `random_frozen` is the control for the
+    `vectors` follow `embedding_matrix`. `random_frozen` is the control for the
     frozen word2vec run: random rows with the word2vec matrix's per-dimension scale. Dev
     accuracy is recorded after every epoch, for every seed.
     """
@@ -320,8 +322,8 @@ def run_tagger(vectors, quick, epochs=None, train_sentences=4000, seeds=(0,)):
     )
 
     tokens = preprocessor.vocabulary.tokens
-    matrix, found = vectors.embedding_matrix(tokens, seed=0)
-    uncentred, _ = vectors.embedding_matrix(tokens, center=False, seed=0)
+    matrix, found = embedding_matrix(vectors, tokens, seed=0)
+    uncentred, _ = embedding_matrix(vectors, tokens, center=False, seed=0)
     scale = matrix[found].std(axis=0) if found.any() else np.full(matrix.shape[1], 0.05, "float32")
     random_rows = (np.random.default_rng(0).standard_normal(matrix.shape) * scale).astype("float32")
     random_rows[0] = 0.0  # padding, as in embedding_matrix
