@@ -275,3 +275,113 @@ def configure(parser):
 
 def run(args):
     main(common.config_from_args(TrainConfig, args), resume=args.resume, overwrite=args.overwrite)
+
+
+# ----------------------------------------------------------------------------------------------
+# Using a trained run: `seqkeras generate / score / evaluate / predict`
+# ----------------------------------------------------------------------------------------------
+def check_utf8_argument(text, flag):
+    """`text` from the command line, or a UserError when it holds bytes that are not UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise common.UserError(f"{flag} is not valid UTF-8. Received: {flag} '{shown}'") from None
+    return text
+
+
+def load_language_model(path, vocabulary=None, flag="RUN"):
+    """`(CharLanguageModel, Vocabulary)` from a run dir or a `.keras` file; one-line errors.
+
+    `vocabulary` (a `vocabulary.txt`) is only needed for char LM files saved before the
+    vocabulary moved inside `model.keras`.
+    """
+    path = pathlib.Path(path)
+    model_path = path / common.MODEL_FILE if path.is_dir() else path
+    if path.is_dir() and not model_path.exists():
+        raise common.UserError(f"{flag}: {path} has no {common.MODEL_FILE} (has its training finished?)")
+    if vocabulary is not None and not pathlib.Path(vocabulary).is_file():
+        raise common.UserError(f"--vocabulary: file not found. Received: {vocabulary}")
+    loaded = common.load_model(model_path, what=f"{flag} model")
+    from seqkeras.models.char_lm.storage import unpack_char_lm
+
+    try:
+        return unpack_char_lm(loaded, model_path, vocabulary)
+    except (FileNotFoundError, TypeError) as error:
+        raise common.UserError(f"{flag}: {error}") from None
+
+
+def heldout_bits_per_character(model, vocabulary, texts, batch_size=8):
+    """Bits per character of whole documents (state carried through each; one EOS per document)
+    and the count of characters outside the vocabulary."""
+    from seqkeras.data.vocabulary import OOV_ID
+    from seqkeras.models.char_lm import datasets
+    from seqkeras.models.char_lm.evaluation import stream_bits_per_character
+
+    documents = datasets.encode_documents(texts, vocabulary)
+    oov = int(sum((targets == OOV_ID).sum() for _, targets in documents))
+    bpc = stream_bits_per_character(model, documents, window=256, batch_size=max(1, min(batch_size, len(documents))))
+    return bpc, oov
+
+
+def evaluate(run, args):
+    """Bits per character on `--data` (a UTF-8 text file, one document) or on the run's held-out
+    test articles; prints a table and returns the figures (`seqkeras evaluate` writes them)."""
+    model, vocabulary = load_language_model(run.path, flag="RUN")
+    if args.data is not None:
+        texts, name = [common.read_text_file(args.data, "--data")], str(args.data)
+        if not texts[0]:
+            raise common.UserError(f"--data: {args.data} is empty")
+    else:
+        texts, name = load_splits(run.train_config())["test"], "held-out test articles"
+    bpc, oov = heldout_bits_per_character(model, vocabulary, texts, batch_size=args.batch_size)
+    characters = sum(len(text) for text in texts)
+    metrics = {
+        "data": name,
+        "documents": len(texts),
+        "characters": characters,
+        "bits_per_character": bpc,
+        "perplexity_per_character": 2.0 ** bpc,
+        "oov_characters": oov,
+        "xz_bits_per_character": xz_bits_per_character(texts),
+    }
+    print(f"{'data':<28}{name}")
+    for key in ("documents", "characters", "oov_characters"):
+        print(f"{key:<28}{metrics[key]}")
+    for key in ("bits_per_character", "perplexity_per_character", "xz_bits_per_character"):
+        print(f"{key:<28}{metrics[key]:.4f}")
+    if oov:
+        print(f"warning: {oov} characters are outside the model's vocabulary (scored as one <oov> symbol)",
+              file=sys.stderr)
+    return metrics
+
+
+def predict(run, args):
+    """Continuations of every `--text` / `--file` line as a prompt: JSONL `{"prompt", "continuation"}`
+    (or plain text with `--format text`); `--decoding greedy` takes the likeliest character."""
+    from pipelines.predict import inputs
+    from seqkeras.models.char_lm.char_generator import CharGenerator
+
+    prompts = [check_utf8_argument(text, "--text") for text in inputs(args)]
+    config = run.train_config()
+    model, vocabulary = load_language_model(run.path, flag="RUN")
+    generator = CharGenerator(model, vocabulary)
+    try:
+        continuations = generator.generate(
+            prompts, max_length=config.sample_length, temperature=args.temperature,
+            top_k=1 if args.decoding == "greedy" else 0, seed=args.seed,
+        )
+    except ValueError as error:
+        raise common.UserError(f"--text: {str(error).splitlines()[0]}") from None
+    if args.format == "text":
+        lines = [prompt + continuation for prompt, continuation in zip(prompts, continuations)]
+    else:
+        lines = [json.dumps({"prompt": prompt, "continuation": continuation}, ensure_ascii=False)
+                 for prompt, continuation in zip(prompts, continuations)]
+    text = "\n".join(lines) + "\n"
+    if args.out is not None:
+        pathlib.Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {len(lines)} continuations to {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
