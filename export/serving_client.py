@@ -161,6 +161,12 @@ def check_limits(arrays, limits):
 
 
 def _check_scalars(arrays):
+    if "token_ids" in arrays and arrays["token_ids"].ndim == 2:
+        shape = arrays["token_ids"].shape
+        for name in ("padding_mask", "char_ids"):
+            if name in arrays and tuple(arrays[name].shape[:2]) != tuple(shape):
+                raise ValueError(f"Input {name!r} must have the (batch, time) shape of 'token_ids' {shape}. "
+                                 f"Received: shape={arrays[name].shape}")
     if "num_chars" in arrays:
         value = arrays["num_chars"]
         if value.ndim or not 1 <= int(value) <= INT32_MAX:

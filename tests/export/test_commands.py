@@ -1,13 +1,13 @@
-"""`seqkeras export savedmodel` / `seqkeras export tflite` end to end on a saved `.keras` file."""
+"""`seqkeras export savedmodel RUN` / `seqkeras export tflite RUN`: warm-up, models.config, int8, --help."""
 
-import keras
-import numpy as np
+import json
+import subprocess
+import sys
+
 import pytest
 
-from seqkeras.data.token_file import write_token_file
+from export.warmup import read_warmup_requests
 from seqkeras.cli import COMMANDS, build_parser
-
-pytestmark = pytest.mark.slow
 
 EXPORT_COMMANDS = [command for command in COMMANDS if command[0][0] == "export"]
 
@@ -17,37 +17,35 @@ def _run(argv):
     return args._run(args)
 
 
-def test_export_commands_write_savedmodel_models_config_and_tflite(tmp_path, classifier_bundle, capsys):
-    prep = classifier_bundle.prep
-    token_ids = keras.Input((None,), dtype="int32", name="token_ids")
-    padding_mask = keras.Input((None,), dtype="bool", name="padding_mask")
-    x = keras.layers.Embedding(prep.vocabulary.size, 4)(token_ids)
-    x = keras.layers.GlobalAveragePooling1D()(x, mask=padding_mask)
-    model = keras.Model({"token_ids": token_ids, "padding_mask": padding_mask},
-                        keras.layers.Dense(len(classifier_bundle.labels))(x))
-    model.save(tmp_path / "model.keras")
-    prep.vocabulary.save(tmp_path / "vocabulary.txt")
-    write_token_file(tmp_path / "labels.txt", classifier_bundle.labels)
-    (tmp_path / "texts.txt").write_text("\n".join(classifier_bundle.texts[:6]))
-    common = ["--model", str(tmp_path / "model.keras"), "--vocabulary", str(tmp_path / "vocabulary.txt"),
-              "--labels", str(tmp_path / "labels.txt"), "--lowercase"]
+def test_export_help_is_fast_and_imports_no_tensorflow():
+    code = ("import sys; from seqkeras.cli import build_parser; "
+            "import contextlib, io\n"
+            "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+            "    build_parser(argv=['export', 'savedmodel', '--help']).parse_args(['export', 'savedmodel', '--help'])\n"
+            "print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+    assert out.strip() == "False"
 
-    code = _run(["export", "savedmodel", *common, "--task", "classifier", "--base-dir", str(tmp_path / "serving"),
-                 "--name", "genre", "--warmup-file", str(tmp_path / "texts.txt"),
-                 "--models-config", str(tmp_path / "serving" / "models.config")])
+
+@pytest.mark.slow
+def test_export_commands_write_warmup_models_config_and_int8_tflite(tmp_path, pooled_run, classifier_bundle, capsys):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(classifier_bundle.texts[:6]), encoding="utf-8")
+    base = tmp_path / "serving"
+    code = _run(["export", "savedmodel", str(pooled_run), "--base-dir", str(base), "--name", "genre",
+                 "--warmup-file", str(texts), "--models-config", str(base / "models.config")])
     assert code == 0
-    assert (tmp_path / "serving" / "genre" / "1" / "assets.extra" / "tf_serving_warmup_requests").exists()
-    assert 'base_path: "/models/genre"' in (tmp_path / "serving" / "models.config").read_text()
-    with pytest.raises(FileExistsError):
-        _run(["export", "savedmodel", *common, "--task", "classifier", "--base-dir", str(tmp_path / "serving"),
-              "--name", "genre", "--version", "1"])
+    version = base / "genre" / "1"
+    requests = read_warmup_requests(version)
+    assert {request.model_spec.signature_name for request in requests} == {"classify_text", "classify_token_ids"}
+    assert 'base_path: "/models/genre"' in (base / "models.config").read_text()
+    assert f"wrote {version}" in capsys.readouterr().out
 
-    code = _run(["export", "tflite", *common, "--out", str(tmp_path / "genre.tflite"), "--quantization", "int8",
-                 "--representative-file", str(tmp_path / "texts.txt")])
-    assert code == 0 and (tmp_path / "genre.tflite").exists() and (tmp_path / "genre.vocabulary.txt").exists()
-    assert "wrote" in capsys.readouterr().out
-
-    with pytest.raises(FileNotFoundError, match="vocabulary"):
-        _run(["export", "tflite", "--model", str(tmp_path / "model.keras"), "--vocabulary",
-              str(tmp_path / "missing.txt"), "--out", str(tmp_path / "other.tflite")])
-    assert np.isfinite((tmp_path / "genre.tflite").stat().st_size)
+    code = _run(["export", "tflite", str(pooled_run), "--out", str(tmp_path / "genre.tflite"), "--quantization",
+                 "int8", "--representative-file", str(texts)])
+    assert code == 0
+    metadata = json.loads((tmp_path / "genre.json").read_text())
+    assert metadata["quantization"] == "int8" and metadata["calibration"]["examples"] == 6
+    assert metadata["calibration"]["oov_fraction"] < 0.5  # held-out words, looked up as in training
+    assert (tmp_path / "genre.labels.txt").read_text().split() == classifier_bundle.labels
+    assert "calibration=6 texts" in capsys.readouterr().out
