@@ -69,6 +69,25 @@ def build_parser(commands=None, argv=None):
     return parser
 
 
+def _import_tensorflow_quietly():
+    """Imports TensorFlow with file descriptor 2 silenced: its native start-up lines (absl, CUDA
+    stubs) bypass `TF_CPP_MIN_LOG_LEVEL`. `SEQKERAS_TF_LOGS=1` shows them."""
+    if os.environ.get("SEQKERAS_TF_LOGS") or "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        import tensorflow  # noqa: F401
+    except ImportError:
+        pass  # the command's own import reports it
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up lines
@@ -76,6 +95,7 @@ def main(argv=None):
 
     try:
         args = build_parser(argv=argv).parse_args(argv)
+        _import_tensorflow_quietly()
         code = args._run(args)
     except UserError as error:
         print(f"seqkeras: error: {error}", file=sys.stderr)
