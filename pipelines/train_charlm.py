@@ -24,7 +24,7 @@ import pathlib
 import sys
 import time
 
-from pipelines import common
+from pipelines import common, distributed
 
 MODES = ("tbptt", "windows")
 SCHEDULES = ("constant", "cosine")
@@ -56,6 +56,12 @@ class TrainConfig:
     lr_schedule: str = _field("cosine", '"constant" or "cosine" decay to 10% over all steps')
     clipnorm: float = _field(1.0, 'gradient norm clipping (0: none)')
     seed: int = _field(0, 'weights, dropout, shuffling and sampling')
+    # --- corpus and distribution (docs/DISTRIBUTED.md) ---
+    corpus: str = _field("wiki", '"wiki" (the bundled articles) or a glob of UTF-8 text files, plain or .gz, one document per line, streamed')
+    distribute: str = _field("none", '"none", "mirrored" (GPUs or 2 logical CPUs of this machine) or "multi-worker" (TF_CONFIG / --workers)')
+    workers: str = _field("", 'multi-worker cluster "host:port,host:port" (builds TF_CONFIG; empty: read TF_CONFIG)')
+    task_index: int = _field(0, "this process's index in --workers (0 is the chief)")
+    checkpoint_every: int = _field(50, 'steps between resume checkpoints in ckpt/steps (0: at epoch ends only)')
     # --- samples (TensorBoard every epoch, and printed at the end) ---
     sample_seed_text: str = _field("[[", 'the prompt the samples continue')
     sample_length: int = _field(300, 'characters per sample')
@@ -85,6 +91,14 @@ class TrainConfig:
                              f"Received: valid_fraction={self.valid_fraction!r}, test_fraction={self.test_fraction!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={self.dropout!r}")
+        if self.distribute not in ("none", "mirrored", "multi-worker"):
+            raise ValueError('`distribute` must be one of ("none", "mirrored", "multi-worker"). '
+                             f"Received: distribute={self.distribute!r}")
+        for name in ("task_index", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"`{name}` must be >= 0. Received: {name}={getattr(self, name)!r}")
+        if not self.corpus:
+            raise ValueError(f"`corpus` must be \"wiki\" or a file glob. Received: corpus={self.corpus!r}")
         if self.verbose not in (0, 1, 2):
             raise ValueError(f"`verbose` must be 0, 1 or 2. Received: verbose={self.verbose!r}")
         if not self.sample_temperature > 0:
@@ -188,9 +202,74 @@ def open_run(config, resume=False, overwrite=False):
     return common.open_run_dir(config, "charlm", resume=resume, overwrite=overwrite)
 
 
+def fit_under_strategy(config, strategy, run_dir, trainer, documents, steps, samples, task):
+    """Trains `trainer.language_model` with `seqkeras.distribute.StrategyTrainer` (one loop for the
+    default, mirrored and multi-worker strategies) and resumes exactly from `ckpt/steps`.
+
+    Every replica gets its rows of the same global batches a single process would use
+    (`datasets.replica_dataset`); on the chief, each epoch end writes TensorBoard scalars, the
+    samples, metrics.json's history (so it survives a kill) and `ckpt/best.keras`.
+
+    Returns:
+        (history with `.history` {metric: [...]} and `.epoch` [...], the StrategyTrainer).
+    """
+    import atexit
+    import types
+
+    from seqkeras.distribute import CorruptCheckpointError, StrategyTrainer, barrier
+    from seqkeras.models.char_lm import datasets
+    from seqkeras.models.char_lm.language_model_trainer import language_model_replica_loss
+
+    model, tbptt, batch_size = trainer.language_model, trainer.truncated_bptt, config.batch_size
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise common.UserError(f"--batch-size must be a multiple of the {replicas} replicas of --distribute "
+                               f"{config.distribute}. Received: batch_size={batch_size}")
+    if tbptt:
+        train = datasets.stream_dataset(documents["train"], config.window, batch_size, repeat=True)
+        valid = datasets.stream_dataset(documents["valid"], config.window, batch_size)
+    else:
+        train = datasets.window_dataset(documents["train"], config.window, batch_size, seed=config.seed, repeat=True)
+        valid = datasets.window_dataset(documents["valid"], config.window, batch_size, shuffle=False)
+    engine = StrategyTrainer(
+        strategy, model, trainer.optimizer, language_model_replica_loss(model, tbptt),
+        checkpoint_dir=run_dir / "ckpt" / "steps", checkpoint_every=config.checkpoint_every,
+        carry_shapes=[(batch_size // replicas, model.hidden_dim)] * (model.num_states if tbptt else 0),
+        log_dir=run_dir / "tb", derived_metrics={"bpc": lambda nats: nats / math.log(2.0)},
+    )
+
+    def on_epoch_end(epoch, logs):
+        samples.on_epoch_end(epoch)
+        common.update_metrics(run_dir, history={**{key: [value] for key, value in logs.items()}, "epoch": [epoch]})
+        if logs.get("val_loss", math.inf) < float(engine.best_val_loss.numpy()):
+            engine.best_val_loss.assign(logs["val_loss"])
+            common.save_model(task, run_dir / "ckpt" / "best.keras")
+
+    try:
+        history = engine.fit(
+            lambda context: datasets.replica_dataset(train, context, batch_size),
+            epochs=config.epochs, steps_per_epoch=steps,
+            valid_dataset_fn=lambda context: datasets.replica_dataset(valid, context, batch_size),
+            valid_steps=int(valid.cardinality()), on_epoch_end=on_epoch_end, verbose=config.verbose,
+        )
+    except CorruptCheckpointError as error:
+        raise common.UserError(str(error)) from None
+    samples.on_train_end()
+    if config.distribute == "multi-worker":
+        # The workers leave together: the others wait (here) until the chief has finished (at exit).
+        if engine.is_chief:
+            atexit.register(barrier, strategy)
+        else:
+            barrier(strategy)
+    epochs = history.pop("epoch")
+    return types.SimpleNamespace(history=history, epoch=epochs), engine
+
+
 def main(config=TrainConfig(), resume=False, overwrite=False):
     """Trains, saves, evaluates and samples; returns a dict of results (also in `metrics.json`)."""
-    run_dir = open_run(config, resume=resume, overwrite=overwrite)  # validated config; before any data loads
+    distributed.setup(config)  # TF_CONFIG from --workers/--task-index, before TensorFlow starts
+    chief = distributed.is_chief(config)  # only the chief writes the run dir; other workers only log
+    run_dir = open_run(config, resume=resume, overwrite=overwrite) if chief else pathlib.Path(config.run_dir)
 
     import keras
 
@@ -200,6 +279,7 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
     from seqkeras.models.char_lm.sample_text_callback import SampleTextCallback
     from seqkeras.models.char_lm.storage import char_lm_task
 
+    strategy = distributed.make_strategy(config)  # first TensorFlow call: collectives / logical CPUs
     keras.utils.set_random_seed(config.seed)
     started = time.time()
 
@@ -211,9 +291,10 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
     steps = count_steps_per_epoch(config, documents)
 
     # === Model ===
-    model = build_model(config, vocabulary.size)
-    trainer = build_trainer(config, model)
-    trainer.compile(optimizer=build_optimizer(config, steps * config.epochs))
+    with strategy.scope():  # variables mirrored on every replica / worker
+        model = build_model(config, vocabulary.size)
+        trainer = build_trainer(config, model)
+        trainer.compile(optimizer=build_optimizer(config, steps * config.epochs))
 
     # === Training ===
     generator = CharGenerator(model, vocabulary)
@@ -221,16 +302,11 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
         generator, run_dir / "tb" / "samples", seed_text=config.sample_seed_text, num_samples=2,
         length=config.sample_length, temperature=config.sample_temperature, seed=config.seed,
     )
-    callbacks = common.standard_callbacks(run_dir) + [samples]
-    history = trainer.fit(
-        train_data,
-        validation_data=valid_data,
-        epochs=config.epochs,
-        steps_per_epoch=config.steps_per_epoch or None,  # None: one full pass, restarted every epoch
-        callbacks=callbacks,
-        verbose=config.verbose,
-        shuffle=False,  # the window dataset shuffles itself; the BPTT stream must stay in order
-    )
+    history, engine = fit_under_strategy(config, strategy, run_dir, trainer, documents, steps, samples,
+                                         char_lm_task(model, vocabulary))
+    callbacks = [engine]
+    if not chief:  # a non-chief worker has done its share; the chief saves, evaluates and reports
+        return {"history": history.history, "trainer": trainer, "vocabulary": vocabulary}
     common.raise_if_diverged(callbacks)  # a non-finite loss: one line, no model saved
     common.save_model(char_lm_task(model, vocabulary), run_dir / common.MODEL_FILE)
     train_seconds = time.time() - started

@@ -139,3 +139,41 @@ def stream_dataset(documents, window, batch_size, repeat=False):
     if repeat:
         dataset = dataset.repeat()
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def replica_dataset(global_dataset, input_context, global_batch_size):
+    """Global batches -> the per-replica batches of one input pipeline, in replica order.
+
+    Replica r (of R, over all workers) gets rows `[r * b, (r + 1) * b)` of every global batch,
+    b = global_batch_size / R, so R replicas see exactly the rows one process would see in one
+    batch: the same documents, the same order (sharding by document, since every stream row and
+    every window belongs to one document), whatever R. A worker with k local replicas yields k
+    consecutive elements per global batch, which `distribute_datasets_from_function` hands to
+    its replicas in turn.
+
+    Args:
+        global_dataset: elements `(features dict, targets)` of `global_batch_size` rows.
+        input_context: the `tf.distribute.InputContext` of this input pipeline.
+        global_batch_size: int, rows per global batch.
+
+    Example:
+
+    >>> strategy.distribute_datasets_from_function(
+    ...     lambda context: replica_dataset(stream_dataset(docs, 64, 32, repeat=True), context, 32))
+    """
+    replicas = input_context.num_replicas_in_sync
+    if global_batch_size % replicas:
+        raise ValueError(f"`batch_size` must be a multiple of the {replicas} replicas. "
+                         f"Received: batch_size={global_batch_size}")
+    per_replica = global_batch_size // replicas
+    local = replicas // input_context.num_input_pipelines
+    first = input_context.input_pipeline_id * local * per_replica
+
+    def split(features, targets):
+        def rows(tensor):  # (B, ...) -> (local, b, ...): this pipeline's replicas
+            part = tensor[first: first + local * per_replica]
+            return tf.reshape(part, tf.concat([[local, per_replica], tf.shape(part)[1:]], axis=0))
+
+        return tf.data.Dataset.from_tensor_slices(({key: rows(value) for key, value in features.items()}, rows(targets)))
+
+    return global_dataset.flat_map(split)

@@ -139,3 +139,38 @@ class LanguageModelTrainer(keras.Model):
         config = dict(config)
         config["language_model"] = keras.saving.deserialize_keras_object(config["language_model"])
         return cls(**config)
+
+
+def language_model_replica_loss(language_model, truncated_bptt=False):
+    """The per-replica loss of a character LM for `seqkeras.distribute.StrategyTrainer`.
+
+    Returns `fn(batch, carry, training) -> (nll (b, T), real characters, new carry)`: the
+    per-position negative log-likelihood in nats (zero at padding), the number of real
+    characters, and, with `truncated_bptt`, the final LSTM states (the carried state of the next
+    batch; rows whose `reset` flag is set start from zeros, and the carried state is a constant
+    for the gradient, so back-propagation stops at the batch boundary), else `[]`.
+
+    Args:
+        language_model: a `CharLanguageModel`.
+        truncated_bptt: bool, batches come from `datasets.stream_dataset` (with `reset`).
+
+    Example:
+
+    >>> loss_fn = language_model_replica_loss(model, truncated_bptt=True)
+    >>> trainer = StrategyTrainer(strategy, model, optimizer, loss_fn, checkpoint_dir="ckpt",
+    ...                           carry_shapes=[(8, model.hidden_dim)] * model.num_states)
+    """
+
+    def replica_loss(batch, carry, training):
+        inputs, targets = batch
+        mask = inputs["padding_mask"]
+        states = None
+        if truncated_bptt:
+            reset = tf.cast(inputs["reset"], tf.bool)[:, tf.newaxis]  # (b, 1)
+            states = [tf.where(reset, tf.zeros_like(state), tf.stop_gradient(state)) for state in carry]
+        logits, final_states = language_model.run(inputs["token_ids"], mask, states, training=training)  # (b, T, V)
+        nll = masked_negative_log_likelihood(targets, logits, mask)  # (b, T)
+        count = tf.reduce_sum(tf.cast(mask, tf.float32))
+        return nll, count, list(final_states) if truncated_bptt else []
+
+    return replica_loss

@@ -1,0 +1,288 @@
+"""A custom training loop that runs under any `tf.distribute` strategy and resumes exactly.
+
+Why not `model.fit`: Keras 3's `fit` fails under `MultiWorkerMirroredStrategy` (keras-team/keras
+issue 20585) and Keras 3 has no parameter-server training. This loop is TensorFlow's own recipe:
+`strategy.run` of a replica step, gradients all-reduced by the (Keras) optimizer, losses averaged
+by the GLOBAL number of real tokens, metrics reduced as sums.
+"""
+
+import math
+import pathlib
+
+import numpy as np
+import tensorflow as tf
+
+from seqkeras.distribute.checkpoints import ChiefCheckpointManager
+from seqkeras.distribute.strategy import is_chief
+
+
+class StrategyTrainer:
+    """Trains `model` with `optimizer` on per-replica batches under `strategy`.
+
+    The replica step calls `replica_loss(batch, carry, training)`, which returns the SUM of the
+    per-token losses of that replica's batch, the number of real tokens (the padding mask's sum)
+    and the new carried state (a list of (per-replica batch, ...) tensors, e.g. the LSTM states of
+    truncated BPTT; `[]` without). The loss that is differentiated on each replica is
+    `tf.nn.compute_average_loss(losses, global_batch_size=real tokens of ALL replicas)`, so the
+    all-reduced (summed) gradient is the gradient of the global mean: sum of losses / sum of real
+    tokens over all replicas, not a mean of per-replica means. Model regularisation losses are
+    scaled with `tf.nn.scale_regularization_loss`. Metrics are kept as global sums of losses and
+    counts (float64), so the reported epoch loss is exact whatever the number of replicas.
+
+    Gradient clipping: the Keras optimizer clips before its all-reduce, i.e. each replica's part
+    of the gradient. With more than one replica and `clipnorm`/`global_clipnorm` set, this loop
+    all-reduces first, clips the global gradient the way Keras does, and hands the optimizer
+    `gradient / num_replicas` (its own sum then restores the global gradient; its clip is then a
+    no-op), so clipping means the same thing on one device and on many. With clipping, gradients
+    are made dense first (an `IndexedSlices` norm counts a repeated embedding row once per
+    occurrence, so it is not the norm of the gradient).
+
+    Exact resume: a `tf.train.Checkpoint` holds the model and optimizer variables (weights,
+    Adam moments, iteration count, hence the schedule; the dropout seed-generator states are
+    model variables), the global step, the epoch's running sums and the carried state gathered
+    from all replicas. The data position is a function of the step: `fit` skips the first
+    `step` batches of the (deterministic) dataset, on every worker. A run killed at any step and
+    restarted therefore continues with the same batches, state and random numbers.
+
+    Args:
+        strategy: a `tf.distribute.Strategy`; `model` and `optimizer` must have been created
+            under `strategy.scope()`.
+        model: a Keras model (its variables are checkpointed).
+        optimizer: a Keras optimizer.
+        replica_loss: `fn(batch, carry, training) -> (loss_sum, count, new_carry)`, see above;
+            called inside `strategy.run`.
+        checkpoint_dir: the chief's checkpoint folder.
+        carry_shapes: shapes of the carried tensors for ONE replica (e.g. `[(b, H), (b, H)]`).
+        checkpoint_every: save every this many steps (0: only at epoch ends).
+        log_dir: TensorBoard folder (`train/`, `validation/` under it), chief only; None: none.
+        log_every: per-step scalars every this many steps.
+        derived_metrics: dict name -> fn(mean loss) of extra logged metrics (e.g. bits).
+
+    Example:
+
+    >>> with strategy.scope():
+    ...     model, optimizer = build_model(), keras.optimizers.Adam()
+    >>> trainer = StrategyTrainer(strategy, model, optimizer, loss_fn, checkpoint_dir="run/ckpt/steps")
+    >>> history = trainer.fit(dataset_fn, epochs=2, steps_per_epoch=100)
+    """
+
+    def __init__(self, strategy, model, optimizer, replica_loss, *, checkpoint_dir, carry_shapes=(),
+                 checkpoint_every=0, log_dir=None, log_every=50, derived_metrics=None, max_to_keep=2):
+        self.strategy = strategy
+        self.model = model
+        self.optimizer = optimizer
+        self.replica_loss = replica_loss
+        self.carry_shapes = [tuple(shape) for shape in carry_shapes]
+        self.checkpoint_every = int(checkpoint_every)
+        self.log_every = int(log_every)
+        self.derived_metrics = dict(derived_metrics or {})
+        self.is_chief = is_chief(strategy)
+        self.num_replicas = strategy.num_replicas_in_sync
+        self.diverged_at = None  # (epoch, batch, loss) of a non-finite loss, as common.raise_if_diverged reads it
+        self.stop_training = False
+
+        with strategy.scope():
+            optimizer.build(model.trainable_variables)
+        # Plain (not mirrored) variables: identical on every worker, written by the chief.
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.epoch_sums = tf.Variable(tf.zeros([2], tf.float64), trainable=False, name="epoch_sums")
+        self.best_val_loss = tf.Variable(math.inf, dtype=tf.float64, trainable=False, name="best_val_loss")
+        self.carry = [
+            tf.Variable(tf.zeros((self.num_replicas * shape[0],) + shape[1:]), trainable=False, name=f"carry_{i}")
+            for i, shape in enumerate(self.carry_shapes)
+        ]  # the GLOBAL carried state, replica r's rows at [r * b, (r + 1) * b)
+        checkpoint = tf.train.Checkpoint(
+            model_variables=list(model.variables), optimizer_variables=list(optimizer.variables),
+            step=self.step, epoch_sums=self.epoch_sums, best_val_loss=self.best_val_loss, carry=self.carry,
+        )
+        self.checkpoints = ChiefCheckpointManager(checkpoint, checkpoint_dir, self.is_chief, max_to_keep=max_to_keep)
+        self.log_dir = pathlib.Path(log_dir) if log_dir is not None and self.is_chief else None
+        self._writers = {}
+        self._train_function = tf.function(self._distributed_train_step)
+        self._eval_function = tf.function(self._distributed_eval_step)
+        self._gather_function = tf.function(lambda values: [strategy.gather(v, axis=0) for v in values])
+
+    # --- the replica step ---------------------------------------------------------------------
+    def _clip(self, gradients):
+        clipnorm = getattr(self.optimizer, "clipnorm", None)
+        global_clipnorm = getattr(self.optimizer, "global_clipnorm", None)
+        if clipnorm:
+            return [g * clipnorm / tf.maximum(tf.norm(g), clipnorm) for g in gradients]
+        if global_clipnorm:
+            return tf.clip_by_global_norm(gradients, global_clipnorm)[0]
+        return gradients
+
+    def _replica_train_step(self, batch, carry):
+        context = tf.distribute.get_replica_context()
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            losses, count, new_carry = self.replica_loss(batch, carry, True)
+            losses = tf.reshape(tf.cast(losses, tf.float32), [-1])
+            global_count = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.stop_gradient(tf.cast(count, tf.float32)))
+            global_count = tf.maximum(tf.cast(tf.round(global_count), tf.int64), 1)  # exact below 2**24 tokens
+            loss = tf.nn.compute_average_loss(losses, global_batch_size=global_count)
+            if self.model.losses:
+                loss += tf.nn.scale_regularization_loss(tf.add_n(self.model.losses))
+        gradients = tape.gradient(loss, variables)
+        clips = getattr(self.optimizer, "clipnorm", None) or getattr(self.optimizer, "global_clipnorm", None)
+        if clips:
+            # Dense: the norm of an IndexedSlices counts a repeated row once per occurrence.
+            gradients = [tf.convert_to_tensor(g) for g in gradients]
+        if self.num_replicas > 1 and clips:
+            gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
+            gradients = [g / self.num_replicas for g in self._clip(gradients)]
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        sums = (tf.cast(tf.reduce_sum(losses), tf.float64), tf.cast(count, tf.float64))
+        return sums[0], sums[1], [tf.stop_gradient(c) for c in new_carry]
+
+    def _replica_eval_step(self, batch, carry):
+        losses, count, new_carry = self.replica_loss(batch, carry, False)
+        return tf.cast(tf.reduce_sum(tf.cast(losses, tf.float32)), tf.float64), tf.cast(count, tf.float64), new_carry
+
+    def _reduce(self, per_replica):
+        loss_sum, count, carry = per_replica
+        total = self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss_sum, axis=None)
+        tokens = self.strategy.reduce(tf.distribute.ReduceOp.SUM, count, axis=None)
+        return total, tokens, carry
+
+    def _distributed_train_step(self, iterator, carry):
+        return self._reduce(self.strategy.run(self._replica_train_step, args=(next(iterator), carry)))
+
+    def _distributed_eval_step(self, iterator, carry):
+        return self._reduce(self.strategy.run(self._replica_eval_step, args=(next(iterator), carry)))
+
+    # --- carried state ------------------------------------------------------------------------
+    def _distribute_carry(self, global_values=None):
+        """Per-replica carried state: zeros, or replica r's rows of the global values."""
+        def replica_values(context):
+            replica = context.replica_id_in_sync_group
+            values = []
+            for index, shape in enumerate(self.carry_shapes):
+                if global_values is None:
+                    values.append(tf.zeros(shape))
+                else:
+                    values.append(global_values[index][replica * shape[0]:(replica + 1) * shape[0]])
+            return values
+
+        if not self.carry_shapes:
+            return []
+        return self.strategy.experimental_distribute_values_from_function(replica_values)
+
+    def _store_carry(self, carry):
+        if self.carry_shapes:
+            for variable, value in zip(self.carry, self._gather_function(carry)):
+                variable.assign(value)
+
+    # --- data -----------------------------------------------------------------------------------
+    def _distribute(self, dataset_fn, skip_steps=0):
+        def worker_dataset(context):
+            dataset = dataset_fn(context)
+            local_replicas = context.num_replicas_in_sync // context.num_input_pipelines
+            return dataset.skip(skip_steps * local_replicas) if skip_steps else dataset
+
+        return self.strategy.distribute_datasets_from_function(worker_dataset)
+
+    # --- the loop -------------------------------------------------------------------------------
+    def restore(self):
+        """Restores the newest checkpoint (on every worker); returns the restored step (0: none)."""
+        self.checkpoints.restore()
+        return int(self.step.numpy())
+
+    def save(self, carry):
+        self._store_carry(carry)
+        self.checkpoints.save(int(self.step.numpy()))
+
+    def evaluate(self, dataset_fn, steps):
+        """Mean loss over `steps` per-replica batches of `dataset_fn` (carried state from zeros)."""
+        iterator = iter(self._distribute(dataset_fn))
+        carry = self._distribute_carry()
+        total = tokens = 0.0
+        for _ in range(steps):
+            loss_sum, count, carry = self._eval_function(iterator, carry)
+            total += float(loss_sum)
+            tokens += float(count)
+        return total / max(tokens, 1.0)
+
+    def fit(self, dataset_fn, *, epochs, steps_per_epoch, valid_dataset_fn=None, valid_steps=0,
+            on_epoch_end=None, verbose=0):
+        """Trains up to `epochs * steps_per_epoch` steps, from the last checkpoint if any.
+
+        Args:
+            dataset_fn: `fn(tf.distribute.InputContext) -> tf.data.Dataset` of per-replica batches,
+                repeating forever, in the same order on every run (it is skipped to the step).
+            epochs: int.
+            steps_per_epoch: int, steps between epoch ends (validation, logs, checkpoint).
+            valid_dataset_fn: like `dataset_fn`, at least `valid_steps` batches; None: no validation.
+            valid_steps: validation batches per epoch.
+            on_epoch_end: `fn(epoch, logs)` called on the chief after each epoch (before its checkpoint).
+            verbose: 0 silent; otherwise one line per epoch (chief).
+
+        Returns:
+            dict: metric name -> list of per-epoch values for the epochs finished in this call,
+            and `"epoch"`: their indices (so a resumed run's history continues the stored one).
+        """
+        start = self.restore()
+        total_steps = epochs * steps_per_epoch
+        history = {"epoch": []}
+        if start >= total_steps:
+            return history
+        iterator = iter(self._distribute(dataset_fn, skip_steps=start))
+        carry = self._distribute_carry([v.value() for v in self.carry] if start and self.carry_shapes else None)
+        step = start
+        while step < total_steps and not self.stop_training:
+            loss_sum, count, carry = self._train_function(iterator, carry)
+            loss_sum, count = float(loss_sum), float(count)
+            if not math.isfinite(loss_sum):
+                self.diverged_at = (step // steps_per_epoch, step % steps_per_epoch, loss_sum / max(count, 1.0))
+                break  # no checkpoint of non-finite weights
+            step += 1
+            self.step.assign(step)
+            self.epoch_sums.assign_add(np.array([loss_sum, count]))
+            if self.log_dir is not None and self.log_every and step % self.log_every == 0:
+                self._scalars("train", {"batch_loss": loss_sum / max(count, 1.0)}, step)
+            end_of_epoch = step % steps_per_epoch == 0
+            if end_of_epoch:
+                epoch = step // steps_per_epoch - 1
+                logs = self._epoch_logs(valid_dataset_fn, valid_steps)
+                self.epoch_sums.assign(tf.zeros([2], tf.float64))
+                history["epoch"].append(epoch)
+                for key, value in logs.items():
+                    history.setdefault(key, []).append(value)
+                if self.is_chief:
+                    self._log_epoch(epoch, logs)
+                    if on_epoch_end is not None:
+                        on_epoch_end(epoch, logs)
+                    if verbose:
+                        print(f"epoch {epoch + 1}/{epochs} (step {step}): "
+                              + ", ".join(f"{key} {value:.4f}" for key, value in logs.items()), flush=True)
+            if end_of_epoch or (self.checkpoint_every and step % self.checkpoint_every == 0) or step == total_steps:
+                self.save(carry)
+        for writer in self._writers.values():
+            writer.flush()
+        return history
+
+    def _epoch_logs(self, valid_dataset_fn, valid_steps):
+        total, tokens = (float(v) for v in self.epoch_sums.numpy())
+        logs = {"loss": total / max(tokens, 1.0)}
+        logs.update({name: fn(logs["loss"]) for name, fn in self.derived_metrics.items()})
+        logs["learning_rate"] = float(np.asarray(self.optimizer.learning_rate))
+        if valid_dataset_fn is not None and valid_steps:
+            val_loss = self.evaluate(valid_dataset_fn, valid_steps)
+            logs["val_loss"] = val_loss
+            logs.update({f"val_{name}": fn(val_loss) for name, fn in self.derived_metrics.items()})
+        return logs
+
+    def _scalars(self, kind, values, step):
+        if kind not in self._writers:
+            self._writers[kind] = tf.summary.create_file_writer(str(self.log_dir / kind))
+        with self._writers[kind].as_default():
+            for name, value in values.items():
+                tf.summary.scalar(name, value, step=step)
+
+    def _log_epoch(self, epoch, logs):
+        if self.log_dir is None:
+            return
+        self._scalars("train", {f"epoch_{k}": v for k, v in logs.items() if not k.startswith("val_")}, epoch)
+        valid = {f"epoch_{k[4:]}": v for k, v in logs.items() if k.startswith("val_")}
+        if valid:
+            self._scalars("validation", valid, epoch)

@@ -1,0 +1,94 @@
+"""StrategyTrainer under the default strategy: global-token loss, exact resume, corrupt checkpoints."""
+
+import math
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipelines import common, train_charlm
+from seqkeras.data.vocabulary import Vocabulary
+from seqkeras.distribute import CorruptCheckpointError, StrategyTrainer, make_strategy
+from seqkeras.models.char_lm import datasets
+from seqkeras.models.char_lm.char_language_model import CharLanguageModel
+from seqkeras.models.char_lm.character_cross_entropy import masked_negative_log_likelihood
+from seqkeras.models.char_lm.language_model_trainer import language_model_replica_loss
+
+TEXTS = ["abcab[a]", "{b}", "ccab abc ab[[a]] bb", "a", "[[b]] {{c}}", "abc [[a]] {b} ccc", "b{a}c"]
+VOCABULARY = Vocabulary(list("abc[]{} "))
+DOCUMENTS = datasets.encode_documents(TEXTS, VOCABULARY)
+BATCH, WINDOW, HIDDEN = 4, 5, 6
+
+
+def _trainer(tmp_path, tbptt, clipnorm=1.0, checkpoint_every=1, dropout=0.1):
+    strategy = make_strategy("none")
+    keras.utils.set_random_seed(3)
+    with strategy.scope():
+        model = CharLanguageModel(vocabulary_size=VOCABULARY.size, embedding_dim=4, hidden_dim=HIDDEN, dropout=dropout)
+        optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(0.02, 12), clipnorm=clipnorm)
+    trainer = StrategyTrainer(
+        strategy, model, optimizer, language_model_replica_loss(model, tbptt),
+        checkpoint_dir=tmp_path / "ckpt", checkpoint_every=checkpoint_every,
+        carry_shapes=[(BATCH, HIDDEN)] * (model.num_states if tbptt else 0),
+        derived_metrics={"bpc": lambda nats: nats / math.log(2.0)},
+    )
+    if tbptt:
+        data = datasets.stream_dataset(DOCUMENTS, WINDOW, BATCH, repeat=True)
+    else:
+        data = datasets.window_dataset(DOCUMENTS, WINDOW, BATCH, seed=4, repeat=True)
+    return trainer, lambda context: datasets.replica_dataset(data, context, BATCH)
+
+
+def test_loss_is_the_mean_over_real_characters_of_the_global_batch(tmp_path):
+    trainer, dataset_fn = _trainer(tmp_path, tbptt=False, clipnorm=None, dropout=0.0)
+    inputs, targets = next(iter(datasets.window_dataset(DOCUMENTS, WINDOW, BATCH, seed=4, repeat=True)))
+    logits = trainer.model(inputs)
+    mask = inputs["padding_mask"]
+    expected = float(tf.reduce_sum(masked_negative_log_likelihood(targets, logits, mask)) /
+                     tf.reduce_sum(tf.cast(mask, tf.float32)))
+    history = trainer.fit(dataset_fn, epochs=1, steps_per_epoch=1)  # the logged loss is from before the update
+    assert history["loss"] == [pytest.approx(expected, rel=1e-6)]
+    assert history["bpc"] == [pytest.approx(expected / math.log(2), rel=1e-6)]
+
+
+@pytest.mark.parametrize("tbptt", [True, False])
+def test_resume_from_a_mid_run_checkpoint_gives_the_same_weights(tmp_path, tbptt):
+    whole, dataset_fn = _trainer(tmp_path / "whole", tbptt)
+    history = whole.fit(dataset_fn, epochs=3, steps_per_epoch=4)
+    first, dataset_fn = _trainer(tmp_path / "parts", tbptt)
+    first.fit(dataset_fn, epochs=1, steps_per_epoch=4)  # stops after step 4: data, carry, dropout RNG all move on
+    second, dataset_fn = _trainer(tmp_path / "parts", tbptt)  # a fresh process would build exactly this
+    resumed = second.fit(dataset_fn, epochs=3, steps_per_epoch=4)
+    assert resumed["epoch"] == [1, 2] and resumed["loss"] == history["loss"][1:]
+    for want, got in zip(whole.model.weights, second.model.weights):
+        np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=want.path)
+    assert int(second.optimizer.iterations.numpy()) == 12
+
+
+def test_a_truncated_checkpoint_is_a_one_line_error_naming_the_file(tmp_path):
+    trainer, dataset_fn = _trainer(tmp_path, tbptt=True)
+    trainer.fit(dataset_fn, epochs=1, steps_per_epoch=2)
+    data_file = sorted((tmp_path / "ckpt").glob("ckpt-2.data-*"))[0]
+    data_file.write_bytes(data_file.read_bytes()[:50])
+    again, _ = _trainer(tmp_path, tbptt=True)
+    with pytest.raises(CorruptCheckpointError) as error:
+        again.restore()
+    message = str(error.value)
+    assert "\n" not in message and str(data_file) in message and f"delete {tmp_path / 'ckpt'}" in message
+
+
+@pytest.mark.slow
+def test_the_pipeline_reports_a_corrupt_checkpoint_as_a_user_error(tmp_path):
+    config = train_charlm.TrainConfig(
+        max_article_characters=300, min_character_count=2, embedding_dim=4, hidden_dim=8, window=16, batch_size=4,
+        epochs=2, steps_per_epoch=2, checkpoint_every=1, sample_length=5, valid_article_characters=50, verbose=0,
+        run_dir=str(tmp_path / "run"),
+    )
+    train_charlm.main(config)
+    (tmp_path / "run" / common.MODEL_FILE).unlink()  # as if killed before the end
+    index = sorted(pathlib.Path(config.run_dir, "ckpt", "steps").glob("ckpt-4.index"))[0]
+    index.write_bytes(b"\0" * 10)
+    with pytest.raises(common.UserError, match=r"checkpoint .*ckpt-4.* is corrupt .*delete .*ckpt/steps"):
+        train_charlm.main(config, resume=True)
