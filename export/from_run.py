@@ -67,8 +67,8 @@ def load_exportable(run_dir, what="export"):
             arguments.pop("labels", None)
             arguments.pop("lowercase", None)
             arguments.pop("char_vocabulary", None)
-            arguments.setdefault("max_length", CHAR_LM_MAX_LENGTH)
-            arguments["max_length"] = max(arguments["max_length"], 2)
+            # The training window is no serving limit: score up to 1000 characters unless --max-length.
+            arguments["max_length"] = CHAR_LM_MAX_LENGTH
         elif not arguments.get("labels"):
             raise common.UserError(f"{run.model_path} holds a TextTask without labels; a {run.family} export "
                                    "needs the class names (retrain with the current pipeline)")

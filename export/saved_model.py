@@ -7,9 +7,15 @@ Layout written (what TF Serving scans)::
                                 assets/vocabulary.txt, assets/labels.txt
                                 assets.extra/tf_serving_warmup_requests
 
-A version is built in a hidden temporary sibling (`<base_dir>/<name>/.tmp-<version>-<pid>`, a name TF
-Serving ignores) and renamed into place when complete, so a polling server never loads half a model.
-An existing version is refused unless `overwrite=True`.
+A version is built in the model folder's hidden scratch area (`<base_dir>/<name>/.tmp/<pid>-...`, a
+name TF Serving ignores) and renamed onto its number when complete, a rename that claims the number
+(`export/versioning.py`): a polling server never loads half a model and two exports never share a
+version. An existing version is refused unless `overwrite=True`.
+
+Every request signature checks its input in the graph (`validated_text` / `validated_ids`): rank,
+1..`max_batch_size` rows, at most `max_text_chars` characters per text, token-id rows of 1..
+`max_sequence_length` positions, ids in `[0, vocabulary size)`; the `request_limits` signature and
+`assets.extra/request_limits.json` record the limits (`RequestLimits`).
 
 Signatures (inputs and outputs are named; `serving_default` is the raw-string one):
 
@@ -22,6 +28,8 @@ Signatures (inputs and outputs are named; `serving_default` is the raw-string on
   `score_token_ids(token_ids, padding_mask)` (characters without BOS) -> the same scores;
   `generate(prompt, num_chars, temperature, top_k, top_p, seed)` -> `text`, `num_characters`,
   `prompt_truncated`.
+
+- every export: `request_limits()` -> the limits above.
 
 Padded positions get tag "" and tag id -1; a row without tokens (empty text) gets label "", label id
 -1 and all-zero probabilities; text beyond `max_length` tokens is truncated (`truncated` is True).

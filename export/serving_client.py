@@ -165,7 +165,7 @@ def _check_scalars(arrays):
         shape = arrays["token_ids"].shape
         for name in ("padding_mask", "char_ids"):
             if name in arrays and tuple(arrays[name].shape[:2]) != tuple(shape):
-                raise ValueError(f"Input {name!r} must have the (batch, time) shape of 'token_ids' {shape}. "
+                raise ValueError(f"Input {name!r} must have the batch size and length of 'token_ids' {shape}. "
                                  f"Received: shape={arrays[name].shape}")
     if "num_chars" in arrays:
         value = arrays["num_chars"]

@@ -168,7 +168,7 @@ def test_bad_requests_are_refused_by_the_signatures_and_the_client(limited):
                    for key, value in inputs.items()}
         with pytest.raises(tf.errors.InvalidArgumentError, match=message) as graph_error:
             loaded.signatures[signature](**tensors)
-        assert "StringToNumberOp could not correctly convert string: `" in str(graph_error.value)
+        assert "could not correctly convert string: " in str(graph_error.value) and "Received:" in str(graph_error.value)
         with pytest.raises(ValueError, match=message) as client_error:
             client.build_predict_request(specs[signature], inputs, form="inputs", limits=limits)
         assert "\n" not in str(client_error.value)
