@@ -54,9 +54,12 @@ def read_sentences(args):
 
 def _all_layers(model):
     """Every layer of `model`, nested models (a TextTask's `network`) included."""
-    pending, found = [model], []
+    pending, found, seen = [model], [], set()
     while pending:
         layer = pending.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
         found.append(layer)
         pending.extend(getattr(layer, "layers", []))
         network = getattr(layer, "network", None)
@@ -131,7 +134,6 @@ def run(args):
     import numpy as np
 
     from pipelines import train_bilm
-    from seqkeras.models.elmo import ElmoEmbedder
 
     if args.batch_size < 1:
         raise common.UserError(f"--batch-size must be >= 1. Received: --batch-size {args.batch_size}")
@@ -144,6 +146,8 @@ def run(args):
     task = train_bilm.load_task(run_info)
     mix = None
     if args.downstream is not None:
+        from seqkeras.models.elmo import ElmoEmbedder
+
         mix = downstream_mix(args.downstream, ElmoEmbedder.from_bilm(task.network))
     result = embed(task, texts, args.batch_size, mix)
     np.savez(args.out, **result)
