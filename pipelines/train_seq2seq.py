@@ -223,7 +223,8 @@ def _samples_callback(task, sources, targets, folder, num_samples):
             if logs is not None:
                 logs["val_exact_match"] = score
             lines = [f"    {s} -> {g}   (target {t})" for s, g, t in zip(sources, generated, targets)][:num_samples]
-            with self.writer.as_default():
+            # record_if(True): Keras' TensorBoard callback records only every `update_freq` steps.
+            with self.writer.as_default(), tf.summary.record_if(True):
                 tf.summary.scalar("val_exact_match", score, step=epoch)
                 if lines:
                     tf.summary.text("samples", "\n".join(lines), step=epoch)
@@ -243,14 +244,12 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
     from seqkeras.data.vocabulary import PAD_ID
     from seqkeras.losses import MaskedSparseCategoricalCrossentropy
 
-    if config.pairs != "addition" and not pathlib.Path(config.pairs).is_file():
-        raise common.UserError(f"--pairs: not 'addition' nor an existing TSV file. Received: {config.pairs!r}")
+    started = time.time()
+    pairs = load_pairs(config)  # cheap: a bad file is reported before the run dir opens
     run_dir = common.open_run_dir(config, "seq2seq", resume=resume, overwrite=overwrite)
     keras.utils.set_random_seed(config.seed)
-    started = time.time()
 
     # === Data ===
-    pairs = load_pairs(config)
     source, target = build_preprocessors(*pairs["train"])
     max_target_length = config.max_target_length or max(len(text) for text in pairs["train"][1]) + 1
     task = build_task(config, source, target, max_target_length)
