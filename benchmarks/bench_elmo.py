@@ -48,7 +48,7 @@ import benchlib  # noqa: E402
 from seqkeras.data import corpora  # noqa: E402
 from seqkeras.data.vocabulary import NUM_RESERVED, OOV_ID  # noqa: E402
 from seqkeras.losses import MaskedSparseCategoricalCrossentropy  # noqa: E402
-from seqkeras.models.common import WordPreprocessor  # noqa: E402
+from seqkeras.models.common import build_word_lookup, text_batches  # noqa: E402
 from seqkeras.models.elmo import ElmoEmbedder, build_bidirectional_lm, tagger_preprocessor, word_sentences  # noqa: E402
 from seqkeras.models.tagger import build_tagger  # noqa: E402
 
@@ -70,7 +70,7 @@ class Config:
     dropout: float = 0.1
     # --- pretraining budget: ~0.69M words a pass, ~1.5-2 min per pass on 2 shared CPU cores ---
     pretrain_epochs: int = 4  # dev perplexity still falls ~7% per third of a pass at the end
-    pretrain_batch_size: int = 32  # sentences, length-bucketed by WordPreprocessor
+    pretrain_batch_size: int = 32  # sentences, length-sorted batches (text_batches)
     pretrain_learning_rate: float = 2e-3  # Adam, global gradient norm clipped to 1
     # --- tagger: the same model with and without the ELMo mix ---
     tagger_sentences: int = 4000  # first EWT training sentences, as bench_word2vec
@@ -98,9 +98,21 @@ def load_text(config):
     return wiki, train, dev
 
 
-def sentence_ids(preprocessor, word_lists):
-    """Output-vocabulary ids of every sentence, as lists of int."""
-    return preprocessor.features(word_lists)["token_ids"].to_list()
+def sentence_ids(preprocessor, word_lists, chunk=2048):
+    """Output-vocabulary ids of every sentence, as lists of int (through the `TokenLookup`)."""
+    ids = []
+    for start in range(0, len(word_lists), chunk):
+        features = preprocessor(tf.constant([" ".join(words) for words in word_lists[start : start + chunk]]))
+        lengths = tf.reduce_sum(tf.cast(features["padding_mask"], tf.int32), axis=1)
+        ids += tf.RaggedTensor.from_tensor(features["token_ids"], lengths=lengths).to_list()
+    return ids
+
+
+def sentence_batches(preprocessor, word_lists, targets=None, batch_size=64, shuffle=False):
+    """Length-sorted batches of sentences through the `TokenLookup` (`text_batches`): inputs, or (inputs, targets)."""
+    data = text_batches(preprocessor, [" ".join(words) for words in word_lists], targets, batching="sorted",
+                        batch_size=batch_size, shuffle=shuffle, seed=0)
+    return data if targets is None else data.map(lambda inputs, tags, weights: (inputs, tags))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -154,7 +166,7 @@ def pretrain(config, preprocessor, sentences, epochs):
         hidden_dim=config.hidden_dim, num_layers=config.num_layers, dropout=config.dropout,
     )
     model.compile(keras.optimizers.Adam(config.pretrain_learning_rate, global_clipnorm=1.0))
-    data = preprocessor.dataset(sentences, batch_size=config.pretrain_batch_size, shuffle=True, seed=0)
+    data = sentence_batches(preprocessor, sentences, batch_size=config.pretrain_batch_size, shuffle=True)
     words = sum(len(s) for s in sentences)
     timer = StepTimer()
     start = time.perf_counter()
@@ -172,7 +184,7 @@ def pretrain(config, preprocessor, sentences, epochs):
 
 
 def perplexity_report(model, preprocessor, pretrain_sentences, dev_sentences):
-    dev_data = preprocessor.dataset(dev_sentences, batch_size=64)
+    dev_data = sentence_batches(preprocessor, dev_sentences, batch_size=64)
     result = model.evaluate(dev_data, verbose=0, return_dict=True)
     train_ids, dev_ids = sentence_ids(preprocessor, pretrain_sentences), sentence_ids(preprocessor, dev_sentences)
     flat_dev = np.concatenate([np.asarray(ids) for ids in dev_ids])
@@ -220,12 +232,12 @@ def tagger_report(config, bilm, bilm_preprocessor, train, dev, epochs, seeds):
     train_words = [list(s.words) for s in train]
     # Word vocabulary: every lower-cased training word (so OOV = unseen in training); characters: the biLM's.
     preprocessor = tagger_preprocessor(train_words, bilm_preprocessor, min_count=1)
-    data = preprocessor.dataset(
-        train_words, [[tag_index[t] for t in s.upos] for s in train],
-        batch_size=config.tagger_batch_size, shuffle=True, seed=0,
+    data = sentence_batches(
+        preprocessor, train_words, [[tag_index[t] for t in s.upos] for s in train],
+        batch_size=config.tagger_batch_size, shuffle=True,
     )
-    dev_data = preprocessor.dataset(  # a dev tag never seen in training is an error (-1 matches nothing)
-        [list(s.words) for s in dev], [[tag_index.get(t, -1) for t in s.upos] for s in dev], batch_size=64
+    dev_data = sentence_batches(  # a dev tag never seen in training is an error (-1 matches nothing)
+        preprocessor, [list(s.words) for s in dev], [[tag_index.get(t, -1) for t in s.upos] for s in dev], batch_size=64
     )
     train_tokens = sum(len(words) for words in train_words)
 
@@ -319,7 +331,7 @@ def main():
     timings["load_seconds"] = time.perf_counter() - start
     start = time.perf_counter()
     # The vocabularies always come from the whole pretraining text, so --quick runs the full-size model.
-    preprocessor = WordPreprocessor.build(
+    preprocessor = build_word_lookup(
         pretrain_sentences, min_count=config.min_count, max_size=config.vocabulary_size
     )
     timings["vocabulary_seconds"] = time.perf_counter() - start

@@ -48,16 +48,19 @@ from seqkeras.data.corpora import EWT_GENRES, ewt_genre, read_conllu  # noqa: E4
 from seqkeras.losses import MaskedSparseCategoricalCrossentropy  # noqa: E402
 from seqkeras.models.captioner import build_captioner  # noqa: E402
 from seqkeras.data.digit_names import DIGIT_NAMES, load_digit_names  # noqa: E402
+from seqkeras.data.token_lookup import TokenLookup  # noqa: E402
 from seqkeras.models.classifier import (  # noqa: E402
     BagOfWordsBaseline,
     build_classifier,
     build_classifier_ensemble,
+    build_wide_and_deep_classifier,
 )
+from seqkeras.models.common import TextTask, build_word_lookup, text_batches  # noqa: E402
 from seqkeras.models.seq2seq import build_seq2seq, generate  # noqa: E402
 from seqkeras.data.addition import addition_problems, addition_vocabulary  # noqa: E402
 from seqkeras.models.seq2seq.teacher_forcing import encoder_inputs, ids_to_texts, teacher_forced  # noqa: E402
-from seqkeras.models.common import WordPreprocessor  # noqa: E402
-from seqkeras.models.tagger import MostFrequentTag, build_tagger  # noqa: E402
+from seqkeras.models.tagger import MostFrequentTag  # noqa: E402
+from pipelines import train_tagger  # noqa: E402
 
 ALL_TASKS = ("upos", "genre", "digits", "addition")
 REPO = benchlib.REPO
@@ -65,8 +68,8 @@ EWT_DIR = REPO.parent / "shared" / "data" / "ud-english-ewt"
 
 # Full-run settings, grouped by task (the --quick run shrinks data and epochs).
 FULL = {
-    "upos": dict(train_sentences=None, epochs=6, batch_size=32, hidden_dim=128, embedding_dim=100,
-                 char_filters=48, dropout=0.33, learning_rate=2e-3),
+    # upos: `seqkeras train tagger` with its defaults (the recipe lives in pipelines/train_tagger.py).
+    "upos": dict(),
     # genre: every choice below marked "selected" is made by group k-fold cross-validation on the
     # training documents (see select_genre_configuration); dev is scored once, at the end.
     "genre": dict(
@@ -105,7 +108,7 @@ FULL = {
                      hidden_dim=128, embedding_dim=16, learning_rate=3e-3),
 }
 QUICK = {
-    "upos": dict(FULL["upos"], train_sentences=600, epochs=1, hidden_dim=32),
+    "upos": dict(max_train_sentences=600, epochs=1, hidden_dim=32),
     "genre": dict(FULL["genre"], train_sentences=600, folds=2, max_epochs=1, ensemble_size=2,
                   baseline_C_grid=(1.0, 4.0), reference_C_grid=(4.0,),
                   candidates=tuple(dict(c, hidden_dim=8, bigram_buckets=c["bigram_buckets"] and 1000,
@@ -128,48 +131,37 @@ def _loss():
     return MaskedSparseCategoricalCrossentropy(from_logits=True)
 
 
-def upos_task(settings, train, dev):
-    tags = sorted({t for s in train for t in s.upos})
-    words = [s.words for s in train]
-    dev_words = [s.words for s in dev]
-    gold = [t for s in dev for t in s.upos]
-
-    baseline = MostFrequentTag().fit(words, [s.upos for s in train])
-    baseline_accuracy = np.mean([p == g for p, g in zip((t for ts in baseline.predict(dev_words) for t in ts), gold)])
-
-    prep = WordPreprocessor.build(words, min_count=2)
-    keras.utils.set_random_seed(0)
-    model = build_tagger(
-        prep.vocabulary.size, len(tags), hidden_dim=settings["hidden_dim"], embedding_dim=settings["embedding_dim"],
-        char_vocabulary_size=prep.char_vocabulary.size, char_filters=settings["char_filters"],
-        dropout=settings["dropout"],
+def upos_task(settings, run_dir):
+    """`seqkeras train tagger` (TrainConfig defaults + `settings`) on EWT, against the most-frequent-tag baseline."""
+    config = train_tagger.TrainConfig(
+        train=str(EWT_DIR / "en_ewt-ud-train.conllu.gz"), dev=str(EWT_DIR / "en_ewt-ud-dev.conllu.gz"),
+        run_dir=str(run_dir), verbose=0, **settings,
     )
-    model.compile(keras.optimizers.Adam(settings["learning_rate"]), _loss())
-    dataset = prep.dataset(words, [[tags.index(t) for t in s.upos] for s in train],
-                           batch_size=settings["batch_size"], shuffle=True, seed=0)
-    start = time.perf_counter()
-    model.fit(dataset, epochs=settings["epochs"], verbose=0, shuffle=False)
-    train_seconds = time.perf_counter() - start
-    predicted = [tags[i] for out in prep.predict(model, dev_words) for i in out.argmax(-1)]
-    accuracy = np.mean([p == g for p, g in zip(predicted, gold)])
-    known = set(prep.vocabulary.tokens)
-    oov = np.array([w.lower() not in known for s in dev for w in s.words])
-    correct = np.array([p == g for p, g in zip(predicted, gold)])
+    train, dev = train_tagger.load_data(config)
+    baseline = MostFrequentTag().fit([s.words for s in train], [s.tags for s in train])
+    gold = [t for s in dev for t in s.tags]
+    predicted = [t for tags in baseline.predict([s.words for s in dev]) for t in tags]
+    baseline_accuracy = float(np.mean([p == g for p, g in zip(predicted, gold)]))
+
+    result = train_tagger.main(config, overwrite=True)
+    dev_metrics, summary = result["metrics"]["dev"], result["metrics"]["training"]
     return {
         "metric": "dev token accuracy",
-        "model": "BiLSTM tagger (words + character CNN)",
-        "model_score": float(accuracy),
-        "model_score_on_unknown_words": float(correct[oov].mean()) if oov.any() else None,
+        "model": "BiLSTM tagger (words + character CNN): `seqkeras train tagger` defaults",
+        "model_score": dev_metrics["accuracy"],
+        "model_score_on_words_unseen_in_training": dev_metrics["unseen_accuracy"],
         "baseline": "most frequent tag per word (unknown -> commonest tag)",
-        "baseline_score": float(baseline_accuracy),
+        "baseline_score": baseline_accuracy,
         "train_sentences": len(train),
         "dev_tokens": len(gold),
-        "train_seconds": round(train_seconds, 1),
-        "settings": settings,
+        "train_seconds": summary["train_seconds"],
+        "real_tokens_per_second": summary["real_tokens_per_second"],
+        "padding_fraction": summary["padding_fraction"],
+        "settings": {key: value for key, value in vars(config).items() if key not in ("train", "dev", "run_dir")},
     }
 
 
-def _document_folds(train, folds, seed=0):
+def document_folds(train, folds, seed=0):
     """Fold index of every sentence: whole training *documents* dealt to `folds` groups.
 
     Dev sentences come from unseen documents, and sentences of one document share words and
@@ -182,17 +174,25 @@ def _document_folds(train, folds, seed=0):
     return np.array([fold_of[d] for d in documents]), len(names)
 
 
-def _genre_member(settings, candidate, prep, seed, name="classifier"):
-    """One genre classifier (a `build_classifier` candidate), compiled, its weights drawn from `seed`."""
+def _texts(word_lists):
+    return [" ".join(words) for words in word_lists]
+
+
+def _genre_member(settings, candidate, lookup, seed, name="classifier"):
+    """One genre classifier (a candidate: wide & deep when it has `wide_buckets`), compiled, weights from `seed`."""
     keras.utils.set_random_seed(seed)
-    model = build_classifier(
-        prep.vocabulary.size, len(EWT_GENRES), hidden_dim=candidate["hidden_dim"],
-        embedding_dim=candidate["embedding_dim"], pooling=candidate["pooling"], dropout=candidate["dropout"],
-        char_vocabulary_size=prep.char_vocabulary.size if candidate["char_filters"] else None,
-        char_filters=candidate["char_filters"] or 1, bigram_buckets=candidate["bigram_buckets"],
-        wide_buckets=candidate["wide_buckets"], wide_scale=candidate["wide_scale"],
-        wide_char_buckets=candidate["wide_char_buckets"], name=name,
-    )
+    backbone = dict(hidden_dim=candidate["hidden_dim"], embedding_dim=candidate["embedding_dim"],
+                    dropout=candidate["dropout"], char_filters=candidate["char_filters"] or 1,
+                    char_vocabulary_size=lookup.char_vocabulary.size if candidate["char_filters"] else None)
+    if candidate["wide_buckets"]:
+        model = build_wide_and_deep_classifier(
+            lookup.vocabulary_size, len(EWT_GENRES), pooling=candidate["pooling"],
+            bigram_buckets=candidate["bigram_buckets"], wide_buckets=candidate["wide_buckets"],
+            wide_scale=candidate["wide_scale"], wide_char_buckets=candidate["wide_char_buckets"], name=name, **backbone,
+        )
+    else:
+        model = build_classifier(lookup.vocabulary_size, len(EWT_GENRES), pooling=candidate["pooling"], name=name,
+                                 **backbone)
     model.compile(
         keras.optimizers.AdamW(settings["learning_rate"], weight_decay=settings["weight_decay"]),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -207,20 +207,30 @@ def _train_member(model, data, epochs, callbacks=()):
     model.fit(data, epochs=epochs, callbacks=list(callbacks), verbose=0, shuffle=False)
 
 
-def _genre_preprocessor(settings, candidate, words):
-    return WordPreprocessor.build(words, min_count=settings["min_count"], characters=bool(candidate["char_filters"]))
+def _genre_lookup(settings, candidate, words):
+    return build_word_lookup(words, min_count=settings["min_count"], characters=bool(candidate["char_filters"]))
+
+
+def _genre_batches(settings, lookup, words, labels, seed):
+    """Length-sorted batches of `batch_size` sentences (order shuffled, seeded) through the member's lookup."""
+    return text_batches(lookup, _texts(words), labels, batching="sorted", batch_size=settings["batch_size"],
+                        shuffle=True, seed=seed)
+
+
+def _logits(lookup, model, words):
+    """`(N, C)` logits of sentences through the lookup and the model (`TextTask.predict_texts`)."""
+    return np.stack(TextTask(lookup, model).predict_texts(_texts(words)))
 
 
 class _EpochProbabilities(keras.callbacks.Callback):
     """Softmax probabilities on held-out sentences after every epoch."""
 
-    def __init__(self, prep, words):
+    def __init__(self, lookup, words):
         super().__init__()
-        self.prep, self.words, self.per_epoch = prep, words, []
+        self.lookup, self.words, self.per_epoch = lookup, words, []
 
     def on_epoch_end(self, epoch, logs=None):
-        logits = np.stack(self.prep.predict(self.model, self.words))
-        self.per_epoch.append(tf.nn.softmax(logits).numpy())
+        self.per_epoch.append(tf.nn.softmax(_logits(self.lookup, self.model, self.words)).numpy())
 
 
 def _cross_validate_candidate(settings, candidate, words, labels, fold_of):
@@ -237,11 +247,10 @@ def _cross_validate_candidate(settings, candidate, words, labels, fold_of):
         fit = np.flatnonzero(fold_of != fold)
         held = np.flatnonzero(fold_of == fold)
         fit_words = [words[i] for i in fit]
-        prep = _genre_preprocessor(settings, candidate, fit_words)
-        model = _genre_member(settings, candidate, prep, seed=fold)
-        probe = _EpochProbabilities(prep, [words[i] for i in held])
-        data = prep.dataset(fit_words, labels[fit].tolist(), batch_size=settings["batch_size"], shuffle=True,
-                            seed=fold)
+        lookup = _genre_lookup(settings, candidate, fit_words)
+        model = _genre_member(settings, candidate, lookup, seed=fold)
+        probe = _EpochProbabilities(lookup, [words[i] for i in held])
+        data = _genre_batches(settings, lookup, fit_words, labels[fit].tolist(), seed=fold)
         _train_member(model, data, epochs, callbacks=[probe])
         for epoch, held_probabilities in enumerate(probe.per_epoch):
             probabilities[epoch, held] = held_probabilities
@@ -281,7 +290,7 @@ def select_genre_configuration(settings, train):
     genres = list(EWT_GENRES)
     words = [s.words for s in train]
     labels = np.array([genres.index(ewt_genre(s.sent_id)) for s in train])
-    fold_of, documents = _document_folds(train, settings["folds"])
+    fold_of, documents = document_folds(train, settings["folds"])
     baseline_scores = _cross_validate_baseline(settings["baseline_C_grid"], words, labels, fold_of)
     print(f"  baseline out-of-fold accuracy by C: {baseline_scores}", flush=True)
     reference_scores = _cross_validate_baseline(
@@ -321,14 +330,14 @@ def select_genre_configuration(settings, train):
     }
 
 
-def _two_sided_sign_test(wins, losses):
+def two_sided_sign_test(wins, losses):
     """Exact two-sided binomial (sign / McNemar) test p-value of `wins` vs `losses` at p = 1/2."""
     total = wins + losses
     tail = sum(math.comb(total, k) for k in range(min(wins, losses) + 1)) / 2**total
     return min(1.0, 2 * tail)
 
 
-def _paired_comparison(predicted, baseline_predicted, labels, dev, resamples=2000, seed=0):
+def paired_comparison(predicted, baseline_predicted, labels, dev, resamples=2000, seed=0):
     """How sure the dev difference is: the two models judged on the same sentences.
 
     McNemar's exact test on the sentences exactly one of them gets right, and a 95 % interval of
@@ -350,7 +359,7 @@ def _paired_comparison(predicted, baseline_predicted, labels, dev, resamples=200
         "accuracy_difference": round(float(right.mean() - baseline_right.mean()), 4),
         "only_model_right": only_model,
         "only_baseline_right": only_baseline,
-        "mcnemar_exact_p": round(_two_sided_sign_test(only_model, only_baseline), 4),
+        "mcnemar_exact_p": round(two_sided_sign_test(only_model, only_baseline), 4),
         "document_bootstrap_95_interval": [round(float(low), 4), round(float(high), 4)],
         "dev_documents": len(names),
     }
@@ -394,30 +403,30 @@ def genre_experiment(settings, train, dev):
     # for its candidate's chosen epoch count; their probabilities are averaged.
     chosen = [selection["candidates"][name] for name in selection["chosen_candidates"]]
     start = time.perf_counter()
-    prep = WordPreprocessor.build(
+    lookup = build_word_lookup(
         words, min_count=settings["min_count"], characters=any(c["settings"]["char_filters"] for c in chosen)
     )
     # A member without characters reads the same word ids, without `char_ids`.
-    word_prep = WordPreprocessor(prep.vocabulary, lowercase=prep.lowercase, max_word_length=prep.max_word_length)
-    members, member_candidates, member_preps = [], [], []
+    word_lookup = TokenLookup(lookup.vocabulary, split="whitespace", lowercase=lookup.lowercase)
+    members, member_candidates, member_lookups = [], [], []
     for seed in range(settings["ensemble_size"]):
         record = chosen[seed % len(chosen)]
-        member_prep = prep if record["settings"]["char_filters"] else word_prep
-        member = _genre_member(settings, record["settings"], member_prep, seed, name=f"member_{seed}")
-        data = member_prep.dataset(words, labels, batch_size=settings["batch_size"], shuffle=True, seed=0)
+        member_lookup = lookup if record["settings"]["char_filters"] else word_lookup
+        member = _genre_member(settings, record["settings"], member_lookup, seed, name=f"member_{seed}")
+        data = _genre_batches(settings, member_lookup, words, labels, seed=0)
         _train_member(member, data, record["chosen_epochs"])
         members.append(member)
         member_candidates.append(record["settings"]["name"])
-        member_preps.append(member_prep)
+        member_lookups.append(member_lookup)
     ensemble = build_classifier_ensemble(members, name="genre_ensemble")
     train_seconds = time.perf_counter() - start
 
     # Dev is read once, here, for the chosen configuration.
     member_probabilities = [
-        tf.nn.softmax(np.stack(member_prep.predict(m, dev_words))).numpy() for m, member_prep in zip(members, member_preps)
+        tf.nn.softmax(_logits(member_lookup, m, dev_words)).numpy() for m, member_lookup in zip(members, member_lookups)
     ]
     member_scores = [float(np.mean(p.argmax(-1) == dev_labels)) for p in member_probabilities]
-    predicted = np.stack(prep.predict(ensemble, dev_words)).argmax(-1)
+    predicted = _logits(lookup, ensemble, dev_words).argmax(-1)
     ensemble_accuracy = float(np.mean(predicted == dev_labels))
     # Reported, not used for any choice: the dev accuracy of the first k members averaged.
     by_size = [float(np.mean(np.mean(member_probabilities[:k], axis=0).argmax(-1) == dev_labels))
@@ -450,12 +459,12 @@ def genre_experiment(settings, train, dev):
                     "chosen by the same cross-validation",
         "baseline_score": baseline_accuracy,
         "majority_class_score": float(np.mean(dev_labels == np.bincount(labels).argmax())),
-        "paired_comparison_with_baseline": _paired_comparison(predicted, baseline_predicted, dev_labels, dev),
+        "paired_comparison_with_baseline": paired_comparison(predicted, baseline_predicted, dev_labels, dev),
         "reference": f"word 1-2-gram + character {settings['reference_char_ngram_range']}-gram tf-idf logistic "
                      f"regression, C={selection['reference_C']} chosen by the same cross-validation (not the "
                      "issue's baseline: a stronger linear model reading what the wide branch reads)",
         "reference_score": float(np.mean(reference_predicted == dev_labels)),
-        "paired_comparison_with_reference": _paired_comparison(predicted, reference_predicted, dev_labels, dev),
+        "paired_comparison_with_reference": paired_comparison(predicted, reference_predicted, dev_labels, dev),
         "selection": selection,
         "selection_seconds": round(selection_seconds, 1),
         "train_seconds": round(train_seconds, 1),
@@ -556,8 +565,8 @@ def main():
     for task in wanted:
         task_start = time.perf_counter()
         if task == "upos":
-            subset = _subset(train, settings["upos"]["train_sentences"])
-            results["tasks"]["upos_tagging_ewt"] = upos_task(settings["upos"], subset, dev)
+            run_dir = benchlib.REPO / "runs" / ("bench_tasks_upos_quick" if args.quick else "bench_tasks_upos")
+            results["tasks"]["upos_tagging_ewt"] = upos_task(settings["upos"], run_dir)
         elif task == "genre":
             subset = _subset(train, settings["genre"]["train_sentences"])
             results["tasks"]["genre_classification_ewt"] = genre_task(settings["genre"], subset, dev)

@@ -6,7 +6,7 @@ is no offline EWT test split. This script estimates how the *whole procedure* do
 has never seen, without touching dev:
 
 1. The training documents are dealt to 3 outer folds (whole documents, seeded, via
-   `bench_tasks._document_folds`).
+   `bench_tasks.document_folds`).
 2. For each outer fold, the other two thirds go through exactly the genre procedure of
    `bench_tasks.genre_task` (it is called, not copied): grouped inner k-fold selection of each
    candidate's epoch count, of the candidate combination averaged in the ensemble and of the
@@ -17,7 +17,7 @@ has never seen, without touching dev:
    accuracy, baseline accuracy, their difference, sentence-level wins/losses (sentences exactly
    one of the two gets right) with the exact sign test, document-level wins/losses (held-out
    documents where one scores higher) with the sign test, fold-level wins, and a document
-   bootstrap interval of the pooled difference (`bench_tasks._paired_comparison`).
+   bootstrap interval of the pooled difference (`bench_tasks.paired_comparison`).
 
 The per-sentence predictions come from `bench_tasks.genre_experiment`, the function behind
 `genre_task`, so the numbers here come from the same code path as the dev figure.
@@ -75,12 +75,12 @@ def _document_sign_test(predicted, baseline_predicted, labels, sentences):
         difference = right[rows].mean() - baseline_right[rows].mean()
         wins, losses, ties = wins + (difference > 0), losses + (difference < 0), ties + (difference == 0)
     return {"document_wins": int(wins), "document_losses": int(losses), "document_ties": int(ties),
-            "document_sign_test_p": round(bench_tasks._two_sided_sign_test(int(wins), int(losses)), 4)}
+            "document_sign_test_p": round(bench_tasks.two_sided_sign_test(int(wins), int(losses)), 4)}
 
 
 def _summary(predicted, baseline_predicted, labels, sentences):
     """Accuracies, difference, sentence- and document-level wins/losses with sign tests, bootstrap interval."""
-    paired = bench_tasks._paired_comparison(predicted, baseline_predicted, labels, sentences)
+    paired = bench_tasks.paired_comparison(predicted, baseline_predicted, labels, sentences)
     return {
         "sentences": len(labels),
         "documents": paired["dev_documents"],
@@ -202,7 +202,7 @@ def main():
     train = read_conllu(train_path)
     if args.quick:
         train = _pick_documents(train, QUICK_DOCUMENTS, OUTER_SEED)
-    fold_of, documents = bench_tasks._document_folds(train, OUTER_FOLDS, seed=OUTER_SEED)
+    fold_of, documents = bench_tasks.document_folds(train, OUTER_FOLDS, seed=OUTER_SEED)
     genres = list(EWT_GENRES)
     results = {
         "device": benchlib.device_description(),
@@ -232,7 +232,7 @@ def main():
         if complete:
             fold_wins = sum(r["difference"] > 0 for r in results["folds"])
             fold_losses = sum(r["difference"] < 0 for r in results["folds"])
-            fold_p = round(bench_tasks._two_sided_sign_test(fold_wins, fold_losses), 4)
+            fold_p = round(bench_tasks.two_sided_sign_test(fold_wins, fold_losses), 4)
             results["pooled"] = dict(_pooled(fold_arrays), fold_wins=fold_wins, fold_losses=fold_losses,
                                      fold_sign_test_p=fold_p)
         results["total_wall_seconds"] = round(time.perf_counter() - start_wall, 1)

@@ -155,8 +155,8 @@ def build_lookup(config, texts, bilm_lookup=None):
     words = [[w.decode("utf-8") for w in row] for row in WordTokenizer(split).tokenize(tf.constant(texts)).to_list()]
     return build_word_lookup(
         words, min_count=config.min_count, characters=bool(config.char_filters), lowercase=config.lowercase,
-        max_word_length=bilm_lookup.max_word_length if bilm_lookup is not None else config.max_word_length,
-        char_vocabulary=bilm_lookup.char_vocabulary if bilm_lookup is not None else None, split=split,
+        max_word_length=config.max_word_length, split=split,
+        char_vocabulary=bilm_lookup.char_vocabulary if bilm_lookup is not None else None,
     )
 
 
@@ -182,22 +182,23 @@ def build_network(config, lookup, num_classes, embedding_weights=None, contextua
 # ----------------------------------------------------------------------------------------------
 def main(config, resume=False, overwrite=False):
     """Trains, saves and scores on dev; returns a dict (`metrics`, `task`, `datasets`, ...)."""
-    import keras
-
-    # === Everything the user gave, checked before any data loads ===
+    # === Everything the user gave, checked before the run dir opens (files parsed: a corrupt one leaves no run) ===
     _text_tasks.check_input_file(config.train, "--train")
     _text_tasks.check_input_file(config.dev, "--dev")
     if config.embeddings:
         _text_tasks.vectors_path(config.embeddings)
     _text_tasks.check_contextual_path(config.contextual)
-    run_dir = common.open_run_dir(config, "classifier", resume=resume, overwrite=overwrite)
-    keras.utils.set_random_seed(config.seed)
-
-    # === Data and the text path ===
     texts, labels = read_examples(config.train, config.label_from, "--train")
     if config.max_train_sentences:
         texts, labels = texts[: config.max_train_sentences], labels[: config.max_train_sentences]
     dev_texts, dev_labels = read_examples(config.dev, config.label_from, "--dev")
+    run_dir = common.open_run_dir(config, "classifier", resume=resume, overwrite=overwrite)
+
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+
+    # === The text path ===
     names = sorted(set(labels))
     names += sorted(set(dev_labels) - set(names))  # dev-only labels: never predicted, counted as errors
     index = {name: i for i, name in enumerate(names)}

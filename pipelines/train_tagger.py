@@ -108,13 +108,12 @@ def texts_of(sentences):
 
 
 def build_lookup(config, train, bilm_lookup=None):
-    """The tagger's `TokenLookup` (the biLM's characters with --contextual)."""
+    """The tagger's `TokenLookup` (the biLM's character vocabulary with --contextual: its encoder reads them)."""
     from seqkeras.models.common import build_word_lookup
 
     return build_word_lookup(
         [sentence.words for sentence in train], min_count=config.min_count, characters=bool(config.char_filters),
-        lowercase=config.lowercase,
-        max_word_length=bilm_lookup.max_word_length if bilm_lookup is not None else config.max_word_length,
+        lowercase=config.lowercase, max_word_length=config.max_word_length,
         char_vocabulary=bilm_lookup.char_vocabulary if bilm_lookup is not None else None,
     )
 
@@ -147,22 +146,23 @@ def pretrained_inputs(config):
 # ----------------------------------------------------------------------------------------------
 def main(config, resume=False, overwrite=False):
     """Trains, saves and scores on dev; returns a dict (`metrics`, `task`, `datasets`, ...)."""
-    import keras
-
-    from seqkeras.losses import MaskedSparseCategoricalCrossentropy
-    from seqkeras.models.tagger import build_tagger
-
-    # === Everything the user gave, checked before any data loads ===
+    # === Everything the user gave, checked before the run dir opens (files parsed: a corrupt one leaves no run) ===
     _text_tasks.check_input_file(config.train, "--train")
     _text_tasks.check_input_file(config.dev, "--dev")
     if config.embeddings:
         _text_tasks.vectors_path(config.embeddings)
     _text_tasks.check_contextual_path(config.contextual)
+    train, dev = load_data(config)
     run_dir = common.open_run_dir(config, "tagger", resume=resume, overwrite=overwrite)
+
+    import keras
+
+    from seqkeras.losses import MaskedSparseCategoricalCrossentropy
+    from seqkeras.models.tagger import build_tagger
+
     keras.utils.set_random_seed(config.seed)
 
-    # === Data and the text path ===
-    train, dev = load_data(config)
+    # === The text path ===
     # Tag names: training tags, then any tag only dev has (never predicted; counted as errors).
     tags = sorted({tag for sentence in train for tag in sentence.tags})
     tags += sorted({tag for sentence in dev for tag in sentence.tags} - set(tags))

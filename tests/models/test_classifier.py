@@ -1,4 +1,5 @@
-"""Sequence -> label classification: pooling choices, masks, bad input, learning EWT genres."""
+"""Sequence -> label classification: the heads on `TextBackbone` (plain and wide & deep), pooling
+choices, masks, bad input, learning EWT genres, ensembles."""
 
 import tempfile
 
@@ -17,7 +18,9 @@ from seqkeras.models.classifier import (
     MeanProbabilityLogits,
     build_classifier,
     build_classifier_ensemble,
+    build_wide_and_deep_classifier,
 )
+from seqkeras.models.common import TextBackbone, TextTask, build_word_lookup, text_batches
 from helpers import reload_keras, run_layer_test
 
 IDS = np.array([[4, 5, 6, 0, 0], [7, 8, 9, 10, 11]], dtype="int32")
@@ -34,9 +37,11 @@ def _inputs(ids=IDS):
 )
 def test_pooling_shapes_and_padding_invariance(pooling, causal, bigram_buckets):
     keras.utils.set_random_seed(0)
-    model = build_classifier(
-        20, 3, hidden_dim=4, embedding_dim=4, pooling=pooling, causal=causal, bigram_buckets=bigram_buckets
-    )
+    if bigram_buckets:
+        model = build_wide_and_deep_classifier(20, 3, hidden_dim=4, embedding_dim=4, pooling=pooling, causal=causal,
+                                               bigram_buckets=bigram_buckets, wide_buckets=11)
+    else:
+        model = build_classifier(20, 3, hidden_dim=4, embedding_dim=4, pooling=pooling, causal=causal)
     logits = model(_inputs()).numpy()
     assert logits.shape == (2, 3)
     alone = model(_inputs(IDS[:1, :3])).numpy()
@@ -55,7 +60,7 @@ def test_mean_max_pooling_concatenates_mean_and_max():
     keras.utils.set_random_seed(0)
     model = build_classifier(20, 3, hidden_dim=4, embedding_dim=4, pooling="mean_max")
     pooled = keras.Model(model.inputs, model.get_layer("mean_max_pooling").output)(_inputs()).numpy()
-    encoded = keras.Model(model.inputs, model.get_layer("encoder_0_concat").output)(_inputs()).numpy()
+    encoded = model.get_layer("backbone")(_inputs())["sequence_output"].numpy()
     real = encoded[0, :3]  # (3, 8): row 0 has three real steps
     np.testing.assert_allclose(pooled[0], np.concatenate([real.mean(0), real.max(0)]), atol=1e-5)
 
@@ -113,9 +118,26 @@ def test_hashed_bigram_arguments_are_checked():
     with pytest.raises(ValueError, match="overflow.*Received: num_buckets=1000000"):
         HashedBigramEmbedding(num_buckets=1_000_000, embedding_dim=4, vocabulary_size=20)
     with pytest.raises(ValueError, match="Received: bigram_buckets=0"):
-        build_classifier(20, 3, bigram_buckets=0)
+        build_wide_and_deep_classifier(20, 3, bigram_buckets=0)
     layer = HashedBigramEmbedding(num_buckets=30, embedding_dim=4, vocabulary_size=20)
     assert HashedBigramEmbedding.from_config(layer.get_config()).get_config() == layer.get_config()
+
+
+def test_tagger_and_classifier_heads_share_one_backbone():
+    """keras-hub's split: one TextBackbone, thin heads; the classifier pools the states the tagger tags."""
+    from seqkeras.models.tagger import build_tagger
+
+    keras.utils.set_random_seed(0)
+    backbone = TextBackbone(20, hidden_dim=4, embedding_dim=4)
+    tagger = build_tagger(num_tags=4, backbone=backbone)
+    classifier = build_classifier(num_classes=3, pooling="mean", backbone=backbone)
+    assert tagger.get_layer("backbone") is classifier.get_layer("backbone") is backbone
+    states = backbone(_inputs())["sequence_output"].numpy()  # (2, 5, 8)
+    dense = classifier.get_layer("class_logits")
+    expected = states[0, :3].mean(0) @ dense.kernel.numpy() + dense.bias.numpy()
+    np.testing.assert_allclose(classifier(_inputs()).numpy()[0], expected, atol=1e-5)
+    wide = build_wide_and_deep_classifier(num_classes=3, backbone=backbone, wide_buckets=11, name="wide")
+    assert wide.get_layer("backbone") is backbone
 
 
 def test_last_pooling_needs_a_causal_encoder():
@@ -161,21 +183,19 @@ def test_classifier_learns_ewt_genres(genre_slice):
 
     Elman cells keep the test quick (the LSTM path is trained in test_tagger and the benchmark).
     """
-    from seqkeras.models.common import WordPreprocessor
-
     train_words, train_labels, test_words, test_labels = genre_slice
-    prep = WordPreprocessor.build(train_words, min_count=1, characters=False)
+    lookup = build_word_lookup(train_words, min_count=1, characters=False)
     keras.utils.set_random_seed(0)
-    model = build_classifier(
-        prep.vocabulary.size, 5, hidden_dim=16, embedding_dim=16, pooling="max", cell="elman",
+    model = build_wide_and_deep_classifier(
+        lookup.vocabulary_size, 5, hidden_dim=16, embedding_dim=16, pooling="max", cell="elman",
         wide_buckets=2000, wide_scale=10.0,
     )
     model.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    data = prep.dataset(train_words, train_labels, batch_size=32, shuffle=True)
+    data = text_batches(lookup, [" ".join(w) for w in train_words], train_labels, batching="sorted", batch_size=32)
     model.get_layer("wide_ngram_logits").adapt(data)
     history = model.fit(data, epochs=4, verbose=0, shuffle=False)
     assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
-    predicted = np.stack(prep.predict(model, test_words)).argmax(-1)
+    predicted = np.stack(TextTask(lookup, model).predict_texts([" ".join(w) for w in test_words])).argmax(-1)
     majority = np.mean(test_labels == np.bincount(train_labels).argmax())
     assert np.mean(predicted == test_labels) > majority + 0.05
 
@@ -189,11 +209,12 @@ def test_bag_of_words_baseline_runs_on_the_slice(genre_slice):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "options",
-    [dict(pooling="last", causal=True), dict(pooling="mean_max", bigram_buckets=30, wide_buckets=30, wide_scale=4.0)],
+    "builder, options",
+    [(build_classifier, dict(pooling="last", causal=True)),
+     (build_wide_and_deep_classifier, dict(pooling="mean_max", bigram_buckets=30, wide_buckets=30, wide_scale=4.0))],
 )
-def test_classifier_save_load_round_trip(options):
-    model = build_classifier(20, 3, hidden_dim=4, embedding_dim=4, cell="elman", **options)
+def test_classifier_save_load_round_trip(builder, options):
+    model = builder(20, 3, hidden_dim=4, embedding_dim=4, cell="elman", **options)
     reloaded = reload_keras(model)
     np.testing.assert_allclose(reloaded(_inputs()).numpy(), model(_inputs()).numpy(), atol=1e-6)
 
@@ -204,29 +225,29 @@ def test_classifier_ensemble_with_bigrams_characters_and_wide_branch_exports_for
     import tensorflow as tf
 
     from export.saved_model import export_saved_model, preprocessing_arguments
-    from seqkeras.models.common import WordPreprocessor
 
     words = [["The", "cat", "sat"], ["A", "dog", "ran", "off"], ["Hi"]]  # "Hi": no bigram at all
-    prep = WordPreprocessor.build(words, min_count=1)
+    texts = [" ".join(w) for w in words]
+    lookup = build_word_lookup(words, min_count=1)
     members = []
     for k in range(2):
         keras.utils.set_random_seed(k)
-        member = build_classifier(
-            prep.vocabulary.size, 3, hidden_dim=4, embedding_dim=4, pooling="mean_max", bigram_buckets=30,
+        member = build_wide_and_deep_classifier(
+            lookup.vocabulary_size, 3, hidden_dim=4, embedding_dim=4, pooling="mean_max", bigram_buckets=30,
             wide_buckets=30, wide_char_buckets=40 if k else None,  # member 1's wide branch reads characters
-            char_vocabulary_size=prep.char_vocabulary.size, char_filters=4, cell="elman", name=f"member_{k}",
+            char_vocabulary_size=lookup.char_vocabulary.size, char_filters=4, cell="elman", name=f"member_{k}",
         )
         wide = member.get_layer("wide_ngram_logits")
-        wide.adapt(prep.dataset(words))  # idf travels with the export
+        wide.adapt(text_batches(lookup, texts, batching="sorted", shuffle=False))  # idf travels with the export
         wide.kernel.assign(np.random.default_rng(k).normal(size=wide.kernel.shape))  # non-zero
         members.append(member)
     model = build_classifier_ensemble(members)
     with tempfile.TemporaryDirectory() as tmp:
-        path = export_saved_model(model, tmp, task="classifier", labels=["a", "b", "c"], **preprocessing_arguments(prep))
-        served = tf.saved_model.load(str(path)).signatures["classify_text"](
-            text=tf.constant([" ".join(w) for w in words])
-        )
-    expected = np.mean([tf.nn.softmax(np.stack(prep.predict(m, words))).numpy() for m in members], axis=0)
+        path = export_saved_model(model, tmp, task="classifier", labels=["a", "b", "c"],
+                                  **preprocessing_arguments(lookup))
+        served = tf.saved_model.load(str(path)).signatures["classify_text"](text=tf.constant(texts))
+    expected = np.mean([tf.nn.softmax(np.stack(TextTask(lookup, m).predict_texts(texts))).numpy() for m in members],
+                       axis=0)
     np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-5)
 
 
@@ -322,9 +343,11 @@ def test_hashed_ngram_linear_arguments_are_checked():
     with pytest.raises(ValueError, match="Received: scale=0"):
         HashedNgramLinear(units=3, vocabulary_size=20, num_buckets=11, scale=0)
     with pytest.raises(ValueError, match="Received: wide_buckets=-3"):
-        build_classifier(20, 3, wide_buckets=-3)
+        build_wide_and_deep_classifier(20, 3, wide_buckets=-3)
     with pytest.raises(ValueError, match="Received: wide_scale=-1.0"):
-        build_classifier(20, 3, wide_buckets=30, wide_scale=-1.0)
+        build_wide_and_deep_classifier(20, 3, wide_buckets=30, wide_scale=-1.0)
+    with pytest.raises(TypeError, match="wide_buckets"):  # the generic classifier has no n-gram branch
+        build_classifier(20, 3, wide_buckets=30)
 
 
 def _char_ngram_buckets(word, ngram_range, num_buckets):
@@ -403,13 +426,13 @@ def test_character_ngram_arguments_are_checked():
     with pytest.raises(ValueError, match="Received: wide_char_buckets=64, wide_buckets=None"):
         build_classifier(20, 3, char_vocabulary_size=10, wide_char_buckets=64)
     with pytest.raises(ValueError, match="char_vocabulary_size=None"):
-        build_classifier(20, 3, wide_buckets=30, wide_char_buckets=64)
+        build_wide_and_deep_classifier(20, 3, wide_buckets=30, wide_char_buckets=64)
 
 
 def test_classifier_with_character_ngrams_round_trips_and_trains():
     keras.utils.set_random_seed(0)
-    model = build_classifier(20, 3, hidden_dim=4, embedding_dim=4, char_vocabulary_size=10, char_filters=4,
-                             wide_buckets=11, wide_char_buckets=64)
+    model = build_wide_and_deep_classifier(20, 3, hidden_dim=4, embedding_dim=4, char_vocabulary_size=10,
+                                           char_filters=4, wide_buckets=11, wide_char_buckets=64)
     chars = _random_char_ids(np.random.default_rng(0), [3, 5], width=5)
     inputs = dict(_inputs(), char_ids=chars)
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -424,7 +447,8 @@ def test_classifier_with_character_ngrams_round_trips_and_trains():
 
 def test_wide_branch_adds_its_linear_logits_to_the_deep_logits():
     keras.utils.set_random_seed(0)
-    model = build_classifier(20, 3, hidden_dim=4, embedding_dim=4, wide_buckets=11, wide_scale=2.0)
+    model = build_wide_and_deep_classifier(20, 3, hidden_dim=4, embedding_dim=4, pooling="mean", wide_buckets=11,
+                                           wide_scale=2.0)
     deep = keras.Model(model.inputs, model.get_layer("class_logits").output)
     np.testing.assert_allclose(model(_inputs()).numpy(), deep(_inputs()).numpy(), atol=1e-6)  # wide starts at 0
     wide = model.get_layer("wide_ngram_logits")
@@ -458,16 +482,16 @@ def test_mean_probability_logits_rejects_bad_input():
         MeanProbabilityLogits()([np.zeros((2, 3), "float32"), np.zeros((2, 4), "float32")])
 
 
-def _members(count=2, **options):
+def _members(count=2, builder=build_classifier, **options):
     members = []
     for k in range(count):
         keras.utils.set_random_seed(k)
-        members.append(build_classifier(20, 3, hidden_dim=4, embedding_dim=4, cell="elman", name=f"m{k}", **options))
+        members.append(builder(20, 3, hidden_dim=4, embedding_dim=4, cell="elman", name=f"m{k}", **options))
     return members
 
 
 def test_ensemble_averages_member_probabilities_and_reloads():
-    members = _members(wide_buckets=11)
+    members = _members(builder=build_wide_and_deep_classifier, wide_buckets=11)
     ensemble = build_classifier_ensemble(members)
     probabilities = np.mean([keras.ops.softmax(m(_inputs())).numpy() for m in members], axis=0)
     out = ensemble(_inputs()).numpy()

@@ -1,4 +1,4 @@
-"""Sequence -> sequence tagging: model shapes, masks, causality, bad input, learning on EWT."""
+"""Sequence -> sequence tagging: the head on `TextBackbone`, masks, causality, bad input, learning on EWT."""
 
 
 import hypothesis
@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from seqkeras.losses import MaskedSparseCategoricalCrossentropy
-from seqkeras.models.common import CharacterWordEncoder, ReverseValidSteps, WordPreprocessor
+from seqkeras.models.common import (
+    CharacterWordEncoder,
+    ReverseValidSteps,
+    TextBackbone,
+    TextTask,
+    build_word_lookup,
+    text_batches,
+)
 from seqkeras.models.tagger import MostFrequentTag, build_tagger
 from helpers import run_layer_test, reload_keras
 
@@ -153,17 +160,15 @@ def test_most_frequent_tag():
         MostFrequentTag().fit([["a", "b"]], [["X"]])
 
 
-def test_word_preprocessor_batches_and_order():
-    sentences = [["The", "cat", "sat"], ["A", "dog"], ["The", "dog", "sat", "down", "."]]
-    prep = WordPreprocessor.build(sentences, min_count=1)
-    batches = list(prep.dataset(sentences, [[1, 2, 3], [1, 2], [1, 2, 3, 4, 5]], batch_size=2))
-    inputs, targets = batches[0]
-    assert inputs["token_ids"].shape == (2, 3) and targets.shape == (2, 3)  # the two shortest
-    assert inputs["char_ids"].shape[:2] == (2, 3)
-    np.testing.assert_array_equal(inputs["padding_mask"].numpy().sum(axis=1), [2, 3])
-    assert prep.vocabulary.lookup(["the"]).numpy()[0] == inputs["token_ids"].numpy()[1, 0]  # lower-cased
-    with pytest.raises(ValueError, match="empty sentence at index 1"):
-        prep.features([["a"], []])
+def test_a_tagger_head_on_a_given_backbone_shares_its_weights():
+    keras.utils.set_random_seed(0)
+    backbone = TextBackbone(20, hidden_dim=4, embedding_dim=4)
+    first, second = build_tagger(num_tags=3, backbone=backbone), build_tagger(num_tags=5, backbone=backbone, name="t2")
+    assert tuple(first(_inputs()).shape) == (2, 5, 3) and tuple(second(_inputs()).shape) == (2, 5, 5)
+    shared = {id(w) for w in backbone.weights}
+    assert shared <= {id(w) for w in first.weights} and shared <= {id(w) for w in second.weights}
+    with pytest.raises(ValueError, match="either `backbone`"):
+        build_tagger(20, 3, backbone=backbone)
 
 
 @pytest.fixture(scope="module")
@@ -176,22 +181,22 @@ def ewt_slice(ewt_dir):
 
 
 def test_tagger_learns_ewt_upos(ewt_slice):
-    """A tiny BiLSTM on 400 EWT sentences beats tagging everything with the commonest tag."""
+    """A tiny BiLSTM on 400 EWT sentences, fed raw text through its TokenLookup, beats the commonest tag."""
     train, dev = ewt_slice
     tags = sorted({t for s in train for t in s.upos})
-    prep = WordPreprocessor.build([s.words for s in train], min_count=1)
+    lookup = build_word_lookup([s.words for s in train], min_count=1)
     keras.utils.set_random_seed(0)
     model = build_tagger(
-        prep.vocabulary.size, len(tags), hidden_dim=16, embedding_dim=16,
-        char_vocabulary_size=prep.char_vocabulary.size, char_filters=16,
+        lookup.vocabulary_size, len(tags), hidden_dim=16, embedding_dim=16,
+        char_vocabulary_size=lookup.char_vocabulary.size, char_filters=16,
     )
     model.compile(keras.optimizers.Adam(1e-2), MaskedSparseCategoricalCrossentropy(from_logits=True))
-    dataset = prep.dataset(
-        [s.words for s in train], [[tags.index(t) for t in s.upos] for s in train], batch_size=32, shuffle=True
-    )
+    dataset = text_batches(lookup, [" ".join(s.words) for s in train], [[tags.index(t) for t in s.upos] for s in train],
+                           batching="sorted", batch_size=32)
     history = model.fit(dataset, epochs=3, verbose=0, shuffle=False)
     assert history.history["loss"][-1] < 0.6 * history.history["loss"][0]
-    outputs = prep.predict(model, [s.words for s in dev])
+    task = TextTask(lookup, model, labels=tags, task="tagger")
+    outputs = task.predict_texts([" ".join(s.words) for s in dev])
     gold = [np.array([tags.index(t) if t in tags else -1 for t in s.upos]) for s in dev]
     accuracy = np.mean(np.concatenate([o.argmax(-1) == g for o, g in zip(outputs, gold)]))
     commonest = max(tags, key=lambda tag: sum(s.upos.count(tag) for s in train))
@@ -208,14 +213,15 @@ def test_frozen_random_embedding_still_learns(ewt_slice):
     train, _ = ewt_slice
     sentences = train[:64]
     tags = sorted({t for s in train for t in s.upos})
-    prep = WordPreprocessor.build([s.words for s in sentences], min_count=1, characters=False)
-    weights = np.random.default_rng(0).uniform(-0.45, 0.45, (prep.vocabulary.size, 32)).astype("float32")
+    lookup = build_word_lookup([s.words for s in sentences], min_count=1, characters=False)
+    weights = np.random.default_rng(0).uniform(-0.45, 0.45, (lookup.vocabulary_size, 32)).astype("float32")
     keras.utils.set_random_seed(0)
     model = build_tagger(
-        prep.vocabulary.size, len(tags), hidden_dim=32, embedding_weights=weights, embedding_trainable=False
+        lookup.vocabulary_size, len(tags), hidden_dim=32, embedding_weights=weights, embedding_trainable=False
     )
     model.compile(keras.optimizers.Adam(3e-2), MaskedSparseCategoricalCrossentropy(from_logits=True))
-    dataset = prep.dataset([s.words for s in sentences], [[tags.index(t) for t in s.upos] for s in sentences])
+    dataset = text_batches(lookup, [" ".join(s.words) for s in sentences],
+                           [[tags.index(t) for t in s.upos] for s in sentences], batching="sorted", shuffle=False)
     before = {w.path: w.numpy().copy() for w in model.weights}
     loss = model.fit(dataset, epochs=8, verbose=0).history["loss"]  # 2 batches: 16 steps
     assert loss[0] > 0.8 * np.log(len(tags)), loss  # the first epoch starts near chance

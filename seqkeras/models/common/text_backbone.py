@@ -80,6 +80,9 @@ class TextBackbone(keras.Model):
         name="backbone",
         **kwargs,
     ):
+        unknown = sorted(set(kwargs) - {"trainable", "dtype"})
+        if unknown:
+            raise TypeError(f"TextBackbone got unexpected arguments {unknown}. Received: {kwargs}")
         vocabulary_size = check_positive_int("vocabulary_size", vocabulary_size)
         hidden_dim = check_positive_int("hidden_dim", hidden_dim)
         num_layers = check_positive_int("num_layers", num_layers)

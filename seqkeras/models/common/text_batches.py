@@ -3,9 +3,36 @@
 import numpy as np
 import tensorflow as tf
 
-from seqkeras.data.batching import STRATEGIES, batch_sequences, epoch_statistics
+from seqkeras.data.batching import STRATEGIES, batch_sequences, epoch_statistics, length_quantile_boundaries
 
 DEFAULT_NUM_BUCKETS = 16
+
+
+def matched_token_budget(lengths, boundaries, batch_size):
+    """The smallest token budget whose token-budget batches are no more than `batch_size`-example batches.
+
+    With budget b, bucket k (longest length w_k, n_k examples) is cut into ceil(n_k / (b // w_k))
+    batches. The budget returned gives at most ceil(N / batch_size) batches per epoch, so an
+    epoch makes as many updates as batches of `batch_size` examples would (a recipe tuned for
+    `batch_size` keeps its number of steps), each batch about the same number of tokens.
+    """
+    lengths = np.asarray(lengths)
+    bucket = np.searchsorted(np.asarray(boundaries, dtype=np.int64), lengths, side="right")
+    widths = np.array([lengths[bucket == k].max() for k in np.unique(bucket)])
+    counts = np.array([(bucket == k).sum() for k in np.unique(bucket)])
+    target = -(-lengths.size // batch_size)
+
+    def num_batches(budget):
+        return int(np.sum(-(-counts // np.maximum(1, budget // widths))))
+
+    low, high = int(widths.max()), int(widths.max() * max(counts.max(), 1))
+    while low < high:  # num_batches falls as the budget grows
+        middle = (low + high) // 2
+        if num_batches(middle) <= target:
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
 def text_batches(
@@ -39,7 +66,7 @@ def text_batches(
             and a padding mask).
         batch_size: texts per batch for `"random"`, `"sorted"`, `"bucketed"`.
         token_budget: tokens per batch (batch x bucket width) for `"token_budget"`; None takes
-            `batch_size` times the mean text length.
+            `matched_token_budget`: as many batches per epoch as `batch_size`-text batches.
         num_buckets: length buckets, boundaries at the length quantiles of the data.
         shuffle: new batches and batch order every epoch (seeded); False for a fixed order.
         seed: shuffle seed.
@@ -49,8 +76,10 @@ def text_batches(
             `{"batches", "real_tokens", "cells", "padding_fraction"}`.
 
     Returns:
-        A `tf.data.Dataset` of `features` or `(features, targets)`: features as the lookup
-        gives them (`token_ids`, `padding_mask`, `char_ids`), targets int32 `(B,)` or `(B, T)`.
+        A `tf.data.Dataset` of `features`, `(features, labels)` (one int32 label per text, `(B,)`)
+        or `(features, tags, weights)` (per-token int32 `(B, T)`, weights float32 `(B, T)`: 1 at
+        real tokens, 0 at padding). Features as the lookup gives them (`token_ids`,
+        `padding_mask`, `char_ids`).
 
     Raises:
         ValueError: `"packed"` batching, an empty text, or tags that do not match the tokens.
@@ -86,11 +115,14 @@ def text_batches(
             data["targets"] = tf.constant(np.asarray(targets, "int32"))
     if keep_order_index:
         data["index"] = tf.range(len(texts), dtype=tf.int32)
+    boundaries = None
+    if batching in ("bucketed", "token_budget"):
+        boundaries = length_quantile_boundaries(lengths, num_buckets, seed=seed)
     if batching == "token_budget" and token_budget is None:
-        token_budget = max(int(batch_size * lengths.mean()), int(lengths.max()))
+        token_budget = matched_token_budget(lengths, boundaries, batch_size)
     raw, info = batch_sequences(
         data, batching, batch_size, token_budget=token_budget if batching == "token_budget" else None,
-        num_buckets=num_buckets, shuffle=shuffle, seed=seed, on_empty="error", return_info=True,
+        boundaries=boundaries, shuffle=shuffle, seed=seed, on_empty="error", return_info=True,
     )
 
     def to_model_batch(batch):
@@ -103,6 +135,8 @@ def text_batches(
         labels = batch["targets"]
         if per_token:
             labels = labels.to_tensor(0, shape=tf.shape(features["token_ids"], out_type=tf.int64))  # (B, T)
+            # Padded steps weigh 0, so the loss and every compiled metric count real tokens only.
+            return features, labels, tf.cast(features["padding_mask"], tf.float32)
         return features, labels
 
     dataset = raw.map(tf.autograph.experimental.do_not_convert(to_model_batch), num_parallel_calls=tf.data.AUTOTUNE)

@@ -11,7 +11,7 @@ def word_sentences(texts, min_words=1, max_words=None):
     The same tensorflow-text tokenizer as the word2vec pipeline (`tokenize_documents`), but
     punctuation tokens are kept and case is left alone: a biLM pretrained on these sentences
     is evaluated on and used for treebank text (UD EWT), whose tokens include punctuation,
-    and `WordPreprocessor` lower-cases words itself while reading characters in their original
+    and the task's `TokenLookup` lower-cases words itself while reading characters in their original
     case. Sentences outside `[min_words, max_words]` words are dropped (long ones are mostly
     lists and tables left over by markup stripping, and cost the most per batch).
 
