@@ -212,6 +212,12 @@ def _json_ready(values):
     return json.loads(json.dumps(values, default=list))  # tuples -> lists, as config.json holds them
 
 
+def _deployment_fields(config):
+    """Fields a resume may change: `run_dir` and those declared `field(..., deployment=True)`
+    (where and on how many workers a run trains, not what it trains)."""
+    return {"run_dir"} | {item.name for item in dataclasses.fields(config) if item.metadata.get("deployment")}
+
+
 def open_run_dir(config, family, *, resume=False, overwrite=False):
     """Creates (or re-opens) `config.run_dir` and writes config.json; returns the path.
 
@@ -233,7 +239,7 @@ def open_run_dir(config, family, *, resume=False, overwrite=False):
             if previous is None:
                 raise UserError(f"--resume: {run_dir} has no {CONFIG_FILE}; it is not a run dir (pass --overwrite to replace it)")
             differing = sorted(key for key in set(previous) | set(wanted)
-                               if key != "run_dir" and previous.get(key) != wanted.get(key))
+                               if key not in _deployment_fields(config) and previous.get(key) != wanted.get(key))
             if differing:
                 changes = ", ".join(f"{key}: {previous.get(key)!r} -> {wanted.get(key)!r}" for key in differing)
                 raise UserError(f"--resume: the config differs from the run in {run_dir} ({changes}); "

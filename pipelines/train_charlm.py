@@ -58,10 +58,10 @@ class TrainConfig:
     seed: int = _field(0, 'weights, dropout, shuffling and sampling')
     # --- corpus and distribution (docs/DISTRIBUTED.md) ---
     corpus: str = _field("wiki", '"wiki" (the bundled articles) or a glob of UTF-8 text files, plain or .gz, one document per line, streamed')
-    distribute: str = _field("none", '"none", "mirrored" (GPUs or 2 logical CPUs of this machine) or "multi-worker" (TF_CONFIG / --workers)')
-    workers: str = _field("", 'multi-worker cluster "host:port,host:port" (builds TF_CONFIG; empty: read TF_CONFIG)')
-    task_index: int = _field(0, "this process's index in --workers (0 is the chief)")
-    checkpoint_every: int = _field(50, 'steps between resume checkpoints in ckpt/steps (0: at epoch ends only)')
+    distribute: str = _field("none", '"none", "mirrored" (GPUs or 2 logical CPUs of this machine) or "multi-worker" (TF_CONFIG / --workers)', deployment=True)
+    workers: str = _field("", 'multi-worker cluster "host:port,host:port" (builds TF_CONFIG; empty: read TF_CONFIG)', deployment=True)
+    task_index: int = _field(0, "this process's index in --workers (0 is the chief)", deployment=True)
+    checkpoint_every: int = _field(50, 'steps between resume checkpoints in ckpt/steps (0: at epoch ends only)', deployment=True)
     # --- samples (TensorBoard every epoch, and printed at the end) ---
     sample_seed_text: str = _field("[[", 'the prompt the samples continue')
     sample_length: int = _field(300, 'characters per sample')
