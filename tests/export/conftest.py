@@ -146,28 +146,24 @@ def word_task(bundle, task):
     return TextTask(lookup, bundle.model, labels=bundle.labels, task=task)
 
 
-def char_lm_task(bundle):
-    from seqkeras.data.token_lookup import TokenLookup
-    from seqkeras.models.common.text_task import TextTask
-
-    lookup = TokenLookup(bundle.vocabulary, split="char", add_bos=True, sequence_length=81,
-                         pad_to_sequence_length=False)
-    return TextTask(lookup, bundle.model, task="charlm")
-
-
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory, tagger_bundle, classifier_bundle, char_lm_bundle):
     """Run directories of every exportable text family (plus a char LM saved the older way)."""
     from seqkeras.models.char_lm.storage import save_char_lm
 
     root = tmp_path_factory.mktemp("runs")
-    legacy = root / "charlm_legacy"
-    save_char_lm(char_lm_bundle.model, char_lm_bundle.vocabulary, legacy / "model.keras")
+    charlm = root / "charlm"  # as `seqkeras train charlm` writes it (a TextTask)
+    save_char_lm(char_lm_bundle.model, char_lm_bundle.vocabulary, charlm / "model.keras")
+    (charlm / "config.json").write_text('{"family": "charlm"}')
+    legacy = root / "charlm_legacy"  # the older pair: a bare CharLanguageModel + vocabulary.txt
+    legacy.mkdir()
+    char_lm_bundle.model.save(legacy / "model.keras")
+    char_lm_bundle.vocabulary.save(legacy / "vocabulary.txt")
     (legacy / "config.json").write_text('{"family": "charlm"}')
     return {
         "tagger": write_run(root / "tagger", "tagger", word_task(tagger_bundle, "tagger")),
         "classifier": write_run(root / "classifier", "classifier", word_task(classifier_bundle, "classifier")),
-        "charlm": write_run(root / "charlm", "charlm", char_lm_task(char_lm_bundle)),
+        "charlm": charlm,
         "charlm_legacy": legacy,
     }
 

@@ -201,11 +201,11 @@ def test_float_output_layer_flag_needs_int8():
 
 def test_classifier_with_character_ngram_wide_branch_converts_exactly():
     """The in-graph character n-gram hashing (int64 arithmetic) and tf-idf counting survive TFLite conversion."""
-    from seqkeras.models.classifier import build_classifier
+    from seqkeras.models.classifier import build_wide_and_deep_classifier
 
     keras.utils.set_random_seed(0)
-    model = build_classifier(30, 5, hidden_dim=8, char_vocabulary_size=20, char_filters=8, wide_buckets=50,
-                             wide_char_buckets=200)
+    model = build_wide_and_deep_classifier(30, 5, hidden_dim=8, char_vocabulary_size=20, char_filters=8,
+                                           wide_buckets=50, wide_char_buckets=200)
     wide = model.get_layer("wide_ngram_logits")
     rng = np.random.default_rng(0)
     wide.set_weights([rng.normal(size=wide.kernel.shape), rng.uniform(1.0, 4.0, size=wide.idf.shape)])  # non-trivial
