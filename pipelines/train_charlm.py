@@ -99,6 +99,9 @@ class TrainConfig:
                 raise ValueError(f"`{name}` must be >= 0. Received: {name}={getattr(self, name)!r}")
         if not self.corpus:
             raise ValueError(f"`corpus` must be \"wiki\" or a file glob. Received: corpus={self.corpus!r}")
+        if self.corpus != "wiki" and self.steps_per_epoch == 0:
+            raise ValueError("a streamed `corpus` needs `steps_per_epoch` > 0 (its length is not known in advance). "
+                             f"Received: steps_per_epoch=0, corpus={self.corpus!r}")
         if self.verbose not in (0, 1, 2):
             raise ValueError(f"`verbose` must be 0, 1 or 2. Received: verbose={self.verbose!r}")
         if not self.sample_temperature > 0:
@@ -113,6 +116,8 @@ def load_splits(config):
     """Article texts per split: `{"train": [...], "valid": [...], "test": [...]}`."""
     from seqkeras.data.corpora import split_documents, wiki_articles
 
+    if config.corpus != "wiki":
+        return load_corpus_splits(config)
     texts = [article.text for article in wiki_articles()]
     if config.max_article_characters:
         texts = [text[: config.max_article_characters] for text in texts]
@@ -124,10 +129,36 @@ def load_splits(config):
     return {"train": train, "valid": valid, "test": test}
 
 
+HELD_OUT_DOCUMENTS = 2_000  # valid / test documents kept in memory from a streamed --corpus
+
+
+def load_corpus_splits(config):
+    """`--corpus GLOB`: the training split streamed (`TextStream`), valid / test held in memory
+    (their first HELD_OUT_DOCUMENTS lines), split by a keyed hash of each line."""
+    from seqkeras.data import text_files
+
+    try:
+        files = text_files.corpus_files(config.corpus)
+    except ValueError as error:
+        raise common.UserError(f"--corpus: {error}") from None
+    streams = {split: text_files.TextStream(files, split, config.valid_fraction, config.test_fraction,
+                                            config.split_seed, config.max_article_characters)
+               for split in text_files.SPLITS}
+    valid = text_files.take_texts(streams["valid"].lines(), HELD_OUT_DOCUMENTS, config.valid_article_characters)
+    test = text_files.take_texts(streams["test"].lines(), HELD_OUT_DOCUMENTS)
+    if not valid or not test:
+        raise common.UserError(f"--corpus {config.corpus!r}: too few lines for a valid and a test split "
+                               f"(valid {len(valid)}, test {len(test)} documents)")
+    return {"train": streams["train"], "valid": valid, "test": test}
+
+
 def build_vocabulary(config, train_texts):
+    from seqkeras.data import text_files
     from seqkeras.data.vocabulary import Vocabulary
     from seqkeras.models.char_lm import datasets
 
+    if isinstance(train_texts, text_files.TextStream):  # one streaming pass, memory flat
+        return Vocabulary.build(text_files.character_dataset(train_texts.lines()), min_count=config.min_character_count)
     characters = datasets.tokenize_characters(train_texts)  # ragged (D, None)
     return Vocabulary.build(characters.to_list(), min_count=config.min_character_count)
 
@@ -137,6 +168,11 @@ def build_datasets(config, documents):
     from seqkeras.models.char_lm import datasets
 
     repeat = config.steps_per_epoch > 0
+    if not isinstance(documents["train"], list):  # a streamed --corpus (TextStream)
+        train = datasets.streamed_dataset(documents["train"].lines(), documents["vocabulary"], config.window,
+                                          config.batch_size, mode=config.mode, seed=config.seed).repeat()
+        valid = build_datasets(config, {**documents, "train": documents["valid"]})[1]
+        return train, valid
     if config.mode == "tbptt":
         train = datasets.stream_dataset(documents["train"], config.window, config.batch_size, repeat=repeat)
         valid = datasets.stream_dataset(documents["valid"], config.window, config.batch_size)
@@ -225,12 +261,26 @@ def fit_under_strategy(config, strategy, run_dir, trainer, documents, steps, sam
     if batch_size % replicas:
         raise common.UserError(f"--batch-size must be a multiple of the {replicas} replicas of --distribute "
                                f"{config.distribute}. Received: batch_size={batch_size}")
-    if tbptt:
+    if not isinstance(documents["train"], list):  # --corpus GLOB: each worker streams its documents
+        from seqkeras.data.text_files import shard_documents
+
+        def train_fn(context):
+            local = replicas // context.num_input_pipelines
+            lines = shard_documents(documents["train"].lines(), context.num_input_pipelines, context.input_pipeline_id)
+            stream = datasets.streamed_dataset(lines, documents["vocabulary"], config.window,
+                                               local * (batch_size // replicas), mode=config.mode, seed=config.seed)
+            return datasets.split_rows(stream.repeat(), 0, local, batch_size // replicas)
+
+        valid = build_datasets(config, {**documents, "train": documents["valid"]})[1]
+    elif tbptt:
         train = datasets.stream_dataset(documents["train"], config.window, batch_size, repeat=True)
         valid = datasets.stream_dataset(documents["valid"], config.window, batch_size)
     else:
         train = datasets.window_dataset(documents["train"], config.window, batch_size, seed=config.seed, repeat=True)
         valid = datasets.window_dataset(documents["valid"], config.window, batch_size, shuffle=False)
+    if isinstance(documents["train"], list):
+        def train_fn(context):
+            return datasets.replica_dataset(train, context, batch_size)
     engine = StrategyTrainer(
         strategy, model, trainer.optimizer, language_model_replica_loss(model, tbptt),
         checkpoint_dir=run_dir / "ckpt" / "steps", checkpoint_every=config.checkpoint_every,
@@ -247,7 +297,7 @@ def fit_under_strategy(config, strategy, run_dir, trainer, documents, steps, sam
 
     try:
         history = engine.fit(
-            lambda context: datasets.replica_dataset(train, context, batch_size),
+            train_fn,
             epochs=config.epochs, steps_per_epoch=steps,
             valid_dataset_fn=lambda context: datasets.replica_dataset(valid, context, batch_size),
             valid_steps=int(valid.cardinality()), on_epoch_end=on_epoch_end, verbose=config.verbose,
@@ -286,7 +336,9 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
     # === Data ===
     texts = load_splits(config)
     vocabulary = build_vocabulary(config, texts["train"])
-    documents = {split: datasets.encode_documents(split_texts, vocabulary) for split, split_texts in texts.items()}
+    documents = {split: split_texts if not isinstance(split_texts, list) else  # a streamed --corpus stays a stream
+                 datasets.encode_documents(split_texts, vocabulary) for split, split_texts in texts.items()}
+    documents["vocabulary"] = vocabulary
     train_data, valid_data = build_datasets(config, documents)
     steps = count_steps_per_epoch(config, documents)
 

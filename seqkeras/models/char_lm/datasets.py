@@ -167,7 +167,11 @@ def replica_dataset(global_dataset, input_context, global_batch_size):
                          f"Received: batch_size={global_batch_size}")
     per_replica = global_batch_size // replicas
     local = replicas // input_context.num_input_pipelines
-    first = input_context.input_pipeline_id * local * per_replica
+    return split_rows(global_dataset, input_context.input_pipeline_id * local * per_replica, local, per_replica)
+
+
+def split_rows(dataset, first, local, per_replica):
+    """Batches -> `local` consecutive elements of `per_replica` rows each, from row `first` on."""
 
     def split(features, targets):
         def rows(tensor):  # (B, ...) -> (local, b, ...): this pipeline's replicas
@@ -176,4 +180,56 @@ def replica_dataset(global_dataset, input_context, global_batch_size):
 
         return tf.data.Dataset.from_tensor_slices(({key: rows(value) for key, value in features.items()}, rows(targets)))
 
-    return global_dataset.flat_map(split)
+    return dataset.flat_map(split)
+
+
+def streamed_dataset(lines, vocabulary, window, rows, mode="tbptt", block_documents=256, seed=0):
+    """Training batches from a stream of documents too large for memory (`text_files`).
+
+    Documents are read `block_documents` at a time; each block is laid out like the in-memory
+    layouts (`stream_arrays` for truncated BPTT: every row starts the block with `reset=True`;
+    `window_arrays`, shuffled within the block by a seeded generator, for windows). Memory is
+    bounded by one block, whatever the corpus size.
+
+    Args:
+        lines: `tf.data.Dataset` of scalar strings, one document each.
+        vocabulary: the `Vocabulary`.
+        window: int, time steps per row.
+        rows: int, rows per batch.
+        mode: `"tbptt"` or `"windows"`.
+        block_documents: documents per block.
+        seed: shuffle seed (windows).
+
+    Returns:
+        A dataset of `({"token_ids", "padding_mask"[, "reset"]}, targets)` batches of `rows` rows.
+    """
+    _check_positive("rows", rows)
+    tbptt = mode == "tbptt"
+
+    def layout(block, index):
+        texts = [text.decode("utf-8", errors="replace") for text in block.numpy()]
+        documents = encode_documents(texts, vocabulary)
+        if tbptt:
+            arrays = stream_arrays(documents, window, rows)
+            return arrays["token_ids"], arrays["padding_mask"], arrays["reset"], arrays["targets"]
+        inputs, targets, mask = window_arrays(documents, window)
+        order = np.random.default_rng([seed, int(index)]).permutation(len(inputs))
+        keep = len(order) - len(order) % rows  # whole batches only
+        shape = (keep // rows, rows, window)
+        inputs, targets, mask = (array[order[:keep]].reshape(shape) for array in (inputs, targets, mask))
+        return inputs, mask, np.zeros(shape[:2], bool), targets
+
+    def batches(index, block):
+        token_ids, mask, reset, targets = tf.py_function(
+            layout, [block, index], Tout=[tf.int32, tf.bool, tf.bool, tf.int32]
+        )
+        token_ids.set_shape([None, rows, window])
+        mask.set_shape([None, rows, window])
+        reset.set_shape([None, rows])
+        targets.set_shape([None, rows, window])
+        features = {"token_ids": token_ids, "padding_mask": mask}
+        if tbptt:
+            features["reset"] = reset
+        return tf.data.Dataset.from_tensor_slices((features, targets))
+
+    return lines.batch(block_documents).enumerate().flat_map(batches)

@@ -1,0 +1,84 @@
+"""Streaming file corpora: plain + gzip globs, hash splits, document shards, streaming vocabulary."""
+
+import gzip
+
+import numpy as np
+import pytest
+
+from seqkeras.data import text_files
+from seqkeras.data.corpora import wiki_articles
+from seqkeras.data.vocabulary import Vocabulary
+from seqkeras.models.char_lm import datasets
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """60 real Wikipedia articles (first 300 characters, one per line) in 3 gzip files + 1 plain file."""
+    folder = tmp_path_factory.mktemp("corpus")
+    texts = [article.text.replace("\n", " ")[:300] for article in wiki_articles()][:60]
+    for index in range(4):
+        part = "\n".join(texts[index::4]) + "\n\n"  # a blank line: skipped
+        if index < 3:
+            with gzip.open(folder / f"part-{index}.txt.gz", "wt", encoding="utf-8") as handle:
+                handle.write(part)
+        else:
+            (folder / "part-3.txt").write_text(part, encoding="utf-8")
+    return folder, texts
+
+
+def _lines(dataset):
+    return [line.decode("utf-8") for line in dataset.as_numpy_iterator()]
+
+
+def test_lines_of_plain_and_gzip_files_in_file_order(corpus):
+    folder, texts = corpus
+    files = text_files.corpus_files(str(folder / "part-*"))
+    assert [f.rsplit("/", 1)[1] for f in files] == ["part-0.txt.gz", "part-1.txt.gz", "part-2.txt.gz", "part-3.txt"]
+    expected = [text for index in range(4) for text in texts[index::4]]
+    assert _lines(text_files.line_dataset(files)) == expected
+
+
+def test_no_matching_file_names_the_pattern(tmp_path):
+    with pytest.raises(ValueError, match="corpus='.*nothing-\\*.txt'"):
+        text_files.corpus_files(str(tmp_path / "nothing-*.txt"))
+
+
+def test_splits_are_disjoint_cover_everything_and_do_not_depend_on_sharding(corpus):
+    folder, texts = corpus
+    lines = text_files.line_dataset(text_files.corpus_files(str(folder / "*")))
+    splits = {split: _lines(text_files.split_lines(lines, split, 0.2, 0.2, seed=1)) for split in text_files.SPLITS}
+    assert sorted(sum(splits.values(), [])) == sorted(texts)
+    assert 0 < len(splits["valid"]) < 30 and 0 < len(splits["test"]) < 30
+    shards = [_lines(text_files.shard_documents(lines, 3, index)) for index in range(3)]
+    all_lines = _lines(lines)
+    assert shards[1] == all_lines[1::3] and sorted(sum(shards, [])) == sorted(all_lines)  # document i -> shard i % 3
+    reseeded = _lines(text_files.split_lines(lines, "test", 0.2, 0.2, seed=2))
+    assert reseeded != splits["test"]
+
+
+def test_streaming_vocabulary_equals_the_in_memory_one(corpus):
+    folder, texts = corpus
+    stream = text_files.TextStream(text_files.corpus_files(str(folder / "*")), "train", 0.1, 0.1, seed=0)
+    train = list(stream)
+    streamed = Vocabulary.build(text_files.character_dataset(stream.lines(), batch_size=7), min_count=2)
+    in_memory = Vocabulary.build([list(text) for text in train], min_count=2)
+    assert streamed.tokens == in_memory.tokens and streamed.counts == in_memory.counts
+    words = Vocabulary.build(text_files.word_dataset(stream.lines()), min_count=1)
+    assert words.counts == Vocabulary.build([text.split() for text in train]).counts
+
+
+@pytest.mark.parametrize("mode", ["tbptt", "windows"])
+def test_streamed_batches_hold_every_character_once_per_pass(corpus, mode):
+    folder, texts = corpus
+    vocabulary = Vocabulary.build([list(text) for text in texts])
+    lines = text_files.line_dataset(text_files.corpus_files(str(folder / "*")))
+    batches = list(datasets.streamed_dataset(lines, vocabulary, window=16, rows=4, mode=mode, block_documents=9))
+    features, targets = batches[0]
+    assert tuple(features["token_ids"].shape) == (4, 16) and ("reset" in features) == (mode == "tbptt")
+    real = sum(int(np.sum(f["padding_mask"])) for f, _ in batches)
+    total = sum(len(text) + 1 for text in texts)  # [BOS] + characters per document
+    if mode == "tbptt":
+        assert real == total  # the layout keeps every position of every block
+        assert all(bool(np.all(f["reset"])) for f, _ in batches[:1])
+    else:
+        assert total - 9 * 4 * 16 < real <= total  # at most a partial batch per block is dropped
