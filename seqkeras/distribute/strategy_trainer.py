@@ -8,6 +8,7 @@ by the GLOBAL number of real tokens, metrics reduced as sums.
 
 import math
 import pathlib
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -215,7 +216,7 @@ class StrategyTrainer:
             valid_dataset_fn: like `dataset_fn`, at least `valid_steps` batches; None: no validation.
             valid_steps: validation batches per epoch.
             on_epoch_end: `fn(epoch, logs)` called on the chief after each epoch (before its checkpoint).
-            verbose: 0 silent; otherwise one line per epoch (chief).
+            verbose: 0 silent; otherwise one line per epoch (chief) with the seconds since `fit` began.
 
         Returns:
             dict: metric name -> list of per-epoch values for the epochs finished in this call,
@@ -229,6 +230,7 @@ class StrategyTrainer:
         iterator = iter(self._distribute(dataset_fn, skip_steps=start))
         carry = self._distribute_carry([v.value() for v in self.carry] if start and self.carry_shapes else None)
         step = start
+        started = time.perf_counter()
         while step < total_steps and not self.stop_training:
             loss_sum, count, carry = self._train_function(iterator, carry)
             loss_sum, count = float(loss_sum), float(count)
@@ -253,7 +255,7 @@ class StrategyTrainer:
                     if on_epoch_end is not None:
                         on_epoch_end(epoch, logs)
                     if verbose:
-                        print(f"epoch {epoch + 1}/{epochs} (step {step}): "
+                        print(f"epoch {epoch + 1}/{epochs} (step {step}, {time.perf_counter() - started:.2f} s): "
                               + ", ".join(f"{key} {value:.4f}" for key, value in logs.items()), flush=True)
             if end_of_epoch or (self.checkpoint_every and step % self.checkpoint_every == 0) or step == total_steps:
                 self.save(carry)

@@ -1,0 +1,166 @@
+"""Multi-worker data parallelism and streaming memory for the char LM pipeline (issue 16).
+
+Claims checked:
+1. Scaling: `seqkeras train charlm` as ONE process pinned to one core (`taskset -c 0`) against TWO
+   `--distribute multi-worker` processes on 127.0.0.1, each pinned to its own core (`taskset -c 0`,
+   `taskset -c 1`), same global batch, seed and steps. Throughput is global training characters
+   (batch x window per step) per second over epochs 2..E (the time between the first and the
+   last epoch lines the chief prints, so start-up and tracing are excluded; validation of a tiny
+   held-out prefix is included). Goal: scaling >= 1.6x with the final weights equal within 1e-5.
+2. Memory: `--corpus` streaming on the bundled Wikipedia articles written to 4 gzip shards (1x)
+   and the same text written 10 times to 40 shards (10x), same steps: peak RSS of the training
+   process (`os.wait4`'s ru_maxrss). Goal: 10x <= 1.2 x 1x.
+
+The CPU of this machine may be shared with other jobs while this runs; `load_average` records the
+1-minute load before and after each measurement.
+
+    python benchmarks/bench_distributed.py            # ~5-8 minutes on 2 cores
+"""
+
+import argparse
+import gzip
+import json
+import os
+import pathlib
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from benchmarks import benchlib  # noqa: E402
+
+MODEL = ["--embedding-dim", "32", "--hidden-dim", "256", "--window", "64", "--batch-size", "32",
+         "--epochs", "3", "--checkpoint-every", "0", "--valid-article-characters", "256",
+         "--sample-length", "20", "--mode", "tbptt", "--lr-schedule", "constant", "--verbose", "1", "--seed", "0"]
+EPOCH_LINE = re.compile(r"^epoch (\d+)/\d+ \(step (\d+), ([0-9.]+) s\)")
+
+
+def _env():
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="-1", TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("TF_CONFIG", None)
+    return env
+
+
+def _start(args, cpu, log):
+    command = ["taskset", "-c", str(cpu), sys.executable, "-m", "seqkeras.cli", *args]
+    return subprocess.Popen(command, cwd=benchlib.REPO, env=_env(), stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+
+
+def _wait(process, log, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            if process.returncode:
+                raise RuntimeError(f"{log} exit {process.returncode}: {pathlib.Path(log).read_text()[-2000:]}")
+            return usage.ru_maxrss / 1024  # KiB -> MiB
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{log}: timed out")
+
+
+def _throughput(log, characters_per_step):
+    epochs = [EPOCH_LINE.match(line) for line in pathlib.Path(log).read_text().splitlines()]
+    epochs = [(int(m.group(2)), float(m.group(3))) for m in epochs if m]
+    (first_step, first_time), (last_step, last_time) = epochs[0], epochs[-1]
+    return characters_per_step * (last_step - first_step) / (last_time - first_time)
+
+
+def _weights(run_dir):
+    sys.path.insert(0, str(benchlib.REPO / "tests" / "distribute"))
+    from distributed_processes import model_weights
+
+    return model_weights(run_dir)
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def scaling(work, steps):
+    characters_per_step = 32 * 64
+    args = ["train", "charlm", *MODEL, "--steps-per-epoch", str(steps)]
+    load_before = os.getloadavg()[0]
+    single_log = work / "single.log"
+    _wait(_start([*args, "--run-dir", str(work / "single")], 0, single_log), single_log, 600)
+    ports = _free_ports(2)
+    workers = ",".join(f"127.0.0.1:{port}" for port in ports)
+    logs = [work / f"worker-{index}.log" for index in (0, 1)]
+    processes = [_start([*args, "--run-dir", str(work / "two"), "--distribute", "multi-worker", "--workers", workers,
+                         "--task-index", str(index)], index, logs[index]) for index in (0, 1)]
+    for process, log in zip(processes, logs):
+        _wait(process, log, 600)
+    single = _throughput(single_log, characters_per_step)
+    two = _throughput(logs[0], characters_per_step)
+    diff = max(float(np.max(np.abs(a - b))) for (_, a), (_, b) in zip(_weights(work / "single"), _weights(work / "two")))
+    return {
+        "single": {"tokens_per_s": round(single, 1), "cores": "taskset -c 0"},
+        "two_workers": {"tokens_per_s": round(two, 1), "max_abs_weight_diff_vs_single": diff,
+                        "cores": "worker 0: taskset -c 0, worker 1: taskset -c 1"},
+        "scaling": round(two / single, 3),
+        "steps_measured": 2 * steps, "global_batch": 32, "window": 64, "hidden_dim": 256,
+        "load_average": {"before": load_before, "after": os.getloadavg()[0]},
+    }
+
+
+def _write_corpus(folder, copies, shards_per_copy=4):
+    from seqkeras.data.corpora import wiki_articles
+
+    texts = [article.text.replace("\n", " ") for article in wiki_articles()]
+    folder.mkdir(parents=True, exist_ok=True)
+    for copy in range(copies):
+        for shard in range(shards_per_copy):
+            with gzip.open(folder / f"part-{copy:03d}-{shard}.txt.gz", "wt", encoding="utf-8") as handle:
+                handle.write("\n".join(texts[shard::shards_per_copy]) + "\n")
+    return copies * sum(len(text.split()) for text in texts)
+
+
+def memory(work):
+    result = {}
+    for name, copies in (("corpus_1x", 1), ("corpus_10x", 10)):
+        words = _write_corpus(work / name, copies)
+        log = work / f"{name}.log"
+        args = ["train", "charlm", "--corpus", str(work / name / "*.txt.gz"), "--run-dir", str(work / f"run-{name}"),
+                "--hidden-dim", "64", "--window", "64", "--batch-size", "16", "--epochs", "1", "--steps-per-epoch", "20",
+                "--sample-length", "20", "--verbose", "1"]
+        rss = _wait(_start(args, 0, log), log, 600)
+        result[name] = {"words": words, "files": 4 * copies, "peak_rss_mb": round(rss, 1)}
+    result["ratio_10x_over_1x"] = round(result["corpus_10x"]["peak_rss_mb"] / result["corpus_1x"]["peak_rss_mb"], 3)
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps-per-epoch", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run, written to the temp dir")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    steps = 3 if args.quick else args.steps_per_epoch
+    work = pathlib.Path(tempfile.mkdtemp(prefix="bench_distributed-"))
+    started = time.time()
+    try:
+        result = {"device": benchlib.device_description(), **scaling(work, steps), "memory": memory(work)}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result["seconds"] = round(time.time() - started, 1)
+    result["note"] = ("2-core machine shared with other jobs while measured (see load_average); each run pinned "
+                      "with taskset; tokens = characters")
+    print(json.dumps(result, indent=2))
+    benchlib.write_results(result, benchlib.results_path("distributed", quick=args.quick, out=args.out))
+
+
+if __name__ == "__main__":
+    main()
