@@ -64,7 +64,7 @@ def choose_columns(frame, series, targets, covariates):
     """`(targets, covariates)` column names: the given ones or the series' defaults."""
     targets = tuple(targets) or DEFAULT_TARGETS.get(series, ())
     if not targets:
-        numeric = [c for c in frame.columns if np.issubdtype(frame[c].dtype, np.number)]
+        numeric = [c for c in frame.columns if _numeric(frame[c])]
         if len(numeric) != 1:
             raise common.UserError(f"--target: name the column(s) to forecast; {series} has numeric columns {numeric}")
         targets = (numeric[0],)
@@ -76,13 +76,19 @@ def choose_columns(frame, series, targets, covariates):
         for name in names:
             if name not in frame.columns:
                 raise common.UserError(f"{flag}: unknown column {name!r}; {series} has {list(frame.columns)}")
-            if not np.issubdtype(frame[name].dtype, np.number):
+            if not _numeric(frame[name]):
                 example = next((v for v in frame[name] if not _is_number(v)), frame[name].iloc[0])
                 raise common.UserError(f"{flag}: column {name!r} is not numeric (e.g. {example!r})")
     both = set(targets) & set(covariates)
     if both:
         raise common.UserError(f"--covariates: {sorted(both)} are already targets")
     return targets, covariates
+
+
+def _numeric(column):
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
 def _is_number(value):

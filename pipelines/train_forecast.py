@@ -192,6 +192,9 @@ def predict(run, args):
     frame = series_lib.load_frame(str(args.csv))
     metrics = common.read_json_object(run.path / common.METRICS_FILE, what="run")
     columns = metrics["series"]["targets"] + metrics["series"]["covariates"]
+    missing = [name for name in columns if name not in frame.columns]
+    if missing:
+        raise common.UserError(f"--csv: {args.csv} lacks the run's column(s) {missing} (it has {list(frame.columns)})")
     series_lib.choose_columns(frame, str(args.csv), tuple(metrics["series"]["targets"]),
                               tuple(metrics["series"]["covariates"]) or ("none",))
     values = series_lib.fill_gaps(frame, columns, config.fill, str(args.csv))

@@ -1,0 +1,131 @@
+"""The forecaster (causal backbones, in-model scaling, quantile head), baselines, metrics, walk-forward."""
+
+import keras
+import numpy as np
+import pytest
+
+from seqkeras.data import corpora
+from seqkeras.data.splits import WalkForwardSplit
+from seqkeras.data.windows import fit_standardization, series_window_arrays
+from seqkeras.models.forecaster import PinballLoss, build_backbone, build_forecaster
+from seqkeras.models.forecaster import baselines
+from seqkeras.models.forecaster.metrics import forecast_metrics, naive_scale
+from seqkeras.models.forecaster.walk_forward import walk_forward
+
+SPOTS = corpora.sunspots()
+
+
+@pytest.mark.parametrize("backbone", ["lstm", "tcn", "attention"])
+def test_backbone_is_causal(backbone):
+    encoder = build_backbone(backbone, window=10, features=2, hidden_dim=8, seed=0)
+    x = np.stack([SPOTS[:10], SPOTS[10:20]], -1)[None].astype("float32") / 100  # (1, 10, 2)
+    changed = x.copy()
+    changed[:, 6:] += np.random.default_rng(0).normal(size=(1, 4, 2))  # only steps after t = 5
+    before, after = np.asarray(encoder(x)), np.asarray(encoder(changed))
+    np.testing.assert_allclose(before[:, :6], after[:, :6], atol=1e-6)
+    assert np.abs(before[:, 6:] - after[:, 6:]).max() > 1e-4  # the later steps do read their inputs
+
+
+def test_scaling_lives_in_the_model_and_round_trips(tmp_path):
+    values, columns = corpora.macrodata()
+    table = values[:60, [columns.index("unemp"), columns.index("infl"), columns.index("tbilrate")]]
+    stats = fit_standardization(table)
+    model, core = build_forecaster(6, 2, stats.mean, stats.std, num_targets=2, backbone="attention", hidden_dim=8,
+                                   quantiles=(0.2, 0.5, 0.8), seed=1)
+    x, _ = series_window_arrays(table, 6, 2)
+    out = model.predict(x[:5].astype("float32"), verbose=0)
+    assert out["forecast"].shape == (5, 2, 2) and out["quantiles"].shape == (5, 2, 2, 3)
+    # model = unstandardize(core(standardize(x))) with the training statistics
+    inner = core.predict(((x[:5] - stats.mean) / stats.std).astype("float32"), verbose=0)
+    np.testing.assert_allclose(out["forecast"], inner["forecast"] * stats.std[:2] + stats.mean[:2], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(out["quantiles"][:, :, 1, 2], inner["quantiles"][:, :, 2, 1] * stats.std[1] + stats.mean[1],
+                               rtol=1e-4, atol=1e-4)
+    model.save(tmp_path / "f.keras")
+    loaded = keras.saving.load_model(tmp_path / "f.keras")
+    again = loaded.predict(x[:5].astype("float32"), verbose=0)
+    np.testing.assert_allclose(again["forecast"], out["forecast"], atol=1e-5)
+    assert loaded.input.name == "window" if hasattr(loaded.input, "name") else True
+
+
+def test_pinball_loss_matches_numpy():
+    y = np.array([[3.0], [1.0]])
+    f = np.array([[2.0, 4.0], [1.5, 0.0]])
+    levels = np.array([0.1, 0.9])
+    e = y - f
+    expected = np.mean(np.maximum(levels * e, (levels - 1) * e))
+    assert float(PinballLoss([0.1, 0.9])(y, f)) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="quantiles"):
+        PinballLoss([0.9, 0.1])
+
+
+def test_simple_baselines_by_hand():
+    train = SPOTS[:20]  # 1700-1719
+    history = SPOTS[:22]  # two gap years observed after training
+    np.testing.assert_allclose(baselines.persistence(train, history, 3), [SPOTS[21]] * 3)
+    np.testing.assert_allclose(baselines.training_mean(train, history, 2), [train.sum() / 20] * 2)
+    np.testing.assert_allclose(baselines.seasonal_naive(train, history, 13, period=11),
+                               [*SPOTS[11:22], SPOTS[11], SPOTS[12]])
+
+
+def test_autoreg_equals_least_squares_on_the_chosen_lags():
+    from statsmodels.tsa.ar_model import ar_select_order
+
+    train, horizon = SPOTS[:120], 4
+    forecast = baselines.autoreg(train, train, horizon, max_lag=10)
+    lags = baselines.autoreg.last_lags
+    assert lags == list(ar_select_order(train, maxlag=10, ic="aic", trend="c").ar_lags)
+    p = max(lags)
+    design = np.column_stack([np.ones(len(train) - p)] + [train[p - lag:len(train) - lag] for lag in lags])
+    coefficients = np.linalg.lstsq(design, train[p:], rcond=None)[0]
+    path = list(train)
+    for _ in range(horizon):
+        path.append(coefficients[0] + sum(c * path[-lag] for c, lag in zip(coefficients[1:], lags)))
+    np.testing.assert_allclose(forecast, path[-horizon:], rtol=1e-6)
+
+
+def test_arima_picks_the_lowest_aic_of_its_grid():
+    from statsmodels.tsa.arima.model import ARIMA
+
+    train = SPOTS[:80]
+    grid = ((1, 0, 0), (2, 0, 0), (1, 0, 1))
+    forecast = baselines.arima(train, train, 3, grid=grid)
+    fits = {order: ARIMA(train, order=order, trend="c").fit() for order in grid}
+    best = min(grid, key=lambda order: fits[order].aic)
+    assert tuple(baselines.arima.last_order) == best
+    np.testing.assert_allclose(forecast, fits[best].forecast(3), rtol=1e-6)
+
+
+def test_metrics_by_hand():
+    train = SPOTS[:30]
+    actual = SPOTS[30:33].reshape(1, 3, 1)
+    forecast = np.full((1, 3, 1), SPOTS[29])  # persistence
+    scale = np.mean(np.abs(np.diff(train)))
+    assert naive_scale(train)[0] == pytest.approx(scale)
+    table = forecast_metrics(actual, forecast, np.array([[scale]]))
+    errors = np.abs(SPOTS[30:33] - SPOTS[29])
+    assert table["mae"] == pytest.approx(errors.mean())
+    assert table["rmse"] == pytest.approx(np.sqrt((errors**2).mean()))
+    assert table["mase"] == pytest.approx(errors.mean() / scale)
+    assert table["smape"] == pytest.approx(np.mean(200 * errors / (np.abs(SPOTS[30:33]) + abs(SPOTS[29]))))
+    np.testing.assert_allclose(table["per_horizon"]["mae"], errors)
+
+
+def test_walk_forward_fits_on_the_past_only():
+    values = SPOTS[:60, None].copy()
+    seen = []
+
+    def fit(train_values, fold):
+        seen.append((fold.train, train_values.copy()))
+        stats = fit_standardization(train_values)
+        model, _ = build_forecaster(5, 3, stats.mean, stats.std, backbone="tcn", hidden_dim=4, seed=0)
+        return model
+
+    splitter = WalkForwardSplit.anchored(60, n_splits=3, horizon=3, gap=1, refit_every=2)
+    result = walk_forward(values, 1, splitter, 5, 3, fit, baselines=("persistence",))
+    assert [train for train, _ in seen] == [(0, 50), (0, 56)]  # folds 0 and 2 refit
+    for (a, b), given in seen:
+        np.testing.assert_array_equal(given[:, 0], SPOTS[a:b])
+    np.testing.assert_allclose(result["actual"][:, :, 0], [SPOTS[51:54], SPOTS[54:57], SPOTS[57:60]])
+    # persistence reads the last value before the test range (inside the gap)
+    np.testing.assert_allclose(result["forecasts"]["persistence"][:, 0, 0], SPOTS[[50, 53, 56]])
+    assert set(result["metrics"]) == {"model", "persistence"}
