@@ -21,6 +21,7 @@ renamed onto its number:
 
 import contextlib
 import errno
+import inspect
 import os
 import pathlib
 import shutil
@@ -161,8 +162,6 @@ def write_version_atomically(base_dir, name, version, write_fn, overwrite=False)
         tmp_dir.mkdir()
         files = work / "scratch"
         files.mkdir()
-        import inspect
-
         if len(inspect.signature(write_fn).parameters) >= 2:
             write_fn(tmp_dir, files)
         else:
