@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from seqkeras.losses import MaskedSparseCategoricalCrossentropy
 from seqkeras.models.common import WordPreprocessor
+from seqkeras.models.common.word_lookup import build_word_lookup
 from seqkeras.models.elmo import (
     BidirectionalLanguageModel,
     ElmoEmbedder,
@@ -15,7 +16,7 @@ from seqkeras.models.elmo import (
     tagger_preprocessor,
     word_sentences,
 )
-from seqkeras.models.classifier import build_classifier
+from seqkeras.models.classifier import build_classifier, build_wide_and_deep_classifier
 from seqkeras.models.tagger import build_tagger
 from helpers import assert_causal, reload_keras, run_layer_test
 
@@ -331,14 +332,14 @@ def test_word_sentences_keeps_punctuation_and_case():
 
 
 def test_tagger_preprocessor_shares_the_bilm_characters():
-    bilm_prep = WordPreprocessor.build([["The", "cat", "sat"]], min_count=1, max_word_length=5)
-    prep = tagger_preprocessor([["A", "dog", "sat"], ["a", "dog"]], bilm_prep, min_count=2)
-    assert prep.char_vocabulary is bilm_prep.char_vocabulary and prep.max_word_length == 5
-    assert prep.vocabulary.tokens[4:] == ["a", "dog"]
-    chars = prep.features([["Tax"]])["char_ids"].flat_values.numpy()
-    np.testing.assert_array_equal(chars, bilm_prep.char_vocabulary.lookup(["T", "a", "x"]).numpy())
+    bilm_lookup = build_word_lookup([["The", "cat", "sat"]], min_count=1, max_word_length=5)
+    lookup = tagger_preprocessor([["A", "dog", "sat"], ["a", "dog"]], bilm_lookup, min_count=2)
+    assert lookup.char_vocabulary.tokens == bilm_lookup.char_vocabulary.tokens and lookup.max_word_length == 5
+    assert lookup.tokens[4:] == ["a", "dog"]
+    chars = lookup(tf.constant(["Tax"]))["char_ids"].numpy()[0, 0]
+    np.testing.assert_array_equal(chars, bilm_lookup.char_vocabulary.lookup(["T", "a", "x"]).numpy())
     with pytest.raises(ValueError, match="Received: bilm_preprocessor"):
-        tagger_preprocessor([["a"]], WordPreprocessor.build([["a"]], min_count=1, characters=False))
+        tagger_preprocessor([["a"]], build_word_lookup([["a"]], min_count=1, characters=False))
 
 
 @pytest.fixture(scope="module")
@@ -422,7 +423,7 @@ def test_tagger_rejects_a_character_vocabulary_the_bilm_does_not_read(bilm):
 
 def test_classifier_with_elmo_layers_trains_the_mix_and_round_trips(bilm):
     keras.utils.set_random_seed(4)
-    classifier = build_classifier(
+    classifier = build_wide_and_deep_classifier(
         VOCAB, 3, hidden_dim=4, embedding_dim=4, char_vocabulary_size=CHARS, char_filters=4,
         contextual_layers=ElmoEmbedder.from_bilm(bilm), wide_buckets=11, wide_char_buckets=32,
     )
@@ -440,22 +441,23 @@ def test_classifier_with_elmo_layers_trains_the_mix_and_round_trips(bilm):
 @pytest.mark.slow
 def test_tagger_with_elmo_serves_raw_text(tmp_path):
     """The SavedModel exporter's text signature runs the frozen biLM inside the tagger."""
-    from export.saved_model import export_saved_model, preprocessing_arguments
+    from export.saved_model import export_saved_model, text_task_arguments
+    from seqkeras.models.common.text_task import TextTask
 
     texts = ["The cat sat on the mat .", "Dogs bark", "A bird sang"]
     words = [text.split() for text in texts]
-    bilm_prep = WordPreprocessor.build(words, min_count=1)
+    bilm_lookup = build_word_lookup(words, min_count=1)
     keras.utils.set_random_seed(5)
-    bilm = build_bidirectional_lm(bilm_prep.vocabulary.size, bilm_prep.char_vocabulary.size, hidden_dim=4,
+    bilm = build_bidirectional_lm(bilm_lookup.vocabulary_size, bilm_lookup.char_vocabulary.size, hidden_dim=4,
                                   char_filters=4, num_layers=1)
-    prep = tagger_preprocessor(words, bilm_prep, min_count=1)
-    tagger = build_tagger(prep.vocabulary.size, 3, hidden_dim=4, embedding_dim=4,
-                          char_vocabulary_size=prep.char_vocabulary.size, char_filters=4,
+    lookup = tagger_preprocessor(words, bilm_lookup, min_count=1)
+    tagger = build_tagger(lookup.vocabulary_size, 3, hidden_dim=4, embedding_dim=4,
+                          char_vocabulary_size=lookup.char_vocabulary.size, char_filters=4,
                           contextual_layers=ElmoEmbedder.from_bilm(bilm))
-    path = export_saved_model(tagger, str(tmp_path), task="tagger", labels=["A", "B", "C"],
-                              **preprocessing_arguments(prep))
+    task = TextTask(lookup, tagger, labels=["A", "B", "C"], task="tagger")
+    path = export_saved_model(base_dir=str(tmp_path), task="tagger", **text_task_arguments(task))
     served = tf.saved_model.load(str(path)).signatures["tag_text"](text=tf.constant(texts))
-    expected = [tf.nn.softmax(logits).numpy() for logits in prep.predict(tagger, words)]
-    for row, probabilities in enumerate(expected):
-        np.testing.assert_allclose(served["tag_probabilities"][row, : len(words[row])].numpy(), probabilities,
-                                   atol=1e-5)
+    expected = tf.nn.softmax(task(tf.constant(texts))).numpy()  # (B, T, 3), the TextTask's own raw-text path
+    for row, sentence in enumerate(words):
+        np.testing.assert_allclose(served["tag_probabilities"][row, : len(sentence)].numpy(),
+                                   expected[row, : len(sentence)], atol=1e-5)

@@ -4,6 +4,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from seqkeras.losses import MaskedSparseCategoricalCrossentropy
 from seqkeras.models.seq2seq import build_seq2seq, context_model, generate
@@ -119,3 +120,65 @@ def test_seq2seq_save_load_round_trip(labelled):
     inputs = _inputs(label=np.ones((2, 3), "float32"))
     reloaded = reload_keras(labelled)
     np.testing.assert_allclose(reloaded(inputs).numpy(), labelled(inputs).numpy(), atol=1e-6)
+
+
+def _addition_task():
+    from seqkeras.data.token_lookup import TokenLookup
+    from seqkeras.models.seq2seq import Seq2SeqTask
+
+    keras.utils.set_random_seed(0)
+    vocabulary = addition_vocabulary()
+    source = TokenLookup(vocabulary, split="char")
+    target = TokenLookup(vocabulary, split="char", add_bos=True, add_eos=True)
+    network = build_seq2seq(vocabulary.size, hidden_dim=6, embedding_dim=4)
+    return Seq2SeqTask(source, target, network, max_target_length=5), vocabulary
+
+
+def test_seq2seq_task_features_match_teacher_forcing():
+    task, vocabulary = _addition_task()
+    previous, following = task.target_sequences(["12", "7"])
+    inputs, targets = teacher_forced(vocabulary, ["12", "7"], prefix="decoder_")
+    np.testing.assert_array_equal(previous.to_tensor().numpy(), inputs["decoder_token_ids"])
+    np.testing.assert_array_equal(following.to_tensor().numpy(), targets)
+    features = task.source_features(["1+2", "34+5"])
+    np.testing.assert_array_equal(features["encoder_token_ids"].numpy(),
+                                  encoder_inputs(vocabulary, ["1+2", "34+5"])["encoder_token_ids"])
+
+
+def test_seq2seq_task_generates_from_raw_strings_for_any_batch_size():
+    task, vocabulary = _addition_task()
+    sources = ["1+2", "34+5", "999+1"]
+    expected = ids_to_texts(vocabulary, generate(task.network, encoder_inputs(vocabulary, sources), max_length=5))
+    assert task.generate(sources) == expected
+    assert task.generate(sources[:1]) == expected[:1]  # a batch of one (static batch 1) decodes too
+    ids = task(tf.constant(sources))  # the in-graph greedy call
+    assert ids.shape == (3, 5)
+    assert [text.decode() for text in task.detokenize(ids).numpy()] == expected
+    sampled = task.generate(sources, strategy="sample", temperature=1.5, seed=3)
+    assert sampled == task.generate(sources, strategy="sample", temperature=1.5, seed=3)
+
+
+@pytest.mark.slow
+def test_seq2seq_task_save_load_round_trip(tmp_path):
+    task, _ = _addition_task()
+    task(tf.constant(["1+1"]))
+    path = tmp_path / "task.keras"
+    task.save(path)
+    loaded = keras.saving.load_model(path)
+    sources = ["1+2", "34+5", "999+1"]
+    assert loaded.generate(sources) == task.generate(sources)
+    assert loaded.max_target_length == 5
+    assert loaded.target_preprocessor.tokens == task.target_preprocessor.tokens
+
+
+def test_seq2seq_task_needs_bos_and_eos_on_targets():
+    from seqkeras.data.token_lookup import TokenLookup
+    from seqkeras.models.seq2seq import Seq2SeqTask
+
+    vocabulary = addition_vocabulary()
+    lookup = TokenLookup(vocabulary, split="char")
+    with pytest.raises(ValueError, match="add_bos=False"):
+        Seq2SeqTask(lookup, lookup, build_seq2seq(vocabulary.size, hidden_dim=4), max_target_length=3)
+    target = TokenLookup(vocabulary, split="char", add_bos=True, add_eos=True)
+    with pytest.raises(ValueError, match="max_target_length=0"):
+        Seq2SeqTask(lookup, target, build_seq2seq(vocabulary.size, hidden_dim=4), max_target_length=0)
