@@ -5,6 +5,8 @@ import inspect
 import keras
 import tensorflow as tf
 
+import seqkeras.losses  # noqa: F401 (registers the losses a compiled task model is saved with)
+
 
 def _describe(value):
     return f"shape={tuple(value.shape)}, dtype={tf.as_dtype(value.dtype).name}"

@@ -1,0 +1,271 @@
+"""`seqkeras train tagger`, `evaluate`, `predict`: config wiring, the run dir, raw strings in, one-line errors."""
+
+import argparse
+import contextlib
+import dataclasses
+import gzip
+import io
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from pipelines import _text_tasks, common, evaluate, predict, train_tagger
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _slice(source, target, count):
+    """The first `count` sentences of a CoNLL-U(.gz) file, as a plain .conllu file."""
+    blocks = gzip.open(source, "rt", encoding="utf-8").read().split("\n\n")[:count]
+    target.write_text("\n\n".join(blocks) + "\n\n", encoding="utf-8")
+    return target
+
+
+@pytest.fixture(scope="module")
+def files(ewt_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tagger_data")
+    return {
+        "train": _slice(ewt_dir / "en_ewt-ud-train.conllu.gz", folder / "train.conllu", 90),
+        "dev": _slice(ewt_dir / "en_ewt-ud-dev.conllu.gz", folder / "dev.conllu", 30),
+        "folder": folder,
+    }
+
+
+@pytest.fixture(scope="module")
+def word2vec_file(files):
+    """Real word2vec vectors (gensim, 8 dimensions) of the training slice's words, in word2vec text format."""
+    from gensim.models import Word2Vec
+
+    from seqkeras.data.conllu import read_conllu_sentences
+
+    sentences = [list(s.words) for s in read_conllu_sentences(files["train"])]
+    vectors = Word2Vec(sentences, vector_size=8, min_count=1, epochs=2, seed=0, workers=1).wv
+    path = files["folder"] / "vectors.txt"
+    vectors.save_word2vec_format(str(path))
+    return path, vectors
+
+
+@pytest.fixture(scope="module")
+def bilm_run(files):
+    """A biLM run dir as `seqkeras train bilm` writes it: model.keras = TextTask(TokenLookup, biLM)."""
+    from seqkeras.data.conllu import read_conllu_sentences
+    from seqkeras.models.common import TextTask, build_word_lookup
+    from seqkeras.models.elmo import build_bidirectional_lm
+
+    words = [s.words for s in read_conllu_sentences(files["train"])]
+    lookup = build_word_lookup(words, min_count=2, max_word_length=10)
+    keras.utils.set_random_seed(0)
+    bilm = build_bidirectional_lm(lookup.vocabulary_size, lookup.char_vocabulary.size, hidden_dim=4, char_filters=4,
+                                  num_layers=1, dropout=0.0)
+    run_dir = files["folder"] / "bilm"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text('{"family": "bilm"}')
+    TextTask(lookup, bilm, task="bilm").save(run_dir / "model.keras")
+    return run_dir, lookup
+
+
+# Every TrainConfig field with a non-default value; the test fails when a field is added here
+# without a check below (or the other way round).
+def _tiny(files, word2vec_file, bilm_run, run_dir):
+    return dict(
+        train=str(files["train"]), dev=str(files["dev"]), column="xpos", max_train_sentences=60, min_count=1,
+        lowercase=False, max_word_length=6, embeddings=str(word2vec_file[0]), freeze_embeddings=True,
+        contextual=str(bilm_run[0]), embedding_dim=8, char_embedding_dim=4, char_filters=6, hidden_dim=5,
+        num_layers=2, dropout=0.1, epochs=2, batching="bucketed", batch_size=16, token_budget=300, num_buckets=4,
+        learning_rate=0.004, clipnorm=0.5, seed=3, run_dir=str(run_dir), verbose=0,
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(files, word2vec_file, bilm_run, tmp_path_factory):
+    config = train_tagger.TrainConfig(**_tiny(files, word2vec_file, bilm_run, tmp_path_factory.mktemp("run")))
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        result = train_tagger.main(config)
+    return config, dict(result, printed=printed.getvalue())
+
+
+def test_the_table_names_every_field(tmp_path):
+    names = {field.name for field in dataclasses.fields(train_tagger.TrainConfig)}
+    tiny = _tiny({"train": "t", "dev": "d"}, ("v",), ("b",), tmp_path)
+    assert set(tiny) == names
+    defaults = train_tagger.TrainConfig()
+    assert all(getattr(defaults, name) != value for name, value in tiny.items())
+
+
+@pytest.mark.slow
+def test_every_config_field_reaches_data_model_and_optimizer(trained, word2vec_file, bilm_run):
+    config, result = trained
+    task, lookup, network = result["task"], result["lookup"], result["task"].network
+    # data: 60 sentences, the xpos column, words with their case (lowercase=False, min_count=1)
+    assert len(result["train_sentences"]) == 60
+    assert "NN" in task.labels and "NOUN" not in task.labels
+    words = {w for s in result["train_sentences"] for w in s.words}
+    assert set(lookup.tokens[4:]) == words and not lookup.lowercase
+    assert lookup.max_word_length == 6
+    # contextual: the biLM's characters feed its frozen layers, mixed by a ScalarMix
+    assert lookup.char_vocabulary.tokens == bilm_run[1].char_vocabulary.tokens
+    assert network.get_layer("contextual_mix") is not None
+    assert not network.get_layer("elmo_embedder").trainable
+    # embeddings: word2vec rows, frozen
+    vectors = word2vec_file[1]
+    embedding = network.get_layer("token_embedding")
+    row = lookup.tokens.index("the")
+    np.testing.assert_allclose(embedding.get_weights()[0][row], vectors["the"], atol=1e-6)
+    assert not embedding.trainable and result["summary"]["embeddings_found"] == len(words)
+    # model sizes
+    backbone = network.get_layer("backbone")
+    assert (backbone.embedding_dim, backbone.char_embedding_dim, backbone.char_filters) == (8, 4, 6)
+    assert (backbone.hidden_dim, backbone.num_layers, backbone.dropout) == (5, 2, 0.1)
+    # batching: bucketed batches of <= 16 sentences, 4 quantile buckets at most
+    summary = result["summary"]
+    assert summary["batching"] == "bucketed" and len(summary["bucket_boundaries"]) <= 3
+    assert all(features["token_ids"].shape[0] <= 16 for features, _, _ in result["datasets"]["train"])
+    # optimizer and epochs
+    optimizer = network.optimizer
+    assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(0.004)
+    assert optimizer.clipnorm == 0.5
+    assert int(optimizer.iterations.numpy()) == 2 * summary["batches_per_epoch"]
+    metrics = json.loads(pathlib.Path(config.run_dir, "metrics.json").read_text())
+    assert len(metrics["history"]["loss"]) == 2 and 0.0 <= metrics["training"]["padding_fraction"] < 1.0
+    assert metrics["training"]["real_tokens_per_second"] > 0
+    # the run dir; verbose=0 prints only the summary line
+    for name in ("config.json", "model.keras", "metrics.json", "training_curves.png", "training_words.txt",
+                 "ckpt/best.keras", "tb"):
+        assert pathlib.Path(config.run_dir, name).exists(), name
+    assert json.loads(pathlib.Path(config.run_dir, "config.json").read_text()) == {
+        "family": "tagger", **dataclasses.asdict(config)}
+    assert result["printed"].startswith("tagger: dev xpos accuracy") and len(result["printed"].splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_token_budget_and_seed_reach_the_batches(files):
+    """token_budget (unused by the bucketed run above) sets every bucket's batch size; seed its shuffles."""
+    config = train_tagger.TrainConfig(train=str(files["train"]), dev=str(files["dev"]), token_budget=300,
+                                      num_buckets=4, seed=5)
+    sentences = train_tagger.read_sentences(files["train"], "upos", "--train")
+    lookup = train_tagger.build_lookup(config, sentences)
+    texts = train_tagger.texts_of(sentences)
+    targets = [[0] * len(s.words) for s in sentences]
+    _, (info, statistics) = _text_tasks.batches(config, lookup, texts, targets, train=True)
+    assert info.bucket_batch_sizes == [300 // width for width in info.bucket_widths]
+    assert statistics["real_tokens"] == sum(len(s.words) for s in sentences)
+
+    def first_batch(seed):
+        data, _ = _text_tasks.batches(dataclasses.replace(config, seed=seed), lookup, texts, targets, train=True)
+        return next(iter(data))[0]["token_ids"].numpy()
+
+    assert np.array_equal(first_batch(5), first_batch(5)) and not np.array_equal(first_batch(5), first_batch(6))
+
+
+@pytest.fixture(scope="module")
+def plain_run(files, tmp_path_factory):
+    """A small run with default features (lower-cased words, characters, token-budget batches)."""
+    run_dir = tmp_path_factory.mktemp("plain")
+    config = train_tagger.TrainConfig(train=str(files["train"]), dev=str(files["dev"]), epochs=3, hidden_dim=8,
+                                      embedding_dim=8, char_filters=8, learning_rate=0.03, run_dir=str(run_dir),
+                                      verbose=0)
+    train_tagger.main(config, overwrite=True)
+    return run_dir
+
+
+def _args(configure, argv):
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    return parser.parse_args(argv)
+
+
+@pytest.mark.slow
+def test_evaluate_predict_and_model_keras_alone(plain_run, files, tmp_path, capsys):
+    # evaluate: table, eval-<data>.json, confusion PNG, unseen-word accuracy
+    assert evaluate.run(_args(evaluate.configure, [str(plain_run), "--data", str(files["dev"])])) == 0
+    report = json.loads((plain_run / "eval-dev.json").read_text())
+    assert 0.3 < report["accuracy"] <= 1.0 and report["unseen_tokens"] > 0  # NOUN for every word: 0.18
+    assert set(report["per_tag"]["NOUN"]) == {"precision", "recall", "f1", "support"}
+    assert (plain_run / "confusion-dev.png").stat().st_size > 0
+    assert "accuracy" in capsys.readouterr().out
+    # predict from a .conllu file: CoNLL-U with the column filled, every other field kept
+    out = tmp_path / "tagged.conllu"
+    assert predict.run(_args(predict.configure, [str(plain_run), "--file", str(files["dev"]), "--out", str(out)])) == 0
+    tagged = out.read_text().strip().split("\n\n")
+    original = files["dev"].read_text().strip().split("\n\n")
+    assert len(tagged) == len(original) == 30
+    assert [line.split("\t")[1] for line in tagged[0].splitlines() if line[0].isdigit()] == \
+        [line.split("\t")[1] for line in original[0].splitlines() if line[0].isdigit()]
+    # predict from text lines: JSONL
+    texts = ["The cat sat on the mat .", "I love it !"]
+    lines_file = tmp_path / "sentences.txt"
+    lines_file.write_text("\n".join(texts) + "\n")
+    out = tmp_path / "tags.jsonl"
+    assert predict.run(_args(predict.configure, [str(plain_run), "--file", str(lines_file), "--out", str(out)])) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [row["words"] for row in rows] == [t.split() for t in texts]
+    # model.keras alone, in a fresh process, tags raw strings exactly as predict does
+    code = ("import json, sys, keras, numpy as np, tensorflow as tf, seqkeras.models.tagger\n"
+            "task = keras.saving.load_model(sys.argv[1])\n"
+            "probabilities = task(tf.constant(json.loads(sys.argv[2])))\n"
+            "mask = task.preprocessor(tf.constant(json.loads(sys.argv[2])))['padding_mask'].numpy()\n"
+            "print(json.dumps([[task.labels[i] for i, m in zip(row, keep) if m]"
+            " for row, keep in zip(np.argmax(probabilities, -1), mask)]))\n")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run([sys.executable, "-c", code, str(plain_run / "model.keras"), json.dumps(texts)],
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [row["upos"] for row in rows]
+
+
+def _cli(*argv):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", "seqkeras.cli", *argv], capture_output=True, text=True, env=env,
+                          cwd=REPO, timeout=300)
+
+
+@pytest.mark.slow
+def test_cli_bad_inputs_are_one_line_exit_2(files, tmp_path):
+    empty = tmp_path / "empty.conllu"
+    empty.write_text("")
+    corrupt = tmp_path / "corrupt.conllu.gz"
+    corrupt.write_bytes(b"not gzip at all")
+    run = ["--run-dir", str(tmp_path / "run")]
+    cases = [
+        (["--train", str(tmp_path / "missing.conllu"), "--dev", str(files["dev"])], "--train: file not found"),
+        (["--train", str(empty), "--dev", str(files["dev"])], "is empty"),
+        (["--train", str(files["train"]), "--dev", str(corrupt)], "not a valid gzip file"),
+        (["--train", str(files["train"]), "--dev", str(files["dev"]), "--column", "lemma"], "column='lemma'"),
+        (["--train", str(files["train"]), "--dev", str(files["dev"]), "--batching", "packed"], "packed"),
+        (["--train", str(files["train"]), "--dev", str(files["dev"]), "--epochs", "0"], "epochs=0"),
+    ]
+    for argv, message in cases:
+        done = _cli("train", "tagger", *argv, *run)
+        assert done.returncode == 2, (argv, done.stderr[-1000:])
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0] and "Traceback" not in done.stderr, (argv, done.stderr)
+    assert not (tmp_path / "run").exists()  # nothing was created for a bad input
+
+
+def test_existing_run_dir_is_refused_without_resume_or_overwrite(files, tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "model.keras").write_text("an earlier run")
+    config = train_tagger.TrainConfig(train=str(files["train"]), dev=str(files["dev"]), run_dir=str(run_dir))
+    with pytest.raises(common.UserError, match="already exists; pass --resume .* or --overwrite"):
+        train_tagger.main(config)
+    assert (run_dir / "model.keras").read_text() == "an earlier run"
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"column": "feats"}, "column='feats'"),
+    ({"batching": "packed"}, "batching`='packed'"),
+    ({"dropout": 1.0}, "dropout=1.0"),
+    ({"learning_rate": 0.0}, "learning_rate=0.0"),
+    ({"hidden_dim": 0}, "hidden_dim=0"),
+    ({"contextual": "runs/bilm", "char_filters": 0}, "char_filters=0"),
+])
+def test_bad_config_values_are_user_errors(values, message):
+    with pytest.raises(common.UserError, match=message):
+        common.config_from_dict(train_tagger.TrainConfig, values)
