@@ -35,15 +35,15 @@ class TrainConfig:
     period: int = common.field(0, 'seasonal-naive period (0: 11 for sunspots, 4 for macrodata, 1 otherwise)')
     # --- walk-forward validation ---
     horizon: int = common.field(11, 'forecast steps H')
-    window: int = common.field(24, 'input steps per forecast')
+    window: int = common.field(12, 'input steps per forecast')
     folds: int = common.field(5, 'forecast origins; the last test range ends at the end of the series')
     step: int = common.field(0, 'steps between origins (0: the horizon, test ranges tile)')
     gap: int = common.field(0, 'steps skipped between each training range and its test range')
     sliding: int = common.field(0, 'train on the last N steps only (0: expanding window)')
     refit_every: int = common.field(1, 'refit the network every k folds (baselines refit every fold)')
     # --- model ---
-    backbone: str = common.field("lstm", 'lstm, tcn (causal dilated convolutions) or attention (causal)')
-    hidden_dim: int = common.field(32, 'LSTM units / TCN filters / attention width')
+    backbone: str = common.field("tcn", 'lstm, tcn (causal dilated convolutions) or attention (causal)')
+    hidden_dim: int = common.field(16, 'LSTM units / TCN filters / attention width')
     num_layers: int = common.field(1, 'stacked LSTM layers or attention blocks')
     dropout: float = common.field(0.0, 'dropout between layers')
     kernel_size: int = common.field(3, 'TCN taps per convolution')
@@ -51,7 +51,9 @@ class TrainConfig:
     linear_skip: bool = common.field(True, 'add a linear map of the whole window to the output')
     quantiles: tuple = common.field((0.1, 0.9), 'quantile levels of the interval head (empty: none)')
     # --- training ---
-    epochs: int = common.field(120, 'epochs per fit')
+    epochs: int = common.field(300, 'maximum epochs per fit')
+    validation_fraction: float = common.field(0.15, 'latest share of each training part held out for early stopping')
+    patience: int = common.field(30, 'stop after this many epochs without a better validation loss')
     batch_size: int = common.field(32, 'windows per batch')
     learning_rate: float = common.field(3e-3, 'Adam learning rate')
     loss: str = common.field("mae", 'point loss: mae, mse or huber (in standardized units)')
@@ -75,6 +77,9 @@ class TrainConfig:
         for name in ("step", "gap", "sliding", "period"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name} must be >= 0. Received: {getattr(self, name)}")
+        if not 0 <= self.validation_fraction < 0.5 or self.patience < 1:
+            raise ValueError(f"need 0 <= --validation-fraction < 0.5 and --patience >= 1. Received: "
+                             f"{self.validation_fraction}, {self.patience}")
         if not 0 <= self.dropout < 1 or not self.learning_rate > 0:
             raise ValueError(f"need 0 <= --dropout < 1 and --learning-rate > 0. Received: {self.dropout}, "
                              f"{self.learning_rate}")
@@ -93,10 +98,12 @@ class TrainConfig:
 def fit_model(config, train_values, num_targets, tb_dir=None):
     """Fits a forecaster on `train_values` (N, F) only: statistics, windows and weights."""
     import keras
+    import numpy as np
 
     from seqkeras.data.windows import fit_standardization, series_window_arrays
     from seqkeras.models.forecaster import PinballLoss, build_forecaster
     from seqkeras.models.forecaster.forecaster import standardized_targets
+    from seqkeras.models.forecaster.trainer import fit_core
 
     keras.utils.set_random_seed(config.seed)
     stats = fit_standardization(train_values)
@@ -111,13 +118,19 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
     losses, labels = {"forecast": config.loss}, {"forecast": y}
     if config.quantiles:
         losses["quantiles"], labels["quantiles"] = PinballLoss(config.quantiles), y[:, :, None, :]
-    core.compile(keras.optimizers.Adam(config.learning_rate, clipnorm=1.0), loss=losses)
-    callbacks = [common.finite_loss_callback()]
+    history, val_history = fit_core(core, x, labels, losses, config.epochs, config.batch_size, config.learning_rate,
+                                    validation_fraction=config.validation_fraction, patience=config.patience)
+    if not np.all(np.isfinite(history)):
+        epoch = int(np.argmin(np.isfinite(history)))
+        raise common.UserError(f"training diverged: loss={history[epoch]} at epoch {epoch + 1}; lower --learning-rate")
     if tb_dir is not None:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tb_dir), write_graph=False))
-    core.fit(x, labels, epochs=config.epochs, batch_size=config.batch_size, shuffle=True,
-             verbose=config.verbose, callbacks=callbacks)
-    common.raise_if_diverged(callbacks)
+        import tensorflow as tf
+
+        with tf.summary.create_file_writer(str(tb_dir)).as_default():
+            for epoch, value in enumerate(history):
+                tf.summary.scalar("train_loss", float(value), step=epoch)
+            for check, value in enumerate(val_history):
+                tf.summary.scalar("validation_loss", float(value), step=(check + 1) * 5 - 1)
     return model
 
 

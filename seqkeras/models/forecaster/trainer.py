@@ -15,15 +15,22 @@ import tensorflow as tf
 LOSSES = {"mae": keras.losses.MeanAbsoluteError, "mse": keras.losses.MeanSquaredError, "huber": keras.losses.Huber}
 
 
-def fit_core(core, inputs, targets, losses, epochs, batch_size=32, learning_rate=3e-3, clipnorm=1.0):
-    """Trains `core` on standardized windows; returns the per-epoch mean training loss (NumPy).
+def fit_core(core, inputs, targets, losses, epochs, batch_size=32, learning_rate=3e-3, clipnorm=1.0,
+             validation_fraction=0.0, patience=20, check_every=5):
+    """Trains `core` on standardized windows; returns `(train_loss, val_loss)` per epoch (NumPy).
+
+    With `validation_fraction > 0` the last windows (the latest in time) are held out, the loss on
+    them is checked every `check_every` epochs, training stops after `patience` epochs without a
+    better one, and the best weights are restored (early stopping inside the training part).
 
     Args:
         core: the standardized model from `build_forecaster` (dict outputs).
         inputs: float32 `(N, W, F)`.
         targets: {output name: float32 array} matching `core`'s outputs.
         losses: {output name: a name from `LOSSES` or a `keras.losses.Loss`}; their sum is minimised.
-        epochs, batch_size, learning_rate, clipnorm: as in `fit` with `Adam(learning_rate, clipnorm)`.
+        epochs, batch_size, learning_rate, clipnorm: as in `fit` with `Adam(learning_rate, clipnorm)`
+            (`epochs` is the maximum with early stopping).
+        validation_fraction, patience, check_every: early stopping on the latest windows.
 
     Shuffling draws from TensorFlow's global seed (set it with `keras.utils.set_random_seed`).
 
@@ -31,14 +38,24 @@ def fit_core(core, inputs, targets, losses, epochs, batch_size=32, learning_rate
 
     >>> history = fit_core(core, x, {"forecast": y}, {"forecast": "mae"}, epochs=10)
     """
-    count = len(inputs)
+    held_out = int(round(len(inputs) * validation_fraction)) if validation_fraction else 0
+    count = len(inputs) - held_out
+    if count < 1:
+        raise ValueError(f"No training window left after holding out {held_out}. Received: {len(inputs)} windows")
     steps = math.ceil(count / batch_size)
     loss_fns = {name: LOSSES[loss]() if isinstance(loss, str) else loss for name, loss in losses.items()}
     optimizer = keras.optimizers.Adam(learning_rate, clipnorm=clipnorm or None)
     variables = core.trainable_variables
     optimizer.build(variables)
-    x = tf.constant(inputs, tf.float32)
-    y = {name: tf.constant(targets[name], tf.float32) for name in loss_fns}
+    x = tf.constant(inputs[:count], tf.float32)
+    y = {name: tf.constant(targets[name][:count], tf.float32) for name in loss_fns}
+    val_x = tf.constant(inputs[count:], tf.float32)
+    val_y = {name: tf.constant(targets[name][count:], tf.float32) for name in loss_fns}
+
+    @tf.function
+    def validation_loss():
+        outputs = core(val_x, training=False)
+        return tf.add_n([fn(val_y[name], outputs[name]) for name, fn in loss_fns.items()])
 
     @tf.function
     def train(epochs):
@@ -57,4 +74,17 @@ def fit_core(core, inputs, targets, losses, epochs, batch_size=32, learning_rate
             history = history.write(epoch, total / steps)
         return history.stack()
 
-    return np.asarray(train(tf.constant(epochs)))
+    if not held_out:
+        return np.asarray(train(tf.constant(epochs))), np.array([])
+    history, val_history = [], []
+    best, best_weights, since_best = np.inf, core.get_weights(), 0
+    while len(history) < epochs and since_best < patience:
+        chunk = min(check_every, epochs - len(history))
+        history.extend(np.asarray(train(tf.constant(chunk))).tolist())
+        val_history.append(float(validation_loss()))
+        if val_history[-1] < best:
+            best, best_weights, since_best = val_history[-1], core.get_weights(), 0
+        else:
+            since_best += chunk
+    core.set_weights(best_weights)
+    return np.asarray(history), np.asarray(val_history)

@@ -24,7 +24,7 @@ def walk_forward(values, num_targets, splitter, window, horizon, fit, baselines=
         window: model input steps.
         horizon: forecast steps H.
         fit: `fit(train_values, fold) -> keras model` (series units in; `(1, H)` / `(1, H, T)` or a dict
-            with `"forecast"` and optional `"quantiles"` out).
+            with `"forecast"` and optional `"quantiles"` out), or None: the baselines only.
         baselines: names from `baselines.BASELINES`.
         period: the seasonal-naive period.
         on_fold: optional `on_fold(fold, result_so_far)` callback after each fold.
@@ -39,7 +39,8 @@ def walk_forward(values, num_targets, splitter, window, horizon, fit, baselines=
     count = len(folds)
     shape = (count, horizon, num_targets)
     actual = np.full(shape, np.nan)
-    forecasts = {name: np.full(shape, np.nan) for name in ("model", *baselines)}
+    methods = baselines if fit is None else ("model", *baselines)
+    forecasts = {name: np.full(shape, np.nan) for name in methods}
     quantiles, scales, orders, seconds, model = None, np.ones((count, num_targets)), [], 0.0, None
     for fold in folds:
         (a, b), (c, d) = fold.train, fold.test
@@ -49,14 +50,15 @@ def walk_forward(values, num_targets, splitter, window, horizon, fit, baselines=
                              f"horizon {horizon}")
         actual[fold.index, :steps] = values[c:d, :num_targets]
         scales[fold.index] = naive_scale(values[a:b, :num_targets])
-        if fold.refit or model is None:
-            start = time.perf_counter()
-            model = fit(values[a:b].copy(), fold)
-            seconds += time.perf_counter() - start
-        output = model(values[None, c - window:c].astype("float32"), training=False)
-        point = output["forecast"] if isinstance(output, dict) else output
-        point = np.asarray(point).reshape(horizon, num_targets)
-        forecasts["model"][fold.index, :steps] = point[:steps]
+        output = None
+        if fit is not None:
+            if fold.refit or model is None:
+                start = time.perf_counter()
+                model = fit(values[a:b].copy(), fold)
+                seconds += time.perf_counter() - start
+            output = model(values[None, c - window:c].astype("float32"), training=False)
+            point = output["forecast"] if isinstance(output, dict) else output
+            forecasts["model"][fold.index, :steps] = np.asarray(point).reshape(horizon, num_targets)[:steps]
         if isinstance(output, dict) and "quantiles" in output:
             bands = np.asarray(output["quantiles"]).reshape(horizon, num_targets, -1)  # (H, T, Q)
             if quantiles is None:

@@ -1,0 +1,122 @@
+"""Walk-forward forecasting: the seqkeras forecaster (3 backbones x seeds) against classical baselines.
+
+    python benchmarks/bench_forecast.py            # -> benchmarks/results/forecast.json (~20 min on 2 busy cores)
+    python benchmarks/bench_forecast.py --quick    # smoke run, 1 seed, 2 folds, to the temp dir
+
+Datasets (statsmodels, offline): sunspots (yearly, 309 values), horizons 1..11, period 11;
+macrodata, target quarterly real GDP growth (100 x log difference), the other growth rates,
+unemployment, inflation and interest rates as covariates, horizons 1..8, period 4. The folds,
+the network fits and the baselines all go through `pipelines.train_forecast` and the walk-forward
+harness; every method sees the same folds. seqkeras figures are means over seeds with their spread.
+"""
+
+import argparse
+import dataclasses
+import sys
+import time
+
+import numpy as np
+
+import benchlib
+
+sys.path.insert(0, str(benchlib.REPO))
+
+from pipelines import forecast_series  # noqa: E402
+from pipelines.train_forecast import BACKBONES, TrainConfig, fit_model  # noqa: E402
+from seqkeras.data.splits import WalkForwardSplit  # noqa: E402
+from seqkeras.models.forecaster.baselines import BASELINES  # noqa: E402
+from seqkeras.models.forecaster.walk_forward import walk_forward  # noqa: E402
+
+# Folds: 10 origins `step` apart ending at the last value; the network refits every 2nd origin
+# (the baselines at every origin), so 5 network fits per run.
+SETTINGS = {
+    "sunspots": dict(series="sunspots", horizon=11, window=12, folds=10, step=4, refit_every=2),
+    "macrodata": dict(series="macrodata", horizon=8, window=12, folds=10, step=3, refit_every=2),
+}
+BASELINE_NAMES = {"persistence": "persistence", "seasonal_naive": "seasonal_naive", "mean": "training_mean",
+                  "autoreg": "autoreg", "arima": "arima"}
+KEYS = ("mase", "rmse", "mae", "smape")
+
+
+def summary(tables, fit_seconds):
+    """Means over seeds (one table per seed) with their spread and the per-seed figures."""
+    result = {key: float(np.mean([t[key] for t in tables])) for key in KEYS}
+    result.update({f"{key}_seed_std": float(np.std([t[key] for t in tables])) for key in KEYS})
+    result.update({f"{key}_fold_std": float(np.mean([t[f"{key}_std"] for t in tables])) for key in KEYS})
+    result["per_horizon_mase"] = np.mean([t["per_horizon"]["mase"] for t in tables], axis=0).tolist()
+    result["seeds"] = [{key: t[key] for key in KEYS} | {"seed": t["seed"]} for t in tables] if "seed" in tables[0] else []
+    result["fit_seconds"] = float(fit_seconds)
+    return result
+
+
+def run_dataset(name, seeds, quick):
+    settings = dict(SETTINGS[name])
+    if quick:
+        settings.update(folds=2, refit_every=1)
+    config = TrainConfig(**settings, epochs=3 if quick else TrainConfig.epochs, run_dir="unused")
+    values, targets, covariates = forecast_series.load_values(config)
+    splitter = WalkForwardSplit.anchored(len(values), config.folds, config.horizon, step=config.step,
+                                         refit_every=config.refit_every)
+    period = forecast_series.PERIODS[name]
+    start = time.perf_counter()
+    base = walk_forward(values, 1, splitter, config.window, config.horizon, None, BASELINES, period)
+    baseline_seconds = (time.perf_counter() - start) / len(BASELINES)
+    methods = {}
+    for backbone in BACKBONES:
+        tables, seconds = [], []
+        for seed in seeds:
+            run_config = dataclasses.replace(config, backbone=backbone, seed=seed)
+            result = walk_forward(values, 1, splitter, config.window, config.horizon,
+                                  lambda train, fold, c=run_config: fit_model(c, train, 1), (), period)
+            tables.append(result["metrics"]["model"] | {"seed": seed})
+            seconds.append(result["fit_seconds"])
+            print(f"{name} {backbone} seed {seed}: MASE {tables[-1]['mase']:.3f} ({seconds[-1]:.0f} s)", flush=True)
+        methods[f"seqkeras_{backbone}"] = summary(tables, np.mean(seconds))
+    for key, label in BASELINE_NAMES.items():
+        methods[label] = summary([base["metrics"][key]], baseline_seconds)
+    best = min((m for m in methods if m.startswith("seqkeras_")), key=lambda m: methods[m]["mase"])
+    return {
+        "horizon": config.horizon, "folds": config.folds, "step": config.step, "refit_every": config.refit_every,
+        "window": config.window, "length": len(values), "targets": list(targets), "covariates": list(covariates),
+        "seasonal_period": period, "fold_test_ranges": [f["test"] for f in base["folds"]],
+        "baseline_orders": base["orders"], "best_backbone": best, "methods": methods,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 2 folds, 3 epochs")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per backbone (default 3)")
+    parser.add_argument("--out", default=None, help="output JSON (default benchmarks/results/forecast.json)")
+    args = parser.parse_args()
+    seeds = list(range(1 if args.quick else args.seeds))
+    start = time.perf_counter()
+    datasets = {name: run_dataset(name, seeds, args.quick) for name in SETTINGS}
+    spots, macro = datasets["sunspots"]["methods"], datasets["macrodata"]["methods"]
+    best_spots = spots[datasets["sunspots"]["best_backbone"]]["mase"]
+    best_macro = macro[datasets["macrodata"]["best_backbone"]]["mase"]
+    goals = {
+        "sunspots_best_backbone_mase_le_0.95_autoreg": bool(best_spots <= 0.95 * spots["autoreg"]["mase"]),
+        "sunspots_best_backbone_mase_below_arima": bool(best_spots < spots["arima"]["mase"]),
+        "macrodata_best_backbone_below_persistence": bool(best_macro < macro["persistence"]["mase"]),
+        "macrodata_best_backbone_below_autoreg": bool(best_macro < macro["autoreg"]["mase"]),
+    }
+    defaults = TrainConfig()
+    result = {
+        "benchmark": "forecast", "device": benchlib.device_description(), "quick": args.quick,
+        "model_settings": {key: getattr(defaults, key) for key in (
+            "hidden_dim", "num_layers", "dropout", "kernel_size", "num_heads", "linear_skip", "quantiles", "epochs",
+            "batch_size", "learning_rate", "loss")},
+        "seeds": seeds, "datasets": datasets, "goals": goals,
+        "wall_seconds": time.perf_counter() - start,
+        "note": "MASE is scaled by each fold's in-sample one-step naive MAE; *_fold_std is the spread over folds, "
+                "*_seed_std over seeds. Measured on a shared 2-core CPU while other jobs ran.",
+    }
+    benchlib.write_results(result, benchlib.results_path("forecast", quick=args.quick, out=args.out))
+    for name, data in datasets.items():
+        print(name, {m: round(v["mase"], 3) for m, v in sorted(data["methods"].items(), key=lambda i: i[1]["mase"])})
+    print(goals)
+
+
+if __name__ == "__main__":
+    main()
