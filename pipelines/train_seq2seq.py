@@ -47,7 +47,7 @@ class TrainConfig:
     # --- training ---
     batching: str = common.field("token_budget", "random, sorted, bucketed or token_budget (batch_sequences)")
     batch_size: int = common.field(128, "pairs per batch (random, sorted, bucketed)")
-    token_budget: int = common.field(1024, "source characters per batch for token_budget batching")
+    token_budget: int = common.field(512, "source characters per batch for token_budget batching")
     num_buckets: int = common.field(8, "length buckets for bucketed batchings")
     epochs: int = common.field(20, "passes over the training pairs (or of steps_per_epoch batches)")
     steps_per_epoch: int = common.field(0, "batches per epoch (0: one full pass)")
