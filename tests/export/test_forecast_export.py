@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 WINDOW, HORIZON = 8, 3
 
 
-@pytest.fixture(scope="module", params=["lstm"])
+@pytest.fixture(scope="module", params=["lstm", "tcn"])
 def forecaster(request):
     """A forecaster fitted for a few steps on the first 80 sunspot years; windows of the next 30."""
     spots = corpora.sunspots()
