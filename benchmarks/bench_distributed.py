@@ -90,19 +90,21 @@ def _free_ports(count):
     return ports
 
 
-def scaling(work, steps):
+def scaling(work, steps, measured=False):
+    """Runs (or, with `measured`, reads the logs and run dirs a previous run left in `work`)."""
     characters_per_step = 32 * 64
     args = ["train", "charlm", *MODEL, "--steps-per-epoch", str(steps)]
     load_before = os.getloadavg()[0]
     single_log = work / "single.log"
-    _wait(_start([*args, "--run-dir", str(work / "single")], 0, single_log), single_log, 600)
-    ports = _free_ports(2)
-    workers = ",".join(f"127.0.0.1:{port}" for port in ports)
     logs = [work / f"worker-{index}.log" for index in (0, 1)]
-    processes = [_start([*args, "--run-dir", str(work / "two"), "--distribute", "multi-worker", "--workers", workers,
-                         "--task-index", str(index)], index, logs[index]) for index in (0, 1)]
-    for process, log in zip(processes, logs):
-        _wait(process, log, 600)
+    if not measured:
+        _wait(_start([*args, "--run-dir", str(work / "single")], 0, single_log), single_log, 600)
+        ports = _free_ports(2)
+        workers = ",".join(f"127.0.0.1:{port}" for port in ports)
+        processes = [_start([*args, "--run-dir", str(work / "two"), "--distribute", "multi-worker", "--workers",
+                             workers, "--task-index", str(index)], index, logs[index]) for index in (0, 1)]
+        for process, log in zip(processes, logs):
+            _wait(process, log, 600)
     single = _throughput(single_log, characters_per_step)
     two = _throughput(logs[0], characters_per_step)
     diff = max(float(np.max(np.abs(a - b))) for (_, a), (_, b) in zip(_weights(work / "single"), _weights(work / "two")))
@@ -131,6 +133,8 @@ def _write_corpus(folder, copies, shards_per_copy=4):
 def memory(work):
     result = {}
     for name, copies in (("corpus_1x", 1), ("corpus_10x", 10)):
+        shutil.rmtree(work / name, ignore_errors=True)
+        shutil.rmtree(work / f"run-{name}", ignore_errors=True)
         words = _write_corpus(work / name, copies)
         log = work / f"{name}.log"
         args = ["train", "charlm", "--corpus", str(work / name / "*.txt.gz"), "--run-dir", str(work / f"run-{name}"),
@@ -147,12 +151,16 @@ def main():
     parser.add_argument("--steps-per-epoch", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="tiny smoke run, written to the temp dir")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--scaling-from", type=pathlib.Path, default=None,
+                        help="the work dir of a run whose scaling part finished (its logs and run dirs are read, "
+                             "not rerun); only the memory part runs")
     args = parser.parse_args()
     steps = 3 if args.quick else args.steps_per_epoch
-    work = pathlib.Path(tempfile.mkdtemp(prefix="bench_distributed-"))
+    work = args.scaling_from or pathlib.Path(tempfile.mkdtemp(prefix="bench_distributed-"))
     started = time.time()
     try:
-        result = {"device": benchlib.device_description(), **scaling(work, steps), "memory": memory(work)}
+        result = {"device": benchlib.device_description(), **scaling(work, steps, measured=bool(args.scaling_from))}
+        result["memory"] = memory(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result["seconds"] = round(time.time() - started, 1)

@@ -129,12 +129,14 @@ def load_splits(config):
     return {"train": train, "valid": valid, "test": test}
 
 
-HELD_OUT_DOCUMENTS = 2_000  # valid / test documents kept in memory from a streamed --corpus
+HELD_OUT_DOCUMENTS = 2_000  # valid / test documents kept in memory from a streamed --corpus ...
+HELD_OUT_CHARACTERS = 500_000  # ... and characters: held-out sets do not grow with the corpus
 
 
 def load_corpus_splits(config):
     """`--corpus GLOB`: the training split streamed (`TextStream`), valid / test held in memory
-    (their first HELD_OUT_DOCUMENTS lines), split by a keyed hash of each line."""
+    (their first HELD_OUT_DOCUMENTS lines, at most HELD_OUT_CHARACTERS characters each), split by
+    a keyed hash of each line."""
     from seqkeras.data import text_files
 
     try:
@@ -144,8 +146,9 @@ def load_corpus_splits(config):
     streams = {split: text_files.TextStream(files, split, config.valid_fraction, config.test_fraction,
                                             config.split_seed, config.max_article_characters)
                for split in text_files.SPLITS}
-    valid = text_files.take_texts(streams["valid"].lines(), HELD_OUT_DOCUMENTS, config.valid_article_characters)
-    test = text_files.take_texts(streams["test"].lines(), HELD_OUT_DOCUMENTS)
+    valid = text_files.take_texts(streams["valid"].lines(), HELD_OUT_DOCUMENTS, config.valid_article_characters,
+                                  total_characters=HELD_OUT_CHARACTERS)
+    test = text_files.take_texts(streams["test"].lines(), HELD_OUT_DOCUMENTS, total_characters=HELD_OUT_CHARACTERS)
     if not valid or not test:
         raise common.UserError(f"--corpus {config.corpus!r}: too few lines for a valid and a test split "
                                f"(valid {len(valid)}, test {len(test)} documents)")

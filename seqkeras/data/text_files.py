@@ -84,13 +84,21 @@ def word_dataset(lines, batch_size=1024):
     return lines.batch(batch_size).map(tf.strings.split, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def take_texts(lines, max_documents, max_characters=0):
-    """The first `max_documents` lines as Python strings (held-out sets of a streamed corpus),
-    each cut to `max_characters` (0: whole)."""
-    texts = []
+def take_texts(lines, max_documents, max_characters=0, total_characters=0):
+    """The first lines as Python strings (held-out sets of a streamed corpus): at most
+    `max_documents`, each cut to `max_characters` (0: whole), stopping once `total_characters`
+    (0: no limit) are held, so a held-out set does not grow with the corpus."""
+    texts, held = [], 0
     for line in lines.take(max_documents).as_numpy_iterator():
         text = line.decode("utf-8", errors="replace")
-        texts.append(text[:max_characters] if max_characters else text)
+        text = text[:max_characters] if max_characters else text
+        if total_characters and held + len(text) > total_characters:
+            text = text[: total_characters - held]
+        if text:
+            texts.append(text)
+        held += len(text)
+        if total_characters and held >= total_characters:
+            break
     return texts
 
 

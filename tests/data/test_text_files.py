@@ -82,3 +82,11 @@ def test_streamed_batches_hold_every_character_once_per_pass(corpus, mode):
         assert all(bool(np.all(f["reset"])) for f, _ in batches[:1])
     else:
         assert total - 9 * 4 * 16 < real <= total  # at most a partial batch per block is dropped
+
+
+def test_held_out_texts_are_capped_in_documents_and_characters(corpus):
+    folder, texts = corpus
+    lines = text_files.line_dataset(text_files.corpus_files(str(folder / "part-0*")))
+    assert text_files.take_texts(lines, 3, max_characters=10) == [text[:10] for text in texts[0::4][:3]]
+    capped = text_files.take_texts(lines, 100, total_characters=450)
+    assert sum(map(len, capped)) == 450 and capped[0] == texts[0]
