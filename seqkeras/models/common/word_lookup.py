@@ -41,8 +41,6 @@ def build_word_lookup(word_lists, min_count=2, max_size=None, characters=True, l
     word_lists = [list(words) for words in word_lists]
     keys = [[word.lower() for word in words] for words in word_lists] if lowercase else word_lists
     vocabulary = Vocabulary.build(keys, min_count=min_count, max_size=max_size)
-    if vocabulary.size <= 4:
-        raise ValueError(f"No word occurs min_count={min_count} times in the {len(word_lists)} training sentences.")
     if characters and char_vocabulary is None:
         char_vocabulary = Vocabulary.build([list(word[:max_word_length]) for words in word_lists for word in words])
     return TokenLookup(
