@@ -175,7 +175,7 @@ class HashedNgramLinear(keras.layers.Layer):
         Args:
             data: the training inputs: a `tf.data.Dataset` or any iterable of batches, each a
                 dict with `token_ids`, `padding_mask` (and `char_ids` with `char_buckets`) or an
-                `(inputs, targets)` pair of such a dict, e.g. `WordPreprocessor.dataset(...)`;
+                `(inputs, targets)` pair of such a dict, e.g. `seqkeras.models.common.text_batches(...)`;
                 a single dict is one batch.
         """
         frequency, sentences = np.zeros(self.num_rows), 0
