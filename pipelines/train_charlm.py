@@ -17,6 +17,7 @@ whose `TokenLookup` (character split, BOS first) carries the vocabulary, so
 """
 
 import dataclasses
+import glob
 import json
 import lzma
 import math
@@ -321,6 +322,8 @@ def fit_under_strategy(config, strategy, run_dir, trainer, documents, steps, sam
 def main(config=TrainConfig(), resume=False, overwrite=False):
     """Trains, saves, evaluates and samples; returns a dict of results (also in `metrics.json`)."""
     distributed.setup(config)  # TF_CONFIG from --workers/--task-index, before TensorFlow starts
+    if config.corpus != "wiki" and not any(pathlib.Path(path).is_file() for path in glob.iglob(config.corpus, recursive=True)):
+        raise common.UserError(f"--corpus: no file matches the pattern. Received: corpus={config.corpus!r}")
     chief = distributed.is_chief(config)  # only the chief writes the run dir; other workers only log
     run_dir = open_run(config, resume=resume, overwrite=overwrite) if chief else pathlib.Path(config.run_dir)
 
