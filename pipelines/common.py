@@ -357,6 +357,14 @@ def load_model(path, what="model"):
         raise UserError(f"{what} file {path} cannot be loaded ({first})") from None
 
 
+def inference_copy(network):
+    """The trained network without its compile state (optimizer, loss), for `model.keras`: the file
+    then loads with the package's layers alone; `ckpt/` keeps the training state."""
+    copy = type(network).from_config(network.get_config())
+    copy.set_weights(network.get_weights())
+    return copy
+
+
 def save_model(model, path):
     """Saves a `.keras` file through a temp file and a rename, refusing non-finite weights
     (a diverged model is never saved as the result)."""

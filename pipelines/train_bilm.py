@@ -278,14 +278,6 @@ def build_network(config, vocabulary_size, char_vocabulary_size):
         dropout=config.dropout, name="bilm",
     )
 
-def inference_copy(network):
-    """The trained network without its compile state (optimizer, loss), for `model.keras`: the file
-    then loads with the package's layers alone; `ckpt/` keeps the training state."""
-    copy = type(network).from_config(network.get_config())
-    copy.set_weights(network.get_weights())
-    return copy
-
-
 def build_optimizer(config):
     import keras
 
@@ -375,7 +367,7 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
         steps_per_epoch=config.steps_per_epoch or None, callbacks=callbacks, verbose=config.verbose, shuffle=False,
     )
     common.raise_if_diverged(callbacks)
-    task = TextTask(preprocessor=preprocessor, network=inference_copy(network), task="bilm", name="bilm_task")
+    task = TextTask(preprocessor=preprocessor, network=common.inference_copy(network), task="bilm", name="bilm_task")
     task(tf.constant(texts["valid"][:1]))  # builds the task through the raw-string path
     common.save_model(task, run_dir / common.MODEL_FILE)
     train_seconds = time.time() - started

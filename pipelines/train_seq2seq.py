@@ -189,14 +189,6 @@ def build_task(config, source, target, max_target_length):
     )
     return Seq2SeqTask(source, target, network, max_target_length, name="seq2seq_task")
 
-def inference_copy(network):
-    """The trained network without its compile state (optimizer, loss), for `model.keras`: the file
-    then loads with the package's layers alone; `ckpt/` keeps the training state."""
-    copy = type(network).from_config(network.get_config())
-    copy.set_weights(network.get_weights())
-    return copy
-
-
 def build_optimizer(config):
     import keras
 
@@ -281,7 +273,7 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
     )
     fit_seconds = time.perf_counter() - epoch_started
     common.raise_if_diverged(callbacks)
-    task = type(task)(task.source_preprocessor, task.target_preprocessor, inference_copy(network),
+    task = type(task)(task.source_preprocessor, task.target_preprocessor, common.inference_copy(network),
                       task.max_target_length, name=task.name)
     task(keras.ops.convert_to_tensor(valid_sources[:1]))  # builds the task through the raw-string path
     common.save_model(task, run_dir / common.MODEL_FILE)
