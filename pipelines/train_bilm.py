@@ -278,6 +278,7 @@ def build_network(config, vocabulary_size, char_vocabulary_size):
         dropout=config.dropout, name="bilm",
     )
 
+
 def build_optimizer(config):
     import keras
 
