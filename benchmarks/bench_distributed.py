@@ -48,7 +48,7 @@ def _env():
 
 
 def _start(args, cpu, log):
-    command = ["taskset", "-c", str(cpu), sys.executable, "-m", "seqkeras.cli", *args]
+    command = ["taskset", "-c", str(cpu), sys.executable, "-m", "pipelines.cli", *args]
     return subprocess.Popen(command, cwd=benchlib.REPO, env=_env(), stdout=open(log, "wb"), stderr=subprocess.STDOUT)
 
 

@@ -18,7 +18,7 @@ This module imports no TensorFlow at import time (``--help`` stays fast); functi
 import it when called.
 
 User mistakes raise :class:`UserError` with one line naming the flag, file or field and the value;
-``seqkeras.cli`` prints it and exits 2 without a traceback.
+``pipelines.cli`` prints it and exits 2 without a traceback.
 """
 
 import argparse
@@ -328,18 +328,6 @@ def load_run(path, family=None):
     return Run(path=path, family=name, config=config)
 
 
-def register_serializables():
-    """Imports every layer and model family, so Keras can deserialise their registered classes."""
-    import pkgutil
-
-    import seqkeras.layers  # noqa: F401
-    import seqkeras.models
-
-    for info in pkgutil.iter_modules(seqkeras.models.__path__):
-        if info.ispkg:
-            importlib.import_module(f"seqkeras.models.{info.name}")
-
-
 def load_model(path, what="model"):
     """`keras.saving.load_model` with one-line errors for missing, empty, truncated or corrupt files."""
     path = pathlib.Path(path)
@@ -349,7 +337,7 @@ def load_model(path, what="model"):
         raise UserError(f"{what} file {path} is empty, truncated or not a .keras archive; retrain or restore it")
     import keras  # after the file checks: a bad path fails without starting TensorFlow
 
-    register_serializables()
+    import seqkeras  # noqa: F401  (registers every serialisable class)
     try:
         return keras.saving.load_model(path, compile=False)
     except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError) as error:

@@ -10,13 +10,6 @@ import json
 import pathlib
 import time
 
-import numpy as np
-import tensorflow as tf
-
-from seqkeras.data import corpora
-from seqkeras.data.batching import STRATEGIES, batch_sequences, epoch_statistics, length_quantile_boundaries
-from seqkeras.data.tokenization import WordTokenizer
-from seqkeras.data.vocabulary import Vocabulary
 
 CORPORA = ("wiki", "lee")
 QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
@@ -24,6 +17,8 @@ QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
 
 def corpus_documents(name):
     """`(raw documents, plain-text documents)` of a corpus this command knows."""
+    from seqkeras.data import corpora
+
     if name == "wiki":
         raw = [article.text for article in corpora.wiki_articles()]
         return raw, [corpora.strip_wiki_markup(text) for text in raw]
@@ -35,17 +30,27 @@ def corpus_documents(name):
 
 def sentence_word_ids(sentences, lowercase=True, max_size=None):
     """Word ids `(N, None)` of sentences (Unicode-script words), with the vocabulary built on them."""
+    import tensorflow as tf
+    from seqkeras.data.tokenization import WordTokenizer
+    from seqkeras.data.vocabulary import Vocabulary
+
     tokens = WordTokenizer("unicode_script", lowercase=lowercase).tokenize(tf.constant(sentences, dtype=tf.string))
     vocabulary = Vocabulary.build(tf.data.Dataset.from_tensor_slices(tokens), max_size=max_size)
     return vocabulary.lookup(tokens), vocabulary
 
 
 def _quantiles(values):
+    import numpy as np
+
     return {f"q{int(q * 100):02d}": float(np.quantile(values, q)) for q in QUANTILES}
 
 
 def inspect_corpus(name, out_dir, batch_size=64, token_budget=4096, num_buckets=64, seed=0):
     """Computes the statistics, writes the histogram and JSON into `out_dir`, returns the summary."""
+    import numpy as np
+    from seqkeras.data import corpora
+    from seqkeras.data.batching import STRATEGIES, batch_sequences, epoch_statistics, length_quantile_boundaries
+
     start = time.perf_counter()
     raw, plain = corpus_documents(name)
     sentences = [s for document in plain for s in corpora.split_sentences(document)]
@@ -89,6 +94,8 @@ def inspect_corpus(name, out_dir, batch_size=64, token_budget=4096, num_buckets=
 
 def write_histogram(lengths, boundaries, path, title):
     """Sentence-length histogram (words) with bucket boundaries as dashed lines; returns the path."""
+    import numpy as np
+
     import matplotlib
 
     matplotlib.use("Agg")

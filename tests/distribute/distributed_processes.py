@@ -37,7 +37,7 @@ class Processes:
 
     def start(self, args, name, env=None):
         log = open(self.log_dir / f"{name}.log", "ab")
-        process = subprocess.Popen([sys.executable, "-m", "seqkeras.cli", *args], cwd=REPO, env=env or environment(),
+        process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, env=env or environment(),
                                    stdout=log, stderr=subprocess.STDOUT)
         process.log_path = self.log_dir / f"{name}.log"
         log.close()

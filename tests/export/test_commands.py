@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from export.warmup import read_warmup_requests
-from seqkeras.cli import COMMANDS, build_parser
+from pipelines.cli import COMMANDS, build_parser
 
 EXPORT_COMMANDS = [command for command in COMMANDS if command[0][0] == "export"]
 
@@ -18,7 +18,7 @@ def _run(argv):
 
 
 def test_export_help_is_fast_and_imports_no_tensorflow():
-    code = ("import sys; from seqkeras.cli import build_parser; "
+    code = ("import sys; from pipelines.cli import build_parser; "
             "import contextlib, io\n"
             "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
             "    build_parser(argv=['export', 'savedmodel', '--help']).parse_args(['export', 'savedmodel', '--help'])\n"

@@ -14,7 +14,7 @@ import tensorflow as tf
 from export import verify
 from export.from_run import calibration_examples, load_exportable
 from pipelines import common
-from seqkeras.cli import COMMANDS, build_parser
+from pipelines.cli import COMMANDS, build_parser
 
 pytestmark = pytest.mark.slow
 

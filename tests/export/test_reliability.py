@@ -21,7 +21,7 @@ from export.versioning import existing_versions, write_version_atomically
 
 pytestmark = pytest.mark.slow
 
-CLI = [sys.executable, "-c", "from seqkeras.cli import main; main()"]
+CLI = [sys.executable, "-c", "from pipelines.cli import main; main()"]
 
 
 def _seqkeras(*argv, timeout=300):

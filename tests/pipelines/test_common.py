@@ -154,7 +154,7 @@ def test_invalid_utf8_names_the_flag_file_and_line(tmp_path):
 
 def test_user_errors_reach_the_console_as_one_line_and_exit_2(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "seqkeras.cli", "evaluate", str(tmp_path / "missing")],
+        [sys.executable, "-m", "pipelines.cli", "evaluate", str(tmp_path / "missing")],
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 2

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from pipelines import common, embed, train_bilm
-from seqkeras import cli
+from pipelines import cli
 from seqkeras.data import corpora
 from seqkeras.data.tokenization import WordTokenizer
 from seqkeras.models.common.text_task import TextTask
@@ -141,7 +141,7 @@ def test_a_downstream_run_of_another_bilm_is_refused(bilm_run, tmp_path):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "seqkeras.cli", "embed", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", "embed", *map(str, args)], capture_output=True,
                           text=True, cwd=REPO, timeout=300)
 
 

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from pipelines import common, train_bilm
-from seqkeras import cli
+from pipelines import cli
 from seqkeras.data import corpora
 from seqkeras.models.elmo import ElmoEmbedder
 
@@ -193,7 +193,7 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, args, message):
 @pytest.mark.slow
 def test_the_console_command_exits_2_on_bad_data(trained):
     config, _ = trained
-    result = subprocess.run([sys.executable, "-m", "seqkeras.cli", "evaluate", config.run_dir, "--data",
+    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "evaluate", config.run_dir, "--data",
                              "no_such_file.conllu"], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert [line for line in result.stderr.splitlines() if line.startswith("seqkeras:")] == [

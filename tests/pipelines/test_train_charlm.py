@@ -13,7 +13,7 @@ import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from pipelines import common, train_charlm
-from seqkeras import cli
+from pipelines import cli
 from seqkeras.data.corpora import split_documents, wiki_articles
 
 # Every TrainConfig field with a non-default value; the test fails when a field is added here

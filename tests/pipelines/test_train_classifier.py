@@ -214,7 +214,7 @@ def test_cli_bad_inputs_are_one_line_exit_2(files, tmp_path):
         (["--train", str(files["train"]), "--dev", str(files["dev"]), "--pooling", "median"], "pooling='median'"),
     ]
     for argv, message in cases:
-        done = subprocess.run([sys.executable, "-m", "seqkeras.cli", "train", "classifier", *argv, *run],
+        done = subprocess.run([sys.executable, "-m", "pipelines.cli", "train", "classifier", *argv, *run],
                               capture_output=True, text=True, cwd=REPO, timeout=300,
                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
         lines = done.stderr.strip().splitlines()

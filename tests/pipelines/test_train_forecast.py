@@ -18,7 +18,7 @@ TINY = ["--horizon", "3", "--window", "8", "--folds", "2", "--epochs", "2", "--h
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "seqkeras.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *map(str, args)], capture_output=True, text=True,
                           cwd=REPO, timeout=300)
 
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from pipelines import common, train_seq2seq
-from seqkeras import cli
+from pipelines import cli
 from seqkeras.data.addition import addition_problems
 from seqkeras.data.corpora import read_conllu
 
@@ -192,7 +192,7 @@ def test_bad_predict_and_evaluate_inputs(trained, tmp_path, capsys):
             cli.main(args)
         lines = capsys.readouterr().err.strip().splitlines()
         assert exit_info.value.code == 2 and len(lines) == 1 and message in lines[0], (args, lines)
-    result = subprocess.run([sys.executable, "-m", "seqkeras.cli", "predict", config.run_dir, "--file",
+    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "predict", config.run_dir, "--file",
                              str(tmp_path / "missing.txt")], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert [line for line in result.stderr.splitlines() if line.startswith("seqkeras:")] == [

@@ -6,7 +6,7 @@ import pytest
 
 from pipelines import common, train_word2vec
 from pipelines.train_word2vec import TrainConfig
-from seqkeras import cli
+from pipelines import cli
 
 # Field -> keyword of `train_word2vec` it must reach (None: used before training).
 TRAINING_FIELDS = {

@@ -5,7 +5,7 @@ A command module exposes `configure(parser)` (adds its arguments) and `run(args)
 and returns an exit code or None). Only the module of the command being run (or asked for
 `--help`) is imported, so `seqkeras --help` starts without TensorFlow.
 
-A `pipelines.common.UserError` (a bad flag, file or value) prints one line on stderr and exits 2.
+The console script `seqkeras` runs `main`. A `pipelines.common.UserError` (a bad flag, file or value) prints one line on stderr and exits 2.
 """
 
 import argparse
@@ -41,9 +41,10 @@ def _available(commands):
 
 
 def _version():
-    from seqkeras import __version__
+    """The installed package's version, read without importing seqkeras (and so TensorFlow)."""
+    from importlib import metadata
 
-    return __version__
+    return metadata.version("seqkeras")
 
 
 def build_parser(commands=None, argv=None):
