@@ -212,7 +212,7 @@ def evaluate(task, model, signature, examples, representative, quick, scratch):
 def word_task(task, quick, scratch):
     from seqkeras.data.corpora import ewt_genre, read_conllu
     from seqkeras.models.classifier import build_classifier
-    from seqkeras.models.common import WordPreprocessor
+    from seqkeras.models.common import build_word_lookup, text_batches
     from seqkeras.models.tagger import build_tagger
 
     train = read_conllu(EWT_DIR / "en_ewt-ud-train.conllu.gz")[: size("train_sentences", quick)]
@@ -222,27 +222,29 @@ def word_task(task, quick, scratch):
     if task == "tagger":
         labels = sorted({t for s in train + dev for t in s.upos})
         targets = [[labels.index(t) for t in s.upos] for s in train]
-        prep = WordPreprocessor.build(words, min_count=2, characters=True)
-        model = build_tagger(prep.vocabulary.size, len(labels), hidden_dim=size("hidden_dim", quick),
-                             embedding_dim=size("embedding_dim", quick), char_vocabulary_size=prep.char_vocabulary.size)
+        lookup = build_word_lookup(words, min_count=2, characters=True)
+        model = build_tagger(lookup.vocabulary_size, len(labels), hidden_dim=size("hidden_dim", quick),
+                             embedding_dim=size("embedding_dim", quick), char_vocabulary_size=lookup.char_vocabulary.size)
     else:
         labels = GENRES
         targets = [labels.index(ewt_genre(s.sent_id)) for s in train]
-        prep = WordPreprocessor.build(words, min_count=2, characters=False)
-        model = build_classifier(prep.vocabulary.size, len(labels), hidden_dim=size("hidden_dim", quick),
+        lookup = build_word_lookup(words, min_count=2, characters=False)
+        model = build_classifier(lookup.vocabulary_size, len(labels), hidden_dim=size("hidden_dim", quick),
                                  embedding_dim=size("embedding_dim", quick))
     model.compile(keras.optimizers.Adam(0.005), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     started = time.perf_counter()
-    model.fit(prep.dataset(words, targets, batch_size=32, shuffle=True), epochs=size("epochs", quick), verbose=0)
+    texts = [" ".join(s.words) for s in train]
+    model.fit(text_batches(lookup, texts, targets, batching="sorted", batch_size=32, shuffle=True),
+              epochs=size("epochs", quick), verbose=0)
     train_s = time.perf_counter() - started
     path = export_saved_model(model, scratch, task=task, labels=labels, max_length=128, overwrite=True, version=1,
-                              warmup_texts=[" ".join(s.words) for s in dev[:4]], **preprocessing_arguments(prep))
+                              warmup_texts=[" ".join(s.words) for s in dev[:4]], **preprocessing_arguments(lookup))
     loaded = tf.saved_model.load(str(path))
     signature = loaded.signatures["tag_token_ids" if task == "tagger" else "classify_token_ids"]
-    dev_words = [list(s.words) for s in dev]
-    examples = [pad_chars({k: v.numpy() for k, v in b.items()}) for b in prep.dataset(dev_words, batch_size=1)]
-    representative = [{k: v[0] for k, v in pad_chars({k: v.numpy() for k, v in b.items()}).items() if k != "padding_mask"}
-                      for b in prep.dataset(words[: size("representative", quick)], batch_size=1)]
+    batches = [lookup(tf.constant([" ".join(s.words)])) for s in dev]  # one sentence each, as served
+    examples = [pad_chars({k: v.numpy() for k, v in b.items()}) for b in batches]
+    representative = [{k: v[0] for k, v in pad_chars({k: v.numpy() for k, v in lookup(tf.constant([t])).items()}).items()
+                       if k != "padding_mask"} for t in texts[: size("representative", quick)]]
     result = evaluate(task, model, signature, examples, representative, quick, scratch)
     result.update({"train_sentences": len(train), "eval_sentences": len(dev), "train_s": round(train_s, 1),
                    "saved_model_bytes": saved_model_bytes(path)})

@@ -302,7 +302,7 @@ def run_tagger(vectors, quick, epochs=None, train_sentences=4000, seeds=(0,)):
     import keras
 
     from seqkeras.losses import MaskedSparseCategoricalCrossentropy
-    from seqkeras.models.common import WordPreprocessor
+    from seqkeras.models.common import build_word_lookup, text_batches
     from seqkeras.models.tagger import build_tagger
 
     train = corpora.read_conllu(train_file)
@@ -311,14 +311,15 @@ def run_tagger(vectors, quick, epochs=None, train_sentences=4000, seeds=(0,)):
     epochs = epochs or (1 if quick else 5)
     tags = sorted({tag for sentence in train for tag in sentence.upos})
     tag_index = {tag: i for i, tag in enumerate(tags)}
-    preprocessor = WordPreprocessor.build([list(s.words) for s in train], min_count=1, characters=False, lowercase=True)
-    train_data = preprocessor.dataset(
-        [list(s.words) for s in train], [[tag_index[t] for t in s.upos] for s in train], batch_size=32,
-        shuffle=True, seed=0,
+    preprocessor = build_word_lookup([list(s.words) for s in train], min_count=1, characters=False, lowercase=True)
+    train_data = text_batches(
+        preprocessor, [" ".join(s.words) for s in train], [[tag_index[t] for t in s.upos] for s in train],
+        batching="sorted", batch_size=32, shuffle=True, seed=0,
     )
     # A dev tag never seen in training counts as an error (-1 matches no prediction).
-    dev_data = preprocessor.dataset(
-        [list(s.words) for s in dev], [[tag_index.get(t, -1) for t in s.upos] for s in dev], batch_size=64
+    dev_data = text_batches(
+        preprocessor, [" ".join(s.words) for s in dev], [[tag_index.get(t, -1) for t in s.upos] for s in dev],
+        batching="sorted", batch_size=64, shuffle=False,
     )
 
     tokens = preprocessor.vocabulary.tokens
@@ -331,7 +332,7 @@ def run_tagger(vectors, quick, epochs=None, train_sentences=4000, seeds=(0,)):
 
     def dev_accuracy(model):
         correct = total = 0
-        for features, targets in dev_data:
+        for features, targets, _ in dev_data:
             predicted = np.argmax(model.predict_on_batch(features), axis=-1)
             mask = np.asarray(features["padding_mask"])
             correct += int(np.sum((predicted == np.asarray(targets)) & mask))

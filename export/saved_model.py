@@ -647,7 +647,7 @@ def export_saved_model(
             as that split); default "whitespace" for the tagger and the classifier, "char" for
             the char LM.
         labels: tag or class names in id order (tagger and classifier).
-        lowercase: lower-case tokens before the vocabulary lookup (as `WordPreprocessor`).
+        lowercase: lower-case tokens before the vocabulary lookup (as the training `TokenLookup`).
         char_vocabulary: character `Vocabulary` for the `char_ids` input, if the model has one.
         max_word_length: characters kept per word for `char_ids`.
         name: model name, default the task.
@@ -673,9 +673,9 @@ def export_saved_model(
 
     Example:
     ```python
-    prep = WordPreprocessor.build(train_words)             # the tagger's preprocessing
+    lookup = build_word_lookup(train_words)                 # the tagger's TokenLookup (training used it)
     path = export_saved_model(tagger, "serving", task="tagger", labels=upos_tags,
-                              **preprocessing_arguments(prep), warmup_texts=dev_texts[:8])
+                              **preprocessing_arguments(lookup), warmup_texts=dev_texts[:8])
     ```
     """
     if task not in (TAGGER, CLASSIFIER, CHAR_LM):
@@ -751,31 +751,30 @@ def text_task_arguments(task_model):
     character vocabulary, word length, the longest sequence and the labels; nothing comes from side
     files or flags.
     """
-    from seqkeras.data.tokenization import CharTokenizer
-
     lookup = task_model.preprocessor
     if not isinstance(lookup, TokenLookup):
         raise ValueError(f"The TextTask's preprocessor must be a TokenLookup. Received: {type(lookup).__name__}")
+    return {"model": task_model.network, **preprocessing_arguments(lookup), "labels": task_model.labels}
+
+
+def preprocessing_arguments(lookup):
+    """`export_saved_model` keyword arguments that rebuild `lookup` (the `TokenLookup` training used).
+
+    The vocabulary, split (as a tokenizer), lower-casing, character vocabulary and word length,
+    plus `max_length` when the lookup has a `sequence_length`.
+    """
+    from seqkeras.data.tokenization import CharTokenizer
+
+    if not isinstance(lookup, TokenLookup):
+        raise ValueError(f"`lookup` must be a TokenLookup. Received: lookup={type(lookup).__name__}")
     tokenizer = CharTokenizer(byte_fallback=lookup.byte_fallback) if lookup.split == "char" else lookup.split
     arguments = {
-        "model": task_model.network,
         "vocabulary": lookup.vocabulary,
         "tokenizer": tokenizer,
         "lowercase": lookup.lowercase,
         "char_vocabulary": lookup.char_vocabulary,
         "max_word_length": lookup.max_word_length,
-        "labels": task_model.labels,
     }
     if lookup.sequence_length is not None:
         arguments["max_length"] = lookup.sequence_length
     return arguments
-
-
-def preprocessing_arguments(word_preprocessor):
-    """`export_saved_model` keyword arguments reproducing a tagger/classifier `WordPreprocessor`."""
-    return {
-        "vocabulary": word_preprocessor.vocabulary,
-        "lowercase": word_preprocessor.lowercase,
-        "char_vocabulary": word_preprocessor.char_vocabulary,
-        "max_word_length": word_preprocessor.max_word_length,
-    }

@@ -126,7 +126,7 @@ class TokenLookup(keras.layers.Layer):
     included). With `sequence_length`, a row keeps at most that many ids, bos and eos included
     (eos stays last), and `pad_to_sequence_length` picks a static width; otherwise rows are padded
     to the batch's longest row (at least 1). `lowercase` lower-cases each token for the lookup
-    only: `tokens` and `char_ids` keep the text's case (as `WordPreprocessor`).
+    only: `tokens` and `char_ids` keep the text's case.
 
     Args:
         vocabulary: a `Vocabulary`, a list of its non-reserved tokens (id order), or the path of

@@ -15,9 +15,11 @@ import importlib
 
 _EXPORTS = {
     "build_tagger": "seqkeras.models.tagger",
-    "WordPreprocessor": "seqkeras.models.common",
     "MostFrequentTag": "seqkeras.models.tagger",
     "SequenceTaskModel": "seqkeras.models.common",
+    "TextTask": "seqkeras.models.common",
+    "build_word_lookup": "seqkeras.models.common",
+    "text_batches": "seqkeras.models.common",
     "build_classifier": "seqkeras.models.classifier",
     "BagOfWordsBaseline": "seqkeras.models.classifier",
     "build_captioner": "seqkeras.models.captioner",

@@ -1,5 +1,6 @@
 """`TokenLookup`: ids, masks, char_ids, truncation, reserved spellings, config / `.keras` / SavedModel."""
 
+import collections
 import pathlib
 
 import keras
@@ -14,7 +15,7 @@ from seqkeras.data import corpora
 from seqkeras.data.token_file import write_token_file
 from seqkeras.data.token_lookup import TokenLookup
 from seqkeras.data.tokenization import CharTokenizer
-from seqkeras.data.vocabulary import BOS_ID, EOS_ID, OOV_ID, PAD_ID, Vocabulary
+from seqkeras.data.vocabulary import BOS_ID, EOS_ID, OOV_ID, PAD_ID, RESERVED_TOKENS, Vocabulary
 
 
 @pytest.fixture(scope="module")
@@ -82,20 +83,39 @@ def test_lowercase_is_for_the_lookup_only_and_char_ids_keep_case():
     np.testing.assert_array_equal(out["char_ids"][1], [[0, 0], [OOV_ID, 0], [0, 0]])
 
 
-def test_char_ids_match_the_training_word_preprocessor(ewt_sentences):
-    """Raw text through the layer gives exactly the batches `WordPreprocessor` trains on (real EWT)."""
-    from seqkeras.models.common import WordPreprocessor
+def _reference_vocabulary(token_lists, min_count):
+    """Reserved tokens, then tokens seen >= min_count times by decreasing count, ties by UTF-8 bytes."""
+    counts = collections.Counter(token for tokens in token_lists for token in tokens)
+    kept = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t.encode("utf-8")))
+    return list(RESERVED_TOKENS) + kept
 
-    prep = WordPreprocessor.build(ewt_sentences[:40], min_count=2, max_word_length=6)
-    layer = TokenLookup(prep.vocabulary, split="whitespace", lowercase=True, char_vocabulary=prep.char_vocabulary,
-                        max_word_length=6)
-    held_out = sorted(ewt_sentences[40:], key=len)  # the preprocessor batches sentences sorted by length
-    expected = next(iter(prep.dataset(held_out, batch_size=len(held_out))))
-    got = layer(tf.constant([" ".join(words) for words in held_out]))
-    assert set(got) == set(expected)
-    assert (expected["token_ids"].numpy() == OOV_ID).any()  # unseen words are in the comparison
-    for key in expected:
-        np.testing.assert_array_equal(got[key].numpy(), expected[key].numpy(), err_msg=key)
+
+def test_word_lookup_ids_and_char_ids_match_a_python_reference(ewt_sentences):
+    """`build_word_lookup` on real EWT: vocabularies, ids, mask and char_ids equal a plain-Python computation."""
+    from seqkeras.models.common import build_word_lookup
+
+    train, held_out = ewt_sentences[:40], ewt_sentences[40:]
+    lookup = build_word_lookup(train, min_count=2, max_word_length=6)
+    words = _reference_vocabulary([[w.lower() for w in ws] for ws in train], min_count=2)
+    chars = _reference_vocabulary([list(w[:6]) for ws in train for w in ws], min_count=1)
+    assert lookup.vocabulary.tokens == words and lookup.char_vocabulary.tokens == chars
+    word_id = {token: i for i, token in enumerate(words)}
+    char_id = {token: i for i, token in enumerate(chars)}
+
+    got = numpy(lookup(tf.constant([" ".join(ws) for ws in held_out])))
+    assert set(got) == {"token_ids", "padding_mask", "char_ids"}
+    width = max(len(ws) for ws in held_out)
+    char_width = max(min(len(w), 6) for ws in held_out for w in ws)
+    token_ids = np.zeros((len(held_out), width), "int32")
+    char_ids = np.zeros((len(held_out), width, char_width), "int32")
+    for row, ws in enumerate(held_out):
+        for t, w in enumerate(ws):
+            token_ids[row, t] = word_id.get(w.lower(), OOV_ID)  # lower-cased for the word lookup
+            char_ids[row, t, : min(len(w), 6)] = [char_id.get(c, OOV_ID) for c in w[:6]]  # original case
+    assert (token_ids == OOV_ID).any() and (char_ids == OOV_ID).any()  # unseen words and characters are compared
+    np.testing.assert_array_equal(got["token_ids"], token_ids)
+    np.testing.assert_array_equal(got["padding_mask"], np.arange(width) < np.array([[len(ws)] for ws in held_out]))
+    np.testing.assert_array_equal(got["char_ids"], char_ids)
 
 
 @pytest.mark.parametrize("from_file", [False, True])

@@ -30,7 +30,7 @@ def ewt_slice(ewt_dir):
 
 @pytest.fixture(scope="session")
 def tagger_bundle(ewt_slice):
-    from seqkeras.models.common import WordPreprocessor
+    from seqkeras.models.common import build_word_lookup, text_batches
     from seqkeras.models.tagger import build_tagger
 
     train, held_out = ewt_slice
@@ -38,15 +38,17 @@ def tagger_bundle(ewt_slice):
     tags = sorted({tag for sentence in train + held_out for tag in sentence.upos})
     tag_ids = {tag: index for index, tag in enumerate(tags)}
     words = [list(sentence.words) for sentence in train]
-    prep = WordPreprocessor.build(words, min_count=1, max_word_length=8)
+    lookup = build_word_lookup(words, min_count=1, max_word_length=8)
     model = build_tagger(
-        prep.vocabulary.size, len(tags), hidden_dim=8, embedding_dim=8,
-        char_vocabulary_size=prep.char_vocabulary.size, char_embedding_dim=4, char_filters=4,
+        lookup.vocabulary_size, len(tags), hidden_dim=8, embedding_dim=8,
+        char_vocabulary_size=lookup.char_vocabulary.size, char_embedding_dim=4, char_filters=4,
     )
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     targets = [[tag_ids[tag] for tag in sentence.upos] for sentence in train]
-    model.fit(prep.dataset(words, targets, batch_size=40), epochs=1, verbose=0)
-    return Bundle(model=model, prep=prep, labels=tags,
+    texts = [" ".join(sentence.words) for sentence in train]
+    model.fit(text_batches(lookup, texts, targets, batching="sorted", batch_size=40, shuffle=False),
+              epochs=1, verbose=0)
+    return Bundle(model=model, lookup=lookup, labels=tags,
                   texts=[" ".join(sentence.words) for sentence in held_out],
                   words=[list(sentence.words) for sentence in held_out])
 
@@ -54,18 +56,20 @@ def tagger_bundle(ewt_slice):
 @pytest.fixture(scope="session")
 def classifier_bundle(ewt_slice):
     from seqkeras.models.classifier import build_classifier
-    from seqkeras.models.common import WordPreprocessor
+    from seqkeras.models.common import build_word_lookup, text_batches
 
     train, held_out = ewt_slice
     keras.utils.set_random_seed(0)
     genres = ["answers", "email", "newsgroup", "reviews", "weblog"]
     words = [list(sentence.words) for sentence in train]
-    prep = WordPreprocessor.build(words, min_count=1, characters=False)
-    model = build_classifier(prep.vocabulary.size, len(genres), hidden_dim=8, embedding_dim=8, pooling="mean")
+    lookup = build_word_lookup(words, min_count=1, characters=False)
+    model = build_classifier(lookup.vocabulary_size, len(genres), hidden_dim=8, embedding_dim=8, pooling="mean")
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     labels = [genres.index(ewt_genre(sentence.sent_id)) for sentence in train]
-    model.fit(prep.dataset(words, labels, batch_size=40), epochs=1, verbose=0)
-    return Bundle(model=model, prep=prep, labels=genres,
+    texts = [" ".join(sentence.words) for sentence in train]
+    model.fit(text_batches(lookup, texts, labels, batching="sorted", batch_size=40, shuffle=False),
+              epochs=1, verbose=0)
+    return Bundle(model=model, lookup=lookup, labels=genres,
                   texts=[" ".join(sentence.words) for sentence in held_out],
                   words=[list(sentence.words) for sentence in held_out])
 
@@ -95,11 +99,11 @@ def exports(tmp_path_factory, tagger_bundle, classifier_bundle, char_lm_bundle):
     paths = {
         "tagger": export_saved_model(
             tagger_bundle.model, base, task="tagger", labels=tagger_bundle.labels, max_length=24,
-            warmup_texts=tagger_bundle.texts[:3], **preprocessing_arguments(tagger_bundle.prep),
+            warmup_texts=tagger_bundle.texts[:3], **preprocessing_arguments(tagger_bundle.lookup),
         ),
         "classifier": export_saved_model(
             classifier_bundle.model, base, task="classifier", labels=classifier_bundle.labels, max_length=24,
-            warmup_texts=classifier_bundle.texts[:3], **preprocessing_arguments(classifier_bundle.prep),
+            warmup_texts=classifier_bundle.texts[:3], **preprocessing_arguments(classifier_bundle.lookup),
         ),
         "char_lm": export_saved_model(
             char_lm_bundle.model, base, task="char_lm", vocabulary=char_lm_bundle.vocabulary, max_length=80,
@@ -139,9 +143,9 @@ def word_task(bundle, task):
     from seqkeras.data.token_lookup import TokenLookup
     from seqkeras.models.common.text_task import TextTask
 
-    prep = bundle.prep
-    lookup = TokenLookup(prep.vocabulary, split="whitespace", lowercase=prep.lowercase,
-                         char_vocabulary=prep.char_vocabulary, max_word_length=prep.max_word_length,
+    trained = bundle.lookup  # the training lookup, capped at the exports' 24 tokens
+    lookup = TokenLookup(trained.vocabulary, split="whitespace", lowercase=trained.lowercase,
+                         char_vocabulary=trained.char_vocabulary, max_word_length=trained.max_word_length,
                          sequence_length=24, pad_to_sequence_length=False)
     return TextTask(lookup, bundle.model, labels=bundle.labels, task=task)
 
@@ -174,14 +178,14 @@ def pooled_run(tmp_path_factory, classifier_bundle):
     from seqkeras.data.token_lookup import TokenLookup
     from seqkeras.models.common.text_task import TextTask
 
-    prep = classifier_bundle.prep
+    trained = classifier_bundle.lookup
     keras.utils.set_random_seed(1)
     token_ids = keras.Input((None,), dtype="int32", name="token_ids")
     padding_mask = keras.Input((None,), dtype="bool", name="padding_mask")
-    x = keras.layers.Embedding(prep.vocabulary.size, 4)(token_ids)
+    x = keras.layers.Embedding(trained.vocabulary_size, 4)(token_ids)
     x = keras.layers.GlobalAveragePooling1D()(x, mask=padding_mask)
     network = keras.Model({"token_ids": token_ids, "padding_mask": padding_mask},
                           keras.layers.Dense(len(classifier_bundle.labels))(x))
-    lookup = TokenLookup(prep.vocabulary, split="whitespace", lowercase=prep.lowercase)
+    lookup = TokenLookup(trained.vocabulary, split="whitespace", lowercase=trained.lowercase)
     task = TextTask(lookup, network, labels=classifier_bundle.labels, task="classifier")
     return write_run(tmp_path_factory.mktemp("pooled") / "run", "classifier", task)

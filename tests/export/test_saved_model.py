@@ -21,7 +21,10 @@ def signatures(loaded):
 
 def keras_tag_probabilities(bundle, word_lists):
     """Per-sentence softmax probabilities from the Keras tagger (the parity reference)."""
-    return [tf.nn.softmax(output, axis=-1).numpy() for output in bundle.prep.predict(bundle.model, word_lists)]
+    from seqkeras.models.common import TextTask
+
+    outputs = TextTask(bundle.lookup, bundle.model).predict_texts([" ".join(words) for words in word_lists])
+    return [tf.nn.softmax(output, axis=-1).numpy() for output in outputs]
 
 
 def test_layout_assets_and_named_signatures(exports, loaded, tagger_bundle):
@@ -30,8 +33,8 @@ def test_layout_assets_and_named_signatures(exports, loaded, tagger_bundle):
     names = sorted(p.name for p in paths["tagger"].iterdir())
     assert {"saved_model.pb", "variables", "assets", "assets.extra"} <= set(names)
     assert read_token_file(paths["tagger"] / "assets" / "labels.txt") == tagger_bundle.labels
-    assert read_token_file(paths["tagger"] / "assets" / "vocabulary.txt") == tagger_bundle.prep.vocabulary.tokens
-    assert read_token_file(paths["tagger"] / "assets" / "char_vocabulary.txt") == tagger_bundle.prep.char_vocabulary.tokens
+    assert read_token_file(paths["tagger"] / "assets" / "vocabulary.txt") == tagger_bundle.lookup.vocabulary.tokens
+    assert read_token_file(paths["tagger"] / "assets" / "char_vocabulary.txt") == tagger_bundle.lookup.char_vocabulary.tokens
     assert not [p for p in (base / "tagger").iterdir() if p.name.startswith(".")]  # no temp dirs left
     expected = {
         "tagger": {"tag_text", "tag_token_ids", "serving_default", "request_limits"},
@@ -63,7 +66,7 @@ def test_tagger_text_signature_matches_keras(loaded, tagger_bundle):
 
 def test_classifier_token_id_signature_matches_keras(loaded, classifier_bundle):
     loaded = loaded["classifier"]
-    batch = next(iter(classifier_bundle.prep.dataset(classifier_bundle.words[:8], batch_size=8)))
+    batch = classifier_bundle.lookup(tf.constant(classifier_bundle.texts[:8]))
     out = loaded.signatures["classify_token_ids"](**batch)
     expected = tf.nn.softmax(classifier_bundle.model(batch), axis=-1).numpy()
     np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
@@ -118,7 +121,7 @@ def test_bad_serving_input_is_documented_behaviour(signatures):
 def test_fresh_process_calls_every_signature_without_our_code(exports, signatures, tagger_bundle, char_lm_bundle):
     _, paths = exports
     texts = np.array(tagger_bundle.texts[:3], dtype=object)
-    batch = next(iter(tagger_bundle.prep.dataset(tagger_bundle.words[:3], batch_size=3)))
+    batch = tagger_bundle.lookup(tf.constant(tagger_bundle.texts[:3]))
     calls = [("tag_text", {"text": texts}), ("tag_token_ids", {k: v.numpy() for k, v in batch.items()}),
              (paths["char_lm"], "score_text", {"text": np.array(char_lm_bundle.texts[:2], dtype=object)}),
              (paths["char_lm"], "generate", {
@@ -140,7 +143,7 @@ def test_fresh_process_calls_every_signature_without_our_code(exports, signature
 
 def test_saved_model_cli_show_and_run(exports, signatures, classifier_bundle):
     path = exports[1]["classifier"]
-    batch = next(iter(classifier_bundle.prep.dataset(classifier_bundle.words[:4], batch_size=4)))
+    batch = classifier_bundle.lookup(tf.constant(classifier_bundle.texts[:4]))
     inputs = {key: value.numpy() for key, value in batch.items()}
     shown, (outputs,) = verify.saved_model_cli_show_and_run(path, [("classify_token_ids", inputs)])
     for name in ("classify_text", "classify_token_ids", "serving_default", "inputs['text']", "outputs['label']"):
@@ -189,9 +192,9 @@ def _pooled_classifier(vocabulary_size, num_classes):
 
 
 def test_versions_are_atomic_and_not_overwritten(tmp_path, classifier_bundle):
-    prep = classifier_bundle.prep
-    model = _pooled_classifier(prep.vocabulary.size, len(classifier_bundle.labels))
-    kwargs = dict(task="classifier", labels=classifier_bundle.labels, max_length=8, vocabulary=prep.vocabulary)
+    lookup = classifier_bundle.lookup
+    model = _pooled_classifier(lookup.vocabulary.size, len(classifier_bundle.labels))
+    kwargs = dict(task="classifier", labels=classifier_bundle.labels, max_length=8, vocabulary=lookup.vocabulary)
     first = export_saved_model(model, tmp_path, **kwargs)
     assert first.name == "1" and next_version(tmp_path / "classifier") == 2
     with pytest.raises(FileExistsError, match="already exists"):
@@ -219,25 +222,25 @@ def test_versions_are_atomic_and_not_overwritten(tmp_path, classifier_bundle):
 
 
 def test_exporter_refuses_bad_requests(tmp_path, tagger_bundle, classifier_bundle):
-    prep = classifier_bundle.prep
+    lookup = classifier_bundle.lookup
     with pytest.raises(ValueError, match="vocabulary=None"):
         export_saved_model(classifier_bundle.model, tmp_path, task="classifier", vocabulary=None,
                            labels=classifier_bundle.labels)
     with pytest.raises(ValueError, match="labels"):
-        export_saved_model(classifier_bundle.model, tmp_path, task="classifier", vocabulary=prep.vocabulary)
+        export_saved_model(classifier_bundle.model, tmp_path, task="classifier", vocabulary=lookup.vocabulary)
     from seqkeras.models.tagger import build_tagger
 
-    bidirectional = build_tagger(prep.vocabulary.size, prep.vocabulary.size, hidden_dim=4, embedding_dim=4)
+    bidirectional = build_tagger(lookup.vocabulary.size, lookup.vocabulary.size, hidden_dim=4, embedding_dim=4)
     with pytest.raises(ValueError, match="not causal"):  # a bidirectional model cannot `generate`
-        export_saved_model(bidirectional, tmp_path, task="char_lm", vocabulary=prep.vocabulary)
+        export_saved_model(bidirectional, tmp_path, task="char_lm", vocabulary=lookup.vocabulary)
     with pytest.raises(ValueError, match="task"):
-        export_saved_model(classifier_bundle.model, tmp_path, task="translator", vocabulary=prep.vocabulary)
+        export_saved_model(classifier_bundle.model, tmp_path, task="translator", vocabulary=lookup.vocabulary)
     with pytest.raises(ValueError, match="char_ids"):  # the tagger needs its character vocabulary
         export_saved_model(tagger_bundle.model, tmp_path, task="tagger", labels=tagger_bundle.labels,
-                           vocabulary=tagger_bundle.prep.vocabulary, lowercase=True)
+                           vocabulary=tagger_bundle.lookup.vocabulary, lowercase=True)
     with pytest.raises(ValueError, match="tokenizer=.*bpe"):  # the serving split must be a TokenLookup split
-        export_saved_model(classifier_bundle.model, tmp_path, task="classifier", vocabulary=prep.vocabulary,
+        export_saved_model(classifier_bundle.model, tmp_path, task="classifier", vocabulary=lookup.vocabulary,
                            labels=classifier_bundle.labels, tokenizer="bpe")
     with pytest.raises(ValueError, match="max_length=1"):  # the char LM's BOS leaves no room for a character
-        export_saved_model(classifier_bundle.model, tmp_path, task="char_lm", vocabulary=prep.vocabulary, max_length=1)
+        export_saved_model(classifier_bundle.model, tmp_path, task="char_lm", vocabulary=lookup.vocabulary, max_length=1)
     assert not (tmp_path / "tagger").exists() or existing_versions(tmp_path / "tagger") == []

@@ -47,7 +47,7 @@ def test_rest_requests_in_both_forms_match_the_signatures(exports, loaded, class
         assert list(parsed["label"]) == [label.decode() for label in direct["label"].numpy()]
 
     # Token-id signature with three inputs (tagger: token_ids, padding_mask, char_ids), row form.
-    batch = next(iter(tagger_bundle.prep.dataset(tagger_bundle.words[:2], batch_size=2)))
+    batch = tagger_bundle.lookup(tf.constant(tagger_bundle.texts[:2]))
     inputs = {key: value.numpy() for key, value in batch.items()}
     spec = specs["tagger"]["tag_token_ids"]
     body = client.build_predict_request(spec, inputs, form="instances", signature_name="tag_token_ids")

@@ -16,10 +16,13 @@ from seqkeras.data.token_file import read_token_file
 pytestmark = pytest.mark.slow
 
 
-def _examples(prep, word_lists, max_word_length=16):
-    """Batch-1 model inputs per sentence; `char_ids` padded to the static TFLite width."""
+def _examples(lookup, texts, max_word_length=16):
+    """Batch-1 model inputs per text (the training `TokenLookup`'s); `char_ids` padded to the static TFLite width."""
+    import tensorflow as tf
+
     examples = []
-    for batch in prep.dataset(word_lists, batch_size=1):
+    for text in texts:
+        batch = lookup(tf.constant([text]))
         example = {key: value.numpy() for key, value in batch.items()}
         if "char_ids" in example:
             chars = example["char_ids"]
@@ -42,7 +45,7 @@ def test_tagger_converts_to_fused_lstm_and_matches_keras(tagger_bundle):
     content, info = convert(tagger_bundle.model)
     assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in info["ops"] and "WHILE" not in info["ops"]
     assert info["fused_lstm"] and verify_ops_consistent(content, info)
-    examples = _examples(tagger_bundle.prep, tagger_bundle.words[:8])
+    examples = _examples(tagger_bundle.lookup, tagger_bundle.texts[:8])
     # Repeat one length twice in a row: the fused LSTM's state must not carry over between calls.
     examples = examples + examples[-1:]
     diff, agree = _parity(tagger_bundle.model, TFLiteRunner(content), examples)
@@ -68,9 +71,9 @@ def test_char_lm_state_carrying_layers_get_a_fusable_copy(char_lm_bundle):
 
 
 def test_quantisation_variants_convert_and_parity_catches_wrong_outputs(classifier_bundle):
-    model, prep = classifier_bundle.model, classifier_bundle.prep
-    examples = _examples(prep, classifier_bundle.words[:6])
-    representative = [{"token_ids": e["token_ids"][0]} for e in _examples(prep, classifier_bundle.words[6:20])]
+    model, lookup = classifier_bundle.model, classifier_bundle.lookup
+    examples = _examples(lookup, classifier_bundle.texts[:6])
+    representative = [{"token_ids": e["token_ids"][0]} for e in _examples(lookup, classifier_bundle.texts[6:20])]
     sizes, contents = {}, {}
     for quantization in ("float32", "dynamic_range", "float16", "int8"):
         content, info = convert(model, quantization=quantization, representative_token_ids=representative)
@@ -91,20 +94,20 @@ def test_quantisation_variants_convert_and_parity_catches_wrong_outputs(classifi
 
 def test_export_tflite_writes_model_vocabulary_and_metadata(tmp_path, classifier_bundle):
     path = tmp_path / "genre.tflite"
-    metadata = export_tflite(classifier_bundle.model, path, vocabulary=classifier_bundle.prep.vocabulary,
+    metadata = export_tflite(classifier_bundle.model, path, vocabulary=classifier_bundle.lookup.vocabulary,
                              labels=classifier_bundle.labels)
     assert path.stat().st_size == metadata["model_bytes"]
-    assert read_token_file(tmp_path / "genre.vocabulary.txt") == classifier_bundle.prep.vocabulary.tokens
+    assert read_token_file(tmp_path / "genre.vocabulary.txt") == classifier_bundle.lookup.vocabulary.tokens
     assert read_token_file(tmp_path / "genre.labels.txt") == classifier_bundle.labels
     assert json.loads((tmp_path / "genre.json").read_text())["fused_lstm"] is True
     assert metadata["input"] == {"name": "token_ids", "dtype": "int32", "shape": [1, None]}
     assert metadata["output_quantization"] is None  # float32: no int8 output grid
     with pytest.raises(FileExistsError):
-        export_tflite(classifier_bundle.model, path, vocabulary=classifier_bundle.prep.vocabulary)
+        export_tflite(classifier_bundle.model, path, vocabulary=classifier_bundle.lookup.vocabulary)
     with pytest.raises(ValueError, match="vocabulary=None"):
         export_tflite(classifier_bundle.model, tmp_path / "x.tflite", vocabulary=None)
     with pytest.raises(ValueError, match="representative"):
-        export_tflite(classifier_bundle.model, tmp_path / "y.tflite", vocabulary=classifier_bundle.prep.vocabulary,
+        export_tflite(classifier_bundle.model, tmp_path / "y.tflite", vocabulary=classifier_bundle.lookup.vocabulary,
                       quantization="int8")
     runner = TFLiteRunner(path)
     with pytest.raises(ValueError, match="shape"):

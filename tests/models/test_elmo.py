@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from seqkeras.losses import MaskedSparseCategoricalCrossentropy
-from seqkeras.models.common import WordPreprocessor
+from seqkeras.models.common import text_batches
 from seqkeras.models.common.word_lookup import build_word_lookup
 from seqkeras.models.elmo import (
     BidirectionalLanguageModel,
@@ -355,12 +355,13 @@ def real_sentences(ewt_dir):
 @pytest.mark.slow
 def test_bilm_learns_from_real_sentences(real_sentences):
     """Ten Adam steps on 200 Wikipedia + EWT sentences lower both directions' loss."""
-    prep = WordPreprocessor.build(real_sentences, min_count=1, max_size=200)
-    assert prep.vocabulary.size == 200
-    data = prep.dataset(real_sentences, batch_size=40, shuffle=True, seed=0)
+    lookup = build_word_lookup(real_sentences, min_count=1, max_size=200)
+    assert lookup.vocabulary_size == 200
+    data = text_batches(lookup, [" ".join(words) for words in real_sentences], batching="sorted", batch_size=40,
+                        shuffle=True, seed=0)
     keras.utils.set_random_seed(0)
     model = build_bidirectional_lm(
-        prep.vocabulary.size, prep.char_vocabulary.size, char_filters=16, hidden_dim=8, num_layers=1, dropout=0.0
+        lookup.vocabulary_size, lookup.char_vocabulary.size, char_filters=16, hidden_dim=8, num_layers=1, dropout=0.0
     )
     model.compile(keras.optimizers.Adam(3e-2))
     before = model.evaluate(data, verbose=0, return_dict=True)

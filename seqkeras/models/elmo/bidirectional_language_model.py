@@ -20,7 +20,7 @@ class BidirectionalLanguageModel(SequenceTaskModel):
     averaged over the real targets of the batch only: padded positions, the forward LM's last
     real step and the backward LM's first step have no target and contribute nothing. So
     `fit` and `evaluate` take batches of inputs alone (no `y`), e.g.
-    `WordPreprocessor.dataset(sentences)`, and `compile` takes no loss.
+    `text_batches(lookup, texts)`, and `compile` takes no loss.
 
     Besides `loss` (the sum), training and evaluation report `forward_loss` and
     `backward_loss`: mean negative log-likelihood in nats per real target over everything seen

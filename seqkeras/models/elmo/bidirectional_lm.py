@@ -39,7 +39,7 @@ def build_bidirectional_lm(
 
     Args:
         vocabulary_size: size of the output word vocabulary (reserved ids included), e.g.
-            `WordPreprocessor.vocabulary.size`; keep it to the most frequent words (`max_size`)
+            `build_word_lookup(...).vocabulary_size`; keep it to the most frequent words (`max_size`)
             so the softmax stays affordable.
         char_vocabulary_size: number of character ids (padding 0 included).
         char_embedding_dim: character embedding width.

@@ -41,7 +41,7 @@ def check_contextual_layers(contextual_layers, char_vocabulary_size, causal):
         raise ValueError(
             "With `contextual_layers`, the model's `char_ids` feed the contextual model too, so "
             f"`char_vocabulary_size` must be its character vocabulary size, {expected} (build the "
-            "model's WordPreprocessor with `seqkeras.models.elmo.tagger_preprocessor`). "
+            "model's TokenLookup with `seqkeras.models.elmo.tagger_preprocessor`). "
             f"Received: char_vocabulary_size={char_vocabulary_size!r}"
         )
     if causal:
