@@ -23,6 +23,7 @@ from pipelines import common
 
 TEXT_TASKS = {"tagger": "tagger", "classifier": "classifier", "charlm": "char_lm"}
 SUPPORTED = tuple(TEXT_TASKS) + ("forecast",)
+SAVEDMODEL_ONLY = ("bilm", "seq2seq", "word2vec")  # export/task_archives.py; no TFLite export
 CHAR_LM_MAX_LENGTH = 1001  # default longest scored text of a char LM export: BOS + 1000 characters
 WORD_MAX_LENGTH = 128
 CALIBRATION_MAX_LENGTH = 256  # tokens per calibration example (longer texts are cut)
@@ -104,6 +105,11 @@ def export_run_saved_model(run_dir, base_dir, *, name=None, version=None, overwr
     """
     from export import saved_model
 
+    run = common.load_run(run_dir)
+    if run.family in SAVEDMODEL_ONLY:
+        return _export_task_run(run, base_dir, name=name, version=version, overwrite=overwrite,
+                                warmup_texts=warmup_texts, max_batch_size=max_batch_size,
+                                max_text_chars=max_text_chars, max_length=max_length)
     exportable = load_exportable(run_dir, what="export savedmodel")
     name = name or exportable.family
     limits = {key: value for key, value in (("max_batch_size", max_batch_size), ("max_text_chars", max_text_chars))
@@ -121,6 +127,20 @@ def export_run_saved_model(run_dir, base_dir, *, name=None, version=None, overwr
         exportable.network, base_dir, task=exportable.task, name=name, version=version, overwrite=overwrite,
         warmup_texts=warmup_texts, **limits, **arguments,
     )
+
+
+def _export_task_run(run, base_dir, *, name, max_length, **options):
+    """A bilm / seq2seq / word2vec run through `export.task_archives` (their own signatures)."""
+    from export import task_archives
+
+    if max_length is not None:
+        raise common.UserError(f"--max-length does not apply to {run.family} runs (their model.keras fixes the "
+                               f"text handling). Received: --max-length {max_length}")
+    model = common.load_model(run.model_path)
+    problem = task_archives.check_model(run, model)
+    if problem:
+        raise common.UserError(problem)
+    return task_archives.export_task_run(run, model, base_dir, name or run.family, **options)
 
 
 def calibration_lookup(exportable):

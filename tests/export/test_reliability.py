@@ -255,7 +255,7 @@ def test_cli_user_errors_are_one_line_with_exit_2(pooled_run, tmp_path):
     base = tmp_path / "serving"
     assert _seqkeras("export", "savedmodel", pooled_run, "--base-dir", base, "--version", "1").returncode == 0
     cases = [
-        (["export", "savedmodel", word2vec], "export savedmodel does not support word2vec runs yet"),
+        (["export", "savedmodel", word2vec], "model file not found"),
         (["export", "tflite", word2vec], "export tflite does not support word2vec runs yet"),
         (["export", "savedmodel", tmp_path / "missing"], "run dir not found"),
         (["export", "savedmodel", corrupt, "--base-dir", base], "empty, truncated or not a .keras archive"),

@@ -1,0 +1,140 @@
+"""`seqkeras export savedmodel RUN` of biLM, seq2seq and word2vec runs (export/task_archives.py).
+
+Each family: a tiny run trained through its pipeline's `main` on real data, exported through the
+CLI, loaded in a fresh process (only TF and TF Text imported) and called on raw strings; the outputs
+equal `seqkeras embed` / `seqkeras predict` / the run's `KeyedVectors`. One fresh process serves
+the three exports.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from export.verify import call_in_fresh_process
+from pipelines import cli, common, train_bilm, train_seq2seq, train_word2vec
+
+BILM = dict(
+    corpus=("lee",), max_sentences=40, min_words=4, max_words=30, valid_fraction=0.2, split_seed=3,
+    split="whitespace", lowercase=False, vocabulary_size=40, min_count=3, max_word_length=7, char_embedding_dim=5,
+    char_filters=6, hidden_dim=4, num_layers=1, dropout=0.2, batching="bucketed", batch_size=7, token_budget=300,
+    num_buckets=3, epochs=1, steps_per_epoch=2, learning_rate=0.004, clipnorm=0.5, seed=11, verbose=0,
+)
+SEQ2SEQ = dict(
+    pairs="addition", num_problems=200, heldout_problems=20, max_digits=2, valid_fraction=0.25, split_seed=3,
+    max_target_length=6, embedding_dim=5, hidden_dim=8, num_layers=1, pooling="mean", conditioning="concat",
+    cell="elman", dropout=0.1, batching="sorted", batch_size=16, epochs=1, steps_per_epoch=3, learning_rate=0.01,
+    clipnorm=0.5, seed=5, num_samples=2, verbose=0,
+)
+WORD2VEC = dict(corpus="lee", max_documents=40, min_count=3, vector_size=8, epochs=1, batch_size=512, verbose=0)
+
+SENTENCES = ["The cat sat on the mat .", "A much longer sentence with words the model never saw , zyzzyva .", ""]
+SOURCES = ["12+7", "3+45", "9+9"]
+WORDS = ["the", "The", "government", "zyzzyva-unknown", ""]
+
+
+def _cli(argv):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([str(arg) for arg in argv])
+    assert exit_info.value.code == 0, argv
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("task_archives")
+    runs = {
+        "bilm": (train_bilm, BILM),
+        "seq2seq": (train_seq2seq, SEQ2SEQ),
+        "word2vec": (train_word2vec, WORD2VEC),
+    }
+    versions = {}
+    for family, (module, fields) in runs.items():
+        run_dir = root / family
+        module.main(module.TrainConfig(**fields, run_dir=str(run_dir)))
+        _cli(["export", "savedmodel", run_dir, "--base-dir", root / "serving", "--version", "1"])
+        versions[family] = root / "serving" / family / "1"
+    calls = [
+        (versions["bilm"], "embed_text", {"text": np.array(SENTENCES, dtype=object)}),
+        (versions["seq2seq"], "generate_text", {"text": np.array(SOURCES, dtype=object)}),
+        (versions["word2vec"], "vectors", {"words": np.array(WORDS, dtype=object)}),
+        (versions["word2vec"], "request_limits", {}),
+    ]
+    outputs, info = call_in_fresh_process(versions["bilm"], calls)
+    assert info["modules"] == []  # the exports need none of the project's code
+    return root, versions, dict(zip(("bilm", "seq2seq", "word2vec", "limits"), outputs)), info
+
+
+@pytest.mark.slow
+def test_bilm_embed_text_equals_seqkeras_embed(exported):
+    root, versions, outputs, info = exported
+    assert {"serving_default", "embed_text", "request_limits"} <= set(info["signatures"][str(versions["bilm"])])
+    _cli(["embed", root / "bilm", *sum((["--text", text] for text in SENTENCES), []), "--out", root / "bilm.npz"])
+    reference = np.load(root / "bilm.npz")
+    served = outputs["bilm"]
+    layers, mask = served["layers"], served["padding_mask"]
+    assert layers.shape[:2] == (3, reference["layers"].shape[0]) and layers.shape[-1] == reference["layers"].shape[-1]
+    splits = reference["row_splits"]
+    assert served["num_tokens"].tolist() == np.diff(splits).tolist() == [7, 13, 0]
+    for row in range(len(SENTENCES)):
+        count = int(served["num_tokens"][row])
+        assert mask[row].sum() == count and mask[row, :count].all()
+        assert [t.decode() for t in served["tokens"][row, :count]] == list(reference["tokens"][splits[row]: splits[row + 1]])
+        np.testing.assert_allclose(layers[row, :, :count], reference["layers"][:, splits[row]: splits[row + 1]],
+                                   atol=1e-5)
+        assert not layers[row, :, count:].any()  # padding: zeros
+    assert not served["truncated"].any()
+
+
+@pytest.mark.slow
+def test_seq2seq_generate_text_equals_seqkeras_predict(exported):
+    root, versions, outputs, _ = exported
+    out = root / "predict.jsonl"
+    _cli(["predict", root / "seq2seq", *sum((["--text", text] for text in SOURCES), []), "--out", out])
+    predicted = [json.loads(line)["target"] for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [value.decode("utf-8") for value in outputs["seq2seq"]["target"]] == predicted
+    task = common.load_model(root / "seq2seq" / "model.keras")
+    assert predicted == task.generate(SOURCES)  # greedy, as the Python API
+
+
+@pytest.mark.slow
+def test_word2vec_vectors_equal_the_runs_keyed_vectors(exported):
+    from seqkeras.models.word2vec import load_keyed_vectors
+
+    root, _, outputs, _ = exported
+    vectors = load_keyed_vectors(root / "word2vec")
+    served = outputs["word2vec"]
+    assert served["vectors"].shape == (len(WORDS), vectors.vector_size)
+    # the run lower-cases: "The" is "the"; unknown and empty words give zeros and known=False
+    assert served["known"].tolist() == [True, True, True, False, False]
+    for row, word in enumerate(WORDS[:3]):
+        np.testing.assert_allclose(served["vectors"][row], vectors[word.lower()], atol=1e-6)
+    assert not served["vectors"][3:].any()
+    assert int(outputs["limits"]["max_batch_size"]) == 128
+    assert json.loads((root / "serving" / "word2vec" / "1" / "assets.extra" / "request_limits.json").read_text())[
+        "max_batch_size"] == 128
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family,signature", [("bilm", "embed_text"), ("seq2seq", "generate_text"),
+                                              ("word2vec", "vectors")])
+def test_an_empty_batch_is_refused(exported, family, signature):
+    _, versions, _, _ = exported
+    function = tf.saved_model.load(str(versions[family])).signatures[signature]
+    name = "words" if family == "word2vec" else "text"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"must hold 1 to 128 rows \(max_batch_size\)"):
+        function(**{name: tf.constant([], tf.string)})
+
+
+@pytest.mark.slow
+def test_tflite_stays_refused_and_max_length_does_not_apply(exported, capsys):
+    root, _, _, _ = exported
+    for argv, message in (
+        (["export", "tflite", root / "bilm", "--out", root / "bilm.tflite"], "export tflite does not support bilm"),
+        (["export", "savedmodel", root / "word2vec", "--base-dir", root / "serving", "--max-length", "5"],
+         "--max-length does not apply to word2vec runs"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main([str(arg) for arg in argv])
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
