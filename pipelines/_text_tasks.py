@@ -175,8 +175,14 @@ def batches(config, lookup, texts, targets, *, train):
         raise common.UserError(f"{'--train' if train else '--dev'}: {str(error).splitlines()[0]}") from None
 
 
-def fit_task(config, run_dir, network, lookup, labels, family, train_data, dev_data, loss, train_statistics):
-    """Compiles and fits `network`, saves the `TextTask`; returns `(task, fit_summary)`."""
+def fit_task(config, run_dir, network, lookup, labels, family, train_data, dev_data, loss, train_statistics,
+             accuracy=None):
+    """Compiles and fits `network`, saves the `TextTask`; returns `(task, fit_summary)`.
+
+    `accuracy`: the "accuracy" metric (default `SparseCategoricalAccuracy`; taggers pass
+    `TokenAccuracy`, which counts real tokens exactly; it is compiled as a weighted metric). With `config.patience` the fit stops
+    early on the validation accuracy and keeps the best epoch's weights.
+    """
     import keras
 
     from seqkeras.models.common import TextTask
@@ -190,10 +196,18 @@ def fit_task(config, run_dir, network, lookup, labels, family, train_data, dev_d
     network.compile(
         optimizer=optimizer,
         loss=loss,
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        metrics=[] if accuracy else [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        weighted_metrics=[accuracy] if accuracy else None,  # Keras gives sample weights to these only
     )
     timer = throughput_callback()
     callbacks = common.standard_callbacks(run_dir) + [timer]
+    patience = getattr(config, "patience", 0)
+    stopper = None
+    if patience:
+        # Early stopping on the validation accuracy; the best epoch's weights are the ones saved.
+        stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience,
+                                                restore_best_weights=True)
+        callbacks.append(stopper)
     history = network.fit(train_data, validation_data=dev_data, epochs=config.epochs, callbacks=callbacks,
                           verbose=config.verbose, shuffle=False)
     common.raise_if_diverged(callbacks)
@@ -211,6 +225,11 @@ def fit_task(config, run_dir, network, lookup, labels, family, train_data, dev_d
         "train_seconds": round(seconds, 1),
         "real_tokens_per_second": round(statistics["real_tokens"] * epochs_run / seconds, 1) if seconds else None,
     }
+    if stopper is not None:
+        accuracies = [float(value) for value in history.history.get("val_accuracy", [])]
+        summary["epochs_run"] = len(accuracies)
+        summary["best_epoch"] = int(max(range(len(accuracies)), key=accuracies.__getitem__)) + 1 if accuracies else None
+        summary["best_validation_accuracy"] = max(accuracies) if accuracies else None
     history_dict = {"epoch": list(history.epoch), **{k: [float(v) for v in vs] for k, vs in history.history.items()}}
     return task, summary, history_dict
 

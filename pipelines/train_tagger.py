@@ -29,9 +29,12 @@ TRAINING_WORDS_FILE = "training_words.txt"
 class TrainConfig:
     # --- data ---
     train: str = common.field("", "training CoNLL-U file (.conllu or .conllu.gz)")
-    dev: str = common.field("", "development CoNLL-U file: validation after each epoch and the final figures")
+    dev: str = common.field("", "development CoNLL-U file: the final figures (and the per-epoch validation when "
+                                "--validation-fraction is 0)")
     column: str = common.field("upos", 'the tag column to learn: "upos" or "xpos"')
     max_train_sentences: int = common.field(0, "use only the first N training sentences (0: all)")
+    validation_fraction: float = common.field(0.1, "share of the training documents (sent_id prefixes) held out "
+                                                   "for validation and early stopping (0: validate on --dev)")
     # --- words ---
     min_count: int = common.field(2, "a lower-cased word needs this many training occurrences to get its own id")
     lowercase: bool = common.field(True, "lower-case words for the word lookup (characters keep their case)")
@@ -47,8 +50,12 @@ class TrainConfig:
     hidden_dim: int = common.field(128, "LSTM units per direction")
     num_layers: int = common.field(1, "stacked BiLSTM layers")
     dropout: float = common.field(0.33, "dropout on the word features and after each BiLSTM layer")
+    word_dropout: float = common.field(0.0, "probability of reading a training word as <oov> (trains the "
+                                            "unseen-word path)")
     # --- training ---
-    epochs: int = common.field(6, "passes over the training sentences")
+    epochs: int = common.field(20, "most passes over the training sentences")
+    patience: int = common.field(2, "stop after this many epochs without a better validation accuracy and keep "
+                                    "the best epoch's weights (0: run every epoch, keep the last)")
     batching: str = common.field("token_budget", "random, sorted, bucketed or token_budget (buckets from length "
                                                  "quantiles); packed does not fit this model")
     batch_size: int = common.field(32, "sentences per batch (random/sorted/bucketed); sets the default token budget")
@@ -65,6 +72,13 @@ class TrainConfig:
         if self.column not in COLUMNS:
             raise ValueError(f"`column` must be one of {COLUMNS}. Received: column={self.column!r}")
         _text_tasks.check_batching(self)
+        if not 0.0 <= self.validation_fraction < 0.5:
+            raise ValueError(f"`validation_fraction` must be in [0, 0.5). "
+                             f"Received: validation_fraction={self.validation_fraction!r}")
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise ValueError(f"`word_dropout` must be in [0, 1). Received: word_dropout={self.word_dropout!r}")
+        if self.patience < 0:
+            raise ValueError(f"`patience` must be >= 0. Received: patience={self.patience!r}")
         if self.contextual and not self.char_filters:
             raise ValueError("`contextual` feeds the biLM the tagger's characters; it needs char_filters > 0. "
                              f"Received: char_filters={self.char_filters}")
@@ -103,6 +117,34 @@ def load_data(config):
     return train, dev
 
 
+def document_of(sentence):
+    """The document of a sentence: its sent_id without the trailing "-<number>" (EWT's convention)."""
+    return (sentence.sent_id or "").rsplit("-", 1)[0]
+
+
+def split_documents(sentences, fraction, seed=0):
+    """`(train, validation)`: a random `fraction` of the training *documents* held out whole.
+
+    Sentences of one document share words and topic, and dev/test come from unseen documents,
+    so the validation part holds whole documents. With fewer than 10 documents (no usable
+    sent_ids) every sentence counts as its own document.
+    """
+    import numpy as np
+
+    documents = [document_of(sentence) for sentence in sentences]
+    if len(set(documents)) < 10:
+        documents = list(range(len(sentences)))
+    names = sorted(set(documents))
+    held = max(1, int(round(fraction * len(names))))
+    if held >= len(names):
+        raise common.UserError(f"--validation-fraction {fraction} leaves no training document "
+                               f"({len(names)} documents in --train)")
+    validation = set(np.random.default_rng(seed).permutation(len(names))[:held].tolist())
+    held_names = {names[i] for i in validation}
+    train = [s for s, d in zip(sentences, documents) if d not in held_names]
+    return train, [s for s, d in zip(sentences, documents) if d in held_names]
+
+
 def texts_of(sentences):
     return [" ".join(sentence.words) for sentence in sentences]
 
@@ -131,6 +173,7 @@ def backbone_options(config, lookup, embedding_weights=None, contextual_layers=N
         char_embedding_dim=config.char_embedding_dim,
         char_filters=config.char_filters or 1,
         contextual_layers=contextual_layers,
+        word_dropout=config.word_dropout,
     )
 
 
@@ -158,6 +201,7 @@ def main(config, resume=False, overwrite=False):
     import keras
 
     from seqkeras.losses import MaskedSparseCategoricalCrossentropy
+    from seqkeras.models.common import TokenAccuracy
     from seqkeras.models.tagger import build_tagger
 
     keras.utils.set_random_seed(config.seed)
@@ -167,12 +211,18 @@ def main(config, resume=False, overwrite=False):
     tags = sorted({tag for sentence in train for tag in sentence.tags})
     tags += sorted({tag for sentence in dev for tag in sentence.tags} - set(tags))
     tag_index = {tag: index for index, tag in enumerate(tags)}
+    # Validation (early stopping, best checkpoint): held-out training documents, so --dev is read
+    # once, at the end; with --validation-fraction 0 the old protocol validates on --dev every epoch.
+    if config.validation_fraction:
+        train, validation = split_documents(train, config.validation_fraction, config.seed)
+    else:
+        validation = dev
     embedder, bilm_lookup = pretrained_inputs(config)
     lookup = build_lookup(config, train, bilm_lookup)
     train_data, statistics = _text_tasks.batches(
         config, lookup, texts_of(train), [[tag_index[t] for t in s.tags] for s in train], train=True)
-    dev_data = _text_tasks.batches(config, lookup, texts_of(dev), [[tag_index[t] for t in s.tags] for s in dev],
-                                   train=False)
+    validation_data = _text_tasks.batches(
+        config, lookup, texts_of(validation), [[tag_index[t] for t in s.tags] for s in validation], train=False)
 
     # === Model ===
     weights, found = None, None
@@ -183,11 +233,14 @@ def main(config, resume=False, overwrite=False):
 
     # === Training ===
     task, summary, history = _text_tasks.fit_task(
-        config, run_dir, network, lookup, tags, "tagger", train_data, dev_data,
-        MaskedSparseCategoricalCrossentropy(from_logits=True), statistics,
+        config, run_dir, network, lookup, tags, "tagger", train_data, validation_data,
+        MaskedSparseCategoricalCrossentropy(from_logits=True), statistics, accuracy=TokenAccuracy(name="accuracy"),
     )
     if found is not None:
         summary["embeddings_found"] = found
+    summary["train_sentences"] = len(train)
+    summary["validation"] = (f"{len(validation)} sentences of {len({document_of(s) for s in validation})} held-out "
+                             f"training documents" if config.validation_fraction else "--dev")
     training_words = sorted({_key(word, config.lowercase) for sentence in train for word in sentence.words})
     (run_dir / TRAINING_WORDS_FILE).write_text("\n".join(training_words) + "\n", encoding="utf-8")
 
@@ -196,11 +249,14 @@ def main(config, resume=False, overwrite=False):
     metrics = _text_tasks.finish_run(config, run_dir, "tagger", history, summary,
                                      {key: dev_metrics[key] for key in ("accuracy", "unseen_accuracy", "tokens",
                                                                         "unseen_tokens", "per_tag")})
+    stopped = (f"best epoch {summary['best_epoch']} of {summary['epochs_run']}, " if "best_epoch" in summary else "")
+    unseen = "n/a" if dev_metrics["unseen_accuracy"] is None else f"{dev_metrics['unseen_accuracy']:.4f}"
     print(f"tagger: dev {config.column} accuracy {dev_metrics['accuracy']:.4f} (unseen words "
-          f"{dev_metrics['unseen_accuracy']:.4f}), {summary['real_tokens_per_second']:.0f} real tokens/s, "
+          f"{unseen}), {stopped}{summary['real_tokens_per_second']:.0f} real tokens/s, "
           f"padding {summary['padding_fraction']:.1%} ({config.batching}); run saved to {run_dir}")
     return {"metrics": metrics, "task": task, "lookup": lookup, "tags": tags, "summary": summary,
-            "datasets": {"train": train_data, "dev": dev_data}, "train_sentences": train}
+            "datasets": {"train": train_data, "validation": validation_data}, "train_sentences": train,
+            "validation_sentences": validation}
 
 
 def _key(word, lowercase):

@@ -13,6 +13,8 @@ from seqkeras.models.common import (
     ReverseValidSteps,
     TextBackbone,
     TextTask,
+    TokenAccuracy,
+    WordDropout,
     build_word_lookup,
     text_batches,
 )
@@ -54,6 +56,52 @@ def test_character_word_encoder_layer_contract():
         expected_num_trainable_weights=3,
     )
     np.testing.assert_array_equal(np.asarray(out)[0, 2], np.zeros(4))  # an all-pad word
+
+
+def test_word_dropout_replaces_real_words_by_oov_in_training_only():
+    ids = np.tile(np.array([[4, 5, 6, 7, 8, 1, 2, 3, 0, 0]], dtype="int32"), (400, 1))
+    layer = WordDropout(0.3, seed=1)
+    np.testing.assert_array_equal(layer(ids, training=False).numpy(), ids)
+    dropped = layer(ids, training=True).numpy()
+    np.testing.assert_array_equal(dropped[:, 5:], ids[:, 5:])  # <oov>, <bos>, <eos>, padding kept
+    changed = dropped[:, :5] != ids[:, :5]
+    assert np.all(dropped[:, :5][changed] == 1)  # only ever to OOV_ID
+    assert 0.27 < changed.mean() < 0.33
+    assert WordDropout.from_config(layer.get_config()).rate == 0.3
+
+
+def test_backbone_word_dropout_trains_the_oov_row_and_round_trips():
+    """A tagger whose training text never holds <oov> still updates the <oov> embedding with word dropout."""
+    keras.utils.set_random_seed(0)
+    outputs = {}
+    for rate in (0.0, 0.5):
+        model = build_tagger(vocabulary_size=20, num_tags=5, hidden_dim=4, embedding_dim=4, word_dropout=rate)
+        model.compile(keras.optimizers.Adam(1e-2), MaskedSparseCategoricalCrossentropy(from_logits=True))
+        before = model.get_layer("backbone").get_layer("token_embedding").get_weights()[0][1].copy()
+        model.fit(_inputs(), IDS % 5, epochs=3, verbose=0)
+        after = model.get_layer("backbone").get_layer("token_embedding").get_weights()[0][1]
+        outputs[rate] = not np.allclose(before, after)
+    assert outputs == {0.0: False, 0.5: True}
+    assert model.get_layer("backbone").word_dropout == 0.5
+    reloaded = reload_keras(model)
+    assert reloaded.get_layer("backbone").word_dropout == 0.5
+    np.testing.assert_allclose(reloaded(_inputs()).numpy(), model(_inputs()).numpy(), atol=1e-6)  # inference: identity
+
+
+def test_token_accuracy_counts_real_tokens_over_batches_of_any_width():
+    """Two batches padded to different widths: the figure is correct tokens / real tokens (3/5)."""
+    batches = [(np.array([[1, 2]]), np.eye(3)[[[1, 0]]], np.array([[1.0, 1.0]])),  # 1 of 2 right
+               (np.array([[1, 2, 0, 0, 0, 0]]), np.eye(3)[[[1, 2, 0, 0, 0, 0]]], np.array([[1.0, 1, 1, 0, 0, 0]]))]
+    metric = TokenAccuracy()
+    for y, p, w in batches:
+        metric.update_state(y, p, sample_weight=w)
+    assert float(metric.result()) == pytest.approx(0.8)  # 4 of 5 real tokens right
+    keras_mean = keras.metrics.SparseCategoricalAccuracy()
+    for y, p, w in batches:
+        keras_mean.update_state(y, p, sample_weight=w)
+    assert float(keras_mean.result()) != pytest.approx(0.8)  # averages each row over its padded width first
+    metric.reset_state()
+    assert float(metric.result()) == 0.0 and TokenAccuracy.from_config(metric.get_config()).name == "accuracy"
 
 
 def test_frozen_character_word_encoder_stays_frozen_after_reload():

@@ -20,9 +20,9 @@ from pipelines import _text_tasks, common, evaluate, predict, train_tagger
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
-def _slice(source, target, count):
-    """The first `count` sentences of a CoNLL-U(.gz) file, as a plain .conllu file."""
-    blocks = gzip.open(source, "rt", encoding="utf-8").read().split("\n\n")[:count]
+def _slice(source, target, count, stride=1):
+    """`count` sentences (every `stride`-th) of a CoNLL-U(.gz) file, as a plain .conllu file."""
+    blocks = gzip.open(source, "rt", encoding="utf-8").read().split("\n\n")[::stride][:count]
     target.write_text("\n\n".join(blocks) + "\n\n", encoding="utf-8")
     return target
 
@@ -31,7 +31,7 @@ def _slice(source, target, count):
 def files(ewt_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("tagger_data")
     return {
-        "train": _slice(ewt_dir / "en_ewt-ud-train.conllu.gz", folder / "train.conllu", 90),
+        "train": _slice(ewt_dir / "en_ewt-ud-train.conllu.gz", folder / "train.conllu", 90, stride=97),  # ~70 documents
         "dev": _slice(ewt_dir / "en_ewt-ud-dev.conllu.gz", folder / "dev.conllu", 30),
         "folder": folder,
     }
@@ -74,10 +74,10 @@ def bilm_run(files):
 # without a check below (or the other way round).
 def _tiny(files, word2vec_file, bilm_run, run_dir):
     return dict(
-        train=str(files["train"]), dev=str(files["dev"]), column="xpos", max_train_sentences=60, min_count=1,
-        lowercase=False, max_word_length=6, embeddings=str(word2vec_file[0]), freeze_embeddings=True,
+        train=str(files["train"]), dev=str(files["dev"]), column="xpos", max_train_sentences=60,
+        validation_fraction=0.25, min_count=1, lowercase=False, max_word_length=6, embeddings=str(word2vec_file[0]), freeze_embeddings=True,
         contextual=str(bilm_run[0]), embedding_dim=8, char_embedding_dim=4, char_filters=6, hidden_dim=5,
-        num_layers=2, dropout=0.1, epochs=2, batching="bucketed", batch_size=16, token_budget=300, num_buckets=4,
+        num_layers=2, dropout=0.1, word_dropout=0.2, epochs=3, patience=1, batching="bucketed", batch_size=16, token_budget=300, num_buckets=4,
         learning_rate=0.004, clipnorm=0.5, seed=3, run_dir=str(run_dir), verbose=0,
     )
 
@@ -102,10 +102,18 @@ def test_the_table_names_every_field(tmp_path):
 def test_every_config_field_reaches_data_model_and_optimizer(trained, word2vec_file, bilm_run):
     config, result = trained
     task, lookup, network = result["task"], result["lookup"], result["task"].network
-    # data: 60 sentences, the xpos column, words with their case (lowercase=False, min_count=1)
-    assert len(result["train_sentences"]) == 60
+    # data: 60 sentences, a quarter of their documents held out whole for validation (seed 3), the xpos
+    # column, words with their case (lowercase=False, min_count=1) from the training part only
+    train, held = result["train_sentences"], result["validation_sentences"]
+    assert len(train) + len(held) == 60 and held
+    documents = {train_tagger.document_of(s) for s in train + held}
+    held_documents = {train_tagger.document_of(s) for s in held}
+    assert len(held_documents) == round(0.25 * len(documents)) and not held_documents & {
+        train_tagger.document_of(s) for s in train}
+    assert held == train_tagger.split_documents(train + held, 0.25, 3)[1] != \
+        train_tagger.split_documents(train + held, 0.25, 4)[1]
     assert "NN" in task.labels and "NOUN" not in task.labels
-    words = {w for s in result["train_sentences"] for w in s.words}
+    words = {w for s in train for w in s.words}
     assert set(lookup.tokens[4:]) == words and not lookup.lowercase
     assert lookup.max_word_length == 6
     # contextual: the biLM's characters feed its frozen layers, mixed by a ScalarMix
@@ -122,17 +130,25 @@ def test_every_config_field_reaches_data_model_and_optimizer(trained, word2vec_f
     backbone = network.get_layer("backbone")
     assert (backbone.embedding_dim, backbone.char_embedding_dim, backbone.char_filters) == (8, 4, 6)
     assert (backbone.hidden_dim, backbone.num_layers, backbone.dropout) == (5, 2, 0.1)
+    assert backbone.word_dropout == 0.2 and backbone.get_layer("word_dropout").rate == 0.2
     # batching: bucketed batches of <= 16 sentences, 4 quantile buckets at most
     summary = result["summary"]
     assert summary["batching"] == "bucketed" and len(summary["bucket_boundaries"]) <= 3
     assert all(features["token_ids"].shape[0] <= 16 for features, _, _ in result["datasets"]["train"])
-    # optimizer and epochs
+    # optimizer, epochs and early stopping (patience 1): the saved weights are the best epoch's on validation
     optimizer = network.optimizer
     assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(0.004)
     assert optimizer.clipnorm == 0.5
-    assert int(optimizer.iterations.numpy()) == 2 * summary["batches_per_epoch"]
     metrics = json.loads(pathlib.Path(config.run_dir, "metrics.json").read_text())
-    assert len(metrics["history"]["loss"]) == 2 and 0.0 <= metrics["training"]["padding_fraction"] < 1.0
+    accuracies = metrics["history"]["val_accuracy"]
+    assert summary["epochs_run"] == len(accuracies) == len(metrics["history"]["loss"]) <= 3
+    assert int(optimizer.iterations.numpy()) == summary["epochs_run"] * summary["batches_per_epoch"]
+    assert summary["best_epoch"] == int(np.argmax(accuracies)) + 1 and summary["best_validation_accuracy"] == \
+        max(accuracies)
+    restored = network.evaluate(result["datasets"]["validation"], verbose=0, return_dict=True)["accuracy"]
+    assert restored == pytest.approx(max(accuracies), abs=1e-6)
+    assert summary["epochs_run"] == 3 or summary["epochs_run"] == summary["best_epoch"] + 1  # patience 1
+    assert 0.0 <= metrics["training"]["padding_fraction"] < 1.0
     assert metrics["training"]["real_tokens_per_second"] > 0
     # the run dir; verbose=0 prints only the summary line
     for name in ("config.json", "model.keras", "metrics.json", "training_curves.png", "training_words.txt",
@@ -221,7 +237,7 @@ def test_evaluate_predict_and_model_keras_alone(plain_run, files, tmp_path, caps
 
 def _cli(*argv):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "seqkeras.cli", *argv], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *argv], capture_output=True, text=True, env=env,
                           cwd=REPO, timeout=300)
 
 
@@ -264,6 +280,9 @@ def test_existing_run_dir_is_refused_without_resume_or_overwrite(files, tmp_path
     ({"dropout": 1.0}, "dropout=1.0"),
     ({"learning_rate": 0.0}, "learning_rate=0.0"),
     ({"hidden_dim": 0}, "hidden_dim=0"),
+    ({"validation_fraction": 0.5}, "validation_fraction=0.5"),
+    ({"word_dropout": 1.0}, "word_dropout=1.0"),
+    ({"patience": -1}, "patience=-1"),
     ({"contextual": "runs/bilm", "char_filters": 0}, "char_filters=0"),
 ])
 def test_bad_config_values_are_user_errors(values, message):

@@ -5,8 +5,9 @@
 - `TextTask`: a network with its `TokenLookup` attached, saved as one file (raw strings in).
 - `build_word_lookup`: the word-level `TokenLookup` of a task, from its training sentences;
   `text_batches`: texts (and targets) -> batches through that lookup (`batch_sequences`).
-- `SequenceTaskModel`: the Keras model class of every task builder (input checks, logits only).
-- `CharacterWordEncoder`, `encode_sequence`, `ReverseValidSteps`: the backbone's building blocks.
+- `SequenceTaskModel`: the Keras model class of every task builder (input checks, logits only);
+  `TokenAccuracy`: real-token accuracy of a tagger, counted over the whole evaluation.
+- `CharacterWordEncoder`, `encode_sequence`, `ReverseValidSteps`, `WordDropout`: the backbone's building blocks.
 """
 
 from seqkeras.models.common.character_word_encoder import CharacterWordEncoder
@@ -16,5 +17,6 @@ from seqkeras.models.common.sequence_task_model import SequenceTaskModel
 from seqkeras.models.common.text_backbone import TextBackbone
 from seqkeras.models.common.text_batches import text_batches
 from seqkeras.models.common.text_task import TextTask
+from seqkeras.models.common.token_accuracy import TokenAccuracy
+from seqkeras.models.common.word_dropout import WordDropout
 from seqkeras.models.common.word_lookup import build_word_lookup
-from seqkeras.models.common.word_preprocessor import WordPreprocessor

@@ -10,6 +10,7 @@ from seqkeras.models.common._validation import (
 )
 from seqkeras.models.common.character_word_encoder import CharacterWordEncoder
 from seqkeras.models.common.rnn_encoder import CELLS, encode_sequence
+from seqkeras.models.common.word_dropout import WordDropout
 
 
 @keras.saving.register_keras_serializable(package="seqkeras")
@@ -40,6 +41,8 @@ class TextBackbone(keras.Model):
         causal: left-to-right only instead of bidirectional.
         cell: `"lstm"` (seqkeras `LSTM`) or `"elman"` (`ElmanCell`).
         dropout: dropout on the word features and between/after the recurrent layers.
+        word_dropout: probability of reading a real word as `<oov>` in training (`WordDropout`),
+            so the unseen-word embedding learns from words with known contexts.
         embedding_weights: optional float array `[vocabulary_size, embedding_dim]`, the initial
             token embedding (not part of the config: the trained weights are saved instead).
         embedding_trainable: False freezes the token embedding.
@@ -71,6 +74,7 @@ class TextBackbone(keras.Model):
         causal=False,
         cell="lstm",
         dropout=0.0,
+        word_dropout=0.0,
         embedding_weights=None,
         embedding_trainable=True,
         char_vocabulary_size=None,
@@ -88,6 +92,7 @@ class TextBackbone(keras.Model):
         num_layers = check_positive_int("num_layers", num_layers)
         check_choice("cell", cell, CELLS)
         dropout = check_rate("dropout", dropout)
+        word_dropout = check_rate("word_dropout", word_dropout)
         char_vocabulary_size = check_positive_int("char_vocabulary_size", char_vocabulary_size, allow_none=True)
         weights, embedding_dim = check_embedding_weights(embedding_weights, vocabulary_size, embedding_dim)
         if contextual_layers is not None:
@@ -105,7 +110,8 @@ class TextBackbone(keras.Model):
         embedding = keras.layers.Embedding(
             vocabulary_size, embedding_dim, trainable=bool(embedding_trainable), name="token_embedding"
         )
-        words = embedding(token_ids)  # (B, T, E)
+        word_ids = WordDropout(word_dropout, name="word_dropout")(token_ids) if word_dropout else token_ids
+        words = embedding(word_ids)  # (B, T, E)
         features = words
         if char_vocabulary_size is not None:
             char_ids = keras.Input(shape=(None, None), dtype="int32", name="char_ids")
@@ -136,6 +142,7 @@ class TextBackbone(keras.Model):
         self.causal = bool(causal)
         self.cell = cell
         self.dropout = dropout
+        self.word_dropout = word_dropout
         self.embedding_trainable = bool(embedding_trainable)
         self.char_vocabulary_size = char_vocabulary_size
         self.char_embedding_dim = char_embedding_dim
@@ -158,6 +165,7 @@ class TextBackbone(keras.Model):
             "causal": self.causal,
             "cell": self.cell,
             "dropout": self.dropout,
+            "word_dropout": self.word_dropout,
             "embedding_trainable": self.embedding_trainable,
             "char_vocabulary_size": self.char_vocabulary_size,
             "char_embedding_dim": self.char_embedding_dim,
