@@ -12,7 +12,7 @@ Each run's `model.keras` carries its own preprocessing, so the archive is built 
   lower-cased first when the run was (its `lowercase`); a word outside the vocabulary gets an
   all-zero vector and `known` False.
 
-Every request signature is the default one (`serving_default`) and checks its input in the graph
+Each family's request signature is also `serving_default` (one traced function) and checks its input in the graph
 as the other exports do (`export.saved_model.validated_text`: rank 1, 1..`max_batch_size` rows, at
 most `max_text_chars` characters per string); `request_limits()` returns the limits, also written
 to `assets.extra/request_limits.json`. Versions are written atomically (`export/versioning.py`).
@@ -53,8 +53,7 @@ def _archive(tracked, family, function, limits):
     for item in tracked:
         archive.track(item)
     spec = [tf.TensorSpec(None, tf.string, name=input_name)]
-    archive.add_endpoint("serving_default", endpoint, input_signature=spec)
-    archive.add_endpoint(signature, endpoint, input_signature=spec)
+    archive.add_endpoint(signature, endpoint, input_signature=spec)  # the first endpoint is also serving_default
     archive.add_endpoint("request_limits", limits.endpoint(), input_signature=[])
     return archive
 
