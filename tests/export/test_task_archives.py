@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from export.verify import call_in_fresh_process
+from export.warmup import read_warmup_requests
 from pipelines import cli, common, train_bilm, train_seq2seq, train_word2vec
 
 BILM = dict(
@@ -52,7 +53,11 @@ def exported(tmp_path_factory):
     for family, (module, fields) in runs.items():
         run_dir = root / family
         module.main(module.TrainConfig(**fields, run_dir=str(run_dir)))
-        _cli(["export", "savedmodel", run_dir, "--base-dir", root / "serving", "--version", "1"])
+        warmup = []
+        if family == "word2vec":  # warm-up records on the default signature
+            (root / "warmup.txt").write_text("the\ngovernment\nzyzzyva\nnews\nthe\n", encoding="utf-8")
+            warmup = ["--warmup-file", root / "warmup.txt"]
+        _cli(["export", "savedmodel", run_dir, "--base-dir", root / "serving", "--version", "1", *warmup])
         versions[family] = root / "serving" / family / "1"
     calls = [
         (versions["bilm"], "embed_text", {"text": np.array(SENTENCES, dtype=object)}),
@@ -111,6 +116,9 @@ def test_word2vec_vectors_equal_the_runs_keyed_vectors(exported):
         np.testing.assert_allclose(served["vectors"][row], vectors[word.lower()], atol=1e-6)
     assert not served["vectors"][3:].any()
     assert int(outputs["limits"]["max_batch_size"]) == 128
+    requests = read_warmup_requests(root / "serving" / "word2vec" / "1")
+    assert [(r.model_spec.signature_name, len(r.inputs["words"].string_val)) for r in requests] == [
+        ("serving_default", 4), ("serving_default", 1)]
     assert json.loads((root / "serving" / "word2vec" / "1" / "assets.extra" / "request_limits.json").read_text())[
         "max_batch_size"] == 128
 
