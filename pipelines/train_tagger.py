@@ -8,9 +8,13 @@
     seqkeras predict runs/tagger --file sentences.txt      # one sentence per line, whitespace-tokenised
     seqkeras predict runs/tagger --file D.conllu --out tagged.conllu
 
-The model: lower-cased word embedding + character CNN (+ the biLM mix), a BiLSTM, one linear
-layer per token (`TextBackbone` + `build_tagger`). The defaults are the benchmark recipe
-(`benchmarks/bench_tasks.py` upos). The run dir holds `config.json`, `model.keras` (a `TextTask`:
+The model: lower-cased word embedding (with word dropout: training words read as <oov> at
+random, so the unseen-word path learns) + character CNN (+ the biLM mix), a BiLSTM, one linear
+layer per token (`TextBackbone` + `build_tagger`). Training holds out `--validation-fraction` of
+the training *documents* (sent_id prefixes) and stops early on their token accuracy, keeping the
+best epoch's weights; `--dev` is read once, for the final figures. The defaults are the benchmark
+recipe (`benchmarks/bench_tasks.py` upos), chosen on that inner validation split
+(`benchmarks/results/tagger_selection.json`). The run dir holds `config.json`, `model.keras` (a `TextTask`:
 raw strings in, tag names inside), `training_words.txt` (for the unseen-word accuracy),
 `metrics.json`, `tb/`, `ckpt/`, `training_curves.png`; `evaluate` adds `eval-<data>.json` and
 `confusion-<data>.png`.
@@ -46,11 +50,11 @@ class TrainConfig:
     # --- model ---
     embedding_dim: int = common.field(100, "word embedding width")
     char_embedding_dim: int = common.field(16, "character embedding width")
-    char_filters: int = common.field(48, "character CNN filters = character word-vector width (0: no characters)")
+    char_filters: int = common.field(100, "character CNN filters = character word-vector width (0: no characters)")
     hidden_dim: int = common.field(128, "LSTM units per direction")
     num_layers: int = common.field(1, "stacked BiLSTM layers")
     dropout: float = common.field(0.33, "dropout on the word features and after each BiLSTM layer")
-    word_dropout: float = common.field(0.0, "probability of reading a training word as <oov> (trains the "
+    word_dropout: float = common.field(0.2, "probability of reading a training word as <oov> (trains the "
                                             "unseen-word path)")
     # --- training ---
     epochs: int = common.field(20, "most passes over the training sentences")

@@ -75,10 +75,11 @@ def bilm_run(files):
 def _tiny(files, word2vec_file, bilm_run, run_dir):
     return dict(
         train=str(files["train"]), dev=str(files["dev"]), column="xpos", max_train_sentences=60,
-        validation_fraction=0.25, min_count=1, lowercase=False, max_word_length=6, embeddings=str(word2vec_file[0]), freeze_embeddings=True,
-        contextual=str(bilm_run[0]), embedding_dim=8, char_embedding_dim=4, char_filters=6, hidden_dim=5,
-        num_layers=2, dropout=0.1, word_dropout=0.2, epochs=3, patience=1, batching="bucketed", batch_size=16, token_budget=300, num_buckets=4,
-        learning_rate=0.004, clipnorm=0.5, seed=3, run_dir=str(run_dir), verbose=0,
+        validation_fraction=0.25, min_count=1, lowercase=False, max_word_length=6, embeddings=str(word2vec_file[0]),
+        freeze_embeddings=True, contextual=str(bilm_run[0]), embedding_dim=8, char_embedding_dim=4, char_filters=6,
+        hidden_dim=5, num_layers=2, dropout=0.1, word_dropout=0.3, epochs=3, patience=1, batching="bucketed",
+        batch_size=16, token_budget=300, num_buckets=4, learning_rate=0.004, clipnorm=0.5, seed=3,
+        run_dir=str(run_dir), verbose=0,
     )
 
 
@@ -130,7 +131,7 @@ def test_every_config_field_reaches_data_model_and_optimizer(trained, word2vec_f
     backbone = network.get_layer("backbone")
     assert (backbone.embedding_dim, backbone.char_embedding_dim, backbone.char_filters) == (8, 4, 6)
     assert (backbone.hidden_dim, backbone.num_layers, backbone.dropout) == (5, 2, 0.1)
-    assert backbone.word_dropout == 0.2 and backbone.get_layer("word_dropout").rate == 0.2
+    assert backbone.word_dropout == 0.3 and backbone.get_layer("word_dropout").rate == 0.3
     # batching: bucketed batches of <= 16 sentences, 4 quantile buckets at most
     summary = result["summary"]
     assert summary["batching"] == "bucketed" and len(summary["bucket_boundaries"]) <= 3
