@@ -177,7 +177,7 @@ def backbone_options(config, lookup, embedding_weights=None, contextual_layers=N
         char_embedding_dim=config.char_embedding_dim,
         char_filters=config.char_filters or 1,
         contextual_layers=contextual_layers,
-        word_dropout=config.word_dropout,
+        word_dropout=getattr(config, "word_dropout", 0.0),  # the classifier config has no word dropout
     )
 
 
