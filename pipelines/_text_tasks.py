@@ -248,6 +248,16 @@ def finish_run(config, run_dir, family, history, summary, dev_metrics):
 # ----------------------------------------------------------------------------------------------
 # Reports
 # ----------------------------------------------------------------------------------------------
+def load_labelled_task(run):
+    """A tagger or classifier run's `TextTask` (raw strings in, label names inside), or a UserError."""
+    from seqkeras.models.common import TextTask
+
+    task = common.load_model(run.model_path)
+    if not isinstance(task, TextTask) or not task.labels:
+        raise common.UserError(f"{run.model_path} is not a {run.family} TextTask (raw strings in, label names inside)")
+    return task
+
+
 def class_report(gold, predicted, labels):
     """`{label: {"precision", "recall", "f1", "support"}}` and macro-F1 over the labels present in `gold`."""
     import numpy as np

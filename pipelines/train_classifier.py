@@ -264,22 +264,13 @@ def run(args):
     main(common.config_from_args(TrainConfig, args), resume=args.resume, overwrite=args.overwrite)
 
 
-def _load_task(run):
-    from seqkeras.models.common import TextTask
-
-    task = common.load_model(run.model_path)
-    if not isinstance(task, TextTask) or not task.labels:
-        raise common.UserError(f"{run.model_path} is not a classifier TextTask (raw strings in, label names inside)")
-    return task
-
-
 def evaluate(run, args):
     """`seqkeras evaluate RUN --data F`: accuracy, macro-F1, per-class table, confusion PNG."""
     from pipelines.evaluate import data_name
 
     data = args.data or run.config["dev"]
     texts, gold = read_examples(data, run.config["label_from"], "--data")
-    task = _load_task(run)
+    task = _text_tasks.load_labelled_task(run)
     result = score(task, texts, gold, args.batch_size)
     labels = [name for name in task.labels if name in set(gold) | set(result["predicted"])]
     png = _text_tasks.save_confusion_png(gold, result["predicted"], labels,
@@ -300,7 +291,7 @@ def predict(run, args):
     if args.format not in (None, "jsonl"):
         raise common.UserError(f"--format: a classifier writes jsonl. Received: --format {args.format}")
     texts = inputs(args)
-    task = _load_task(run)
+    task = _text_tasks.load_labelled_task(run)
     split = task.preprocessor.tokenizer.tokenize(tf.constant(texts)).row_lengths().numpy()
     empty = [text for text, length in zip(texts, split) if length == 0]
     if empty:

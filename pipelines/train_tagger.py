@@ -305,15 +305,6 @@ def run(args):
     main(common.config_from_args(TrainConfig, args), resume=args.resume, overwrite=args.overwrite)
 
 
-def _load_task(run):
-    from seqkeras.models.common import TextTask
-
-    task = common.load_model(run.model_path)
-    if not isinstance(task, TextTask) or not task.labels:
-        raise common.UserError(f"{run.model_path} is not a tagger TextTask (raw strings in, tag names inside)")
-    return task
-
-
 def evaluate(run, args):
     """`seqkeras evaluate RUN --data F.conllu`: accuracy, unseen-word accuracy, per-tag table, confusion PNG."""
     from pipelines.evaluate import data_name
@@ -322,7 +313,7 @@ def evaluate(run, args):
     data = args.data or config["dev"]
     sentences = read_sentences(data, config["column"], "--data")
     check_tags(sentences, config["column"], "--data")
-    task = _load_task(run)
+    task = _text_tasks.load_labelled_task(run)
     words_path = run.path / TRAINING_WORDS_FILE
     training_words = set(words_path.read_text(encoding="utf-8").split("\n")) if words_path.is_file() else set()
     result = score(task, sentences, training_words, config["lowercase"], task.labels, args.batch_size)
@@ -358,7 +349,7 @@ def predict(run, args):
             raise common.UserError("no words to tag: every --text / --file line is blank")
     if fmt not in ("conllu", "jsonl"):
         raise common.UserError(f"--format: a tagger writes conllu or jsonl. Received: --format {fmt}")
-    task = _load_task(run)
+    task = _text_tasks.load_labelled_task(run)
     tags = tag_sentences(task, sentences, args.batch_size)
     if fmt == "conllu":
         text = write_conllu(sentences, tags, column)
