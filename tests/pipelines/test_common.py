@@ -159,3 +159,14 @@ def test_user_errors_reach_the_console_as_one_line_and_exit_2(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"seqkeras: error: run dir not found. Received: {tmp_path / 'missing'}"]
+
+
+def test_a_corrupt_backup_names_the_file_and_how_to_discard_it(tmp_path):
+    backup = tmp_path / "ckpt" / "backup"
+    backup.mkdir(parents=True)
+    common.check_backup(tmp_path)  # an empty backup folder is fine
+    (backup / "latest.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\ntruncated")
+    with pytest.raises(common.UserError) as error:
+        common.check_backup(tmp_path)
+    message = str(error.value)
+    assert "latest.weights.h5 is corrupt" in message and f"delete {backup}" in message and "--overwrite" in message
