@@ -299,14 +299,3 @@ def save_confusion_png(gold, predicted, labels, path, title):
     plt.close(figure)
     return pathlib.Path(path)
 
-
-def write_output(text, out):
-    """Writes `text` to `--out`, or stdout when None."""
-    if out is None:
-        print(text, end="" if text.endswith("\n") else "\n")
-        return
-    try:
-        pathlib.Path(out).write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise common.UserError(f"--out: cannot write {out}: {error.strerror}") from None
-    print(f"wrote {out}")

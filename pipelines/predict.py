@@ -40,6 +40,18 @@ def inputs(args):
     return texts
 
 
+def write_output(text, out):
+    """Every family's `predict` output: to `--out` (an unwritable path is a one-line error), or stdout."""
+    if out is None:
+        print(text, end="" if text.endswith("\n") else "\n")
+        return
+    try:
+        pathlib.Path(out).write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise common.UserError(f"--out: cannot write {out}: {error.strerror}") from None
+    print(f"wrote {out}")
+
+
 def run(args):
     if args.batch_size < 1:
         raise common.UserError(f"--batch-size must be >= 1. Received: --batch-size {args.batch_size}")

@@ -493,7 +493,7 @@ def evaluate(run, args):
 def predict(run, args):
     """Continuations of every `--text` / `--file` line as a prompt: JSONL `{"prompt", "continuation"}`
     (or plain text with `--format text`); `--decoding greedy` takes the likeliest character."""
-    from pipelines.predict import inputs
+    from pipelines.predict import inputs, write_output
     from seqkeras.models.char_lm.char_generator import CharGenerator
 
     prompts = [check_utf8_argument(text, "--text") for text in inputs(args)]
@@ -513,9 +513,5 @@ def predict(run, args):
         lines = [json.dumps({"prompt": prompt, "continuation": continuation}, ensure_ascii=False)
                  for prompt, continuation in zip(prompts, continuations)]
     text = "\n".join(lines) + "\n"
-    if args.out is not None:
-        pathlib.Path(args.out).write_text(text, encoding="utf-8")
-        print(f"wrote {len(lines)} continuations to {args.out}")
-    else:
-        sys.stdout.write(text)
+    write_output(text, args.out)
     return 0

@@ -286,6 +286,8 @@ def predict(run, args):
     """`seqkeras predict RUN (--text T | --file F)`: one JSON line per text, label and probabilities."""
     import tensorflow as tf
 
+    from pipelines.predict import write_output
+
     from pipelines.predict import inputs
 
     if args.format not in (None, "jsonl"):
@@ -302,5 +304,5 @@ def predict(run, args):
         lines.append(json.dumps({"text": text, "label": task.labels[int(row.argmax())],
                                  "probabilities": {name: round(float(p), 6) for name, p in zip(task.labels, row)}},
                                 ensure_ascii=False) + "\n")
-    _text_tasks.write_output("".join(lines), args.out)
+    write_output("".join(lines), args.out)
     return 0

@@ -198,6 +198,8 @@ def predict(run, args):
     """Forecasts the next H values after the rows of `--csv` (the run's columns, at least `window` rows)."""
     import numpy as np
 
+    from pipelines.predict import write_output
+
     config = run.train_config()
     if args.csv is None:
         raise common.UserError("predict for forecast runs needs --csv FILE with the recent history")
@@ -223,11 +225,7 @@ def predict(run, args):
     else:
         result["forecast"] = np.asarray(output)[0].tolist()
     text = json.dumps(result)
-    if args.out is not None:
-        args.out.write_text(text + "\n", encoding="utf-8")
-        print(f"wrote {args.out}")
-    else:
-        print(text)
+    write_output(text + "\n", args.out)
     return 0
 
 

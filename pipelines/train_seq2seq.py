@@ -15,7 +15,6 @@ both character vocabularies, so `load_model("model.keras").generate(["12+345"])`
 import dataclasses
 import json
 import pathlib
-import sys
 import time
 
 from pipelines import common
@@ -341,7 +340,7 @@ def evaluate(run, args):
 
 def predict(run, args):
     """Generated targets of `--text` / `--file` sources, as JSONL (default) or plain text lines."""
-    from pipelines.predict import inputs
+    from pipelines.predict import inputs, write_output
 
     if args.format == "conllu":
         raise common.UserError("--format conllu does not apply to seq2seq runs (use jsonl or text)")
@@ -354,12 +353,7 @@ def predict(run, args):
     else:
         lines = [json.dumps({"source": s, "target": g}, ensure_ascii=False) for s, g in zip(sources, generated)]
     text = "".join(line + "\n" for line in lines)
-    if args.out is None:
-        sys.stdout.write(text)
-    else:
-        if not pathlib.Path(args.out).parent.is_dir():
-            raise common.UserError(f"--out: folder {pathlib.Path(args.out).parent} does not exist")
-        pathlib.Path(args.out).write_text(text, encoding="utf-8")
+    write_output(text, args.out)
     return 0
 
 

@@ -333,7 +333,7 @@ def evaluate(run, args):
 
 def predict(run, args):
     """`seqkeras predict RUN`: CoNLL-U with the tag column filled (default for .conllu input) or JSONL."""
-    from pipelines.predict import inputs
+    from pipelines.predict import inputs, write_output
     from seqkeras.data.conllu import sentence_from_words, write_conllu
 
     column = run.config["column"]
@@ -356,5 +356,5 @@ def predict(run, args):
     else:
         text = "".join(json.dumps({"words": list(s.words), column: t}, ensure_ascii=False) + "\n"
                        for s, t in zip(sentences, tags))
-    _text_tasks.write_output(text, args.out)
+    write_output(text, args.out)
     return 0

@@ -20,7 +20,6 @@ the gender direction with a bootstrap over the definitional pairs). In Python,
 import dataclasses
 import json
 import pathlib
-import sys
 import time
 
 from pipelines import common
@@ -304,7 +303,7 @@ def evaluate(run, args):
 def predict(run, args):
     """Nearest neighbours (cosine, gensim's `most_similar`) of every `--text` / `--file` line, one
     JSON object per line: words are added, words written `-word` subtracted (`king -man woman`)."""
-    from pipelines.predict import inputs
+    from pipelines.predict import inputs, write_output
 
     vectors = load_vectors(run)
     lowercase = run.config.get("lowercase", True)
@@ -324,9 +323,5 @@ def predict(run, args):
                                  for word, score in vectors.most_similar(positive=positive, negative=negative, topn=10)]
         lines.append(json.dumps(row, ensure_ascii=False))
     text = "\n".join(lines) + "\n"
-    if args.out is not None:
-        pathlib.Path(args.out).write_text(text, encoding="utf-8")
-        print(f"wrote {len(lines)} rows to {args.out}")
-    else:
-        sys.stdout.write(text)
+    write_output(text, args.out)
     return 0
