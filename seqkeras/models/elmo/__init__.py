@@ -8,6 +8,8 @@
 - `ScalarMix`: `gamma * sum_j softmax(s)_j * h_j`, the trainable mix of those layers;
   `mix_contextual_layers` adds it to a task model's word features
   (`build_tagger` / `build_classifier(..., contextual_layers=embedder)`).
+- `NgramLanguageModel`: interpolated Witten-Bell / Kneser-Ney n-gram models over the same word
+  ids and targets, the count baselines a biLM's perplexity is read against.
 - `word_sentences`: plain-text sentences -> word lists for pretraining;
   `tagger_preprocessor`: downstream word inputs with the biLM's character vocabulary.
 """
@@ -15,6 +17,7 @@
 from seqkeras.models.elmo.bidirectional_language_model import BidirectionalLanguageModel
 from seqkeras.models.elmo.bidirectional_lm import build_bidirectional_lm
 from seqkeras.models.elmo.elmo_embedder import ElmoEmbedder
+from seqkeras.models.elmo.ngram_language_model import NgramLanguageModel
 from seqkeras.models.elmo.scalar_mix import ScalarMix
 from seqkeras.models.elmo.tagger_preprocessor import tagger_preprocessor
 from seqkeras.models.elmo.word_sentences import word_sentences
@@ -22,6 +25,7 @@ from seqkeras.models.elmo.word_sentences import word_sentences
 __all__ = [
     "BidirectionalLanguageModel",
     "ElmoEmbedder",
+    "NgramLanguageModel",
     "ScalarMix",
     "build_bidirectional_lm",
     "tagger_preprocessor",
