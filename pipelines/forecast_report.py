@@ -16,7 +16,21 @@ def comparison_table(metrics):
         cells = [f"{table[key]:.2f} ± {table[key + '_std']:.2f}" for key in ("mae", "rmse", "mase", "smape")]
         lines.append(f"{name:<20}{cells[0]:>16}{cells[1]:>16}{cells[2]:>14}{cells[3]:>16}" + "".join(
             f"{table['per_horizon']['mase'][s]:>11.3f}" for s in steps))
+    lines.extend(coverage_lines(metrics.get("coverage")))
     return "\n".join(lines)
+
+
+def coverage_lines(coverage):
+    """One line per interval kind: the share of actual values inside the quantile band over the folds."""
+    lines = []
+    for kind in ("calibrated", "uncalibrated"):
+        table = (coverage or {}).get(kind)
+        if not table:
+            continue
+        low, high = table["interval"]
+        lines.append(f"{low:g}-{high:g} interval ({kind}): coverage {100 * table['coverage']:.1f}% of "
+                     f"{table['count']} values (nominal {100 * table['nominal']:.0f}%)")
+    return lines
 
 
 def write_tensorboard(tb_dir, methods):

@@ -9,19 +9,24 @@
 Each fold trains on the past only (expanding, or `--sliding N` steps), skips `--gap` steps and
 forecasts the next `--horizon` values from its origin; the baselines (persistence, seasonal naive,
 training mean, AutoReg and ARIMA chosen by AIC) are fitted on the same training part. The run
-dir gets config.json, metrics.json (per-fold and per-horizon tables for every method), tb/
-(per-fold scalars), folds.png, forecasts.png, error_by_horizon.png and model.keras (refit on
-the whole series: a float32 "window" (B, window, features) in, (B, horizon) out, series units).
+dir gets config.json, metrics.json (per-fold and per-horizon tables for every method, the
+quantile interval's coverage over the folds, the epoch counts chosen), folds/ (each finished
+fold's forecasts: `--resume` continues from them), tb/ (per-fold scalars), folds.png,
+forecasts.png, error_by_horizon.png and model.keras (fitted on the whole series by the same
+procedure as every fold, see `fit_model`: a float32 "window" (B, window, features) in,
+(B, horizon) out, series units).
 """
 
 import dataclasses
 import json
+import pathlib
 import time
 
 from pipelines import common
 from pipelines import forecast_series as series_lib
 
 BACKBONES = ("lstm", "tcn", "attention")
+FOLDS_DIR = "folds"
 LOSSES = ("mae", "mse", "huber")
 
 
@@ -49,13 +54,20 @@ class TrainConfig:
     kernel_size: int = common.field(3, 'TCN taps per convolution')
     num_heads: int = common.field(2, 'attention heads')
     linear_skip: bool = common.field(True, 'add a linear map of the whole window to the output')
+    ar_order: int = common.field(0, "add a linear autoregression on the target's last N values to the output "
+                                    "(LSTNet-style highway; 0: none)")
+    ensemble: int = common.field(1, 'average the forecasts of this many networks fitted from different seeds')
     quantiles: tuple = common.field((0.1, 0.9), 'quantile levels of the interval head (empty: none)')
+    calibrate: bool = common.field(True, 'widen/narrow the quantiles by conformal offsets from the held-out windows')
     # --- training ---
     epochs: int = common.field(300, 'maximum epochs per fit')
-    validation_fraction: float = common.field(0.15, 'latest share of each training part held out for early stopping')
+    validation_fraction: float = common.field(0.15, 'latest share of each training part held out to choose the '
+                                                    'epoch count (and calibrate the quantiles)')
+    refit_full: bool = common.field(True, 'after choosing the epoch count, refit on all windows for that many epochs')
     patience: int = common.field(30, 'stop after this many epochs without a better validation loss')
     batch_size: int = common.field(32, 'windows per batch')
     learning_rate: float = common.field(3e-3, 'Adam learning rate')
+    weight_decay: float = common.field(0.0, 'decoupled weight decay (AdamW); 0: plain Adam')
     loss: str = common.field("mae", 'point loss: mae, mse or huber (in standardized units)')
     seed: int = common.field(0, 'weights and shuffling')
     refit_final: bool = common.field(True, 'refit on the whole series and save model.keras')
@@ -71,15 +83,20 @@ class TrainConfig:
         if self.fill not in series_lib.FILLS:
             raise ValueError(f"--fill must be one of {series_lib.FILLS}. Received: --fill {self.fill}")
         for name in ("horizon", "window", "folds", "refit_every", "hidden_dim", "num_layers", "kernel_size",
-                     "num_heads", "epochs", "batch_size"):
+                     "num_heads", "epochs", "batch_size", "ensemble"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1. Received: {getattr(self, name)}")
-        for name in ("step", "gap", "sliding", "period"):
+        for name in ("step", "gap", "sliding", "period", "ar_order"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name} must be >= 0. Received: {getattr(self, name)}")
         if not 0 <= self.validation_fraction < 0.5 or self.patience < 1:
             raise ValueError(f"need 0 <= --validation-fraction < 0.5 and --patience >= 1. Received: "
                              f"{self.validation_fraction}, {self.patience}")
+        if self.ar_order > self.window:
+            raise ValueError(f"--ar-order must be <= --window. Received: --ar-order {self.ar_order}, "
+                             f"--window {self.window}")
+        if not 0 <= self.weight_decay < 1:
+            raise ValueError(f"--weight-decay must be in [0, 1). Received: --weight-decay {self.weight_decay}")
         if not 0 <= self.dropout < 1 or not self.learning_rate > 0:
             raise ValueError(f"need 0 <= --dropout < 1 and --learning-rate > 0. Received: {self.dropout}, "
                              f"{self.learning_rate}")
@@ -96,42 +113,101 @@ class TrainConfig:
 
 
 def fit_model(config, train_values, num_targets, tb_dir=None):
-    """Fits a forecaster on `train_values` (N, F) only: statistics, windows and weights."""
+    """Fits a forecaster on `train_values` (N, F) only; returns `(model, info)`.
+
+    The procedure (the same for every walk-forward fold and for the final model.keras):
+    1. statistics and windows from `train_values`; the latest `validation_fraction` of the windows
+       are held out (the `horizon - 1` windows before them, whose targets overlap them, are dropped);
+    2. each of the `ensemble` networks trains with early stopping on the held-out windows, which
+       chooses its epoch count;
+    3. the quantile offsets are calibrated on the held-out windows (split conformal, `calibrate`);
+    4. with `refit_full`, each network is rebuilt from its seed and trained on ALL windows for its
+       chosen epoch count; the saved model averages the networks and carries the offsets.
+
+    `info`: {"epochs": chosen epoch count per network, "windows": training windows,
+    "held_out": held-out windows, "calibration_offsets": mean offset per quantile level}.
+    """
     import keras
     import numpy as np
 
     from seqkeras.data.windows import fit_standardization, series_window_arrays
-    from seqkeras.models.forecaster import PinballLoss, build_forecaster
+    from seqkeras.models.forecaster import (PinballLoss, average_forecasters, build_forecaster, calibration_layer,
+                                            conformal_offsets)
     from seqkeras.models.forecaster.forecaster import standardized_targets
-    from seqkeras.models.forecaster.trainer import fit_core
+    from seqkeras.models.forecaster.trainer import best_epoch, fit_core
 
-    keras.utils.set_random_seed(config.seed)
+    check_every = 5
     stats = fit_standardization(train_values)
     inputs, targets = series_window_arrays(train_values, config.window, config.horizon, range(num_targets))
-    model, core = build_forecaster(
-        config.window, config.horizon, stats.mean, stats.std, num_targets=num_targets, backbone=config.backbone,
-        hidden_dim=config.hidden_dim, num_layers=config.num_layers, dropout=config.dropout,
-        kernel_size=config.kernel_size, num_heads=config.num_heads, quantiles=config.quantiles,
-        linear_skip=config.linear_skip, seed=config.seed)
     x = ((inputs - stats.mean) / stats.std).astype("float32")  # (N, W, F)
     y = standardized_targets(targets, stats.mean, stats.std, num_targets)  # (N, H, T)
     losses, labels = {"forecast": config.loss}, {"forecast": y}
     if config.quantiles:
         losses["quantiles"], labels["quantiles"] = PinballLoss(config.quantiles), y[:, :, None, :]
-    history, val_history = fit_core(core, x, labels, losses, config.epochs, config.batch_size, config.learning_rate,
-                                    validation_fraction=config.validation_fraction, patience=config.patience)
-    if not np.all(np.isfinite(history)):
-        epoch = int(np.argmin(np.isfinite(history)))
-        raise common.UserError(f"training diverged: loss={history[epoch]} at epoch {epoch + 1}; lower --learning-rate")
-    if tb_dir is not None:
-        import tensorflow as tf
+    held_out = int(round(len(x) * config.validation_fraction))
+    single = config.ensemble == 1
 
-        with tf.summary.create_file_writer(str(tb_dir)).as_default():
-            for epoch, value in enumerate(history):
-                tf.summary.scalar("train_loss", float(value), step=epoch)
-            for check, value in enumerate(val_history):
-                tf.summary.scalar("validation_loss", float(value), step=(check + 1) * 5 - 1)
-    return model
+    def build(member):
+        seed = config.seed + 1000 * member
+        keras.utils.set_random_seed(seed)
+        return build_forecaster(
+            config.window, config.horizon, stats.mean, stats.std, num_targets=num_targets, backbone=config.backbone,
+            hidden_dim=config.hidden_dim, num_layers=config.num_layers, dropout=config.dropout,
+            kernel_size=config.kernel_size, num_heads=config.num_heads, quantiles=config.quantiles,
+            linear_skip=config.linear_skip, ar_order=config.ar_order, calibrate=single, seed=seed,
+            name=None if single else f"member_{member}")
+
+    def train(core, epochs, validation_fraction, log_dir):
+        history, val_history = fit_core(core, x, labels, losses, epochs, config.batch_size, config.learning_rate,
+                                        validation_fraction=validation_fraction, patience=config.patience,
+                                        check_every=check_every, weight_decay=config.weight_decay,
+                                        purge=config.horizon - 1)
+        if not np.all(np.isfinite(history)):
+            epoch = int(np.argmin(np.isfinite(history)))
+            raise common.UserError(f"training diverged: loss={history[epoch]} at epoch {epoch + 1}; "
+                                   "lower --learning-rate")
+        if log_dir is not None:
+            import tensorflow as tf
+
+            with tf.summary.create_file_writer(str(log_dir)).as_default():
+                for epoch, value in enumerate(history):
+                    tf.summary.scalar("train_loss", float(value), step=epoch)
+                for check, value in enumerate(val_history):
+                    tf.summary.scalar("validation_loss", float(value), step=(check + 1) * check_every - 1)
+        return history, val_history
+
+    def log_dir(stage, member):
+        if tb_dir is None:
+            return None
+        return pathlib.Path(tb_dir) / (stage if single else f"{stage}_member_{member}")
+
+    combine = (lambda models, calibrate: models[0]) if single else average_forecasters
+    info = {"epochs": [], "windows": int(len(x)), "held_out": held_out}
+    models = []
+    for member in range(config.ensemble):
+        model, core = build(member)
+        history, val_history = train(core, config.epochs, config.validation_fraction if held_out else 0.0,
+                                     log_dir("choose_epochs" if held_out else "fit", member))
+        epochs = best_epoch(val_history, check_every, len(history)) if len(val_history) else len(history)
+        info["epochs"].append(int(epochs))
+        models.append(model)
+    offsets = None
+    if config.quantiles and config.calibrate and held_out:
+        output = combine(models, False)(inputs[-held_out:].astype("float32"), training=False)
+        bands = np.asarray(output["quantiles"])  # (N, H, Q) or (N, H, T, Q)
+        bands = bands[..., None] if num_targets == 1 else bands.transpose(0, 1, 3, 2)  # (N, H, Q, T)
+        offsets = conformal_offsets(targets[-held_out:], bands, config.quantiles)
+        info["calibration_offsets"] = {f"{q:g}": float(offsets[:, i].mean()) for i, q in enumerate(config.quantiles)}
+    if config.refit_full and held_out:
+        models = []
+        for member, epochs in enumerate(info["epochs"]):
+            model, core = build(member)
+            train(core, epochs, 0.0, log_dir("refit_all", member))
+            models.append(model)
+    model = combine(models, True)
+    if offsets is not None:
+        calibration_layer(model).set_offsets(offsets)
+    return model, info
 
 
 def main(config=TrainConfig(), resume=False, overwrite=False):
@@ -155,25 +231,32 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
     def fit(train_values, fold):
         return fit_model(config, train_values, len(targets), tb_dir=run_dir / "tb" / f"fold_{fold.index}")
 
-    result = walk_forward(values, len(targets), splitter, config.window, config.horizon, fit, period=period)
+    # finished folds are kept in folds/ as they complete; --resume reads them back instead of refitting
+    result = walk_forward(values, len(targets), splitter, config.window, config.horizon, fit, period=period,
+                          store=run_dir / FOLDS_DIR, quantile_levels=config.quantiles)
+    if result["resumed"]:
+        print(f"resumed: folds {result['resumed']} read back from {run_dir / FOLDS_DIR}")
     methods = {("seqkeras_" + config.backbone if name == "model" else name): table
                for name, table in result["metrics"].items()}
     metrics = common.update_metrics(
         run_dir, series={"name": config.series, "length": len(values), "targets": list(targets),
                          "covariates": list(covariates), "period": period},
-        folds=result["folds"], methods=methods, fit_seconds=result["fit_seconds"], baseline_orders=result["orders"])
+        folds=result["folds"], methods=methods, fit_seconds=result["fit_seconds"], baseline_orders=result["orders"],
+        fold_fits=result["fit_info"], coverage=result["coverage"])
     forecast_report.write_tensorboard(run_dir / "tb", methods)
     forecast_report.plot_folds(result["folds"], len(values), config.gap, run_dir / "folds.png")
     forecast_report.plot_forecasts(values, result, config, run_dir / "forecasts.png")
     forecast_report.plot_error_by_horizon(methods, run_dir / "error_by_horizon.png")
     forecast_report.save_forecasts(result, run_dir / "forecasts.npz")
-    if config.refit_final:
+    done = resume and (run_dir / common.MODEL_FILE).is_file() and "final_fit" in metrics
+    if config.refit_final and not done:
         start = time.perf_counter()
-        model = fit_model(config, values, len(targets), tb_dir=run_dir / "tb" / "final")
+        model, info = fit_model(config, values, len(targets), tb_dir=run_dir / "tb" / "final")
         common.save_model(model, run_dir / common.MODEL_FILE)
-        metrics = common.update_metrics(run_dir, final_fit_seconds=time.perf_counter() - start)
+        metrics = common.update_metrics(run_dir, final_fit_seconds=time.perf_counter() - start,
+                                        final_fit=dict(info, refit_full=config.refit_full))
     print(forecast_report.comparison_table(metrics))
-    print(f"wrote {run_dir} (config.json, metrics.json, tb/, folds.png, forecasts.png, error_by_horizon.png"
+    print(f"wrote {run_dir} (config.json, metrics.json, folds/, tb/, folds.png, forecasts.png, error_by_horizon.png"
           f"{', model.keras' if config.refit_final else ''})")
     return metrics
 

@@ -5,7 +5,9 @@
       -> backbone: LSTM | TemporalConvStack (causal) | SelfAttentionBlock (causal)  # (B, W, D)
       -> last step (B, D) [+ the flattened window, a linear "autoregressive" skip]
       -> Dense heads, in standardized units                                  # (B, H, T) [, (B, H, T, Q)]
+         [+ a linear highway from the targets' last `ar_order` values (LSTNet-style), added to every head]
       -> inverted Normalization of the targets                               # series units
+      [-> QuantileCalibration: conformal offsets per step and level, set after fitting]
 
 The targets are the first `num_targets` features (their own history is an input); the other
 features are covariates. With one target the outputs drop the target axis: `(B, H)`, `(B, H, Q)`.
@@ -15,6 +17,7 @@ import keras
 import numpy as np
 
 from seqkeras.layers import LSTM, SelfAttentionBlock, TemporalConvStack
+from seqkeras.models.forecaster.calibration import QuantileCalibration
 from seqkeras.models.forecaster.position_embedding import PositionEmbedding
 
 BACKBONES = ("lstm", "tcn", "attention")
@@ -78,7 +81,8 @@ def build_backbone(backbone, window, features, hidden_dim=32, num_layers=1, drop
 
 
 def build_forecaster(window, horizon, mean, std, num_targets=1, backbone="lstm", hidden_dim=32, num_layers=1,
-                     dropout=0.0, kernel_size=3, num_heads=2, quantiles=(), linear_skip=True, seed=None):
+                     dropout=0.0, kernel_size=3, num_heads=2, quantiles=(), linear_skip=True, ar_order=0,
+                     calibrate=True, seed=None, name=None):
     """The forecaster in series units and its standardized core (the part that is trained).
 
     Args:
@@ -89,7 +93,12 @@ def build_forecaster(window, horizon, mean, std, num_targets=1, backbone="lstm",
         backbone, hidden_dim, num_layers, dropout, kernel_size, num_heads: see `build_backbone`.
         quantiles: increasing levels in (0, 1) for a quantile head (empty: none).
         linear_skip: add a linear map of the whole standardized window to the heads.
+        ar_order: add a linear autoregression on the targets' last `ar_order` standardized values to
+            every head (a highway around the network, as in LSTNet); 0: none.
+        calibrate: end the quantile output with a `QuantileCalibration` layer (zero offsets until
+            set, e.g. with `conformal_offsets` on held-out windows).
         seed: initializer seed.
+        name: the model's name (default `forecaster_<backbone>`).
 
     Returns:
         `(model, core)`: `model` takes float32 `"window"` `(B, window, features)` in series units and
@@ -108,6 +117,8 @@ def build_forecaster(window, horizon, mean, std, num_targets=1, backbone="lstm",
     features = len(mean)
     if std.shape != mean.shape or not np.all(std > 0) or not np.all(np.isfinite(mean)):
         raise ValueError(f"`mean` and `std` must be finite per-feature vectors with std > 0. Received: std={std}")
+    if not 0 <= int(ar_order) <= window:
+        raise ValueError(f"`ar_order` must be in [0, window={window}]. Received: ar_order={ar_order}")
     if not 1 <= num_targets <= features:
         raise ValueError(f"`num_targets` must be in [1, {features}]. Received: num_targets={num_targets}")
     quantiles = tuple(float(q) for q in quantiles)
@@ -121,11 +132,20 @@ def build_forecaster(window, horizon, mean, std, num_targets=1, backbone="lstm",
     if linear_skip:
         last = keras.layers.Concatenate(name="with_window")([last, keras.layers.Flatten()(core_in)])
     point = keras.layers.Dense(horizon * num_targets, kernel_initializer=init, name="forecast_head")(last)
-    core_out = {"forecast": keras.layers.Reshape((horizon, num_targets))(point)}  # (B, H, T)
+    point = keras.layers.Reshape((horizon, num_targets))(point)  # (B, H, T)
+    highway = None
+    if ar_order:
+        recent = keras.layers.Flatten()(core_in[:, window - int(ar_order):, :num_targets])  # (B, p * T)
+        highway = keras.layers.Dense(horizon * num_targets, kernel_initializer="zeros", name="ar_highway")(recent)
+        highway = keras.layers.Reshape((horizon, num_targets))(highway)  # (B, H, T)
+        point = keras.layers.Add(name="with_highway")([point, highway])
+    core_out = {"forecast": point}
     if quantiles:
         q = keras.layers.Dense(horizon * num_targets * len(quantiles), kernel_initializer=init,
                                name="quantile_head")(last)
         q = keras.layers.Reshape((horizon, len(quantiles), num_targets))(q)  # (B, H, Q, T)
+        if highway is not None:
+            q = keras.layers.Add(name="quantiles_with_highway")([q, keras.layers.Reshape((horizon, 1, num_targets))(highway)])
         core_out["quantiles"] = q
     core = keras.Model(core_in, core_out, name="core")
 
@@ -141,13 +161,61 @@ def build_forecaster(window, horizon, mean, std, num_targets=1, backbone="lstm",
     outputs = forecast
     if quantiles:
         bands = unscale(out["quantiles"])  # (B, H, Q, T)
+        if calibrate:
+            bands = QuantileCalibration(horizon, len(quantiles), num_targets, name="calibrate_quantiles")(bands)
         if num_targets == 1:
             bands = keras.layers.Reshape((horizon, len(quantiles)), name="quantiles")(bands)  # (B, H, Q)
         else:
             bands = keras.layers.Permute((1, 3, 2), name="quantiles")(bands)  # (B, H, T, Q)
         outputs = {"forecast": forecast, "quantiles": bands}
-    model = keras.Model(inputs, outputs, name=f"forecaster_{backbone}")
+    model = keras.Model(inputs, outputs, name=name or f"forecaster_{backbone}")
     return model, core
+
+
+def average_forecasters(members, calibrate=True, name="forecaster_ensemble"):
+    """One model averaging the outputs of several forecasters of the same shape (an ensemble).
+
+    Args:
+        members: models from `build_forecaster` (same window, features, horizon and outputs; distinct
+            names), usually fitted from different seeds and built with `calibrate=False`.
+        calibrate: end the averaged quantiles with a `QuantileCalibration` layer.
+        name: the model's name.
+
+    Returns:
+        a model with the members' input and output structure (float32 `"window"` in).
+
+    Example:
+
+    >>> a, _ = build_forecaster(8, 3, [10.0], [2.0], backbone="tcn", name="member_0", seed=0)
+    >>> b, _ = build_forecaster(8, 3, [10.0], [2.0], backbone="tcn", name="member_1", seed=1)
+    >>> average_forecasters([a, b])(np.zeros((1, 8, 1), "float32")).shape
+    TensorShape([1, 3])
+    """
+    members = list(members)
+    if not members:
+        raise ValueError("`members` must hold at least one forecaster. Received: []")
+    inputs = keras.Input(members[0].input_shape[1:], name="window", dtype="float32")
+    outputs = [member(inputs) for member in members]
+    if len(members) == 1:
+        averaged = outputs[0]
+    elif isinstance(outputs[0], dict):
+        averaged = {key: keras.layers.Average(name=f"average_{key}")([out[key] for out in outputs])
+                    for key in outputs[0]}
+    else:
+        averaged = keras.layers.Average(name="average_forecast")(outputs)
+    if isinstance(averaged, dict) and "quantiles" in averaged and calibrate:
+        bands = averaged["quantiles"]  # (B, H, Q) or (B, H, T, Q)
+        shape = tuple(bands.shape[1:])
+        horizon, count, targets = (shape[0], shape[1], 1) if len(shape) == 2 else (shape[0], shape[2], shape[1])
+        if len(shape) == 2:
+            bands = keras.layers.Reshape((horizon, count, 1))(bands)
+        else:
+            bands = keras.layers.Permute((1, 3, 2))(bands)  # (B, H, Q, T)
+        bands = QuantileCalibration(horizon, count, targets, name="calibrate_quantiles")(bands)
+        bands = (keras.layers.Reshape((horizon, count), name="quantiles")(bands) if len(shape) == 2
+                 else keras.layers.Permute((1, 3, 2), name="quantiles")(bands))
+        averaged = {**averaged, "quantiles": bands}
+    return keras.Model(inputs, averaged, name=name)
 
 
 def standardized_targets(targets, mean, std, num_targets):

@@ -16,12 +16,15 @@ LOSSES = {"mae": keras.losses.MeanAbsoluteError, "mse": keras.losses.MeanSquared
 
 
 def fit_core(core, inputs, targets, losses, epochs, batch_size=32, learning_rate=3e-3, clipnorm=1.0,
-             validation_fraction=0.0, patience=20, check_every=5):
+             validation_fraction=0.0, patience=20, check_every=5, weight_decay=0.0, purge=0):
     """Trains `core` on standardized windows; returns `(train_loss, val_loss)` per epoch (NumPy).
 
     With `validation_fraction > 0` the last windows (the latest in time) are held out, the loss on
     them is checked every `check_every` epochs, training stops after `patience` epochs without a
-    better one, and the best weights are restored (early stopping inside the training part).
+    better one, and the best weights are restored (early stopping inside the training part);
+    `best_epoch(val_history, check_every)` is then the epoch count that reached them. The `purge`
+    training windows just before the held-out ones are left out (with direct multi-step targets,
+    set it to `horizon - 1`: their targets are the held-out windows' values).
 
     Args:
         core: the standardized model from `build_forecaster` (dict outputs).
@@ -31,6 +34,8 @@ def fit_core(core, inputs, targets, losses, epochs, batch_size=32, learning_rate
         epochs, batch_size, learning_rate, clipnorm: as in `fit` with `Adam(learning_rate, clipnorm)`
             (`epochs` is the maximum with early stopping).
         validation_fraction, patience, check_every: early stopping on the latest windows.
+        weight_decay: decoupled weight decay (`AdamW`); 0: plain Adam.
+        purge: training windows dropped before the held-out ones (only with `validation_fraction`).
 
     Shuffling draws from TensorFlow's global seed (set it with `keras.utils.set_random_seed`).
 
@@ -40,17 +45,23 @@ def fit_core(core, inputs, targets, losses, epochs, batch_size=32, learning_rate
     """
     held_out = int(round(len(inputs) * validation_fraction)) if validation_fraction else 0
     count = len(inputs) - held_out
+    first_held = count
+    if held_out:
+        count = max(1, count - int(purge))
     if count < 1:
         raise ValueError(f"No training window left after holding out {held_out}. Received: {len(inputs)} windows")
     steps = math.ceil(count / batch_size)
     loss_fns = {name: LOSSES[loss]() if isinstance(loss, str) else loss for name, loss in losses.items()}
-    optimizer = keras.optimizers.Adam(learning_rate, clipnorm=clipnorm or None)
+    if weight_decay:
+        optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay, clipnorm=clipnorm or None)
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate, clipnorm=clipnorm or None)
     variables = core.trainable_variables
     optimizer.build(variables)
     x = tf.constant(inputs[:count], tf.float32)
     y = {name: tf.constant(targets[name][:count], tf.float32) for name in loss_fns}
-    val_x = tf.constant(inputs[count:], tf.float32)
-    val_y = {name: tf.constant(targets[name][count:], tf.float32) for name in loss_fns}
+    val_x = tf.constant(inputs[first_held:], tf.float32)
+    val_y = {name: tf.constant(targets[name][first_held:], tf.float32) for name in loss_fns}
 
     @tf.function
     def validation_loss():
@@ -88,3 +99,20 @@ def fit_core(core, inputs, targets, losses, epochs, batch_size=32, learning_rate
             since_best += chunk
     core.set_weights(best_weights)
     return np.asarray(history), np.asarray(val_history)
+
+
+def best_epoch(val_history, check_every=5, trained=None):
+    """The epoch count at which `fit_core`'s early stopping found its best validation loss.
+
+    Args:
+        val_history: the validation losses `fit_core` returned (one per check).
+        check_every: epochs between checks (as passed to `fit_core`).
+        trained: epochs actually trained (caps the last, possibly shorter, chunk).
+
+    Example:
+
+    >>> best_epoch([0.5, 0.3, 0.4], check_every=5)
+    10
+    """
+    epochs = (int(np.argmin(val_history)) + 1) * int(check_every)
+    return epochs if trained is None else min(epochs, int(trained))
