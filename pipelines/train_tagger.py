@@ -22,8 +22,9 @@ raw strings in, tag names inside), `training_words.txt` (for the unseen-word acc
 
 import dataclasses
 import json
+import pathlib
 
-from pipelines import _text_tasks, common
+from pipelines import _text_tasks, common, distributed
 
 COLUMNS = ("upos", "xpos")
 TRAINING_WORDS_FILE = "training_words.txt"
@@ -68,6 +69,14 @@ class TrainConfig:
     learning_rate: float = common.field(2e-3, "Adam learning rate")
     clipnorm: float = common.field(0.0, "gradient norm clipping (0: none)")
     seed: int = common.field(0, "weights, dropout and batch shuffling")
+    # --- distribution (docs/DISTRIBUTED.md) ---
+    distribute: str = common.field("none", '"none", "mirrored" (GPUs or 2 logical CPUs of this machine) or '
+                                           '"multi-worker" (TF_CONFIG / --workers)', deployment=True)
+    workers: str = common.field("", 'multi-worker cluster "host:port,host:port" (builds TF_CONFIG; empty: read '
+                                    'TF_CONFIG)', deployment=True)
+    task_index: int = common.field(0, "this process's index in --workers (0 is the chief)", deployment=True)
+    checkpoint_every: int = common.field(0, "steps between resume checkpoints in ckpt/steps (0: at epoch ends only)",
+                                         deployment=True)
     # --- output ---
     run_dir: str = common.field("runs/tagger", "output folder (see the module docstring)")
     verbose: int = common.field(2, "Keras progress: 0 silent, 1 progress bar, 2 one line per epoch")
@@ -83,6 +92,11 @@ class TrainConfig:
             raise ValueError(f"`word_dropout` must be in [0, 1). Received: word_dropout={self.word_dropout!r}")
         if self.patience < 0:
             raise ValueError(f"`patience` must be >= 0. Received: patience={self.patience!r}")
+        if self.distribute not in distributed.KINDS:
+            raise ValueError(f"`distribute` must be one of {distributed.KINDS}. Received: distribute={self.distribute!r}")
+        for name in ("task_index", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"`{name}` must be >= 0. Received: {name}={getattr(self, name)!r}")
         if self.contextual and not self.char_filters:
             raise ValueError("`contextual` feeds the biLM the tagger's characters; it needs char_filters > 0. "
                              f"Received: char_filters={self.char_filters}")
@@ -193,6 +207,7 @@ def pretrained_inputs(config):
 # ----------------------------------------------------------------------------------------------
 def main(config, resume=False, overwrite=False):
     """Trains, saves and scores on dev; returns a dict (`metrics`, `task`, `datasets`, ...)."""
+    distributed.setup(config)  # TF_CONFIG from --workers/--task-index, before TensorFlow starts
     # === Everything the user gave, checked before the run dir opens (files parsed: a corrupt one leaves no run) ===
     _text_tasks.check_input_file(config.train, "--train")
     _text_tasks.check_input_file(config.dev, "--dev")
@@ -200,14 +215,17 @@ def main(config, resume=False, overwrite=False):
         _text_tasks.vectors_path(config.embeddings)
     _text_tasks.check_contextual_path(config.contextual)
     train, dev = load_data(config)
-    run_dir = common.open_run_dir(config, "tagger", resume=resume, overwrite=overwrite)
+    chief = distributed.is_chief(config)  # only the chief writes the run dir; other workers only log
+    run_dir = (common.open_run_dir(config, "tagger", resume=resume, overwrite=overwrite) if chief
+               else pathlib.Path(config.run_dir))
 
     import keras
 
     from seqkeras.losses import MaskedSparseCategoricalCrossentropy
-    from seqkeras.models.common import TokenAccuracy
+    from seqkeras.models.common import TextTask, TokenAccuracy
     from seqkeras.models.tagger import build_tagger
 
+    strategy = distributed.make_strategy(config)  # first TensorFlow call: collectives / logical CPUs
     keras.utils.set_random_seed(config.seed)
 
     # === The text path ===
@@ -228,18 +246,27 @@ def main(config, resume=False, overwrite=False):
     validation_data = _text_tasks.batches(
         config, lookup, texts_of(validation), [[tag_index[t] for t in s.tags] for s in validation], train=False)
 
-    # === Model ===
+    # === Model (variables mirrored on every replica / worker) ===
     weights, found = None, None
     if config.embeddings:
         weights, found = _text_tasks.load_embedding_weights(config.embeddings, lookup, config.embedding_dim,
                                                             config.seed)
-    network = build_tagger(lookup.vocabulary_size, len(tags), **backbone_options(config, lookup, weights, embedder))
+    with strategy.scope():
+        network = build_tagger(lookup.vocabulary_size, len(tags), **backbone_options(config, lookup, weights, embedder))
+        optimizer = keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm or None)
+        # Compiled for `network.evaluate`/`predict` by users; training runs the StrategyTrainer loop.
+        network.compile(optimizer=optimizer, loss=MaskedSparseCategoricalCrossentropy(from_logits=True),
+                        weighted_metrics=[TokenAccuracy(name="accuracy")])
+    task = TextTask(lookup, network, labels=list(tags), task="tagger")
 
     # === Training ===
-    task, summary, history = _text_tasks.fit_task(
-        config, run_dir, network, lookup, tags, "tagger", train_data, validation_data,
-        MaskedSparseCategoricalCrossentropy(from_logits=True), statistics, accuracy=TokenAccuracy(name="accuracy"),
-    )
+    history, engine = fit_under_strategy(config, strategy, run_dir, network, optimizer, task, train_data,
+                                         statistics[0].batches_per_epoch, validation_data)
+    if not chief:  # a non-chief worker has done its share; the chief saves, scores and reports
+        return {"history": history, "task": task, "lookup": lookup, "tags": tags}
+    common.raise_if_diverged([engine])  # a non-finite loss: one line, no model saved
+    common.save_model(task, run_dir / common.MODEL_FILE)
+    summary = training_summary(config, engine, statistics, strategy)
     if found is not None:
         summary["embeddings_found"] = found
     summary["train_sentences"] = len(train)
@@ -255,12 +282,86 @@ def main(config, resume=False, overwrite=False):
                                                                         "unseen_tokens", "per_tag")})
     stopped = (f"best epoch {summary['best_epoch']} of {summary['epochs_run']}, " if "best_epoch" in summary else "")
     unseen = "n/a" if dev_metrics["unseen_accuracy"] is None else f"{dev_metrics['unseen_accuracy']:.4f}"
+    speed = summary["real_tokens_per_second"]
     print(f"tagger: dev {config.column} accuracy {dev_metrics['accuracy']:.4f} (unseen words "
-          f"{unseen}), {stopped}{summary['real_tokens_per_second']:.0f} real tokens/s, "
+          f"{unseen}), {stopped}{speed or 0:.0f} real tokens/s, "
           f"padding {summary['padding_fraction']:.1%} ({config.batching}); run saved to {run_dir}")
     return {"metrics": metrics, "task": task, "lookup": lookup, "tags": tags, "summary": summary,
             "datasets": {"train": train_data, "validation": validation_data}, "train_sentences": train,
-            "validation_sentences": validation}
+            "validation_sentences": validation, "trainer": engine}
+
+
+def fit_under_strategy(config, strategy, run_dir, network, optimizer, task, train_data, steps, validation_data):
+    """Trains `network` with `seqkeras.distribute.StrategyTrainer`, the one loop of the default,
+    mirrored and multi-worker strategies; resumes exactly from `ckpt/steps`.
+
+    Every worker builds the same global batches (seeded shuffles) and each replica takes its rows
+    (`split_global_batches`); the loss is the sum of the token losses of all replicas over all
+    their real tokens, the accuracy a sum of correct-token counts. With `--patience` training
+    stops on the validation accuracy and keeps the best epoch's weights. On the chief, each epoch
+    end writes metrics.json's history (so it survives a kill) and, on a better validation
+    accuracy, `ckpt/best.keras`.
+
+    Returns:
+        (history {metric: [...], "epoch": [...]} of the epochs trained in this call, the StrategyTrainer).
+    """
+    import atexit
+
+    from seqkeras.distribute import (CorruptCheckpointError, StrategyTrainer, barrier, masked_token_replica_loss,
+                                     split_global_batches)
+
+    engine = StrategyTrainer(
+        strategy, network, optimizer, masked_token_replica_loss(network),
+        checkpoint_dir=run_dir / "ckpt" / "steps", checkpoint_every=config.checkpoint_every, log_dir=run_dir / "tb",
+        count_metrics=["accuracy"], monitor="val_accuracy", mode="max", patience=config.patience,
+    )
+    valid_steps = int(validation_data.reduce(0, lambda count, _: count + 1))
+
+    def on_epoch_end(epoch, logs):
+        common.update_metrics(run_dir, history={**{key: [value] for key, value in logs.items()}, "epoch": [epoch]})
+        if engine.improved:
+            common.save_model(task, run_dir / "ckpt" / "best.keras")
+
+    try:
+        history = engine.fit(
+            lambda context: split_global_batches(train_data.repeat(), context),
+            epochs=config.epochs, steps_per_epoch=steps,
+            valid_dataset_fn=lambda context: split_global_batches(validation_data, context), valid_steps=valid_steps,
+            on_epoch_end=on_epoch_end, verbose=config.verbose,
+        )
+    except CorruptCheckpointError as error:
+        raise common.UserError(str(error)) from None
+    if config.distribute == "multi-worker":
+        # The workers leave together: the others wait (here) until the chief has finished (at exit).
+        if engine.is_chief:
+            atexit.register(barrier, strategy)
+        else:
+            barrier(strategy)
+    return history, engine
+
+
+def training_summary(config, engine, train_statistics, strategy):
+    """Batching, throughput (real tokens/s of the training steps) and the early-stopping outcome."""
+    info, statistics = train_statistics
+    seconds = sum(engine.epoch_seconds)
+    summary = {
+        "batching": config.batching,
+        "batches_per_epoch": info.batches_per_epoch,
+        "bucket_boundaries": list(info.boundaries),
+        "padding_fraction": round(statistics["padding_fraction"], 4),
+        "real_tokens_per_epoch": statistics["real_tokens"],
+        "train_seconds": round(seconds, 1),
+        "real_tokens_per_second": (round(statistics["real_tokens"] * len(engine.epoch_seconds) / seconds, 1)
+                                   if seconds else None),
+        "distribute": config.distribute,
+        "replicas": strategy.num_replicas_in_sync,
+    }
+    if config.patience:
+        best_epoch = int(engine.best_epoch.numpy())
+        summary["epochs_run"] = int(engine.step.numpy()) // info.batches_per_epoch
+        summary["best_epoch"] = best_epoch + 1 if best_epoch >= 0 else None
+        summary["best_validation_accuracy"] = float(engine.best_monitor.numpy()) if best_epoch >= 0 else None
+    return summary
 
 
 def _key(word, lowercase):

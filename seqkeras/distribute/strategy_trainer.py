@@ -45,19 +45,34 @@ class StrategyTrainer:
     `step` batches of the (deterministic) dataset, on every worker. A run killed at any step and
     restarted therefore continues with the same batches, state and random numbers.
 
+    Count metrics: `replica_loss` may return a fourth element, one count per name of
+    `count_metrics` (e.g. the correctly tagged real tokens); each is summed over all replicas
+    and logged as `name = count / real tokens` (and `val_name`), so an accuracy is exact too.
+
+    Early stopping: with `monitor` (e.g. `"val_accuracy"`, `mode="max"`) the best value and its
+    epoch are tracked (checkpointed); with `patience` > 0 training stops after `patience` epochs
+    without improvement and the model gets the best epoch's weights back (kept in checkpointed
+    copies, so a resumed run restores them too). Every worker sees the same all-reduced logs,
+    so every worker takes the same decision.
+
     Args:
         strategy: a `tf.distribute.Strategy`; `model` and `optimizer` must have been created
             under `strategy.scope()`.
         model: a Keras model (its variables are checkpointed).
         optimizer: a Keras optimizer.
-        replica_loss: `fn(batch, carry, training) -> (loss_sum, count, new_carry)`, see above;
-            called inside `strategy.run`.
+        replica_loss: `fn(batch, carry, training) -> (loss_sum, count, new_carry[, counts])`,
+            see above; called inside `strategy.run`.
         checkpoint_dir: the chief's checkpoint folder.
         carry_shapes: shapes of the carried tensors for ONE replica (e.g. `[(b, H), (b, H)]`).
         checkpoint_every: save every this many steps (0: only at epoch ends).
         log_dir: TensorBoard folder (`train/`, `validation/` under it), chief only; None: none.
         log_every: per-step scalars every this many steps.
         derived_metrics: dict name -> fn(mean loss) of extra logged metrics (e.g. bits).
+        count_metrics: names of the extra counts `replica_loss` returns (see above).
+        monitor: the logged metric that decides the best epoch (None: none).
+        mode: `"min"` or `"max"`: which way `monitor` improves.
+        patience: stop after this many epochs without a better `monitor` and restore the best
+            epoch's weights (0: never stop early).
 
     Example:
 
@@ -68,7 +83,12 @@ class StrategyTrainer:
     """
 
     def __init__(self, strategy, model, optimizer, replica_loss, *, checkpoint_dir, carry_shapes=(),
-                 checkpoint_every=0, log_dir=None, log_every=50, derived_metrics=None, max_to_keep=2):
+                 checkpoint_every=0, log_dir=None, log_every=50, derived_metrics=None, max_to_keep=2,
+                 count_metrics=(), monitor=None, mode="min", patience=0):
+        if mode not in ("min", "max"):
+            raise ValueError(f"`mode` must be 'min' or 'max'. Received: mode={mode!r}")
+        if patience and monitor is None:
+            raise ValueError(f"`patience` needs a `monitor`. Received: patience={patience}, monitor=None")
         self.strategy = strategy
         self.model = model
         self.optimizer = optimizer
@@ -77,6 +97,10 @@ class StrategyTrainer:
         self.checkpoint_every = int(checkpoint_every)
         self.log_every = int(log_every)
         self.derived_metrics = dict(derived_metrics or {})
+        self.count_metrics = list(count_metrics)
+        self.monitor, self.mode, self.patience = monitor, mode, int(patience)
+        self.epoch_seconds = []  # training seconds (validation excluded) of each epoch of the last `fit`
+        self.improved = False  # whether the last epoch improved `monitor` (read by `on_epoch_end`)
         self.is_chief = is_chief(strategy)
         self.num_replicas = strategy.num_replicas_in_sync
         self.diverged_at = None  # (epoch, batch, loss) of a non-finite loss, as common.raise_if_diverged reads it
@@ -86,8 +110,17 @@ class StrategyTrainer:
             optimizer.build(model.trainable_variables)
         # Plain (not mirrored) variables: identical on every worker, written by the chief.
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.epoch_sums = tf.Variable(tf.zeros([2], tf.float64), trainable=False, name="epoch_sums")
+        self._num_sums = 2 + len(self.count_metrics)  # loss sum, real tokens, the counts
+        self.epoch_sums = tf.Variable(tf.zeros([self._num_sums], tf.float64), trainable=False, name="epoch_sums")
         self.best_val_loss = tf.Variable(math.inf, dtype=tf.float64, trainable=False, name="best_val_loss")
+        worst = math.inf if mode == "min" else -math.inf
+        self.best_monitor = tf.Variable(worst, dtype=tf.float64, trainable=False, name="best_monitor")
+        self.best_epoch = tf.Variable(-1, dtype=tf.int64, trainable=False, name="best_epoch")
+        self.stopped = tf.Variable(False, trainable=False, name="stopped")
+        self.best_weights = [  # the best epoch's weights, restored at the end (patience > 0)
+            tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False, name=f"best_{i}")
+            for i, v in enumerate(model.weights)
+        ] if self.patience else []
         self.carry = [
             tf.Variable(tf.zeros((self.num_replicas * shape[0],) + shape[1:]), trainable=False, name=f"carry_{i}")
             for i, shape in enumerate(self.carry_shapes)
@@ -95,6 +128,8 @@ class StrategyTrainer:
         checkpoint = tf.train.Checkpoint(
             model_variables=list(model.variables), optimizer_variables=list(optimizer.variables),
             step=self.step, epoch_sums=self.epoch_sums, best_val_loss=self.best_val_loss, carry=self.carry,
+            **({"best_monitor": self.best_monitor, "best_epoch": self.best_epoch, "stopped": self.stopped,
+                "best_weights": self.best_weights} if monitor is not None else {}),
         )
         self.checkpoints = ChiefCheckpointManager(checkpoint, checkpoint_dir, self.is_chief, max_to_keep=max_to_keep)
         self.log_dir = pathlib.Path(log_dir) if log_dir is not None and self.is_chief else None
@@ -117,7 +152,7 @@ class StrategyTrainer:
         context = tf.distribute.get_replica_context()
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
-            losses, count, new_carry = self.replica_loss(batch, carry, True)
+            losses, count, new_carry, counts = self._call_loss(batch, carry, True)
             losses = tf.reshape(tf.cast(losses, tf.float32), [-1])
             global_count = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.stop_gradient(tf.cast(count, tf.float32)))
             global_count = tf.maximum(tf.cast(tf.round(global_count), tf.int64), 1)  # exact below 2**24 tokens
@@ -133,18 +168,28 @@ class StrategyTrainer:
             gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
             gradients = [g / self.num_replicas for g in self._clip(gradients)]
         self.optimizer.apply_gradients(zip(gradients, variables))
-        sums = (tf.cast(tf.reduce_sum(losses), tf.float64), tf.cast(count, tf.float64))
-        return sums[0], sums[1], [tf.stop_gradient(c) for c in new_carry]
+        return self._sums(losses, count, counts), [tf.stop_gradient(c) for c in new_carry]
 
     def _replica_eval_step(self, batch, carry):
-        losses, count, new_carry = self.replica_loss(batch, carry, False)
-        return tf.cast(tf.reduce_sum(tf.cast(losses, tf.float32)), tf.float64), tf.cast(count, tf.float64), new_carry
+        losses, count, new_carry, counts = self._call_loss(batch, carry, False)
+        return self._sums(tf.cast(losses, tf.float32), count, counts), new_carry
+
+    def _call_loss(self, batch, carry, training):
+        outputs = self.replica_loss(batch, carry, training)
+        counts = list(outputs[3]) if len(outputs) > 3 else []
+        if len(counts) != len(self.count_metrics):
+            raise ValueError(f"`replica_loss` returned {len(counts)} counts for count_metrics={self.count_metrics}")
+        return outputs[0], outputs[1], outputs[2], counts
+
+    @staticmethod
+    def _sums(losses, count, counts):
+        """(loss sum, real tokens, *counts) of one replica, float64 (exact sums of counts)."""
+        return tf.stack([tf.cast(tf.reduce_sum(losses), tf.float64), tf.cast(count, tf.float64)]
+                        + [tf.cast(c, tf.float64) for c in counts])
 
     def _reduce(self, per_replica):
-        loss_sum, count, carry = per_replica
-        total = self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss_sum, axis=None)
-        tokens = self.strategy.reduce(tf.distribute.ReduceOp.SUM, count, axis=None)
-        return total, tokens, carry
+        sums, carry = per_replica
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, sums, axis=None), carry
 
     def _distributed_train_step(self, iterator, carry):
         return self._reduce(self.strategy.run(self._replica_train_step, args=(next(iterator), carry)))
@@ -195,14 +240,23 @@ class StrategyTrainer:
 
     def evaluate(self, dataset_fn, steps):
         """Mean loss over `steps` per-replica batches of `dataset_fn` (carried state from zeros)."""
+        return self.evaluate_sums(dataset_fn, steps)["loss"]
+
+    def evaluate_sums(self, dataset_fn, steps):
+        """`{"loss": mean loss, name: count / real tokens for each count metric, "tokens": ...}`."""
         iterator = iter(self._distribute(dataset_fn))
         carry = self._distribute_carry()
-        total = tokens = 0.0
+        totals = np.zeros([self._num_sums])
         for _ in range(steps):
-            loss_sum, count, carry = self._eval_function(iterator, carry)
-            total += float(loss_sum)
-            tokens += float(count)
-        return total / max(tokens, 1.0)
+            sums, carry = self._eval_function(iterator, carry)
+            totals += sums.numpy()
+        return self._means(totals)
+
+    def _means(self, totals):
+        tokens = max(float(totals[1]), 1.0)
+        means = {"loss": float(totals[0]) / tokens}
+        means.update({name: float(value) / tokens for name, value in zip(self.count_metrics, totals[2:])})
+        return means
 
     def fit(self, dataset_fn, *, epochs, steps_per_epoch, valid_dataset_fn=None, valid_steps=0,
             on_epoch_end=None, verbose=0):
@@ -225,28 +279,34 @@ class StrategyTrainer:
         start = self.restore()
         total_steps = epochs * steps_per_epoch
         history = {"epoch": []}
-        if start >= total_steps:
+        self.epoch_seconds = []
+        self.stop_training = bool(self.stopped.numpy())
+        if start >= total_steps or self.stop_training:
+            self._restore_best()
             return history
         iterator = iter(self._distribute(dataset_fn, skip_steps=start))
         carry = self._distribute_carry([v.value() for v in self.carry] if start and self.carry_shapes else None)
         step = start
-        started = time.perf_counter()
+        started = epoch_started = time.perf_counter()
         while step < total_steps and not self.stop_training:
-            loss_sum, count, carry = self._train_function(iterator, carry)
-            loss_sum, count = float(loss_sum), float(count)
+            sums, carry = self._train_function(iterator, carry)
+            sums = sums.numpy()
+            loss_sum, count = float(sums[0]), float(sums[1])
             if not math.isfinite(loss_sum):
                 self.diverged_at = (step // steps_per_epoch, step % steps_per_epoch, loss_sum / max(count, 1.0))
                 break  # no checkpoint of non-finite weights
             step += 1
             self.step.assign(step)
-            self.epoch_sums.assign_add(np.array([loss_sum, count]))
+            self.epoch_sums.assign_add(sums)
             if self.log_dir is not None and self.log_every and step % self.log_every == 0:
                 self._scalars("train", {"batch_loss": loss_sum / max(count, 1.0)}, step)
             end_of_epoch = step % steps_per_epoch == 0
             if end_of_epoch:
+                self.epoch_seconds.append(time.perf_counter() - epoch_started)
                 epoch = step // steps_per_epoch - 1
                 logs = self._epoch_logs(valid_dataset_fn, valid_steps)
-                self.epoch_sums.assign(tf.zeros([2], tf.float64))
+                self.epoch_sums.assign(tf.zeros([self._num_sums], tf.float64))
+                self._early_stopping(epoch, logs)
                 history["epoch"].append(epoch)
                 for key, value in logs.items():
                     history.setdefault(key, []).append(value)
@@ -259,20 +319,48 @@ class StrategyTrainer:
                               + ", ".join(f"{key} {value:.4f}" for key, value in logs.items()), flush=True)
             if end_of_epoch or (self.checkpoint_every and step % self.checkpoint_every == 0) or step == total_steps:
                 self.save(carry)
+            if end_of_epoch:
+                epoch_started = time.perf_counter()
+        if not self.diverged_at:
+            self._restore_best()
         for writer in self._writers.values():
             writer.flush()
         return history
 
     def _epoch_logs(self, valid_dataset_fn, valid_steps):
-        total, tokens = (float(v) for v in self.epoch_sums.numpy())
-        logs = {"loss": total / max(tokens, 1.0)}
+        logs = self._means(self.epoch_sums.numpy())
         logs.update({name: fn(logs["loss"]) for name, fn in self.derived_metrics.items()})
         logs["learning_rate"] = float(np.asarray(self.optimizer.learning_rate))
         if valid_dataset_fn is not None and valid_steps:
-            val_loss = self.evaluate(valid_dataset_fn, valid_steps)
-            logs["val_loss"] = val_loss
-            logs.update({f"val_{name}": fn(val_loss) for name, fn in self.derived_metrics.items()})
+            valid = self.evaluate_sums(valid_dataset_fn, valid_steps)
+            logs.update({f"val_{name}": value for name, value in valid.items()})
+            logs.update({f"val_{name}": fn(valid["loss"]) for name, fn in self.derived_metrics.items()})
         return logs
+
+    # --- early stopping -------------------------------------------------------------------------
+    def _early_stopping(self, epoch, logs):
+        """Tracks the best `monitor` epoch (same logs, same decision on every worker)."""
+        self.improved = False
+        if self.monitor is None:
+            return
+        if self.monitor not in logs:
+            raise ValueError(f"`monitor` {self.monitor!r} is not among the logged metrics {sorted(logs)}")
+        value, best = logs[self.monitor], float(self.best_monitor.numpy())
+        self.improved = value < best if self.mode == "min" else value > best
+        if self.improved:
+            self.best_monitor.assign(value)
+            self.best_epoch.assign(epoch)
+            for copy, variable in zip(self.best_weights, self.model.weights):
+                copy.assign(tf.convert_to_tensor(variable))
+        elif self.patience and epoch - int(self.best_epoch.numpy()) >= self.patience:
+            self.stopped.assign(True)
+            self.stop_training = True
+
+    def _restore_best(self):
+        """The best epoch's weights back into the model (patience > 0 and a best epoch seen)."""
+        if self.best_weights and int(self.best_epoch.numpy()) >= 0:
+            for variable, copy in zip(self.model.weights, self.best_weights):
+                variable.assign(tf.convert_to_tensor(copy))
 
     def _scalars(self, kind, values, step):
         if kind not in self._writers:
