@@ -56,9 +56,37 @@ class UserError(Exception):
 # ----------------------------------------------------------------------------------------------
 # Config <-> command line
 # ----------------------------------------------------------------------------------------------
-def field(default, help_text, **metadata):
-    """A dataclass field whose help text shows in `seqkeras train <family> --help`."""
-    return dataclasses.field(default=default, metadata={"help": help_text, **metadata})
+def field(default, help_text, *, minimum=None, above=None, below=None, choices=None, **metadata):
+    """A dataclass field whose help text shows in `seqkeras train <family> --help`.
+
+    `minimum` (value >= it), `above` (value > it), `below` (value < it) and `choices` declare the
+    valid values; the config's `__post_init__` calls :func:`check_fields` to enforce them.
+    """
+    bounds = {"minimum": minimum, "above": above, "below": below, "choices": choices}
+    bounds = {key: value for key, value in bounds.items() if value is not None}
+    return dataclasses.field(default=default, metadata={"help": help_text, **bounds, **metadata})
+
+
+def check_fields(config):
+    """Checks every field's declared bounds and choices (see :func:`field`), in field order.
+
+    Raises:
+        ValueError: one line naming the first invalid field and its value, e.g.
+            "`hidden_dim` must be >= 1. Received: hidden_dim=0".
+    """
+    for item in dataclasses.fields(config):
+        value, name, meta = getattr(config, item.name), item.name, item.metadata
+        if value is None:  # an Optional field left unset
+            continue
+        if "choices" in meta and value not in meta["choices"]:
+            raise ValueError(f"`{name}` must be one of {tuple(meta['choices'])}. Received: {name}={value!r}")
+        for element in value if isinstance(value, (tuple, list)) else (value,):
+            if "minimum" in meta and not element >= meta["minimum"]:
+                raise ValueError(f"`{name}` must be >= {meta['minimum']}. Received: {name}={value!r}")
+            if "above" in meta and not element > meta["above"]:
+                raise ValueError(f"`{name}` must be > {meta['above']}. Received: {name}={value!r}")
+            if "below" in meta and not element < meta["below"]:
+                raise ValueError(f"`{name}` must be < {meta['below']}. Received: {name}={value!r}")
 
 
 def _parse_bool(text):

@@ -31,9 +31,10 @@ class TrainConfig:
     train: str = common.field("", "training file: TSV (label<TAB>text per line) or CoNLL-U with --label-from")
     dev: str = common.field("", "development file (same format): validation after each epoch, final figures")
     label_from: str = common.field("", 'CoNLL-U input: "sent-id-prefix" takes the label from the sentence id '
-                                       '(the part before the first "-", e.g. EWT genres)')
+                                       '(the part before the first "-", e.g. EWT genres)', choices=LABEL_SOURCES)
     split: str = common.field("auto", 'how texts split into words: "whitespace", "unicode_script" (punctuation '
-                                      'apart), or "auto" (whitespace for CoNLL-U, unicode_script for TSV)')
+                                      'apart), or "auto" (whitespace for CoNLL-U, unicode_script for TSV)',
+                              choices=SPLITS)
     max_train_sentences: int = common.field(0, "use only the first N training examples (0: all)")
     # --- words ---
     min_count: int = common.field(2, "a lower-cased word needs this many training occurrences to get its own id")
@@ -49,14 +50,15 @@ class TrainConfig:
     char_filters: int = common.field(32, "character CNN filters = character word-vector width (0: no characters)")
     hidden_dim: int = common.field(64, "LSTM units per direction")
     num_layers: int = common.field(1, "stacked BiLSTM layers")
-    pooling: str = common.field("mean_max", "mean, max, sum or mean_max over the real words")
+    pooling: str = common.field("mean_max", "mean, max, sum or mean_max over the real words", choices=POOLINGS)
     dropout: float = common.field(0.5, "dropout on the word features, after each BiLSTM layer and on the bag")
     wide_buckets: int = common.field(200_000, "wide & deep: word-bigram buckets of the linear n-gram branch "
-                                              "added to the logits (0: no wide branch)")
-    wide_char_buckets: int = common.field(2**18, "wide branch: character 2-5-gram buckets (0: words only)")
-    wide_scale: float = common.field(5.0, "wide branch output scale (multiplies its effective learning rate)")
+                                              "added to the logits (0: no wide branch)", minimum=0)
+    wide_char_buckets: int = common.field(2**18, "wide branch: character 2-5-gram buckets (0: words only)", minimum=0)
+    wide_scale: float = common.field(5.0, "wide branch output scale (multiplies its effective learning rate)",
+                                     above=0.0)
     bigram_buckets: int = common.field(50_000, "wide & deep: hashed bigram-embedding bag beside the pooled "
-                                               "encoder (0: none)")
+                                               "encoder (0: none)", minimum=0)
     # --- training ---
     epochs: int = common.field(4, "passes over the training examples")
     batching: str = common.field("token_budget", "random, sorted, bucketed or token_budget (buckets from length "
@@ -65,7 +67,7 @@ class TrainConfig:
     token_budget: int = common.field(0, "tokens per token_budget batch (0: batch-size x mean text length)")
     num_buckets: int = common.field(16, "length buckets for bucketed/token_budget batching")
     learning_rate: float = common.field(1e-3, "AdamW learning rate")
-    weight_decay: float = common.field(0.1, "AdamW decoupled weight decay (0: Adam)")
+    weight_decay: float = common.field(0.1, "AdamW decoupled weight decay (0: Adam)", minimum=0)
     clipnorm: float = common.field(0.0, "gradient norm clipping (0: none)")
     seed: int = common.field(0, "weights, dropout and batch shuffling")
     # --- output ---
@@ -73,21 +75,11 @@ class TrainConfig:
     verbose: int = common.field(2, "Keras progress: 0 silent, 1 progress bar, 2 one line per epoch")
 
     def __post_init__(self):
-        if self.label_from not in LABEL_SOURCES:
-            raise ValueError(f"`label_from` must be one of {LABEL_SOURCES}. Received: label_from={self.label_from!r}")
-        if self.split not in SPLITS:
-            raise ValueError(f"`split` must be one of {SPLITS}. Received: split={self.split!r}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: pooling={self.pooling!r}")
+        common.check_fields(self)
         _text_tasks.check_batching(self)
-        for name in ("wide_buckets", "wide_char_buckets", "bigram_buckets", "weight_decay"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"`{name}` must be >= 0. Received: {name}={getattr(self, name)!r}")
         if self.wide_buckets == 1 or self.bigram_buckets == 1:
             raise ValueError("hash buckets must be 0 (off) or >= 2. "
                              f"Received: wide_buckets={self.wide_buckets}, bigram_buckets={self.bigram_buckets}")
-        if not self.wide_scale > 0:
-            raise ValueError(f"`wide_scale` must be > 0. Received: wide_scale={self.wide_scale!r}")
         if self.wide_char_buckets and self.wide_buckets and not self.char_filters:
             raise ValueError("`wide_char_buckets` reads the characters; it needs char_filters > 0 "
                              f"(or wide_char_buckets=0). Received: char_filters={self.char_filters}")

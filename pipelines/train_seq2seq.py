@@ -29,55 +29,43 @@ CELLS = ("lstm", "elman")
 class TrainConfig:
     # --- data ---
     pairs: str = common.field("addition", "'addition' (generated) or a UTF-8 TSV file: source<TAB>target per line")
-    num_problems: int = common.field(20000, "--pairs addition: training problems")
-    heldout_problems: int = common.field(1000, "--pairs addition: held-out problems (never in training)")
-    max_digits: int = common.field(3, "--pairs addition: digits of the largest operand")
-    valid_fraction: float = common.field(0.1, "TSV pairs: share held out for validation and exact match")
+    num_problems: int = common.field(20000, "--pairs addition: training problems", minimum=1)
+    heldout_problems: int = common.field(1000, "--pairs addition: held-out problems (never in training)", minimum=1)
+    max_digits: int = common.field(3, "--pairs addition: digits of the largest operand", minimum=1)
+    valid_fraction: float = common.field(0.1, "TSV pairs: share held out for validation and exact match",
+                                         above=0.0, below=1.0)
     split_seed: int = common.field(0, "seed of the problems / the held-out split")
-    max_target_length: int = common.field(0, "decoding steps, end mark included (0: longest training target + 1)")
+    max_target_length: int = common.field(0, "decoding steps, end mark included (0: longest training target + 1)",
+                                          minimum=0)
     # --- model ---
-    embedding_dim: int = common.field(16, "character embedding width (both sides)")
-    hidden_dim: int = common.field(128, "LSTM units (per direction in the encoder)")
-    num_layers: int = common.field(1, "RNN layers in the encoder and in the decoder")
-    pooling: str = common.field("last", "encoder summary: last (final states), mean or max")
-    conditioning: str = common.field("initial_state", "how the summary enters the decoder: initial_state or concat")
-    cell: str = common.field("lstm", "lstm or elman")
-    dropout: float = common.field(0.0, "dropout in the encoder and the decoder")
+    embedding_dim: int = common.field(16, "character embedding width (both sides)", minimum=1)
+    hidden_dim: int = common.field(128, "LSTM units (per direction in the encoder)", minimum=1)
+    num_layers: int = common.field(1, "RNN layers in the encoder and in the decoder", minimum=1)
+    pooling: str = common.field("last", "encoder summary: last (final states), mean or max", choices=POOLINGS)
+    conditioning: str = common.field("initial_state", "how the summary enters the decoder: initial_state or concat",
+                                     choices=CONDITIONINGS)
+    cell: str = common.field("lstm", "lstm or elman", choices=CELLS)
+    dropout: float = common.field(0.0, "dropout in the encoder and the decoder", minimum=0.0, below=1.0)
     # --- training ---
-    batching: str = common.field("token_budget", "random, sorted, bucketed or token_budget (batch_sequences)")
-    batch_size: int = common.field(128, "pairs per batch (random, sorted, bucketed)")
-    token_budget: int = common.field(512, "source characters per batch for token_budget batching")
-    num_buckets: int = common.field(8, "length buckets for bucketed batchings")
-    epochs: int = common.field(20, "passes over the training pairs (or of steps_per_epoch batches)")
-    steps_per_epoch: int = common.field(0, "batches per epoch (0: one full pass)")
-    learning_rate: float = common.field(3e-3, "Adam learning rate")
-    clipnorm: float = common.field(1.0, "global gradient norm clipping (0: none)")
+    batching: str = common.field("token_budget", "random, sorted, bucketed or token_budget (batch_sequences)",
+                                 choices=BATCHINGS)
+    batch_size: int = common.field(128, "pairs per batch (random, sorted, bucketed)", minimum=1)
+    token_budget: int = common.field(512, "source characters per batch for token_budget batching", minimum=1)
+    num_buckets: int = common.field(8, "length buckets for bucketed batchings", minimum=1)
+    epochs: int = common.field(20, "passes over the training pairs (or of steps_per_epoch batches)", minimum=1)
+    steps_per_epoch: int = common.field(0, "batches per epoch (0: one full pass)", minimum=0)
+    learning_rate: float = common.field(3e-3, "Adam learning rate", above=0.0)
+    clipnorm: float = common.field(1.0, "global gradient norm clipping (0: none)", minimum=0)
     seed: int = common.field(0, "weights, dropout and batch shuffling")
-    num_samples: int = common.field(5, "held-out sources decoded into TensorBoard text after every epoch")
+    num_samples: int = common.field(5, "held-out sources decoded into TensorBoard text after every epoch", minimum=0)
     # --- output ---
     run_dir: str = common.field("runs/seq2seq", "output folder")
     verbose: int = common.field(1, "Keras progress: 0 silent, 1 progress bar, 2 one line per epoch")
 
     def __post_init__(self):
-        choices = {"batching": BATCHINGS, "pooling": POOLINGS, "conditioning": CONDITIONINGS, "cell": CELLS}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"`{name}` must be one of {allowed}. Received: {name}={getattr(self, name)!r}")
-        for name in ("num_problems", "heldout_problems", "max_digits", "embedding_dim", "hidden_dim", "num_layers",
-                     "batch_size", "token_budget", "num_buckets", "epochs"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"`{name}` must be positive. Received: {name}={getattr(self, name)!r}")
-        for name in ("max_target_length", "steps_per_epoch", "clipnorm", "num_samples"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"`{name}` must be >= 0. Received: {name}={getattr(self, name)!r}")
+        common.check_fields(self)
         if not self.pairs:
             raise ValueError("`pairs` must be 'addition' or a TSV path. Received: pairs=''")
-        if not 0 < self.valid_fraction < 1:
-            raise ValueError(f"`valid_fraction` must be in (0, 1). Received: valid_fraction={self.valid_fraction!r}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={self.dropout!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"`learning_rate` must be > 0. Received: learning_rate={self.learning_rate!r}")
         if self.max_digits > 9:
             raise ValueError(f"`max_digits` must be <= 9. Received: max_digits={self.max_digits}")
 

@@ -15,17 +15,19 @@ from pipelines import common
 
 @dataclasses.dataclass(frozen=True)
 class ToyConfig:
-    hidden_dim: int = common.field(8, "units")
-    dropout: float = common.field(0.1, "rate")
+    hidden_dim: int = common.field(8, "units", minimum=1)
+    dropout: float = common.field(0.1, "rate", minimum=0.0, below=1.0)
+    learning_rate: float = common.field(1e-3, "step size", above=0.0)
     name: str = common.field("x", "a name")
+    pooling: str = common.field("mean", "pooling", choices=("mean", "max"))
     shuffle: bool = common.field(True, "shuffle batches")
     columns: typing.Tuple[str, ...] = common.field(("a",), "columns")
-    limit: typing.Optional[int] = common.field(None, "optional cap")
+    quantiles: typing.Tuple[float, ...] = common.field((), "quantiles", above=0.0, below=1.0)
+    limit: typing.Optional[int] = common.field(None, "optional cap", minimum=0)
     run_dir: str = common.field("runs/toy", "output folder")
 
     def __post_init__(self):
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={self.dropout}")
+        common.check_fields(self)
 
 
 def _parse(argv):
@@ -48,7 +50,13 @@ def test_command_line_types_bools_tuples_and_overrides(tmp_path):
         ({"hidden_dim": 2.5}, "must be an integer. Received: hidden_dim=2.5"),
         ({"dropout": float("inf")}, "must be finite. Received: dropout=inf"),
         ({"dropout": float("nan")}, "must be finite"),
-        ({"dropout": 1.5}, "`dropout` must be in [0, 1). Received: dropout=1.5"),
+        ({"dropout": 1.5}, "`dropout` must be < 1.0. Received: dropout=1.5"),
+        ({"dropout": -0.1}, "`dropout` must be >= 0.0. Received: dropout=-0.1"),
+        ({"hidden_dim": 0}, "`hidden_dim` must be >= 1. Received: hidden_dim=0"),
+        ({"learning_rate": 0.0}, "`learning_rate` must be > 0.0. Received: learning_rate=0.0"),
+        ({"pooling": "sum"}, "`pooling` must be one of ('mean', 'max'). Received: pooling='sum'"),
+        ({"quantiles": [0.1, 1.0]}, "`quantiles` must be < 1.0. Received: quantiles=(0.1, 1.0)"),
+        ({"limit": -1}, "`limit` must be >= 0. Received: limit=-1"),
         ({"shuffle": "yes"}, "must be true or false"),
         ({"name": 3}, "must be a string"),
         ({"hidden_dim": None}, "must not be null"),
