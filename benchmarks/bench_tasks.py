@@ -56,9 +56,8 @@ from seqkeras.models.classifier import (  # noqa: E402
     build_wide_and_deep_classifier,
 )
 from seqkeras.models.common import TextTask, build_word_lookup, text_batches  # noqa: E402
-from seqkeras.models.seq2seq import build_seq2seq, generate  # noqa: E402
-from seqkeras.data.addition import addition_problems, addition_vocabulary  # noqa: E402
-from seqkeras.models.seq2seq.teacher_forcing import encoder_inputs, ids_to_texts, teacher_forced  # noqa: E402
+from seqkeras.models.seq2seq import generate  # noqa: E402
+from seqkeras.models.seq2seq.teacher_forcing import ids_to_texts, teacher_forced  # noqa: E402
 from seqkeras.models.tagger import MostFrequentTag  # noqa: E402
 from pipelines import train_tagger  # noqa: E402
 
@@ -104,8 +103,9 @@ FULL = {
         ),
     ),
     "digits": dict(epochs=25, batch_size=64, hidden_dim=64, embedding_dim=16, learning_rate=3e-3),
-    "addition": dict(train_problems=30000, test_problems=2000, max_digits=3, epochs=25, batch_size=128,
-                     hidden_dim=128, embedding_dim=16, learning_rate=3e-3),
+    # addition: `seqkeras train seq2seq --pairs addition` with these overrides of its defaults.
+    "addition": dict(num_problems=30000, heldout_problems=2000, max_digits=3, epochs=25, batching="random",
+                     batch_size=128, hidden_dim=128, embedding_dim=16, learning_rate=3e-3),
 }
 QUICK = {
     "upos": dict(max_train_sentences=600, epochs=1, hidden_dim=32),
@@ -115,7 +115,7 @@ QUICK = {
                                         wide_buckets=1000, wide_char_buckets=1000)
                                    for c in FULL["genre"]["candidates"])),
     "digits": dict(FULL["digits"], epochs=2),
-    "addition": dict(FULL["addition"], train_problems=1000, test_problems=100, epochs=1, hidden_dim=32),
+    "addition": dict(FULL["addition"], num_problems=1000, heldout_problems=100, epochs=1, hidden_dim=32),
 }
 
 
@@ -519,33 +519,28 @@ def digits_task(settings):
     return result
 
 
-def addition_task(settings):
-    vocabulary = addition_vocabulary()
-    questions, answers = addition_problems(settings["train_problems"], settings["max_digits"], seed=0)
-    test_q, test_a = addition_problems(settings["test_problems"], settings["max_digits"], seed=1, exclude=questions)
-    inputs, targets = teacher_forced(vocabulary, answers, prefix="decoder_")
-    inputs.update(encoder_inputs(vocabulary, questions))
-    commonest = collections.Counter(answers).most_common(1)[0][0]
-    keras.utils.set_random_seed(0)
-    model = build_seq2seq(vocabulary.size, hidden_dim=settings["hidden_dim"], embedding_dim=settings["embedding_dim"])
-    model.compile(keras.optimizers.Adam(settings["learning_rate"]), _loss())
-    start = time.perf_counter()
-    model.fit(inputs, targets, batch_size=settings["batch_size"], epochs=settings["epochs"], verbose=0)
-    seconds = time.perf_counter() - start
-    max_length = settings["max_digits"] + 2
-    test_inputs = encoder_inputs(vocabulary, test_q)
-    greedy = ids_to_texts(vocabulary, generate(model, test_inputs, max_length=max_length))
-    sampled = ids_to_texts(vocabulary, generate(model, test_inputs, max_length=max_length, strategy="sample", seed=0))
+def addition_task(settings, run_dir):
+    """`seqkeras train seq2seq --pairs addition` (TrainConfig + `settings`) against the commonest answer."""
+    from pipelines import train_seq2seq
+
+    config = train_seq2seq.TrainConfig(pairs="addition", run_dir=str(run_dir), verbose=0, **settings)
+    result = train_seq2seq.main(config, overwrite=True)
+    questions, answers = result["pairs"]["valid"]
+    commonest = collections.Counter(result["pairs"]["train"][1]).most_common(1)[0][0]
+    sampled, _ = train_seq2seq.exact_match(result["task"], questions, answers, strategy="sample", seed=0)
     return {
         "metric": "held-out exact match (greedy decoding)",
-        "model": "BiLSTM encoder (final states) -> LSTM decoder (initial state)",
-        "model_score": float(np.mean([g == a for g, a in zip(greedy, test_a)])),
-        "sampled_score": float(np.mean([g == a for g, a in zip(sampled, test_a)])),
+        "model": "`seqkeras train seq2seq --pairs addition`: BiLSTM encoder (final states) -> LSTM decoder "
+                 "(initial state)",
+        "model_score": result["heldout_exact_match"],
+        "sampled_score": sampled,
         "baseline": "commonest training answer",
-        "baseline_score": float(np.mean([a == commonest for a in test_a])),
-        "examples": [f"{q}={g}" for q, g in zip(test_q[:5], greedy[:5])],
-        "train_seconds": round(seconds, 1),
-        "settings": settings,
+        "baseline_score": float(np.mean([a == commonest for a in answers])),
+        "train_pairs": result["train_pairs"],
+        "heldout_pairs": result["heldout_pairs"],
+        "examples": result["examples"],
+        "train_seconds": result["train_seconds"],
+        "settings": dict(settings),
     }
 
 
@@ -578,7 +573,8 @@ def main():
         elif task == "digits":
             results["tasks"]["digit_names"] = digits_task(settings["digits"])
         elif task == "addition":
-            results["tasks"]["addition"] = addition_task(settings["addition"])
+            run_dir = benchlib.REPO / "runs" / ("bench_tasks_addition_quick" if args.quick else "bench_tasks_addition")
+            results["tasks"]["addition"] = addition_task(settings["addition"], run_dir)
         else:
             raise SystemExit(f"Unknown task {task!r}; choose from upos, genre, digits, addition")
         print(f"[{task} done in {time.perf_counter() - task_start:.0f} s]", flush=True)
