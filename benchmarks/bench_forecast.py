@@ -2,6 +2,7 @@
 
     python benchmarks/bench_forecast.py            # -> benchmarks/results/forecast.json (~20 min on 2 busy cores)
     python benchmarks/bench_forecast.py --quick    # smoke run, 1 seed, 2 folds, to the temp dir
+    python benchmarks/bench_forecast.py --select sunspots   # model selection on the data before the test folds
 
 Datasets (statsmodels, offline): sunspots (yearly, 309 values), horizons 1..11, period 11;
 macrodata, target quarterly real GDP growth (100 x log difference), the other growth rates,
@@ -83,12 +84,74 @@ def run_dataset(name, seeds, quick):
     }
 
 
+# Candidates compared by `--select`, on each dataset's values BEFORE the benchmark's first test
+# value only (5 walk-forward folds inside that part): the test folds never choose the defaults.
+CANDIDATES = {
+    "sunspots": {
+        "tcn": dict(backbone="tcn"),
+        "tcn_window24": dict(backbone="tcn", window=24),
+    },
+    "macrodata": {
+        "tcn_nocov_wd": dict(backbone="tcn", covariates=("none",), weight_decay=0.1),
+        "tcn_noskip_ar4_wd": dict(backbone="tcn", linear_skip=False, ar_order=4, weight_decay=0.1),
+        "lstm_noskip_ar4_wd": dict(backbone="lstm", linear_skip=False, ar_order=4, weight_decay=0.1),
+    },
+}
+SELECTION_SEEDS = (0, 1000, 2000)  # the members of a 3-network ensemble: single and averaged figures at once
+
+
+def select(name, candidates=None):
+    """Walk-forward on the part before the benchmark's first test value: each candidate's mean MASE over
+    `SELECTION_SEEDS` and the MASE of their averaged forecast (what `--ensemble 3` ships)."""
+    from seqkeras.models.forecaster.metrics import forecast_metrics
+
+    settings = dict(SETTINGS[name])
+    config = TrainConfig(**settings, run_dir="unused")
+    values, _, _ = forecast_series.load_values(config)
+    first_test = WalkForwardSplit.anchored(len(values), config.folds, config.horizon, step=config.step).folds(
+        len(values))[0].test[0]
+    folds = 5
+    splitter = WalkForwardSplit.anchored(first_test, folds, config.horizon, step=config.step, refit_every=2)
+    period = forecast_series.PERIODS[name]
+    base = walk_forward(values[:first_test], 1, splitter, config.window, config.horizon, None, ("autoreg",), period)
+    result = {"selection_length": first_test, "folds": folds, "autoreg_mase": base["metrics"]["autoreg"]["mase"],
+              "candidates": {}}
+    print(name, "autoreg", round(result["autoreg_mase"], 3), flush=True)
+    for label, options in (candidates or CANDIDATES[name]).items():
+        run_config = dataclasses.replace(config, **options)
+        part, _, _ = forecast_series.load_values(run_config)
+        part = part[:first_test]
+        singles, forecasts, start = [], [], time.perf_counter()
+        for seed in SELECTION_SEEDS:
+            seeded = dataclasses.replace(run_config, seed=seed)
+            out = walk_forward(part, 1, splitter, run_config.window, config.horizon,
+                               lambda train, fold, c=seeded: fit_model(c, train, 1), (), period)
+            singles.append(out["metrics"]["model"]["mase"])
+            forecasts.append(out["forecasts"]["model"])
+        averaged = forecast_metrics(out["actual"], np.mean(forecasts, axis=0), out["scales"])["mase"]
+        result["candidates"][label] = {"options": {k: list(v) if isinstance(v, tuple) else v
+                                                   for k, v in options.items()},
+                                       "mase_single": float(np.mean(singles)), "mase_single_seeds": singles,
+                                       "mase_ensemble3": float(averaged), "seconds": time.perf_counter() - start}
+        print(name, label, f"single {np.mean(singles):.3f} {np.round(singles, 3).tolist()} ensemble {averaged:.3f} "
+              f"({time.perf_counter() - start:.0f} s)", flush=True)
+    return result
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 2 folds, 3 epochs")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per backbone (default 3)")
     parser.add_argument("--out", default=None, help="output JSON (default benchmarks/results/forecast.json)")
+    parser.add_argument("--select", choices=sorted(SETTINGS), default=None,
+                        help="compare the candidate settings on the data before the test folds -> "
+                             "benchmarks/results/forecast_selection_<dataset>.json")
     args = parser.parse_args()
+    if args.select:
+        result = {"benchmark": "forecast_selection", "device": benchlib.device_description(),
+                  "dataset": args.select, **select(args.select)}
+        benchlib.write_results(result, benchlib.results_path(f"forecast_selection_{args.select}", out=args.out))
+        return
     seeds = list(range(1 if args.quick else args.seeds))
     start = time.perf_counter()
     datasets = {name: run_dataset(name, seeds, args.quick) for name in SETTINGS}

@@ -131,4 +131,6 @@ def save_forecasts(result, path):
     arrays.update({f"forecast_{name}": forecast for name, forecast in result["forecasts"].items()})
     if result["quantiles"] is not None:
         arrays["quantiles"] = result["quantiles"]
+    if result.get("quantiles_raw") is not None:
+        arrays["quantiles_raw"] = result["quantiles_raw"]
     np.savez(path, **arrays)

@@ -145,3 +145,44 @@ def test_fit_core_early_stopping_restores_the_best_weights():
     assert len(history) == 5 * len(val_history) and len(history) <= 60
     outputs = core.predict(x[-held:].astype("float32"), verbose=0)["forecast"]
     assert np.mean(np.abs(outputs - y[-held:])) == pytest.approx(min(val_history), rel=1e-4)
+
+
+def test_interval_coverage_by_hand():
+    from seqkeras.models.forecaster import interval_coverage
+
+    actual = np.array([[[1.0], [5.0], [np.nan]], [[2.0], [3.0], [9.0]]])  # 2 folds x 3 steps, the first partial
+    bands = np.zeros((2, 3, 1, 2))
+    bands[..., 0], bands[..., 1] = 0.0, 4.0  # the band [0, 4] everywhere
+    table = interval_coverage(actual, bands, [0.1, 0.9])
+    # inside: 1 and 2 and 3 (5 and 9 outside; the NaN is not scored) -> 3 of 5
+    assert table["coverage"] == pytest.approx(3 / 5) and table["count"] == 5
+    assert table["per_fold"] == pytest.approx([1 / 2, 2 / 3])
+    assert table["per_horizon"] == pytest.approx([1.0, 1 / 2, 0.0])
+    assert table["below"] == {"0.1": 0.0, "0.9": pytest.approx(3 / 5)} and table["nominal"] == pytest.approx(0.8)
+
+
+def test_conformal_offsets_reach_their_levels_and_live_in_the_model(tmp_path):
+    from seqkeras.models.forecaster import QuantileCalibration, calibration_layer, conformal_offsets
+
+    rng = np.random.default_rng(0)
+    actual = rng.normal(size=(199, 2, 1))  # (N, H, T)
+    narrow = np.stack([np.full((199, 2, 1), -0.1), np.full((199, 2, 1), 0.1)], axis=2)  # (N, H, Q, T), too narrow
+    offsets = conformal_offsets(actual, narrow, [0.1, 0.9])
+    widened = narrow + offsets[None]
+    below = np.mean(actual[:, :, None, :] <= widened, axis=0)[:, :, 0]  # (H, Q)
+    # split-conformal (finite-sample level (n + 1) q / n, rounded outward): the upper quantile has at least
+    # 90% of the values at or below it, the lower at most 10%, both within two values of the level
+    assert np.all(below[:, 1] >= 0.9) and np.all(below[:, 1] <= 0.9 + 2 / 199)
+    assert np.all(below[:, 0] <= 0.1) and np.all(below[:, 0] >= 0.1 - 2 / 199)
+    assert np.all(offsets[:, 0] < 0) and np.all(offsets[:, 1] > 0)
+    stats = fit_standardization(SPOTS[:60])
+    model, _ = build_forecaster(6, 2, stats.mean[None], stats.std[None], backbone="lstm", hidden_dim=4,
+                                quantiles=(0.1, 0.9), seed=0)
+    window = SPOTS[None, 54:60, None].astype("float32")
+    before = model(window)["quantiles"].numpy()
+    calibration_layer(model).set_offsets(offsets)
+    np.testing.assert_allclose(model(window)["quantiles"].numpy(), before + offsets[None, :, :, 0], rtol=1e-6)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert isinstance(calibration_layer(loaded), QuantileCalibration)
+    np.testing.assert_allclose(loaded(window)["quantiles"].numpy(), before + offsets[None, :, :, 0], rtol=1e-6)

@@ -41,6 +41,35 @@ def test_train_evaluate_predict_through_the_cli(tmp_path):
     for table in metrics["methods"].values():
         assert len(table["per_fold"]["mase"]) == 2 and len(table["per_horizon"]["mase"]) == 3
     assert any(p.name == "folds" for p in (run / "tb").iterdir())
+    # the saved model was refit on every window for the epoch count chosen on the held-out ones
+    assert metrics["final_fit"]["refit_full"] and metrics["final_fit"]["epochs"] == [2]
+    assert metrics["final_fit"]["windows"] == 309 - 8 - 3 + 1
+    assert [fit["epochs"] for fit in metrics["fold_fits"]] == [[2], [2]]
+    # the coverage in metrics.json is the share of actual values inside the stored bands
+    saved = np.load(run / "forecasts.npz")
+    for kind, key in (("calibrated", "quantiles"), ("uncalibrated", "quantiles_raw")):
+        bands, actual = saved[key][:, :, 0], saved["actual"][:, :, 0]  # (K, H, Q), (K, H)
+        inside = (bands[..., 0] <= actual) & (actual <= bands[..., 1])
+        assert metrics["coverage"][kind]["coverage"] == pytest.approx(inside.mean())
+        assert metrics["coverage"][kind]["count"] == 6
+    assert np.all(saved["quantiles"][..., 1] - saved["quantiles"][..., 0] >
+                  saved["quantiles_raw"][..., 1] - saved["quantiles_raw"][..., 0])  # calibration widened the band
+
+    # --resume continues from the finished folds: fold 0 is read back (here doctored to a perfect forecast,
+    # so a recomputation would show), fold 1 and the final model are redone
+    per_fold = metrics["methods"]["seqkeras_tcn"]["per_fold"]["mase"]
+    with np.load(run / "folds" / "fold_000.npz") as stored:
+        doctored = {key: stored[key] for key in stored.files}
+    doctored["forecast_model"] = saved["actual"][0]
+    np.savez(run / "folds" / "fold_000.npz", **doctored)
+    (run / "folds" / "fold_001.npz").unlink()
+    (run / "model.keras").unlink()
+    resumed = _cli("train", "forecast", "--series", "sunspots", *TINY, "--backbone", "tcn", "--run-dir", run,
+                   "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed: folds [0]" in resumed.stdout and (run / "model.keras").is_file()
+    again = json.loads((run / "metrics.json").read_text())["methods"]["seqkeras_tcn"]["per_fold"]["mase"]
+    assert again[0] == 0.0 and again[1] == pytest.approx(per_fold[1], rel=1e-3)
 
     evaluated = _cli("evaluate", run)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
@@ -105,9 +134,10 @@ def test_macrodata_defaults_are_growth_target_with_covariates():
 
 def test_config_fields_reach_the_model():
     config = TrainConfig(window=6, horizon=2, backbone="attention", hidden_dim=8, num_heads=4, num_layers=2,
-                         quantiles=(0.25, 0.75), epochs=1, linear_skip=False)
-    model = fit_model(config, corpora.sunspots()[:40, None], 1)
+                         quantiles=(0.25, 0.75), epochs=1, linear_skip=False, ar_order=3, validation_fraction=0.0)
+    model, info = fit_model(config, corpora.sunspots()[:40, None], 1)
     core = model.get_layer("core")
+    assert core.get_layer("ar_highway").kernel.shape == (3, 2)  # the target's last 3 values -> 2 steps
     backbone = core.get_layer("backbone")
     blocks = [layer for layer in backbone.layers if layer.name.startswith("attention_")]
     assert len(blocks) == 2 and blocks[0].num_heads == 4
@@ -116,3 +146,38 @@ def test_config_fields_reach_the_model():
     assert "with_window" not in [layer.name for layer in core.layers]
     with pytest.raises(ValueError, match="--quantiles"):
         TrainConfig(quantiles=(0.9, 0.1))
+    with pytest.raises(ValueError, match="--ar-order"):
+        TrainConfig(window=4, ar_order=5)
+    ensemble, info = fit_model(dataclasses.replace(config, backbone="tcn", hidden_dim=4, num_layers=1, ensemble=2,
+                                                   weight_decay=0.01), corpora.sunspots()[:40, None], 1)
+    assert [layer.name for layer in ensemble.layers if layer.name.startswith("member_")] == ["member_0", "member_1"]
+    assert len(info["epochs"]) == 2 and "calibration_offsets" not in info
+
+
+def test_the_saved_model_is_refit_on_all_windows_for_the_chosen_epochs():
+    """fit_model chooses the epoch count by early stopping on the latest windows, then retrains from the same
+    seed on every window for that many epochs: its weights equal that retraining done by hand."""
+    import keras
+
+    from seqkeras.data.windows import fit_standardization, series_window_arrays
+    from seqkeras.models.forecaster import build_forecaster
+    from seqkeras.models.forecaster.trainer import fit_core
+
+    train = corpora.sunspots()[:70, None]
+    config = TrainConfig(window=6, horizon=2, hidden_dim=4, epochs=40, patience=10, quantiles=(), learning_rate=0.01)
+    model, info = fit_model(config, train, 1)
+    windows = len(train) - 6 - 2 + 1
+    assert info["windows"] == windows and info["held_out"] == round(windows * 0.15)
+    epochs = info["epochs"][0]
+    assert epochs % 5 == 0 and 5 <= epochs <= 40
+    stats = fit_standardization(train)
+    x, y = series_window_arrays(train, 6, 2)
+    keras.utils.set_random_seed(0)
+    expected, core = build_forecaster(6, 2, stats.mean, stats.std, backbone="tcn", hidden_dim=4, seed=0)
+    history, _ = fit_core(core, ((x - stats.mean) / stats.std).astype("float32"),
+                          {"forecast": ((y - stats.mean) / stats.std).astype("float32")}, {"forecast": "mae"},
+                          epochs, learning_rate=0.01)
+    assert len(history) == epochs
+    for got, want in zip(model.get_weights(), expected.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+

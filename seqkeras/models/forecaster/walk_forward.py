@@ -35,9 +35,9 @@ def _save_fold(store, index, arrays, meta):
 
 def _load_fold(store, index):
     """`(arrays, meta)` of a stored fold, or None."""
-    path = _fold_path(store, index)
-    if store is None or not path.is_file():
+    if store is None or not _fold_path(store, index).is_file():
         return None
+    path = _fold_path(store, index)
     try:
         with np.load(path) as data:
             arrays = {key: data[key] for key in data.files if key != "meta"}
