@@ -7,6 +7,9 @@ Claims checked:
    (batch x window per step) per second over epochs 2..E (the time between the first and the
    last epoch lines the chief prints, so start-up and tracing are excluded; validation of a tiny
    held-out prefix is included). Goal: scaling >= 1.6x with the final weights equal within 1e-5.
+   Measured twice: with the default `--clipnorm 1` (clipping after the all-reduce: a second
+   all-reduce of the dense gradient per step) and with `--clipnorm 0` (one all-reduce per step,
+   by the optimizer).
 2. Memory: `--corpus` streaming on the bundled Wikipedia articles written to 4 gzip shards (1x)
    and the same text written 10 times to 40 shards (10x), same steps: peak RSS of the training
    process (`os.wait4`'s ru_maxrss). Goal: 10x <= 1.2 x 1x.
@@ -14,7 +17,7 @@ Claims checked:
 The CPU of this machine may be shared with other jobs while this runs; `load_average` records the
 1-minute load before and after each measurement.
 
-    python benchmarks/bench_distributed.py            # ~5-8 minutes on 2 cores
+    python benchmarks/bench_distributed.py            # ~8-12 minutes on 2 cores
 """
 
 import argparse
@@ -90,30 +93,32 @@ def _free_ports(count):
     return ports
 
 
-def scaling(work, steps, measured=False):
+def scaling(work, steps, measured=False, clipnorm=1.0):
     """Runs (or, with `measured`, reads the logs and run dirs a previous run left in `work`)."""
     characters_per_step = 32 * 64
-    args = ["train", "charlm", *MODEL, "--steps-per-epoch", str(steps)]
+    args = ["train", "charlm", *MODEL, "--steps-per-epoch", str(steps), "--clipnorm", str(clipnorm)]
     load_before = os.getloadavg()[0]
-    single_log = work / "single.log"
-    logs = [work / f"worker-{index}.log" for index in (0, 1)]
+    tag = f"clip{clipnorm:g}"
+    single_log = work / f"single-{tag}.log"
+    logs = [work / f"worker-{index}-{tag}.log" for index in (0, 1)]
     if not measured:
-        _wait(_start([*args, "--run-dir", str(work / "single")], 0, single_log), single_log, 600)
+        _wait(_start([*args, "--run-dir", str(work / f"single-{tag}")], 0, single_log), single_log, 600)
         ports = _free_ports(2)
         workers = ",".join(f"127.0.0.1:{port}" for port in ports)
-        processes = [_start([*args, "--run-dir", str(work / "two"), "--distribute", "multi-worker", "--workers",
+        processes = [_start([*args, "--run-dir", str(work / f"two-{tag}"), "--distribute", "multi-worker", "--workers",
                              workers, "--task-index", str(index)], index, logs[index]) for index in (0, 1)]
         for process, log in zip(processes, logs):
             _wait(process, log, 600)
     single = _throughput(single_log, characters_per_step)
     two = _throughput(logs[0], characters_per_step)
-    diff = max(float(np.max(np.abs(a - b))) for (_, a), (_, b) in zip(_weights(work / "single"), _weights(work / "two")))
+    diff = max(float(np.max(np.abs(a - b)))
+               for (_, a), (_, b) in zip(_weights(work / f"single-{tag}"), _weights(work / f"two-{tag}")))
     return {
         "single": {"tokens_per_s": round(single, 1), "cores": "taskset -c 0"},
         "two_workers": {"tokens_per_s": round(two, 1), "max_abs_weight_diff_vs_single": diff,
                         "cores": "worker 0: taskset -c 0, worker 1: taskset -c 1"},
         "scaling": round(two / single, 3),
-        "steps_measured": 2 * steps, "global_batch": 32, "window": 64, "hidden_dim": 256,
+        "steps_measured": 2 * steps, "global_batch": 32, "window": 64, "hidden_dim": 256, "clipnorm": clipnorm,
         "load_average": {"before": load_before, "after": os.getloadavg()[0]},
     }
 
@@ -160,6 +165,7 @@ def main():
     started = time.time()
     try:
         result = {"device": benchlib.device_description(), **scaling(work, steps, measured=bool(args.scaling_from))}
+        result["clipnorm_0"] = scaling(work, steps, measured=bool(args.scaling_from), clipnorm=0.0)
         result["memory"] = memory(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)

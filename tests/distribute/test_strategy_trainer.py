@@ -92,3 +92,26 @@ def test_the_pipeline_reports_a_corrupt_checkpoint_as_a_user_error(tmp_path):
     index.write_bytes(b"\0" * 10)
     with pytest.raises(common.UserError, match=r"checkpoint .*ckpt-4.* is corrupt .*delete .*ckpt/steps"):
         train_charlm.main(config, resume=True)
+
+
+def test_global_batches_of_any_size_split_into_padded_replica_rows():
+    """5 rows over 2 replicas: b = 3, replica 0 rows 0-2, replica 1 rows 3-4 + one all-zero row (mask 0)."""
+    from seqkeras.distribute import split_global_batches
+
+    ids = np.arange(1, 11, dtype="int32").reshape(5, 2)
+    batch = ({"token_ids": ids, "padding_mask": ids > 0}, ids * 10, np.ones([5, 2], "float32"))
+    data = tf.data.Dataset.from_tensors(batch)
+    one = tf.distribute.InputContext(num_input_pipelines=1, input_pipeline_id=0, num_replicas_in_sync=2)
+    parts = list(split_global_batches(data, one))
+    assert len(parts) == 2
+    np.testing.assert_array_equal(parts[0][0]["token_ids"], ids[:3])
+    np.testing.assert_array_equal(parts[1][0]["token_ids"], [[7, 8], [9, 10], [0, 0]])
+    np.testing.assert_array_equal(parts[1][0]["padding_mask"][2], [False, False])
+    np.testing.assert_array_equal(parts[1][2], [[1, 1], [1, 1], [0, 0]])  # the padding row weighs nothing
+    # Two workers, one replica each: worker 1 gets exactly replica 1's rows.
+    second = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=1, num_replicas_in_sync=2)
+    (only,) = list(split_global_batches(data, second))
+    np.testing.assert_array_equal(only[1], parts[1][1])
+    # One replica: the global batches unchanged.
+    single = tf.distribute.InputContext(num_input_pipelines=1, input_pipeline_id=0, num_replicas_in_sync=1)
+    np.testing.assert_array_equal(next(iter(split_global_batches(data, single)))[1], ids * 10)
