@@ -5,7 +5,8 @@ split (tokenizer kind), lower-casing, the character vocabulary and the word leng
 holds the label names, so `seqkeras export savedmodel RUN` / `seqkeras export tflite RUN` take no
 vocabulary, labels or tokenizer flags. A char LM run saved before its model became a `TextTask`
 (a `CharLanguageModel` with `vocabulary.txt` beside it) is read as well. Forecast runs go through
-`export/forecast.py`.
+`export/forecast.py`; biLM, seq2seq and word2vec runs through `export/task_archives.py` (SavedModel)
+and `export/task_tflite.py` (TFLite).
 
 Example:
 ```python
@@ -23,7 +24,8 @@ from pipelines import common
 
 TEXT_TASKS = {"tagger": "tagger", "classifier": "classifier", "charlm": "char_lm"}
 SUPPORTED = tuple(TEXT_TASKS) + ("forecast",)
-SAVEDMODEL_ONLY = ("bilm", "seq2seq", "word2vec")  # export/task_archives.py; no TFLite export
+# Families with their own SavedModel archives (export/task_archives.py) and TFLite exports (export/task_tflite.py).
+SAVEDMODEL_ONLY = ("bilm", "seq2seq", "word2vec")
 CHAR_LM_MAX_LENGTH = 1001  # default longest scored text of a char LM export: BOS + 1000 characters
 WORD_MAX_LENGTH = 128
 CALIBRATION_MAX_LENGTH = 256  # tokens per calibration example (longer texts are cut)
@@ -143,6 +145,20 @@ def _export_task_run(run, base_dir, *, name, max_length, **options):
     return task_archives.export_task_run(run, model, base_dir, name or run.family, **options)
 
 
+def _export_task_tflite(run, out, **options):
+    """A bilm / seq2seq / word2vec run through `export.task_tflite`; options that do not apply are one line."""
+    from export import task_archives, task_tflite
+
+    model = common.load_model(run.model_path)
+    problem = task_archives.check_model(run, model)
+    if problem:
+        raise common.UserError(problem)
+    try:
+        return task_tflite.export_task_tflite(run, model, out, **options)
+    except (ValueError, FileExistsError) as error:
+        raise common.UserError(str(error).splitlines()[0]) from None
+
+
 def calibration_lookup(exportable):
     """The `TokenLookup` that turns calibration texts into the model's own ids (characters for a
     char LM, with its BOS; words and their characters for a tagger)."""
@@ -199,6 +215,11 @@ def export_run_tflite(run_dir, out, *, quantization="float32", representative_te
     """
     from export import tflite
 
+    run = common.load_run(run_dir)
+    if run.family in SAVEDMODEL_ONLY:
+        return _export_task_tflite(run, out, quantization=quantization, representative_texts=representative_texts,
+                                   batch_size=batch_size, sequence_length=sequence_length, float_ops=float_ops,
+                                   overwrite=overwrite)
     exportable = load_exportable(run_dir, what="export tflite")
     out = pathlib.Path(out)
     if exportable.family == "forecast":

@@ -64,10 +64,8 @@ def tflite_input_specs(model, batch_size=1, sequence_length=None, max_word_lengt
     `char_ids` gets a static last axis of `max_word_length` characters (pad with 0): with a
     dynamic one the converter cannot lower the character encoder's slicing to builtin ops.
     """
-    from export.saved_model import model_input_specs
-
     specs = {}
-    for key, spec in model_input_specs(model).items():
+    for key, spec in _input_specs(model).items():
         if key == "padding_mask":
             continue
         shape = [int(batch_size), sequence_length]
@@ -76,6 +74,23 @@ def tflite_input_specs(model, batch_size=1, sequence_length=None, max_word_lengt
         shape += [None] * (len(spec.shape) - len(shape))
         specs[key] = tf.TensorSpec(shape, spec.dtype, name=key)
     return specs
+
+
+def _input_specs(model):
+    """`export.saved_model.model_input_specs`, also for a model read through `char_ids` alone (a biLM's
+    embedder: no `token_ids`)."""
+    from export.saved_model import model_input_specs
+
+    inputs = getattr(model, "input", None)
+    if isinstance(inputs, dict) and "token_ids" not in inputs and {"char_ids", "padding_mask"} <= set(inputs):
+        return {key: tf.TensorSpec([None] * len(tensor.shape), tf.bool if key.endswith("mask") else tf.int32, name=key)
+                for key, tensor in inputs.items()}
+    return model_input_specs(model)
+
+
+def primary_input(names):
+    """The input whose first two axes are (batch, time): `token_ids`, else `char_ids`."""
+    return "token_ids" if "token_ids" in names else "char_ids"
 
 
 def fusable_inference_model(model):
@@ -176,14 +191,15 @@ def convert(
             example = {key: np.asarray(value, np.int32) for key, value in example.items()}
             if sorted(example) != sorted(specs):
                 raise ValueError(f"Representative examples need inputs {sorted(specs)}. Received: {sorted(example)}")
-            if example["token_ids"].size:
+            if example[primary_input(example)].size:
                 representative.append(example)
         if not representative:
             raise ValueError("`representative_token_ids` holds no non-empty sequence. Received: 0 sequences")
 
     def serve(inputs):
         inputs = dict(inputs)
-        inputs["padding_mask"] = tf.ones_like(inputs["token_ids"], dtype=tf.bool)  # every step is real
+        steps = tf.shape(inputs[primary_input(inputs)])[:2]
+        inputs["padding_mask"] = tf.ones(steps, dtype=tf.bool)  # every step is real
         return {output_name: model(inputs, training=False)}
 
     info = {"quantization": quantization, "int8_float_ops": []}
@@ -234,6 +250,7 @@ def convert(
     info["ops"] = tflite_ops(content)
     info["fused_lstm"] = is_fused_lstm(info["ops"])
     info["output_name"] = output_name
+    info["input_name"] = primary_input(specs)
     return content, info
 
 
@@ -412,7 +429,7 @@ class TFLiteRunner:
 
     Call arguments:
         inputs: dict of int arrays (`token_ids` (batch_size, T), `char_ids` ...), or the
-            `token_ids` array alone.
+            `token_ids` array alone (the `char_ids` array of a model read through characters only).
 
     Returns:
         The single output as a float32 numpy array.
@@ -433,18 +450,21 @@ class TFLiteRunner:
         self.runner = self.interpreter.get_signature_runner("serving_default")
         self.input_details = self.runner.get_input_details()
         self.output_name = next(iter(self.runner.get_output_details()))
-        self.batch_size = int(self.input_details["token_ids"]["shape_signature"][0])
+        self.primary = primary_input(self.input_details)
+        self.batch_size = int(self.input_details[self.primary]["shape_signature"][0])
 
     def __call__(self, inputs):
         if not isinstance(inputs, dict):
-            inputs = {"token_ids": inputs}
+            inputs = {self.primary: inputs}
         inputs = {key: np.asarray(value, np.int32) for key, value in inputs.items()}
         if sorted(inputs) != sorted(self.input_details):
             raise ValueError(f"Inputs must be {sorted(self.input_details)}. Received: {sorted(inputs)}")
-        token_ids = inputs["token_ids"]
-        if token_ids.ndim != 2 or token_ids.shape[0] != self.batch_size or token_ids.shape[1] < 1:
+        ids = inputs[self.primary]
+        rank = 3 if self.primary == "char_ids" else 2
+        if ids.ndim != rank or ids.shape[0] != self.batch_size or ids.shape[1] < 1:
             raise ValueError(
-                f"token_ids must have shape ({self.batch_size}, T >= 1). Received: shape={token_ids.shape}"
+                f"{self.primary} must have shape ({self.batch_size}, T >= 1{', C' if rank == 3 else ''}). "
+                f"Received: shape={ids.shape}"
             )
         check_ids(inputs, self.id_ranges)
         output = np.array(self.runner(**inputs)[self.output_name], np.float32)
@@ -484,6 +504,9 @@ def export_tflite(
     id_ranges=None,
     calibration=None,
     max_word_length=16,
+    char_vocabulary=None,
+    output_name=None,
+    extra_metadata=None,
 ):
     """Writes `<path>` (.tflite), `<stem>.vocabulary.txt`, `<stem>.labels.txt` and `<stem>.json`.
 
@@ -499,6 +522,10 @@ def export_tflite(
             host-side id check (default: `token_ids` = the vocabulary size).
         calibration: statistics of the int8 calibration data to record (e.g. `oov_fraction`).
         max_word_length: static last axis of a `char_ids` input.
+        char_vocabulary: the character `Vocabulary` of a `char_ids` input, written as
+            `<stem>.char_vocabulary.txt` (tagger, biLM).
+        output_name: name of the signature output (see `convert`).
+        extra_metadata: more keys for `<stem>.json` (e.g. the biLM's layer layout).
 
     Returns:
         The metadata dict written to `<stem>.json` (ops, fused_lstm, sizes, input/output names,
@@ -520,20 +547,24 @@ def export_tflite(
         content, info = convert(
             model, batch_size=batch_size, sequence_length=sequence_length, quantization=quantization,
             representative_token_ids=representative_token_ids, float_ops=float_ops,
-            max_word_length=max_word_length, scratch=scratch,
+            max_word_length=max_word_length, scratch=scratch, output_name=output_name,
         )
     stem = path.with_suffix("")
     write_token_file(f"{stem}.vocabulary.txt", tokens)
     if labels is not None:
         write_token_file(f"{stem}.labels.txt", [str(label) for label in labels])
+    if char_vocabulary is not None:
+        write_token_file(f"{stem}.char_vocabulary.txt", list(char_vocabulary.tokens))
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(content)
     tmp.replace(path)
     metadata = {
-        "input": {"name": "token_ids", "dtype": "int32", "shape": [int(batch_size), sequence_length]},
+        "input": {"name": info["input_name"], "dtype": "int32",
+                  "shape": [int(batch_size), sequence_length] + ([int(max_word_length)] if info["input_name"] == "char_ids" else [])},
         "output": info["output_name"],
         "vocabulary": f"{stem.name}.vocabulary.txt",
         "labels": f"{stem.name}.labels.txt" if labels is not None else None,
+        **({"char_vocabulary": f"{stem.name}.char_vocabulary.txt"} if char_vocabulary is not None else {}),
         "quantization": quantization,
         "int8_float_ops": info["int8_float_ops"],
         "ops": info["ops"],
@@ -546,9 +577,10 @@ def export_tflite(
     grid = int8_output_grid(content)
     # The output's int8 grid (None when computed in float): one step is its resolution.
     metadata["output_quantization"] = {"scale": grid[0], "zero_point": grid[1]} if grid else None
+    metadata.update(extra_metadata or {})
     pathlib.Path(f"{stem}.json").write_text(json.dumps(metadata, indent=2))
     for written in (path, pathlib.Path(f"{stem}.json"), pathlib.Path(f"{stem}.vocabulary.txt"),
-                    pathlib.Path(f"{stem}.labels.txt")):
+                    pathlib.Path(f"{stem}.labels.txt"), pathlib.Path(f"{stem}.char_vocabulary.txt")):
         if written.exists():
             written.chmod(FILE_MODE)
     return metadata

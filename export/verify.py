@@ -98,6 +98,74 @@ def call_in_fresh_process(export_dir, calls, timeout=300):
     return outputs, {"signatures": result["signatures"], "modules": result["modules"]}
 
 
+_FRESH_TFLITE_SCRIPT = r'''
+import json, sys
+import numpy as np
+from export.task_tflite import Seq2SeqStepRunner, run_signature
+spec = json.loads(sys.argv[1])
+result = {"outputs": {}}
+for index, call in enumerate(spec["calls"]):
+    with np.load(call["inputs"], allow_pickle=True) as data:
+        inputs = {key: data[key] for key in data.files}
+    if call["kind"] == "signature":
+        outputs = run_signature(call["path"], call["signature"], inputs)
+    else:  # seq2seq: greedy strings of `texts`, and teacher-forced logits of previous_<k> on texts[k]
+        runner = Seq2SeqStepRunner(call["path"])
+        outputs = {"target": np.array(runner.generate(call["texts"]), dtype=object)}
+        for key, previous in inputs.items():
+            row = int(key.split("_")[1])
+            outputs["forced_" + str(row)] = runner.forced_logits(runner.source_ids(call["texts"][row]), previous)
+    path = call["inputs"].replace(".npz", ".out.npz")
+    np.savez(path, **outputs)
+    result["outputs"][str(index)] = path
+result["modules"] = sorted(name for name in ("tensorflow", "keras", "seqkeras", "pipelines") if name in sys.modules)
+print("@@RESULT@@" + json.dumps(result))
+'''
+
+
+def call_tflite_in_fresh_process(calls, timeout=300):
+    """Runs `.tflite` models in a new process that imports numpy and LiteRT, not TensorFlow or Keras.
+
+    Args:
+        calls: list of `(path, signature_name, {input_name: array})` (one signature call each, fresh
+            variable tensors), or `(path, "seq2seq", texts, {row: previous_ids})`: greedy targets of
+            `texts` through `export.task_tflite.Seq2SeqStepRunner`, plus the teacher-forced step
+            logits of `previous_ids` (BOS first) on `texts[row]` as `forced_<row>`.
+        timeout: seconds.
+
+    Returns:
+        `(outputs, modules)`: one `{name: array}` per call, and which of tensorflow / keras /
+        seqkeras / pipelines the child had imported (none: a device host needs neither).
+    """
+    import os
+
+    root = str(pathlib.Path(__file__).resolve().parent.parent)
+    with tempfile.TemporaryDirectory() as scratch:
+        spec = {"calls": []}
+        for index, call in enumerate(calls):
+            path = str(pathlib.Path(scratch) / f"call{index}.npz")
+            if call[1] == "seq2seq":
+                np.savez(path, **{f"previous_{row}": np.asarray(ids, np.int32) for row, ids in call[3].items()})
+                spec["calls"].append({"kind": "seq2seq", "path": str(call[0]), "texts": list(call[2]), "inputs": path})
+            else:
+                np.savez(path, **{key: np.asarray(value) for key, value in call[2].items()})
+                spec["calls"].append({"kind": "signature", "path": str(call[0]), "signature": call[1], "inputs": path})
+        env = _subprocess_env()
+        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        process = subprocess.run([sys.executable, "-c", _FRESH_TFLITE_SCRIPT, json.dumps(spec)],
+                                 capture_output=True, text=True, timeout=timeout, env=env, cwd=scratch)
+        marker = [line for line in process.stdout.splitlines() if line.startswith("@@RESULT@@")]
+        if process.returncode != 0 or not marker:
+            raise RuntimeError(f"Running TFLite models in a fresh process failed (exit {process.returncode}):\n"
+                               f"{process.stderr[-3000:]}")
+        result = json.loads(marker[-1][len("@@RESULT@@"):])
+        outputs = []
+        for index in range(len(calls)):
+            with np.load(result["outputs"][str(index)], allow_pickle=True) as data:
+                outputs.append({key: data[key] for key in data.files})
+    return outputs, result["modules"]
+
+
 def _saved_model_cli_script():
     script = shutil.which("saved_model_cli", path=str(pathlib.Path(sys.executable).parent))
     if script is None:

@@ -3,7 +3,9 @@
 - tagger: UPOS on the first 120 EWT dev-file sentences (BiLSTM + character features; the small dev
   file keeps reading fast, the next 20 sentences are the held-out examples);
 - classifier: EWT genre from the sentence id, same sentences;
-- char LM: `CharLanguageModel` on three Lee corpus documents (gensim's test data).
+- char LM: `CharLanguageModel` on three Lee corpus documents (gensim's test data);
+- bilm, seq2seq, word2vec: tiny runs trained once through their pipelines' `main` (`task_runs`),
+  shared by the SavedModel and TFLite tests of those families.
 """
 
 import pathlib
@@ -189,3 +191,35 @@ def pooled_run(tmp_path_factory, classifier_bundle):
     lookup = TokenLookup(trained.vocabulary, split="whitespace", lowercase=trained.lowercase)
     task = TextTask(lookup, network, labels=classifier_bundle.labels, task="classifier")
     return write_run(tmp_path_factory.mktemp("pooled") / "run", "classifier", task)
+
+
+# ----------------------------------------------------------------------------------------------
+# biLM, seq2seq and word2vec runs, trained once per session through their pipelines.
+# ----------------------------------------------------------------------------------------------
+BILM = dict(
+    corpus=("lee",), max_sentences=25, min_words=4, max_words=30, valid_fraction=0.2, split_seed=3,
+    split="whitespace", lowercase=False, vocabulary_size=40, min_count=3, max_word_length=7, char_embedding_dim=5,
+    char_filters=6, hidden_dim=4, num_layers=1, dropout=0.2, batching="bucketed", batch_size=7, token_budget=300,
+    num_buckets=3, epochs=1, steps_per_epoch=1, learning_rate=0.004, clipnorm=0.5, seed=11, verbose=0, sampled_softmax=0,
+)
+SEQ2SEQ = dict(
+    pairs="addition", num_problems=80, heldout_problems=10, max_digits=2, valid_fraction=0.25, split_seed=3,
+    max_target_length=6, embedding_dim=5, hidden_dim=8, num_layers=1, pooling="mean", conditioning="concat",
+    cell="elman", dropout=0.1, batching="sorted", batch_size=16, epochs=1, steps_per_epoch=2, learning_rate=0.01,
+    clipnorm=0.5, seed=5, num_samples=2, verbose=0,
+)
+WORD2VEC = dict(corpus="lee", max_documents=30, min_count=3, vector_size=8, epochs=1, batch_size=512, verbose=0)
+
+
+@pytest.fixture(scope="session")
+def task_runs(tmp_path_factory):
+    """`{"bilm", "seq2seq", "word2vec"}` run directories, each trained through `pipelines.train_<family>.main`."""
+    from pipelines import train_bilm, train_seq2seq, train_word2vec
+
+    root = tmp_path_factory.mktemp("task_runs")
+    runs = {}
+    for family, module, fields in (("bilm", train_bilm, BILM), ("seq2seq", train_seq2seq, SEQ2SEQ),
+                                   ("word2vec", train_word2vec, WORD2VEC)):
+        runs[family] = root / family
+        module.main(module.TrainConfig(**fields, run_dir=str(runs[family])))
+    return runs

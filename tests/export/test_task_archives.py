@@ -14,21 +14,7 @@ import tensorflow as tf
 
 from export.verify import call_in_fresh_process
 from export.warmup import read_warmup_requests
-from pipelines import cli, common, train_bilm, train_seq2seq, train_word2vec
-
-BILM = dict(
-    corpus=("lee",), max_sentences=25, min_words=4, max_words=30, valid_fraction=0.2, split_seed=3,
-    split="whitespace", lowercase=False, vocabulary_size=40, min_count=3, max_word_length=7, char_embedding_dim=5,
-    char_filters=6, hidden_dim=4, num_layers=1, dropout=0.2, batching="bucketed", batch_size=7, token_budget=300,
-    num_buckets=3, epochs=1, steps_per_epoch=1, learning_rate=0.004, clipnorm=0.5, seed=11, verbose=0,
-)
-SEQ2SEQ = dict(
-    pairs="addition", num_problems=80, heldout_problems=10, max_digits=2, valid_fraction=0.25, split_seed=3,
-    max_target_length=6, embedding_dim=5, hidden_dim=8, num_layers=1, pooling="mean", conditioning="concat",
-    cell="elman", dropout=0.1, batching="sorted", batch_size=16, epochs=1, steps_per_epoch=2, learning_rate=0.01,
-    clipnorm=0.5, seed=5, num_samples=2, verbose=0,
-)
-WORD2VEC = dict(corpus="lee", max_documents=30, min_count=3, vector_size=8, epochs=1, batch_size=512, verbose=0)
+from pipelines import cli, common
 
 SENTENCES = ["The cat sat on the mat .", "A much longer sentence with words the model never saw , zyzzyva .", ""]
 SOURCES = ["12+7", "3+45", "9+9"]
@@ -42,17 +28,10 @@ def _cli(argv):
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    root = tmp_path_factory.mktemp("task_archives")
-    runs = {
-        "bilm": (train_bilm, BILM),
-        "seq2seq": (train_seq2seq, SEQ2SEQ),
-        "word2vec": (train_word2vec, WORD2VEC),
-    }
+def exported(task_runs):
+    root = task_runs["bilm"].parent  # the runs' own folder: serving/ and the reference outputs go beside them
     versions = {}
-    for family, (module, fields) in runs.items():
-        run_dir = root / family
-        module.main(module.TrainConfig(**fields, run_dir=str(run_dir)))
+    for family, run_dir in task_runs.items():
         warmup = []
         if family == "word2vec":  # warm-up records on the default signature
             (root / "warmup.txt").write_text("the\ngovernment\nzyzzyva\nnews\nthe\n", encoding="utf-8")
