@@ -21,6 +21,7 @@ training batches and the training throughput.
 
 import dataclasses
 import math
+import os
 import pathlib
 import time
 
@@ -53,6 +54,9 @@ class TrainConfig:
     hidden_dim: int = common.field(128, "token layer and each LSTM, per direction")
     num_layers: int = common.field(2, "LSTM layers per direction")
     dropout: float = common.field(0.1, "dropout on what each LSTM and the softmax read")
+    sampled_softmax: int = common.field(1024, "words drawn (log-uniform over the frequency-sorted vocabulary) per "
+                                              "direction and training step for a sampled softmax; 0: full softmax "
+                                              "(evaluation and perplexities always use the full softmax)")
     # --- training ---
     batching: str = common.field("token_budget", "random, sorted, bucketed or token_budget (batch_sequences)")
     batch_size: int = common.field(32, "sentences per batch (random, sorted, bucketed)")
@@ -63,6 +67,8 @@ class TrainConfig:
     learning_rate: float = common.field(2e-3, "Adam learning rate")
     clipnorm: float = common.field(1.0, "global gradient norm clipping (0: none)")
     seed: int = common.field(0, "weights, dropout and batch shuffling")
+    max_minutes: float = common.field(0.0, "stop training after this many minutes of fit (0: no limit); the "
+                                           "epoch in progress is cut short and still validated")
     # --- output ---
     run_dir: str = common.field("runs/bilm", "output folder")
     verbose: int = common.field(1, "Keras progress: 0 silent, 1 progress bar, 2 one line per epoch")
@@ -80,12 +86,15 @@ class TrainConfig:
                      "token_budget", "num_buckets", "epochs"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"`{name}` must be positive. Received: {name}={getattr(self, name)!r}")
-        for name in ("max_sentences", "steps_per_epoch", "clipnorm"):
+        for name in ("max_sentences", "steps_per_epoch", "clipnorm", "sampled_softmax", "max_minutes"):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be >= 0. Received: {name}={getattr(self, name)!r}")
         if self.vocabulary_size <= 4:
             raise ValueError(f"`vocabulary_size` counts the 4 reserved ids and must be > 4. "
                              f"Received: vocabulary_size={self.vocabulary_size}")
+        if self.sampled_softmax >= self.vocabulary_size:
+            raise ValueError(f"`sampled_softmax` must be below `vocabulary_size` ({self.vocabulary_size}) "
+                             f"(0: full softmax). Received: sampled_softmax={self.sampled_softmax}")
         if self.max_words < self.min_words:
             raise ValueError(f"`max_words` must be >= `min_words`. Received: min_words={self.min_words}, "
                              f"max_words={self.max_words}")
@@ -305,22 +314,51 @@ def perplexities(network, dataset, encoded):
     }
 
 
-def _throughput_callback():
+def _training_clock(max_minutes, words_per_step):
+    """A callback timing the training steps (validation left out) and stopping after `max_minutes`.
+
+    `steps`, `seconds` and `cpu_seconds` count the steps after the first (which traces the graph);
+    `curve` holds one row per epoch: wall seconds and words since the start of fit, and the
+    validation perplexities.
+    """
     import keras
 
-    class EpochTimer(keras.callbacks.Callback):
-        """Wall seconds of every epoch (the first includes tracing)."""
-
+    class TrainingClock(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
-            self.seconds = []
-
-        def on_epoch_begin(self, epoch, logs=None):
             self.started = time.perf_counter()
+            self.steps, self.seconds, self.cpu_seconds, self.total_steps, self.curve = 0, 0.0, 0.0, 0, []
+            self.mark = None
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.total_steps:  # the first step traces the graph: not counted
+                self.mark = (time.perf_counter(), time.process_time())
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.mark is not None:
+                self.seconds += time.perf_counter() - self.mark[0]
+                self.cpu_seconds += time.process_time() - self.mark[1]
+                self.steps += 1
+                self.mark = None
+            self.total_steps += 1
+            if max_minutes and time.perf_counter() - self.started > 60 * max_minutes:
+                self.model.stop_training = True
 
         def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self.started)
+            logs = logs or {}
+            row = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - self.started, 1),
+                   "words": int(round(self.total_steps * words_per_step)), "load_average": os.getloadavg()[0]}
+            for direction in ("forward", "backward"):
+                if f"val_{direction}_loss" in logs:
+                    row[f"val_{direction}_perplexity"] = math.exp(float(logs[f"val_{direction}_loss"]))
+            self.curve.append(row)
 
-    return EpochTimer()
+        def words_per_s(self):
+            return self.steps * words_per_step / self.seconds if self.seconds else float("nan")
+
+        def words_per_cpu_s(self):
+            return self.steps * words_per_step / self.cpu_seconds if self.cpu_seconds else float("nan")
+
+    return TrainingClock()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -358,11 +396,12 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
 
     # === Model ===
     network = build_network(config, vocabulary.size, char_vocabulary.size)
-    network.compile(build_optimizer(config))
+    network.compile(build_optimizer(config), num_sampled=config.sampled_softmax)
 
     # === Training ===
-    timer = _throughput_callback()
-    callbacks = common.standard_callbacks(run_dir) + [timer]
+    clock = _training_clock(config.max_minutes, padding["real_tokens"] / info.batches_per_epoch)
+    load_before = os.getloadavg()[0]
+    callbacks = common.standard_callbacks(run_dir) + [clock]
     history = network.fit(
         train_data, validation_data=valid_data, epochs=config.epochs,
         steps_per_epoch=config.steps_per_epoch or None, callbacks=callbacks, verbose=config.verbose, shuffle=False,
@@ -375,10 +414,6 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
 
     # === Held-out perplexity, metrics, TensorBoard ===
     heldout = perplexities(network, valid_data, encoded["valid"])
-    words_per_pass = (padding["real_tokens"] if not config.steps_per_epoch
-                      else padding["real_tokens"] / info.batches_per_epoch * config.steps_per_epoch)
-    epoch_seconds = timer.seconds or [float("nan")]
-    steady = epoch_seconds[1:] or epoch_seconds
     summary = {
         "heldout_forward_perplexity": heldout["forward_perplexity"],
         "heldout_backward_perplexity": heldout["backward_perplexity"],
@@ -392,7 +427,16 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
         "batching": {"strategy": config.batching, "batches_per_pass": info.batches_per_epoch,
                      "padding_fraction": padding["padding_fraction"], "boundaries": info.boundaries},
         "padding_fraction": padding["padding_fraction"],
-        "tokens_per_s": words_per_pass / (sum(steady) / len(steady)),
+        # words/s of the training steps after the first (validation and tracing left out); per CPU-second
+        # too, and the load average, since other processes may share the cores
+        "tokens_per_s": clock.words_per_s(),
+        "tokens_per_cpu_s": clock.words_per_cpu_s(),
+        "load_average": {"before": load_before, "after": os.getloadavg()[0]},
+        "softmax": f"sampled ({config.sampled_softmax} per step)" if config.sampled_softmax else "full",
+        "train_steps": clock.total_steps,
+        "stopped_by_max_minutes": bool(config.max_minutes) and clock.total_steps < (
+            config.epochs * (config.steps_per_epoch or info.batches_per_epoch)),
+        "curve": clock.curve,
         "train_seconds": round(train_seconds, 1),
     }
     history_dict = {key: [float(v) for v in values] for key, values in history.history.items()}
@@ -403,7 +447,7 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
     if config.verbose:
         print(f"held-out perplexity: forward {heldout['forward_perplexity']:.1f}, backward "
               f"{heldout['backward_perplexity']:.1f} over {heldout['words']} words ({heldout['oov_rate']:.1%} "
-              f"<oov>); {summary['tokens_per_s']:.0f} words/s, padding {summary['padding_fraction']:.1%}; "
+              f"<oov>); {summary['tokens_per_s']:.0f} words/s (load average {summary['load_average']['after']:.1f}), padding {summary['padding_fraction']:.1%}; "
               f"corpus {summary['corpus_words']} words; model saved to {run_dir / common.MODEL_FILE}")
     return {**summary, "task": task, "network": network, "history": history_dict, "texts": texts,
             "vocabulary": vocabulary, "char_vocabulary": char_vocabulary, "batching_info": info,

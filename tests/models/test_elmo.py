@@ -245,6 +245,32 @@ def test_compile_and_fit_refuse_outside_targets(bilm):
         bilm.fit(_inputs(), IDS, verbose=0)
 
 
+@pytest.mark.parametrize("num_sampled", [VOCAB, -1, True, 2.5])
+def test_compile_refuses_a_bad_sample_size(bilm, num_sampled):
+    with pytest.raises(ValueError, match=rf"vocabulary_size=20\).*Received: num_sampled={num_sampled!r}"):
+        bilm.compile("sgd", num_sampled=num_sampled)
+
+
+@pytest.mark.slow
+def test_sampled_softmax_trains_the_same_layers_and_round_trips():
+    """The sampled softmax changes training only: same weights, same outputs, saved with its setting."""
+    keras.utils.set_random_seed(2)
+    model = build_bidirectional_lm(VOCAB, CHARS, char_filters=4, hidden_dim=4, num_layers=2, dropout=0.1)
+    names = [w.path for w in model.weights]
+    model.compile(keras.optimizers.Adam(1e-2), num_sampled=5)
+    before = {w.path: w.numpy().copy() for w in model.weights}
+    model.fit(_inputs(), verbose=0)
+    assert [w.path for w in model.weights] == names  # the helper model adds no weights
+    changed = {w.path for w in model.weights if not np.array_equal(before[w.path], w.numpy())}
+    assert {"word_logits/kernel", "forward_lstm_0/cell/kernel", "backward_lstm_1/cell/kernel",
+            "char_encoder/char_embedding/embeddings"} <= changed  # the softmax and both stacks learn
+    reloaded = reload_keras(model)
+    assert reloaded.num_sampled == 5 and [w.path for w in reloaded.weights] == names
+    for key, value in model(_inputs()).items():
+        np.testing.assert_allclose(reloaded(_inputs())[key].numpy(), value.numpy(), atol=1e-6)
+    reloaded.fit(_inputs(), verbose=0)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -353,8 +379,10 @@ def real_sentences(ewt_dir):
 
 
 @pytest.mark.slow
-def test_bilm_learns_from_real_sentences(real_sentences):
-    """Ten Adam steps on 200 Wikipedia + EWT sentences lower both directions' loss."""
+@pytest.mark.parametrize("num_sampled", [0, 40])
+def test_bilm_learns_from_real_sentences(real_sentences, num_sampled):
+    """Ten Adam steps on 200 Wikipedia + EWT sentences lower both directions' full-softmax loss,
+    also when training with a sampled softmax (40 of the 200 words per step)."""
     lookup = build_word_lookup(real_sentences, min_count=1, max_size=200)
     assert lookup.vocabulary_size == 200
     data = text_batches(lookup, [" ".join(words) for words in real_sentences], batching="sorted", batch_size=40,
@@ -363,9 +391,11 @@ def test_bilm_learns_from_real_sentences(real_sentences):
     model = build_bidirectional_lm(
         lookup.vocabulary_size, lookup.char_vocabulary.size, char_filters=16, hidden_dim=8, num_layers=1, dropout=0.0
     )
-    model.compile(keras.optimizers.Adam(3e-2))
+    model.compile(keras.optimizers.Adam(3e-2), num_sampled=num_sampled)
     before = model.evaluate(data, verbose=0, return_dict=True)
-    model.fit(data, epochs=2, verbose=0, shuffle=False)
+    history = model.fit(data, epochs=2, verbose=0, shuffle=False)
+    if num_sampled:  # the training loss is the sampled one: below the full loss of the same weights
+        assert history.history["forward_loss"][-1] < model.evaluate(data, verbose=0, return_dict=True)["forward_loss"]
     after = model.evaluate(data, verbose=0, return_dict=True)
     for key in ("forward_loss", "backward_loss"):
         assert after[key] < before[key] - 0.5, (key, before, after)

@@ -24,9 +24,9 @@ EWT_DEV = REPO.parent / "shared" / "data" / "ud-english-ewt" / "en_ewt-ud-dev.co
 TINY = dict(
     corpus=("lee", f"ewt:{EWT_DEV}"), max_sentences=60, min_words=4, max_words=40, valid_fraction=0.2, split_seed=3,
     split="whitespace", lowercase=False, vocabulary_size=40, min_count=3, max_word_length=7, char_embedding_dim=5,
-    char_filters=6, hidden_dim=4, num_layers=1, dropout=0.2, batching="bucketed", batch_size=7, token_budget=300,
-    num_buckets=3, epochs=2, steps_per_epoch=3, learning_rate=0.004, clipnorm=0.5, seed=11, run_dir=None,
-    verbose=0,
+    char_filters=6, hidden_dim=4, num_layers=1, dropout=0.2, sampled_softmax=9, batching="bucketed", batch_size=7,
+    token_budget=300, num_buckets=3, epochs=2, steps_per_epoch=3, learning_rate=0.004, clipnorm=0.5, seed=11,
+    max_minutes=30.0, run_dir=None, verbose=0,
 )
 
 
@@ -78,6 +78,7 @@ def test_every_config_field_reaches_data_model_and_optimizer(trained, capsys):
     assert "forward_lstm_1" not in {layer.name for layer in network.layers}
     assert network.get_layer("forward_output_dropout").rate == 0.2
     assert network.get_layer("word_logits").units == 40
+    assert network.num_sampled == 9  # sampled softmax in training
     # optimizer
     optimizer = network.optimizer
     assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(0.004)
@@ -91,6 +92,11 @@ def test_every_config_field_reaches_data_model_and_optimizer(trained, capsys):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert len(metrics["history"]["loss"]) == 2 and metrics["history"]["epoch"] == [0, 1]
     assert metrics["corpus_words"] == results["corpus_words"] and metrics["tokens_per_s"] > 0
+    assert metrics["softmax"] == "sampled (9 per step)" and metrics["tokens_per_cpu_s"] > 0
+    assert metrics["train_steps"] == 6 and not metrics["stopped_by_max_minutes"]  # max_minutes 30: no stop
+    assert [row["epoch"] for row in metrics["curve"]] == [1, 2]
+    assert metrics["curve"][-1]["val_forward_perplexity"] == pytest.approx(
+        math.exp(metrics["history"]["val_forward_loss"][-1]))
     assert 0 <= metrics["padding_fraction"] < 1
     assert math.isfinite(metrics["heldout_forward_perplexity"]) and metrics["heldout_forward_perplexity"] > 1
     assert capsys.readouterr().out == ""  # verbose=0
@@ -198,3 +204,18 @@ def test_the_console_command_exits_2_on_bad_data(trained):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert [line for line in result.stderr.splitlines() if line.startswith("seqkeras:")] == [
         "seqkeras: error: --data: CoNLL-U file not found. Received: no_such_file.conllu"]
+
+
+def test_max_minutes_stops_training_and_the_clock_leaves_out_the_first_step():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x, y = np.ones((40, 3), "float32"), np.zeros((40, 1), "float32")
+    clock = train_bilm._training_clock(max_minutes=0, words_per_step=10)
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[clock])
+    assert (clock.total_steps, clock.steps) == (20, 19)  # 10 batches x 2 epochs; the first is not timed
+    assert clock.words_per_s() == pytest.approx(19 * 10 / clock.seconds)
+    assert [row["words"] for row in clock.curve] == [100, 200]
+    stopper = train_bilm._training_clock(max_minutes=1e-9, words_per_step=10)
+    history = model.fit(x, y, batch_size=4, epochs=3, verbose=0, callbacks=[stopper])
+    assert stopper.total_steps == 1 and len(history.epoch) == 1  # out of time after the first step

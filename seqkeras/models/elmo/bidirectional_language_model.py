@@ -1,9 +1,11 @@
 """`BidirectionalLanguageModel`: the biLM's Keras model class, which computes its own two LM losses."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from seqkeras.losses import MaskedSparseCategoricalCrossentropy
+from seqkeras.models.elmo import _bilm_graph
 from seqkeras.models.common.sequence_task_model import SequenceTaskModel
 
 DIRECTIONS = ("forward", "backward")
@@ -27,8 +29,18 @@ class BidirectionalLanguageModel(SequenceTaskModel):
     since the last reset (every target weighs the same, whatever its batch), so
     `exp(forward_loss)` from `evaluate` is the corpus perplexity of the forward LM.
 
+    Sampled softmax (`compile(..., num_sampled=S)`): training then scores each target against
+    `S` words drawn from a log-uniform (Zipf) distribution over the ids, which fits a vocabulary
+    sorted by frequency (`Vocabulary.build`), instead of the whole vocabulary:
+    `tf.nn.sampled_softmax_loss` on the top LSTM states and the shared `word_logits` weights
+    (accidental hits of the target removed). The full `[B, T, V]` logits are then never
+    computed in `fit`, which is where a word-level softmax spends most of its time. Training's
+    `loss`/`forward_loss`/`backward_loss` are then the sampled losses (lower than the full ones);
+    `evaluate` and validation always use the full softmax, so `exp(val_forward_loss)` stays the
+    perplexity. The model's outputs and saved layers are the same either way.
+
     Build it with `build_bidirectional_lm`; it is saved and loaded like any functional model
-    (`.keras` files keep the class and recompile it).
+    (`.keras` files keep the class and recompile it, `num_sampled` included).
 
     Call arguments:
         inputs: dict with `token_ids` int `[B, T]`, `char_ids` int `[B, T, C]` and
@@ -51,13 +63,83 @@ class BidirectionalLanguageModel(SequenceTaskModel):
         self.forward_loss_tracker = keras.metrics.Mean(name="forward_loss")
         self.backward_loss_tracker = keras.metrics.Mean(name="backward_loss")
 
-    def compile(self, optimizer="rmsprop", loss=None, *args, **kwargs):
+    def compile(self, optimizer="rmsprop", loss=None, *args, num_sampled=0, **kwargs):
+        """`keras.Model.compile` without a loss; `num_sampled` > 0 trains with a sampled softmax.
+
+        Args:
+            num_sampled: words drawn per direction and step for the sampled softmax (0: the full
+                softmax); must be below the vocabulary size.
+        """
         if loss is not None:
             raise ValueError(
                 f"`{self.name}` computes its own loss from `token_ids` (next and previous token "
                 f"cross-entropy); compile it without a loss. Received: loss={loss!r}"
             )
+        vocabulary_size = self.get_layer("word_logits").units
+        if isinstance(num_sampled, bool) or not isinstance(num_sampled, int) or not 0 <= num_sampled < vocabulary_size:
+            raise ValueError(
+                f"`num_sampled` must be an int in [0, vocabulary_size={vocabulary_size}) (0: full softmax). "
+                f"Received: num_sampled={num_sampled!r}"
+            )
+        self.num_sampled = num_sampled
+        self._top_states = _Untracked(self._top_state_model() if num_sampled else None)
         super().compile(optimizer, None, *args, **kwargs)
+
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if config is not None and getattr(self, "num_sampled", 0):
+            config = {**config, "num_sampled": self.num_sampled}
+        return config
+
+    def _top_state_model(self):
+        """A model of the same layers giving what the softmax reads: `[forward, backward]` `(B, T, H)`."""
+        names = {layer.name for layer in self.layers}
+        last = _bilm_graph.count_layers(self) - 1
+        top = [
+            f"{direction}_output_dropout" if f"{direction}_output_dropout" in names else last
+            for direction, last in (
+                ("forward", _bilm_graph.forward_name(last)),
+                ("backward", f"{_bilm_graph.backward_name(last)}_unreverse"),
+            )
+        ]
+        return keras.Model(self.input, [self.get_layer(name).output for name in top], name=f"{self.name}_top_states")
+
+    def train_step(self, data):
+        if not getattr(self, "num_sampled", 0):
+            return super().train_step(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        self._refuse_outside_targets(y, sample_weight)
+        with tf.GradientTape() as tape:
+            forward, backward = self._top_states.value(x, training=True)  # (B, T, H) each
+            loss = self._sampled_loss(x, {"forward": forward, "backward": backward})
+            if self.losses:
+                loss = loss + ops.sum(self.losses)
+            self._loss_tracker.update_state(loss, sample_weight=tf.shape(x["token_ids"])[0])
+            scaled = self.optimizer.scale_loss(loss)
+        variables = self.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        return self.get_metrics_result()
+
+    def _sampled_loss(self, x, states):
+        """Sum over directions of the mean sampled-softmax loss per real target."""
+        softmax = self.get_layer("word_logits")
+        weights = tf.transpose(softmax.kernel)  # (V, H)
+        targets = self.language_model_targets(x["token_ids"], x["padding_mask"])
+        total = 0.0
+        for direction, tracker in zip(DIRECTIONS, (self.forward_loss_tracker, self.backward_loss_tracker)):
+            labels, real = targets[direction]  # (B, T) each
+            keep = real > 0
+            inputs = tf.boolean_mask(states[direction], keep)  # (N, H)
+            true = tf.cast(tf.boolean_mask(labels, keep), "int64")[:, None]  # (N, 1)
+            losses = tf.nn.sampled_softmax_loss(
+                weights, softmax.bias, true, inputs, num_sampled=self.num_sampled, num_classes=softmax.units,
+                remove_accidental_hits=True,
+            )  # (N,), log-uniform candidates
+            count = tf.reduce_sum(real)
+            loss = tf.math.divide_no_nan(tf.reduce_sum(losses), count)
+            tracker.update_state(loss, sample_weight=count)
+            total = total + loss
+        return total
 
     @staticmethod
     def language_model_targets(token_ids, padding_mask):
@@ -87,7 +169,7 @@ class BidirectionalLanguageModel(SequenceTaskModel):
             "backward": (ops.where(backward_weights, previous_ids, 0), ops.cast(backward_weights, "float32")),
         }
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+    def _refuse_outside_targets(self, y, sample_weight):
         extra = {name: value for name, value in (("y", y), ("sample_weight", sample_weight)) if value is not None}
         if extra:
             received = ", ".join(f"{name} with shape {tuple(value.shape)}" for name, value in extra.items())
@@ -95,6 +177,9 @@ class BidirectionalLanguageModel(SequenceTaskModel):
                 f"`{self.name}` takes its targets from `token_ids`: pass inputs only (no y, no "
                 f"sample_weight). Received: {received}"
             )
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        self._refuse_outside_targets(y, sample_weight)
         targets = self.language_model_targets(x["token_ids"], x["padding_mask"])
         total = 0.0
         for direction, tracker in zip(DIRECTIONS, (self.forward_loss_tracker, self.backward_loss_tracker)):
@@ -105,3 +190,10 @@ class BidirectionalLanguageModel(SequenceTaskModel):
         if self.losses:
             total = total + ops.sum(self.losses)
         return total
+
+
+class _Untracked:
+    """Holds a helper model out of Keras' attribute tracking (so it adds nothing to saved files)."""
+
+    def __init__(self, value):
+        self.value = value
