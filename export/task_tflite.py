@@ -150,7 +150,9 @@ class Seq2SeqStepRunner:
         if self.metadata.get("source_lowercase"):
             text = text.lower()
         ids = [self._source_index.get(char, OOV_ID) for char in text][: self.metadata["source_max_length"]]
-        return np.array([ids or [PAD_ID]], np.int32)
+        if not ids:  # the Keras model refuses a source with no step too (MaskedPooling / LastValidStep)
+            raise ValueError(f"A seq2seq source needs at least one character. Received: text={text!r}")
+        return np.array([ids], np.int32)
 
     def generate_ids(self, source_ids, max_length=None, return_logits=False):
         """Greedy ids `(max_length,)` for encoder ids `(1, T)`: EOS included, PAD after it.

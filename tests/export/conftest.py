@@ -8,6 +8,7 @@
   shared by the SavedModel and TFLite tests of those families.
 """
 
+import dataclasses
 import pathlib
 
 import keras
@@ -200,7 +201,7 @@ BILM = dict(
     corpus=("lee",), max_sentences=25, min_words=4, max_words=30, valid_fraction=0.2, split_seed=3,
     split="whitespace", lowercase=False, vocabulary_size=40, min_count=3, max_word_length=7, char_embedding_dim=5,
     char_filters=6, hidden_dim=4, num_layers=1, dropout=0.2, batching="bucketed", batch_size=7, token_budget=300,
-    num_buckets=3, epochs=1, steps_per_epoch=1, learning_rate=0.004, clipnorm=0.5, seed=11, verbose=0, sampled_softmax=0,
+    num_buckets=3, epochs=1, steps_per_epoch=1, learning_rate=0.004, clipnorm=0.5, seed=11, verbose=0,
 )
 SEQ2SEQ = dict(
     pairs="addition", num_problems=80, heldout_problems=10, max_digits=2, valid_fraction=0.25, split_seed=3,
@@ -218,8 +219,68 @@ def task_runs(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("task_runs")
     runs = {}
-    for family, module, fields in (("bilm", train_bilm, BILM), ("seq2seq", train_seq2seq, SEQ2SEQ),
+    bilm = dict(BILM)
+    if "sampled_softmax" in {field.name for field in dataclasses.fields(train_bilm.TrainConfig)}:
+        bilm["sampled_softmax"] = 0  # a full softmax over the 40-word vocabulary
+    for family, module, fields in (("bilm", train_bilm, bilm), ("seq2seq", train_seq2seq, SEQ2SEQ),
                                    ("word2vec", train_word2vec, WORD2VEC)):
         runs[family] = root / family
         module.main(module.TrainConfig(**fields, run_dir=str(runs[family])))
     return runs
+
+
+# ----------------------------------------------------------------------------------------------
+# Many CLI cases in one child process (one Python + TensorFlow start instead of one per case).
+# ----------------------------------------------------------------------------------------------
+_CLI_CASES_SCRIPT = r'''
+import json, os, sys, tempfile, traceback
+from pipelines.cli import main
+results = []
+for argv in json.loads(sys.argv[1]):
+    files = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+    sys.stdout.flush(); sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    os.dup2(files[0].fileno(), 1); os.dup2(files[1].fileno(), 2)  # Python and native (TF) writes alike
+    try:
+        try:
+            code = main(argv)
+        except SystemExit as error:
+            code = error.code if isinstance(error.code, int) else (0 if error.code is None else 1)
+        except BaseException:
+            traceback.print_exc()
+            code = "uncaught exception"
+    finally:
+        sys.stdout.flush(); sys.stderr.flush()
+        os.dup2(saved[0], 1); os.dup2(saved[1], 2)
+        os.close(saved[0]); os.close(saved[1])
+    texts = []
+    for handle in files:
+        handle.seek(0)
+        texts.append(handle.read().decode("utf-8", "replace"))
+        handle.close()
+    results.append({"code": code, "stdout": texts[0], "stderr": texts[1]})
+print("@@RESULT@@" + json.dumps(results))
+'''
+
+
+@pytest.fixture(scope="session")
+def cli_cases():
+    """`run(list of argv) -> [(exit code, stdout, stderr)]`: every `seqkeras` command line run by
+    `pipelines.cli.main` in ONE fresh process (exit codes from SystemExit; stdout/stderr captured at
+    file-descriptor level per case, so TensorFlow's native log lines would show as extra lines)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    def run(cases, timeout=600):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        env.pop("SEQKERAS_TF_LOGS", None)
+        process = subprocess.run(
+            [sys.executable, "-c", _CLI_CASES_SCRIPT, json.dumps([[str(arg) for arg in argv] for argv in cases])],
+            capture_output=True, text=True, timeout=timeout, env=env)
+        marker = [line for line in process.stdout.splitlines() if line.startswith("@@RESULT@@")]
+        assert process.returncode == 0 and marker, process.stderr[-3000:]
+        return [(case["code"], case["stdout"], case["stderr"]) for case in json.loads(marker[-1][len("@@RESULT@@"):])]
+
+    return run

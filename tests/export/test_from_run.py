@@ -112,7 +112,7 @@ def test_unsupported_and_non_self_contained_runs_are_one_line_errors(tmp_path, c
     run = tmp_path / "w2v"
     run.mkdir()
     (run / "config.json").write_text('{"family": "word2vec"}')
-    with pytest.raises(common.UserError, match="export tflite does not support word2vec runs yet"):
+    with pytest.raises(common.UserError, match="model file not found"):  # tflite: export/task_tflite.py
         _cli(["export", "tflite", str(run), "--out", str(tmp_path / "w2v.tflite")])
     with pytest.raises(common.UserError, match="model file not found"):  # savedmodel: export/task_archives.py
         _cli(["export", "savedmodel", str(run), "--base-dir", str(tmp_path / "serving")])

@@ -114,10 +114,9 @@ def test_an_empty_batch_is_refused(exported, family, signature):
 
 
 @pytest.mark.slow
-def test_tflite_stays_refused_and_max_length_does_not_apply(exported, capsys):
+def test_max_length_does_not_apply(exported, capsys):
     root, _, _, _ = exported
     for argv, message in (
-        (["export", "tflite", root / "bilm", "--out", root / "bilm.tflite"], "export tflite does not support bilm"),
         (["export", "savedmodel", root / "word2vec", "--base-dir", root / "serving", "--max-length", "5"],
          "--max-length does not apply to word2vec runs"),
     ):

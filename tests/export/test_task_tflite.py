@@ -177,7 +177,9 @@ def test_seq2seq_tflite_step_model_decodes_as_predict(fresh, tflite_exports):
 def test_seq2seq_runner_generates_in_this_process_too(task_runs, tflite_exports):
     task = common.load_model(task_runs["seq2seq"] / "model.keras")
     runner = Seq2SeqStepRunner(tflite_exports["seq2seq"])
-    assert runner.generate(["12+7", "9+9", ""]) == task.generate(["12+7", "9+9", ""])
+    assert runner.generate(["12+7", "9+9"]) == task.generate(["12+7", "9+9"])
+    with pytest.raises(ValueError, match="at least one character"):
+        runner.generate([""])
 
 
 def test_options_that_do_not_apply_are_one_line_errors(task_runs, tmp_path, capsys):
