@@ -2,6 +2,12 @@
 
     python benchmarks/bench_charlm.py            # full: trains the benchmark configuration (~20 min, 2 cores)
     python benchmarks/bench_charlm.py --quick    # smoke run: tiny model, a few steps
+    python benchmarks/bench_charlm.py --trial --set hidden_dim=512 --set epochs=2   # one defaults trial
+
+`--trial` trains `seqkeras train charlm`'s defaults with the `--set` overrides, reads only the
+validation articles (held-out TRAINING articles; the test split is not scored) and appends the
+trial (overrides, seconds, validation bits per character per epoch, load averages) to
+`benchmarks/results/charlm_defaults.json`: the record the pipeline's defaults were chosen from.
 
 Prints a table and writes `benchmarks/results/charlm.json` (`--output` to change it):
 
@@ -24,6 +30,7 @@ import argparse
 import dataclasses
 import datetime
 import json
+import os
 import pathlib
 import sys
 import time
@@ -130,12 +137,116 @@ def naive_tokens_per_second(model, vocabulary, length):
     return produced / (time.perf_counter() - started)
 
 
+def parse_override(text):
+    """`name=value` -> (name, value typed like the TrainConfig field)."""
+    name, _, value = text.partition("=")
+    fields = {field.name: field for field in dataclasses.fields(train_charlm.TrainConfig)}
+    if name not in fields or not value:
+        raise SystemExit(f"--set expects FIELD=VALUE with a TrainConfig field. Received: {text!r}")
+    kind = type(fields[name].default)
+    return name, kind(value) if kind is not bool else value.lower() in ("1", "true", "yes")
+
+
+def trial(overrides, output, run_dir):
+    """Trains the pipeline defaults with `overrides`, validation only; appends the trial to `output`."""
+    config = train_charlm.TrainConfig(**{"run_dir": run_dir, "verbose": 0, **overrides})
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    trained = train_charlm.main(config, overwrite=True, test=False)
+    seconds = time.perf_counter() - started
+    history = trained["history"]
+    steps = config.epochs * trained["steps_per_epoch"]
+    record = {
+        "overrides": {key: value for key, value in overrides.items() if key != "run_dir"},
+        "steps": steps,
+        "train_seconds": trained["train_seconds"],
+        "wall_seconds": round(seconds, 1),
+        "seconds_per_step": round(trained["train_seconds"] / steps, 4),
+        "val_bpc": [round(value, 4) for value in history["val_bpc"]],
+        "final_val_bpc": round(history["val_bpc"][-1], 4),
+        "train_bpc": [round(value, 4) for value in history["bpc"]],
+        "load_average_before": [round(value, 2) for value in load_before],
+        "load_average_after": [round(value, 2) for value in os.getloadavg()],
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    saved = json.loads(output.read_text()) if output.exists() else {}
+    saved.setdefault("trials", []).append(record)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps({
+        **saved,
+        "about": "Choosing `seqkeras train charlm` defaults: every trial run (pipeline defaults of the day + "
+                 "overrides), scored on the validation articles only (held-out training articles); the test "
+                 "articles are not read. The machine's 2 cores were shared with other jobs (load averages "
+                 "recorded), so seconds are pessimistic.",
+        "device": benchlib.device_description(),
+        "tensorflow": tf.__version__,
+    }, indent=2))
+    print(json.dumps(record))
+    return record
+
+
+def step_speed(overrides, steps=8, vocabulary_size=100):
+    """Seconds per training step (wall and process CPU) of the pipeline's model and optimizer with
+    `overrides`, on random ids (speed only: the data does not change the cost)."""
+    import resource
+
+    from seqkeras.models.char_lm.language_model_trainer import language_model_replica_loss
+
+    config = train_charlm.TrainConfig(**overrides)
+    model = train_charlm.build_model(config, vocabulary_size)
+    optimizer = train_charlm.build_optimizer(config, 1000)
+    loss_fn = language_model_replica_loss(model, truncated_bptt=True)
+    rng = np.random.default_rng(0)
+    ids = tf.constant(rng.integers(4, vocabulary_size, (config.batch_size, config.window)), tf.int32)
+    batch = ({"token_ids": ids, "padding_mask": tf.ones_like(ids, tf.bool), "reset": tf.zeros([config.batch_size], tf.bool)}, ids)
+    carry = model.initial_states(config.batch_size)
+
+    @tf.function
+    def train_step():
+        with tf.GradientTape() as tape:
+            nll, count, _ = loss_fn(batch, carry, True)
+            loss = tf.reduce_sum(nll) / count
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply(gradients, model.trainable_variables)
+        return loss
+
+    train_step(), train_step()  # trace and warm up
+    cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])  # noqa: E731
+    load_before, cpu_started, started = os.getloadavg(), cpu(), time.perf_counter()
+    for _ in range(steps):
+        train_step()
+    wall, cpu_seconds = (time.perf_counter() - started) / steps, (cpu() - cpu_started) / steps
+    return {"overrides": overrides, "parameters": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
+            "seconds_per_step": round(wall, 4), "cpu_seconds_per_step": round(cpu_seconds, 4),
+            "characters_per_second": round(config.batch_size * config.window / wall),
+            "load_average_before": [round(v, 2) for v in load_before],
+            "load_average_after": [round(v, 2) for v in os.getloadavg()]}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
+    parser.add_argument("--trial", action="store_true",
+                        help="one defaults trial (validation only), appended to --trials-output")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="a TrainConfig override of the trial (repeatable)")
+    parser.add_argument("--speed", action="append", default=[], metavar="FIELD=VALUE,FIELD=VALUE",
+                        help="time training steps of one configuration (repeatable); appended to --trials-output")
+    parser.add_argument("--trials-output", type=pathlib.Path,
+                        default=ROOT / "benchmarks" / "results" / "charlm_defaults.json")
     parser.add_argument("--output", type=pathlib.Path, default=ROOT / "benchmarks" / "results" / "charlm.json")
     parser.add_argument("--run-dir", default="runs/bench-charlm")
     args = parser.parse_args(argv)
+    if args.speed:
+        records = [step_speed(dict(map(parse_override, group.split(",")))) for group in args.speed]
+        for record in records:
+            print(json.dumps(record))
+        saved = json.loads(args.trials_output.read_text()) if args.trials_output.exists() else {"trials": []}
+        saved.setdefault("speed", []).extend(records)
+        args.trials_output.write_text(json.dumps(saved, indent=2))
+        return records
+    if args.trial:
+        return trial(dict(map(parse_override, args.set)), args.trials_output, args.run_dir + "-trial")
     overrides = QUICK if args.quick else FULL
     config = train_charlm.TrainConfig(run_dir=args.run_dir, verbose=2, **overrides)
     num_samples, sample_length, speed_length = (4, 200, 100) if args.quick else (50, 2000, 500)

@@ -40,19 +40,19 @@ class TrainConfig:
     test_fraction: float = _field(0.1, 'share of articles held out for the final BPC')
     split_seed: int = _field(0, 'seed of the article split')
     max_article_characters: int = _field(0, 'cut every article to this many characters (0: whole articles)')
-    valid_article_characters: int = _field(20_000, 'validation reads this prefix of each valid article per epoch')
+    valid_article_characters: int = _field(10_000, 'validation reads this prefix of each valid article per epoch')
     min_character_count: int = _field(20, 'rarer characters share the <oov> id')
     # --- model ---
-    embedding_dim: int = _field(32, 'size of the character embedding')
-    hidden_dim: int = _field(256, 'LSTM units per layer')
+    embedding_dim: int = _field(64, 'size of the character embedding')
+    hidden_dim: int = _field(512, 'LSTM units per layer')
     num_layers: int = _field(1, 'stacked LSTM layers')
     dropout: float = _field(0.0, 'dropout on the embedding and after every LSTM layer, in [0, 1)')
     # --- training ---
     mode: str = _field("tbptt", '"tbptt": state carried across batches; "windows": independent windows')
     window: int = _field(128, 'time steps per batch row = BPTT truncation length k')
     batch_size: int = _field(32, 'rows per batch (tbptt: parallel streams of articles)')
-    epochs: int = _field(4, 'epochs of steps_per_epoch batches; validation, checkpoint and samples after each')
-    steps_per_epoch: int = _field(200, 'batches per epoch (0: one full pass over the training text)')
+    epochs: int = _field(8, 'epochs of steps_per_epoch batches; validation, checkpoint and samples after each')
+    steps_per_epoch: int = _field(300, 'batches per epoch (0: one full pass over the training text)')
     learning_rate: float = _field(1e-2, 'Adam (peak of the schedule)')
     lr_schedule: str = _field("cosine", '"constant" or "cosine" decay to 10% over all steps')
     clipnorm: float = _field(1.0, 'gradient norm clipping (0: none)')
@@ -319,8 +319,13 @@ def fit_under_strategy(config, strategy, run_dir, trainer, documents, steps, sam
     return types.SimpleNamespace(history=history, epoch=epochs), engine
 
 
-def main(config=TrainConfig(), resume=False, overwrite=False):
-    """Trains, saves, evaluates and samples; returns a dict of results (also in `metrics.json`)."""
+def main(config=TrainConfig(), resume=False, overwrite=False, test=True):
+    """Trains, saves, evaluates and samples; returns a dict of results (also in `metrics.json`).
+
+    `test=False` (choosing hyper-parameters: `benchmarks/bench_charlm.py --trial`) stops after
+    saving the model: the test articles are neither scored nor compressed, and no sample is drawn;
+    the results hold the validation history.
+    """
     distributed.setup(config)  # TF_CONFIG from --workers/--task-index, before TensorFlow starts
     if config.corpus != "wiki" and not any(pathlib.Path(path).is_file() for path in glob.iglob(config.corpus, recursive=True)):
         raise common.UserError(f"--corpus: no file matches the pattern. Received: corpus={config.corpus!r}")
@@ -368,6 +373,12 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
     common.raise_if_diverged(callbacks)  # a non-finite loss: one line, no model saved
     common.save_model(char_lm_task(model, vocabulary), run_dir / common.MODEL_FILE)
     train_seconds = time.time() - started
+
+    if not test:
+        results = {"train_seconds": round(train_seconds, 1), "steps_per_epoch": steps, "vocabulary_size": vocabulary.size}
+        history_values = {key: [float(v) for v in values] for key, values in history.history.items()}
+        metrics = common.update_metrics(run_dir, history={**history_values, "epoch": list(history.epoch)}, **results)
+        return {**results, "history": metrics["history"], "trainer": trainer, "vocabulary": vocabulary}
 
     # === Held-out evaluation and a sample ===
     test_bpc = stream_bits_per_character(

@@ -165,7 +165,7 @@ def test_existing_run_dir_is_refused_and_resume_checks_the_config(tmp_path):
     with pytest.raises(common.UserError, match="already exists; pass --resume"):
         train_charlm.open_run(config)
     changed = dataclasses.replace(config, hidden_dim=64)
-    with pytest.raises(common.UserError, match="hidden_dim: 256 -> 64"):
+    with pytest.raises(common.UserError, match=f"hidden_dim: {config.hidden_dim} -> 64"):
         train_charlm.open_run(changed, resume=True)
     assert (tmp_path / "run" / "config.json").read_text() == written  # nothing rewritten
     assert train_charlm.open_run(config, resume=True) == tmp_path / "run"
@@ -186,6 +186,18 @@ def test_a_diverging_run_stops_with_one_line_and_saves_no_model(tmp_path):
     with pytest.raises(common.UserError, match="training diverged"):
         train_charlm.main(config)
     assert not (tmp_path / "run" / "model.keras").exists()
+
+
+@pytest.mark.slow
+def test_choosing_defaults_scores_the_validation_articles_only(tmp_path):
+    # `main(test=False)` is what benchmarks/bench_charlm.py --trial runs: no test BPC, no xz figure.
+    config = train_charlm.TrainConfig(**{**TINY, "epochs": 1, "run_dir": str(tmp_path / "run")})
+    results = train_charlm.main(config, test=False)
+    assert not {"test_bpc", "test_xz_bpc", "sample"} & set(results)
+    assert len(results["history"]["val_bpc"]) == 1 and 0 < results["history"]["val_bpc"][0] < 10
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert "test_bpc" not in metrics and metrics["history"]["val_bpc"] == results["history"]["val_bpc"]
+    assert (tmp_path / "run" / "model.keras").exists()
 
 
 def test_command_line_builds_the_config(tmp_path):
