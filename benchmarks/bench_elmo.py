@@ -1,40 +1,42 @@
-"""ELMo: pretrain a character-based biLM on unlabelled text, then mix its layers into a UPOS tagger.
+"""ELMo: pretrain a character-based biLM on all bundled English text, then mix its layers into a UPOS tagger.
 
-Claims checked:
-1. Language model. A biLM (`build_bidirectional_lm`: character CNN token layer, 2 x LSTM 128
-   per direction, shared softmax over the 8,000 most frequent lower-cased words, OOV a class of
-   its own) pretrained on the Wikipedia excerpt (`wiki_sentences`, tokenised by
-   `word_sentences`, 3-50 words) plus the words of the UD English EWT *training* sentences
-   (tags unused; dev is never trained on) for a fixed budget of 4 passes: its held-out
-   perplexity on EWT dev, per direction, next to a unigram (add-one) and a bigram (interpolated
-   Witten-Bell, `benchlib.WittenBellNgram`, over that unigram) model counted on the same
-   sentences with the same vocabulary and scored on the same targets (forward: every word after
-   the first of a sentence, from the words before it; backward: every word before the last, from
-   the words after it). `goals` records which baselines the biLM beats; at this CPU-sized budget the
-   smoothed bigram is a strong reference (a shorter trial run was still above it).
-2. Tagger. A UPOS tagger (`build_tagger`: lower-cased word embedding + character CNN, BiLSTM
+Claims checked (issue #15, goal 1):
+1. Pretraining throughput. `seqkeras train bilm` (`pipelines.train_bilm.main`: token-budget batches,
+   the package's LSTM, a sampled softmax over the 8,000-word vocabulary) on every bundled English
+   text available offline: the Wikipedia excerpt (markup stripped), gensim's Lee background
+   corpus, the words of the UD English EWT *training* sentences (tags unused; dev is never trained
+   on) and the small bundled English files (Pang & Lee polarity snippets, two Wikipedia-style
+   paragraphs). Reported: corpus size, words/s of the training steps (and per CPU-second, with the
+   load average, since other processes may share the cores), the wall time, the learning curve
+   (held-out perplexity per epoch of `steps_per_epoch` batches). Goal: >= 30k words/s, <= 40 min.
+2. Language model. Held-out perplexity on EWT dev, per direction, next to count models fitted on the
+   same training sentences, with the same vocabulary (ids through the run's own `TokenLookup`) and
+   scored on the same targets (forward: every word after the first of a sentence, from the words
+   before it; backward: every word before the last, from the words after it): an add-one unigram,
+   interpolated Witten-Bell bigram and trigram, interpolated Kneser-Ney trigram
+   (`seqkeras.models.elmo.NgramLanguageModel`). Goal: below both trigrams in both directions.
+3. Tagger. A UPOS tagger (`build_tagger`: lower-cased word embedding + character CNN, BiLSTM
    64) trained on the first 4,000 EWT training sentences and scored on the full dev set, with
    and without the biLM's frozen layers mixed in (`contextual_layers=ElmoEmbedder.from_bilm`,
    a trainable `ScalarMix`); everything else (vocabularies, batches, optimizer, epochs, seeds)
    is the same. Reported: dev token accuracy overall and on words unseen in the tagger's
    training sentences (lower-cased), mean and spread over the seeds, and the learned mix
-   weights softmax(s) and gamma.
+   weights softmax(s) and gamma. Goal: mean gain >= +3 points.
 
-`--quick` trains the same models on slices (3,000 pretraining sentences for one epoch, 300 dev
-sentences, a 500-sentence tagger for two epochs, one seed) and prints an estimate of the full
-run's time from its measured throughput (steps after the first, which traces the graph).
+`--quick` runs the same code on slices (200 sentences per corpus, 1 minute of pretraining, 300 dev
+sentences, a 500-sentence tagger for two epochs, one seed).
 
 Usage:
-    python benchmarks/bench_elmo.py           # full run -> benchmarks/results/elmo.json
-    python benchmarks/bench_elmo.py --quick   # smoke run (~1-2 min), JSON to the temp dir
+    python benchmarks/bench_elmo.py                       # full run -> benchmarks/results/elmo.json
+    python benchmarks/bench_elmo.py --pretrain-minutes 15  # a shorter pretraining budget
+    python benchmarks/bench_elmo.py --quick               # smoke run, JSON to the temp dir
 """
 
 import argparse
 import dataclasses
-import math
 import os
 import pathlib
-import random
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -45,33 +47,35 @@ import tensorflow as tf  # noqa: E402
 
 import benchlib  # noqa: E402
 
+from pipelines import train_bilm  # noqa: E402
 from seqkeras.data import corpora  # noqa: E402
 from seqkeras.data.vocabulary import NUM_RESERVED, OOV_ID  # noqa: E402
 from seqkeras.losses import MaskedSparseCategoricalCrossentropy  # noqa: E402
-from seqkeras.models.common import build_word_lookup, text_batches  # noqa: E402
-from seqkeras.models.elmo import ElmoEmbedder, build_bidirectional_lm, tagger_preprocessor, word_sentences  # noqa: E402
+from seqkeras.models.common import text_batches  # noqa: E402
+from seqkeras.models.elmo import ElmoEmbedder, NgramLanguageModel, tagger_preprocessor  # noqa: E402
 from seqkeras.models.tagger import build_tagger  # noqa: E402
 
 EWT_DIR = benchlib.REPO.parent / "shared" / "data" / "ud-english-ewt"
+# The small English files of gensim's test data (real sentences; the stemmed/ID files are left out).
+SMALL_ENGLISH = ("pang_lee_polarity.cor", "para2para_text1.txt", "para2para_text2.txt")
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    # --- pretraining text (unlabelled): Wikipedia excerpt + EWT train words; never EWT dev ---
-    wiki_min_words: int = 3  # shorter pieces are mostly headings left by markup stripping
-    wiki_max_words: int = 50  # longer ones are mostly lists; they also cost the most per batch
+    # --- pretraining: every `seqkeras train bilm` field the benchmark sets (the rest are its defaults) ---
     vocabulary_size: int = 8000  # softmax width: most frequent lower-cased words, reserved ids included
     min_count: int = 2  # a word seen once stays OOV, so the OOV class is trained on real rare words
-    # --- biLM ---
     hidden_dim: int = 128  # token layer and each LSTM, per direction
     num_layers: int = 2  # LSTM layers per direction: the mix sees 3 layers
-    char_embedding_dim: int = 16
     char_filters: int = 128  # width of the character word vector
     dropout: float = 0.1
-    # --- pretraining budget: ~0.69M words a pass, ~1.5-2 min per pass on 2 shared CPU cores ---
-    pretrain_epochs: int = 4  # dev perplexity still falls ~7% per third of a pass at the end
-    pretrain_batch_size: int = 32  # sentences, length-sorted batches (text_batches)
-    pretrain_learning_rate: float = 2e-3  # Adam, global gradient norm clipped to 1
+    sampled_softmax: int = 1024  # words drawn per direction and step (log-uniform); evaluation: full softmax
+    token_budget: int = 1024  # words per batch (token_budget batching)
+    learning_rate: float = 2e-3  # Adam, global gradient norm clipped to 1
+    steps_per_epoch: int = 250  # an "epoch" is 250 batches (~1/4 pass): one learning-curve point each
+    max_epochs: int = 400  # far more than the time budget allows: `pretrain_minutes` ends training
+    pretrain_minutes: float = 15.0  # wall-clock budget of fit (the issue's limit: 40)
+    valid_fraction: float = 0.01  # held out of the pretraining text for the learning curve
     # --- tagger: the same model with and without the ELMo mix ---
     tagger_sentences: int = 4000  # first EWT training sentences, as bench_word2vec
     tagger_epochs: int = 5
@@ -82,8 +86,9 @@ class Config:
     tagger_dropout: float = 0.2
     tagger_learning_rate: float = 2e-3
     tagger_batch_size: int = 32
-    # --- --quick: same models, slices of the data ---
-    quick_pretrain_sentences: int = 3000
+    # --- --quick: same code, slices of the data ---
+    quick_sentences_per_corpus: int = 200
+    quick_pretrain_minutes: float = 1.0
     quick_dev_sentences: int = 300
     quick_tagger_sentences: int = 500
 
@@ -91,21 +96,26 @@ class Config:
 # ------------------------------------------------------------------------------------------------
 # Data
 # ------------------------------------------------------------------------------------------------
-def load_text(config):
-    wiki = word_sentences(corpora.wiki_sentences(), config.wiki_min_words, config.wiki_max_words)
-    train = corpora.read_conllu(EWT_DIR / "en_ewt-ud-train.conllu.gz")
-    dev = corpora.read_conllu(EWT_DIR / "en_ewt-ud-dev.conllu.gz")
-    return wiki, train, dev
+def pretraining_corpora(scratch):
+    """`--corpus` entries of `seqkeras train bilm`: every bundled English text found offline.
 
-
-def sentence_ids(preprocessor, word_lists, chunk=2048):
-    """Output-vocabulary ids of every sentence, as lists of int (through the `TokenLookup`)."""
-    ids = []
-    for start in range(0, len(word_lists), chunk):
-        features = preprocessor(tf.constant([" ".join(words) for words in word_lists[start : start + chunk]]))
-        lengths = tf.reduce_sum(tf.cast(features["padding_mask"], tf.int32), axis=1)
-        ids += tf.RaggedTensor.from_tensor(features["token_ids"], lengths=lengths).to_list()
-    return ids
+    The small files are copied to `scratch` as UTF-8 (the polarity snippets are Windows-1252).
+    """
+    names = ["wiki", "lee", f"ewt:{EWT_DIR / 'en_ewt-ud-train.conllu.gz'}"]
+    for name in SMALL_ENGLISH:
+        try:
+            raw = corpora.gensim_test_data(name).read_bytes()
+        except (ImportError, FileNotFoundError):
+            print(f"(not found, skipped: {name})")
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("cp1252")
+        copy = pathlib.Path(scratch) / name
+        copy.write_text(text, encoding="utf-8")
+        names.append(str(copy))
+    return tuple(names)
 
 
 def sentence_batches(preprocessor, word_lists, targets=None, batch_size=64, shuffle=False):
@@ -113,31 +123,6 @@ def sentence_batches(preprocessor, word_lists, targets=None, batch_size=64, shuf
     data = text_batches(preprocessor, [" ".join(words) for words in word_lists], targets, batching="sorted",
                         batch_size=batch_size, shuffle=shuffle, seed=0)
     return data if targets is None else data.map(lambda inputs, tags, weights: (inputs, tags))
-
-
-# ------------------------------------------------------------------------------------------------
-# Count baselines on the biLM's vocabulary and targets
-# ------------------------------------------------------------------------------------------------
-def count_perplexities(train_ids, dev_ids, vocabulary_size, direction):
-    """Dev perplexities of an add-one unigram and of an interpolated Witten-Bell bigram over it.
-
-    Counted on `train_ids` (lists of word ids), one direction: `"forward"` predicts each word
-    from the one before it, `"backward"` from the one after it. The unigram's classes are the
-    ids a word can map to (OOV and the real words). Returns `(unigram, bigram, targets)`.
-    """
-    def turn(ids):
-        return tuple(ids) if direction == "forward" else tuple(ids[::-1])
-
-    classes = np.r_[OOV_ID, np.arange(NUM_RESERVED, vocabulary_size)]
-    counts = np.bincount(np.concatenate([np.asarray(ids) for ids in train_ids]), minlength=vocabulary_size)[classes]
-    unigram = np.zeros(vocabulary_size)
-    unigram[classes] = (counts + 1) / (counts.sum() + len(classes))
-    dev = [turn(ids) for ids in dev_ids]
-    targets = [sequence[position] for sequence in dev for position in range(1, len(sequence))]
-    unigram_bits = -float(np.sum(np.log2(unigram[targets])))
-    bigram = benchlib.WittenBellNgram([turn(ids) for ids in train_ids], 2, base=lambda word: unigram[word])
-    bigram_bits, count = bigram.bits(dev, 2)
-    return 2.0 ** (unigram_bits / count), 2.0 ** (bigram_bits / count), count
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -158,44 +143,73 @@ class StepTimer(keras.callbacks.Callback):
 # ------------------------------------------------------------------------------------------------
 # biLM
 # ------------------------------------------------------------------------------------------------
-def pretrain(config, preprocessor, sentences, epochs):
-    keras.utils.set_random_seed(0)
-    model = build_bidirectional_lm(
-        preprocessor.vocabulary.size, preprocessor.char_vocabulary.size,
-        char_embedding_dim=config.char_embedding_dim, char_filters=config.char_filters,
-        hidden_dim=config.hidden_dim, num_layers=config.num_layers, dropout=config.dropout,
+def pretrain(config, corpus, run_dir, minutes, max_sentences=0):
+    """`seqkeras train bilm` with the benchmark's fields; returns the pipeline's results dict."""
+    train_config = train_bilm.TrainConfig(
+        corpus=corpus, max_sentences=max_sentences, valid_fraction=config.valid_fraction,
+        vocabulary_size=config.vocabulary_size, min_count=config.min_count, hidden_dim=config.hidden_dim,
+        num_layers=config.num_layers, char_filters=config.char_filters, dropout=config.dropout,
+        sampled_softmax=config.sampled_softmax, batching="token_budget", token_budget=config.token_budget,
+        epochs=config.max_epochs, steps_per_epoch=config.steps_per_epoch, learning_rate=config.learning_rate,
+        max_minutes=minutes, run_dir=str(run_dir), verbose=0,
     )
-    model.compile(keras.optimizers.Adam(config.pretrain_learning_rate, global_clipnorm=1.0))
-    data = sentence_batches(preprocessor, sentences, batch_size=config.pretrain_batch_size, shuffle=True)
-    words = sum(len(s) for s in sentences)
-    timer = StepTimer()
     start = time.perf_counter()
-    history = model.fit(data, epochs=epochs, verbose=0, shuffle=False, callbacks=[timer])
+    results = train_bilm.main(train_config)
     seconds = time.perf_counter() - start
-    words_per_s = timer.words_per_s(words, epochs)
-    print(f"biLM: {epochs} epoch(s) over {len(sentences)} sentences ({words} words) in {seconds:.0f} s "
-          f"({words_per_s:.0f} words/s after the first step); train loss per epoch "
-          f"{[round(v, 3) for v in history.history['loss']]}", flush=True)
-    return model, {
-        "sentences": len(sentences), "words": words, "epochs": epochs, "seconds": seconds,
-        "words_per_s": words_per_s,
-        "history": {key: [float(v) for v in values] for key, values in history.history.items()},
-    }
+    print(f"biLM: {results['corpus_words']} words ({results['corpus_sentences']} sentences: "
+          f"{results['corpus_sentences_per_corpus']}); {results['train_steps']} steps in {seconds:.0f} s, "
+          f"{results['tokens_per_s']:.0f} words/s ({results['tokens_per_cpu_s']:.0f} per CPU-second, load average "
+          f"{results['load_average']['before']:.1f} -> {results['load_average']['after']:.1f})", flush=True)
+    for row in results["curve"]:
+        print(f"  epoch {row['epoch']:3d} {row['seconds']:7.0f} s {row['words']:9d} words  held-out perplexity "
+              f"{row.get('val_forward_perplexity', float('nan')):7.1f} / {row.get('val_backward_perplexity', float('nan')):7.1f}",
+              flush=True)
+    return results, seconds
 
 
-def perplexity_report(model, preprocessor, pretrain_sentences, dev_sentences):
-    dev_data = sentence_batches(preprocessor, dev_sentences, batch_size=64)
-    result = model.evaluate(dev_data, verbose=0, return_dict=True)
-    train_ids, dev_ids = sentence_ids(preprocessor, pretrain_sentences), sentence_ids(preprocessor, dev_sentences)
-    flat_dev = np.concatenate([np.asarray(ids) for ids in dev_ids])
-    report = {"dev_sentences": len(dev_sentences), "dev_words": int(flat_dev.size),
-              "dev_oov_rate": float(np.mean(flat_dev == OOV_ID))}
+def ids_of(encoded):
+    """Ragged `token_ids` -> lists of int."""
+    return encoded[0].to_list()
+
+
+def count_models(train_ids, dev_ids, vocabulary_size, direction):
+    """Dev perplexities of the count baselines, one direction (`"backward"` reads every sentence reversed)."""
+    def turn(sequences):
+        return sequences if direction == "forward" else [ids[::-1] for ids in sequences]
+
+    classes = [OOV_ID] + list(range(NUM_RESERVED, vocabulary_size))
+    train, dev = turn(train_ids), turn(dev_ids)
+    counts = np.bincount(np.concatenate([np.asarray(ids, int) for ids in train]), minlength=vocabulary_size)[classes]
+    unigram = np.zeros(vocabulary_size)
+    unigram[classes] = (counts + 1) / (counts.sum() + len(classes))  # add-one
+    targets = [w for ids in dev for w in ids[1:]]
+    report = {"unigram": float(np.exp(-np.mean(np.log(unigram[targets]))))}
+    for name, order, smoothing in (("bigram_witten_bell", 2, "witten_bell"), ("trigram_witten_bell", 3, "witten_bell"),
+                                   ("trigram_kneser_ney", 3, "kneser_ney")):
+        model = NgramLanguageModel(classes, order=order, smoothing=smoothing)
+        model.fit(train)
+        report[name], count = model.perplexity(dev)
+        assert count == len(targets)
+    report["targets"] = len(targets)
+    return report
+
+
+BASELINES = ("unigram", "bigram_witten_bell", "trigram_witten_bell", "trigram_kneser_ney")
+
+
+def perplexity_report(results, dev_texts):
+    """EWT dev perplexity of the biLM and of the count baselines, both directions, same ids and targets."""
+    preprocessor, network = results["task"].preprocessor, results["network"]
+    dev_data, dev_encoded = train_bilm.heldout_batches(preprocessor, dev_texts, 64)
+    figures = train_bilm.perplexities(network, dev_data, dev_encoded)
+    train_ids = ids_of(train_bilm.encode(preprocessor, results["texts"]["train"]))
+    dev_ids = ids_of(dev_encoded)
+    report = {"dev_sentences": figures["sentences"], "dev_words": figures["words"], "dev_oov_rate": figures["oov_rate"],
+              "baseline_training_words": int(sum(len(ids) for ids in train_ids))}
     for direction in ("forward", "backward"):
-        unigram, bigram, targets = count_perplexities(train_ids, dev_ids, preprocessor.vocabulary.size, direction)
-        report[direction] = {
-            "bilm": math.exp(result[f"{direction}_loss"]), "unigram": unigram, "bigram_witten_bell": bigram,
-            "targets": targets,
-        }
+        report[direction] = {"bilm": figures[f"{direction}_perplexity"],
+                             **count_models(train_ids, dev_ids, preprocessor.vocabulary.size, direction)}
+        assert report[direction]["targets"] == figures["targets_per_direction"]
     return report
 
 
@@ -297,74 +311,49 @@ def tagger_report(config, bilm, bilm_preprocessor, train, dev, epochs, seeds):
     }
 
 
-def estimate_full_seconds(config, pretrain_words, tagger_words, dev_words, timings, pretrain, tagger, dev_scale):
-    """Seconds a full run would take at this run's measured throughput.
-
-    Training and dev scoring scale with their words; tracing is counted once per model; the
-    perplexity evaluation scales with the dev set (`dev_scale`: full dev size over this run's).
-    """
-    seeds = len(config.tagger_seeds)
-    tagging = sum(
-        seeds * (tagger_words * config.tagger_epochs / variant["train_words_per_s"]
-                 + dev_words / variant["dev_words_per_s"] + variant["fixed_seconds"])
-        for variant in tagger["variants"].values()
-    )
-    pretraining = pretrain_words * config.pretrain_epochs / pretrain["words_per_s"]
-    return (timings["load_seconds"] + timings["vocabulary_seconds"] + pretraining
-            + timings["perplexity_seconds"] * dev_scale + tagging)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="slices of the data, one epoch; JSON to the temp dir")
+    parser.add_argument("--quick", action="store_true", help="slices of the data, one minute; JSON to the temp dir")
+    parser.add_argument("--pretrain-minutes", type=float, default=None, help="pretraining budget (default: Config)")
     parser.add_argument("--output", type=pathlib.Path, default=None)
     args = parser.parse_args()
     config = Config()
     if not (EWT_DIR / "en_ewt-ud-train.conllu.gz").exists():
         raise SystemExit(f"UD English EWT not found at {EWT_DIR}")
+    started = time.perf_counter()
     print(f"device: {benchlib.device_description()}; load average {os.getloadavg()[0]:.2f}", flush=True)
 
-    timings = {}
-    start = time.perf_counter()
-    wiki, train, dev = load_text(config)
-    pretrain_sentences = wiki + [list(s.words) for s in train]  # unlabelled: the words only
-    timings["load_seconds"] = time.perf_counter() - start
-    start = time.perf_counter()
-    # The vocabularies always come from the whole pretraining text, so --quick runs the full-size model.
-    preprocessor = build_word_lookup(
-        pretrain_sentences, min_count=config.min_count, max_size=config.vocabulary_size
-    )
-    timings["vocabulary_seconds"] = time.perf_counter() - start
-    pretrain_words = sum(len(s) for s in pretrain_sentences)
-    print(f"pretraining text: {len(wiki)} Wikipedia + {len(train)} EWT train sentences, {pretrain_words} words; "
-          f"vocabulary {preprocessor.vocabulary.size} words, {preprocessor.char_vocabulary.size} characters", flush=True)
-
-    dev_sentences = [list(s.words) for s in dev]
+    train = corpora.read_conllu(EWT_DIR / "en_ewt-ud-train.conllu.gz")
+    dev = corpora.read_conllu(EWT_DIR / "en_ewt-ud-dev.conllu.gz")
+    minutes = args.pretrain_minutes or (config.quick_pretrain_minutes if args.quick else config.pretrain_minutes)
     tagger_train, tagger_dev = train[: config.tagger_sentences], dev
-    epochs, tagger_epochs, seeds = config.pretrain_epochs, config.tagger_epochs, config.tagger_seeds
+    tagger_epochs, seeds = config.tagger_epochs, config.tagger_seeds
     if args.quick:
-        used = random.Random(0).sample(pretrain_sentences, config.quick_pretrain_sentences)
-        dev_sentences = dev_sentences[: config.quick_dev_sentences]
         tagger_train, tagger_dev = train[: config.quick_tagger_sentences], dev[: config.quick_dev_sentences]
-        epochs, tagger_epochs, seeds = 1, 2, seeds[:1]
-    else:
-        used = pretrain_sentences
-
-    bilm, pretraining = pretrain(config, preprocessor, used, epochs)
+        tagger_epochs, seeds = 2, seeds[:1]
+    timings = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        corpus = pretraining_corpora(scratch)
+        results, timings["pretrain_seconds"] = pretrain(
+            config, corpus, pathlib.Path(scratch) / "bilm", minutes,
+            max_sentences=config.quick_sentences_per_corpus if args.quick else 0,
+        )
     start = time.perf_counter()
-    perplexity = perplexity_report(bilm, preprocessor, used, dev_sentences)
+    perplexity = perplexity_report(results, [" ".join(s.words) for s in tagger_dev])
     timings["perplexity_seconds"] = time.perf_counter() - start
     start = time.perf_counter()
-    tagger = tagger_report(config, bilm, preprocessor, tagger_train, tagger_dev, tagger_epochs, seeds)
+    tagger = tagger_report(config, results["network"], results["task"].preprocessor, tagger_train, tagger_dev,
+                           tagger_epochs, seeds)
     timings["tagger_seconds"] = time.perf_counter() - start
+    timings["total_seconds"] = time.perf_counter() - started
 
     print(f"\nheld-out perplexity on EWT dev ({perplexity['dev_sentences']} sentences, {perplexity['dev_words']} words, "
           f"OOV rate {perplexity['dev_oov_rate']:.3f}; same vocabulary and targets for every model)")
-    print(f"{'direction':12}{'biLM':>10}{'unigram':>10}{'bigram WB':>11}{'targets':>9}")
+    print(f"{'direction':10}{'biLM':>9}" + "".join(f"{name:>22}" for name in BASELINES) + f"{'targets':>9}")
     for direction in ("forward", "backward"):
         row = perplexity[direction]
-        print(f"{direction:12}{row['bilm']:>10.1f}{row['unigram']:>10.1f}{row['bigram_witten_bell']:>11.1f}"
-              f"{row['targets']:>9}")
+        print(f"{direction:10}{row['bilm']:>9.1f}" + "".join(f"{row[name]:>22.1f}" for name in BASELINES)
+              + f"{row['targets']:>9}")
     print(f"\nUPOS tagger: {tagger['train_sentences']} EWT train sentences, {tagger['epochs']} epoch(s), seeds "
           f"{tagger['seeds']}; dev {tagger['dev_words']} words, {tagger['dev_unseen_words']} unseen in training")
     print(f"{'variant':10}{'accuracy':>18}{'unseen words':>18}")
@@ -375,29 +364,28 @@ def main():
         print(f"mix, seed {run['seed']}: softmax(s) = {np.round(run['mix_weights'], 3).tolist()} "
               f"(layer 0 = characters, 1..{config.num_layers} = LSTM layers), gamma = {run['mix_gamma']:.3f}")
 
+    keep = ("corpus_words", "corpus_sentences", "corpus_sentences_per_corpus", "train_words", "vocabulary_size",
+            "char_vocabulary_size", "softmax", "tokens_per_s", "tokens_per_cpu_s", "load_average", "train_steps",
+            "train_seconds", "stopped_by_max_minutes", "padding_fraction", "heldout", "curve", "history")
+    pretraining = {key: results[key] for key in keep}
+    short = {name: pathlib.Path(name.removeprefix("ewt:")).name if "/" in name else name for name in corpus}
+    pretraining["corpora"] = list(short.values())
+    pretraining["corpus_sentences_per_corpus"] = {short[k]: v for k, v in results["corpus_sentences_per_corpus"].items()}
+    pretraining["max_minutes"] = minutes
+    gain = tagger["variants"]["elmo"]["accuracy_mean"] - tagger["variants"]["no_elmo"]["accuracy_mean"]
     report = {
         "device": benchlib.device_description(), "quick": args.quick, "config": dataclasses.asdict(config),
-        "pretraining": pretraining, "perplexity": perplexity, "tagger": tagger, "timings": timings,
+        "pretraining": pretraining, "perplexity": perplexity, "tagger": tagger, "elmo_gain": gain,
+        "timings": timings,
         "goals": {
-            f"{direction}_perplexity_below_{baseline}": perplexity[direction]["bilm"] < perplexity[direction][baseline]
-            for direction in ("forward", "backward") for baseline in ("unigram", "bigram_witten_bell")
+            "pretraining_words_per_s_at_least_30k": results["tokens_per_s"] >= 30000,
+            "pretraining_within_40_min": timings["pretrain_seconds"] <= 40 * 60,
+            **{f"{direction}_perplexity_below_{baseline}": perplexity[direction]["bilm"] < perplexity[direction][baseline]
+               for direction in ("forward", "backward") for baseline in BASELINES},
+            "elmo_gain_at_least_3_points": gain >= 0.03,
         },
     }
-    report["goals"]["elmo_tagger_more_accurate"] = (
-        tagger["variants"]["elmo"]["accuracy_mean"] > tagger["variants"]["no_elmo"]["accuracy_mean"]
-    )
-    if args.quick:
-        full_tagger_words = sum(len(s.words) for s in train[: config.tagger_sentences])
-        full_dev_words = sum(len(s.words) for s in dev)
-        estimate = estimate_full_seconds(
-            config, pretrain_words, full_tagger_words, full_dev_words, timings, pretraining, tagger,
-            dev_scale=len(dev) / len(tagger_dev),
-        )
-        report["full_run_estimate_seconds"] = estimate
-        print(f"\nestimated full run at this run's throughput: {estimate / 60:.1f} min "
-              f"({config.pretrain_epochs} biLM epochs over {pretrain_words} words at "
-              f"{pretraining['words_per_s']:.0f} words/s, {len(config.tagger_seeds)} seeds x 2 taggers x "
-              f"{config.tagger_epochs} epochs over {full_tagger_words} words)")
+    print(f"\ngoals: {report['goals']}")
     benchlib.write_results(report, benchlib.results_path("elmo", quick=args.quick, out=args.output))
 
 
