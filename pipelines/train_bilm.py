@@ -12,11 +12,16 @@ a CoNLL-U file's sentences), or a UTF-8 text file (one sentence or document per 
 split into sentences, tokenised in-graph by the run's `TokenLookup` and sentences outside
 `[min_words, max_words]` are dropped; a seeded `valid_fraction` of them is held out.
 
+Training uses a sampled softmax by default (`--sampled-softmax 1024`: that many words drawn
+log-uniformly per direction and step, `tf.nn.sampled_softmax_loss`); validation, `evaluate` and
+every perplexity use the full softmax. `--max-minutes` bounds the wall time of fit.
+
 The run dir holds `model.keras`: a `TextTask(preprocessor=TokenLookup(word split, char vocabulary),
 network=<the biLM>, task="bilm")`, so `ElmoEmbedder.from_bilm(task.network)` gives the layers a
 downstream model mixes and `task.features(["raw text"])` the inputs it reads. `metrics.json` holds
 the held-out perplexity per direction, the corpus size in words, the padding fraction of the
-training batches and the training throughput.
+training batches, the training throughput (words/s of the training steps, per CPU-second, and the
+load average) and `curve`: per epoch, seconds and words since the start and held-out perplexities.
 """
 
 import dataclasses
