@@ -198,7 +198,8 @@ def step_speed(overrides, steps=8, vocabulary_size=100):
     loss_fn = language_model_replica_loss(model, truncated_bptt=True)
     rng = np.random.default_rng(0)
     ids = tf.constant(rng.integers(4, vocabulary_size, (config.batch_size, config.window)), tf.int32)
-    batch = ({"token_ids": ids, "padding_mask": tf.ones_like(ids, tf.bool), "reset": tf.zeros([config.batch_size], tf.bool)}, ids)
+    features = {"token_ids": ids, "padding_mask": tf.ones_like(ids, tf.bool), "reset": tf.zeros([config.batch_size], tf.bool)}
+    batch = (features, ids)
     carry = model.initial_states(config.batch_size)
 
     @tf.function
