@@ -7,10 +7,16 @@
     seqkeras evaluate runs/tagger --data en_ewt-ud-dev.conllu.gz
     seqkeras predict runs/tagger --file sentences.txt      # one sentence per line, whitespace-tokenised
     seqkeras predict runs/tagger --file D.conllu --out tagged.conllu
+    seqkeras train tagger ... --distribute multi-worker --workers h1:2222,h2:2222 --task-index I  # or TF_CONFIG
+    seqkeras train tagger ... --distribute mirrored       # every GPU (or 2 logical CPUs) of this machine
 
 The model: lower-cased word embedding (with word dropout: training words read as <oov> at
 random, so the unseen-word path learns) + character CNN (+ the biLM mix), a BiLSTM, one linear
-layer per token (`TextBackbone` + `build_tagger`). Training holds out `--validation-fraction` of
+layer per token (`TextBackbone` + `build_tagger`). Training runs `seqkeras.distribute.StrategyTrainer`,
+the same loop on one device, on one machine's GPUs and on several machines (docs/DISTRIBUTED.md):
+the loss is the sum of the token losses of all replicas over all their real tokens, the accuracy
+a sum of counts, and `ckpt/steps` resumes a killed run at its last step (`--checkpoint-every`).
+Training holds out `--validation-fraction` of
 the training *documents* (sent_id prefixes) and stops early on their token accuracy, keeping the
 best epoch's weights; `--dev` is read once, for the final figures. The defaults are the benchmark
 recipe (`benchmarks/bench_tasks.py` upos), chosen on that inner validation split

@@ -28,7 +28,7 @@ import pytest
 from distributed_processes import free_ports, latest_step, metrics, model_weights, processes, wait, wait_for_step
 
 ATOL = 1e-5
-TIMEOUT = 240  # per process; ~20 s each on an idle 2-core machine
+TIMEOUT = 600  # per process (a bound for failures): ~20 s each on an idle 2-core machine, minutes at load 15
 KILL_AT = 4
 
 
