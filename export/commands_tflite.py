@@ -1,4 +1,7 @@
-"""`seqkeras export tflite RUN`: a trained run's token-id network -> `.tflite` + vocabulary/labels/metadata.
+"""`seqkeras export tflite RUN`: a trained run's network -> `.tflite` + vocabulary/labels/metadata.
+
+Every family: tagger, classifier, char LM (`export/from_run.py`), forecast (`export/forecast.py`),
+word2vec, biLM and seq2seq (`export/task_tflite.py`; seq2seq as an encode + decode-step model).
 
 int8 calibrates on `--representative-file` texts run through the run's own preprocessing (characters
 for a char LM). No TensorFlow import until `run`.

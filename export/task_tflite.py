@@ -27,7 +27,8 @@ and the vocabularies the host needs to make ids; every file is read from the run
   small `invoke`, and `Seq2SeqStepRunner.generate` decodes greedily exactly as `seqkeras predict`
   does (`Seq2SeqTask.generate(strategy="greedy")`): BOS first, argmax each step, stop at EOS or
   `max_target_length`. Source characters map to ids with `<stem>.source_vocabulary.txt`; generated
-  ids read back with `<stem>.target_vocabulary.txt`. Batch 1, dynamic source length.
+  ids read back with `<stem>.target_vocabulary.txt`. Batch 1, dynamic source length. An LSTM
+  encoder fuses; an Elman encoder (`keras.layers.RNN`) runs as a `WHILE` subgraph, once per source.
 
 Quantisation: `float32`, `dynamic_range` and `float16` for every family; `int8` (calibrated on
 `representative_texts` run through the run's own preprocessing) for word2vec and the biLM. The
