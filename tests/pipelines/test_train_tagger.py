@@ -287,7 +287,25 @@ def test_existing_run_dir_is_refused_without_resume_or_overwrite(files, tmp_path
     ({"word_dropout": 1.0}, "word_dropout=1.0"),
     ({"patience": -1}, "patience=-1"),
     ({"contextual": "runs/bilm", "char_filters": 0}, "char_filters=0"),
+    ({"distribute": "bogus"}, "distribute='bogus'"),
+    ({"task_index": -1}, "task_index=-1"),
+    ({"checkpoint_every": -1}, "checkpoint_every=-1"),
 ])
 def test_bad_config_values_are_user_errors(values, message):
     with pytest.raises(common.UserError, match=message):
         common.config_from_dict(train_tagger.TrainConfig, values)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"distribute": "multi-worker"}, "needs --workers host:port,... and --task-index, or the TF_CONFIG"),
+    ({"workers": "127.0.0.1:2222"}, "--workers needs --distribute multi-worker"),
+    ({"distribute": "multi-worker", "workers": "127.0.0.1:2222", "task_index": 1}, "--task-index must be in"),
+    ({"distribute": "multi-worker", "workers": "host-without-port"}, "--workers: expected host:port"),
+])
+def test_distribution_options_are_checked_before_anything_loads(values, message, tmp_path, monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    config = train_tagger.TrainConfig(train=str(tmp_path / "missing"), dev=str(tmp_path / "missing"),
+                                      run_dir=str(tmp_path / "run"), **values)
+    with pytest.raises(common.UserError, match=message):
+        train_tagger.main(config)
+    assert not (tmp_path / "run").exists() and "TF_CONFIG" not in os.environ
