@@ -26,6 +26,7 @@ from pipelines import forecast_series  # noqa: E402
 from pipelines.train_forecast import BACKBONES, TrainConfig, fit_model  # noqa: E402
 from seqkeras.data.splits import WalkForwardSplit  # noqa: E402
 from seqkeras.models.forecaster.baselines import BASELINES  # noqa: E402
+from seqkeras.models.forecaster.metrics import forecast_metrics  # noqa: E402
 from seqkeras.models.forecaster.walk_forward import walk_forward  # noqa: E402
 
 # Folds: 10 origins `step` apart ending at the last value; the network refits every 2nd origin
@@ -50,38 +51,96 @@ def summary(tables, fit_seconds):
     return result
 
 
-def run_dataset(name, seeds, quick):
+def dataset_config(name, quick):
     settings = dict(SETTINGS[name])
     if quick:
         settings.update(folds=2, refit_every=1)
     config = TrainConfig(**settings, epochs=3 if quick else TrainConfig.epochs, run_dir="unused")
-    values, targets, covariates = forecast_series.load_values(config)
-    splitter = WalkForwardSplit.anchored(len(values), config.folds, config.horizon, step=config.step,
-                                         refit_every=config.refit_every)
-    period = forecast_series.PERIODS[name]
+    splitter = WalkForwardSplit.anchored(forecast_series.load_values(config)[0].shape[0], config.folds, config.horizon,
+                                         step=config.step, refit_every=config.refit_every)
+    return settings, config, splitter
+
+
+def run_baselines(name, quick):
+    """Every baseline over the dataset's folds; returns the harness result and the seconds per baseline."""
+    _, config, splitter = dataset_config(name, quick)
+    values, _, _ = forecast_series.load_values(config)
     start = time.perf_counter()
-    base = walk_forward(values, 1, splitter, config.window, config.horizon, None, BASELINES, period)
-    baseline_seconds = (time.perf_counter() - start) / len(BASELINES)
+    base = walk_forward(values, 1, splitter, config.window, config.horizon, None, BASELINES,
+                        forecast_series.PERIODS[name])
+    return base, (time.perf_counter() - start) / len(BASELINES)
+
+
+def run_backbone(name, backbone, seeds, quick):
+    """One backbone, one walk-forward per seed (single networks); the per-seed tables and forecasts."""
+    _, config, splitter = dataset_config(name, quick)
+    values, _, _ = forecast_series.load_values(config)
+    tables, seconds, forecasts, coverage = [], [], [], []
+    for seed in seeds:
+        run_config = dataclasses.replace(config, backbone=backbone, seed=seed, ensemble=1)
+        result = walk_forward(values, 1, splitter, config.window, config.horizon,
+                              lambda train, fold, c=run_config: fit_model(c, train, 1), (),
+                              forecast_series.PERIODS[name], quantile_levels=config.quantiles)
+        tables.append(result["metrics"]["model"] | {"seed": seed})
+        seconds.append(result["fit_seconds"])
+        forecasts.append(result["forecasts"]["model"])
+        if result["coverage"]:
+            coverage.append(result["coverage"])
+        print(f"{name} {backbone} seed {seed}: MASE {tables[-1]['mase']:.3f} ({seconds[-1]:.0f} s)", flush=True)
+    return tables, seconds, forecasts, coverage
+
+
+def run_dataset(name, seeds, quick, pool=None):
+    """Starts the dataset's jobs (in `pool` when given); returns a function that waits and summarises them."""
+    settings, config, splitter = dataset_config(name, quick)
+    values, targets, covariates = forecast_series.load_values(config)
+    print(name, config, flush=True)
+    submit = (lambda fn, *args: pool.submit(fn, *args)) if pool else (lambda fn, *args: _Done(fn(*args)))
+    base_job = submit(run_baselines, name, quick)
+    jobs = {backbone: submit(run_backbone, name, backbone, seeds, quick) for backbone in BACKBONES}
+    return lambda: summarise(settings, config, values, targets, covariates, seeds, base_job, jobs)
+
+
+def summarise(settings, config, values, targets, covariates, seeds, base_job, jobs):
+    base, baseline_seconds = base_job.result()
     methods = {}
     for backbone in BACKBONES:
-        tables, seconds = [], []
-        for seed in seeds:
-            run_config = dataclasses.replace(config, backbone=backbone, seed=seed)
-            result = walk_forward(values, 1, splitter, config.window, config.horizon,
-                                  lambda train, fold, c=run_config: fit_model(c, train, 1), (), period)
-            tables.append(result["metrics"]["model"] | {"seed": seed})
-            seconds.append(result["fit_seconds"])
-            print(f"{name} {backbone} seed {seed}: MASE {tables[-1]['mase']:.3f} ({seconds[-1]:.0f} s)", flush=True)
+        tables, seconds, forecasts, coverage = jobs[backbone].result()
         methods[f"seqkeras_{backbone}"] = summary(tables, np.mean(seconds))
+        if coverage:
+            methods[f"seqkeras_{backbone}"]["interval_coverage"] = {
+                "interval": coverage[0]["calibrated"]["interval"], "nominal": coverage[0]["calibrated"]["nominal"],
+                "values_per_seed": coverage[0]["calibrated"]["count"],
+                "calibrated": float(np.mean([c["calibrated"]["coverage"] for c in coverage])),
+                "uncalibrated": float(np.mean([c["uncalibrated"]["coverage"] for c in coverage]))}
+        if len(seeds) > 1:  # seeds s, s + 1000, ... are the members `--ensemble N` fits: their averaged forecast
+            table = forecast_metrics(base["actual"], np.mean(forecasts, axis=0), base["scales"])
+            methods[f"seqkeras_{backbone}_ensemble{len(seeds)}"] = summary([table], np.sum(seconds)) | {
+                "members": list(seeds)}
     for key, label in BASELINE_NAMES.items():
         methods[label] = summary([base["metrics"][key]], baseline_seconds)
-    best = min((m for m in methods if m.startswith("seqkeras_")), key=lambda m: methods[m]["mase"])
+    singles = [m for m in methods if m.startswith("seqkeras_") and "_ensemble" not in m]
+    ensembles = [m for m in methods if "_ensemble" in m]
+    best = min(singles, key=lambda m: methods[m]["mase"])
+    best_ensemble = min(ensembles, key=lambda m: methods[m]["mase"]) if ensembles else None
     return {
         "horizon": config.horizon, "folds": config.folds, "step": config.step, "refit_every": config.refit_every,
         "window": config.window, "length": len(values), "targets": list(targets), "covariates": list(covariates),
-        "seasonal_period": period, "fold_test_ranges": [f["test"] for f in base["folds"]],
-        "baseline_orders": base["orders"], "best_backbone": best, "methods": methods,
+        "seasonal_period": forecast_series.PERIODS[config.series], "fold_test_ranges": [f["test"] for f in base["folds"]],
+        "model_options": {key: value for key, value in settings.items() if key not in (
+            "series", "horizon", "window", "folds", "step", "refit_every")},
+        "baseline_orders": base["orders"], "best_backbone": best, "best_ensemble": best_ensemble, "methods": methods,
     }
+
+
+class _Done:
+    """A finished result with the `Future.result()` interface (the sequential path)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
 
 
 # Candidates compared by `--select`, on each dataset's values BEFORE the benchmark's first test
@@ -142,6 +201,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 2 folds, 3 epochs")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per backbone (default 3)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="processes (each backbone and the baselines run as separate jobs; set "
+                             "TF_NUM_INTRAOP_THREADS=1 with several)")
     parser.add_argument("--out", default=None, help="output JSON (default benchmarks/results/forecast.json)")
     parser.add_argument("--select", choices=sorted(SETTINGS), default=None,
                         help="compare the candidate settings on the data before the test folds -> "
@@ -152,28 +214,47 @@ def main():
                   "dataset": args.select, **select(args.select)}
         benchlib.write_results(result, benchlib.results_path(f"forecast_selection_{args.select}", out=args.out))
         return
-    seeds = list(range(1 if args.quick else args.seeds))
+    seeds = [1000 * i for i in range(1 if args.quick else args.seeds)]  # the members of `--ensemble N`
     start = time.perf_counter()
-    datasets = {name: run_dataset(name, seeds, args.quick) for name in SETTINGS}
-    spots, macro = datasets["sunspots"]["methods"], datasets["macrodata"]["methods"]
-    best_spots = spots[datasets["sunspots"]["best_backbone"]]["mase"]
-    best_macro = macro[datasets["macrodata"]["best_backbone"]]["mase"]
-    goals = {
-        "sunspots_best_backbone_mase_le_0.95_autoreg": bool(best_spots <= 0.95 * spots["autoreg"]["mase"]),
-        "sunspots_best_backbone_mase_below_arima": bool(best_spots < spots["arima"]["mase"]),
-        "macrodata_best_backbone_below_persistence": bool(best_macro < macro["persistence"]["mase"]),
-        "macrodata_best_backbone_below_autoreg": bool(best_macro < macro["autoreg"]["mase"]),
-    }
+    if args.jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pending = {name: run_dataset(name, seeds, args.quick, pool) for name in SETTINGS}
+            datasets = {name: collect() for name, collect in pending.items()}
+    else:
+        datasets = {name: run_dataset(name, seeds, args.quick)() for name in SETTINGS}
+    goals = {}
+    for kind, key in (("single", "best_backbone"), ("ensemble", "best_ensemble")):
+        spots, macro = datasets["sunspots"], datasets["macrodata"]
+        if spots[key] is None:
+            continue
+        best_spots = spots["methods"][spots[key]]["mase"]
+        best_macro = macro["methods"][macro[key]]["mase"]
+        goals[kind] = {
+            "sunspots_best_backbone_mase_le_0.95_autoreg": bool(best_spots <= 0.95 * spots["methods"]["autoreg"]["mase"]),
+            "sunspots_best_backbone_mase_below_arima": bool(best_spots < spots["methods"]["arima"]["mase"]),
+            "macrodata_best_backbone_below_persistence": bool(best_macro < macro["methods"]["persistence"]["mase"]),
+            "macrodata_best_backbone_below_autoreg": bool(best_macro < macro["methods"]["autoreg"]["mase"]),
+        }
     defaults = TrainConfig()
     result = {
         "benchmark": "forecast", "device": benchlib.device_description(), "quick": args.quick,
         "model_settings": {key: getattr(defaults, key) for key in (
-            "hidden_dim", "num_layers", "dropout", "kernel_size", "num_heads", "linear_skip", "quantiles", "epochs",
-            "batch_size", "learning_rate", "loss")},
+            "hidden_dim", "num_layers", "dropout", "kernel_size", "num_heads", "linear_skip", "ar_order", "ensemble",
+            "quantiles", "calibrate", "epochs", "validation_fraction", "refit_full", "batch_size", "learning_rate",
+            "weight_decay", "loss")},
         "seeds": seeds, "datasets": datasets, "goals": goals,
         "wall_seconds": time.perf_counter() - start,
         "note": "MASE is scaled by each fold's in-sample one-step naive MAE; *_fold_std is the spread over folds, "
-                "*_seed_std over seeds. Measured on a shared 2-core CPU while other jobs ran.",
+                "*_seed_std over seeds. seqkeras_<backbone> rows are single networks (mean over the seeds); "
+                "seqkeras_<backbone>_ensembleN averages the N seeds' forecasts, which is what `--ensemble N` ships "
+                "(its members are seeds s, s+1000, ...). Every network fit chooses its epoch count on the latest "
+                "15% of its training windows and then refits on all of them (the pipeline's procedure). "
+                "interval_coverage: share of actual values inside the quantile band over the folds. "
+                "model_options: chosen by --select on the data before the first test fold. "
+                "Measured on a shared 2-core CPU while other jobs ran.",
     }
     benchlib.write_results(result, benchlib.results_path("forecast", quick=args.quick, out=args.out))
     for name, data in datasets.items():

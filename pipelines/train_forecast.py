@@ -53,10 +53,10 @@ class TrainConfig:
     dropout: float = common.field(0.0, 'dropout between layers')
     kernel_size: int = common.field(3, 'TCN taps per convolution')
     num_heads: int = common.field(2, 'attention heads')
-    linear_skip: bool = common.field(True, 'add a linear map of the whole window to the output')
-    ar_order: int = common.field(0, "add a linear autoregression on the target's last N values to the output "
-                                    "(LSTNet-style highway; 0: none)")
-    ensemble: int = common.field(1, 'average the forecasts of this many networks fitted from different seeds')
+    linear_skip: bool = common.field(False, 'add a linear map of the whole window (every column) to the output')
+    ar_order: int = common.field(12, "add a linear autoregression on the targets' last N values (at most --window) "
+                                     "to the output (LSTNet-style highway; 0: none)")
+    ensemble: int = common.field(3, 'average the forecasts of this many networks fitted from different seeds')
     quantiles: tuple = common.field((0.1, 0.9), 'quantile levels of the interval head (empty: none)')
     calibrate: bool = common.field(True, 'widen/narrow the quantiles by conformal offsets from the held-out windows')
     # --- training ---
@@ -67,7 +67,7 @@ class TrainConfig:
     patience: int = common.field(30, 'stop after this many epochs without a better validation loss')
     batch_size: int = common.field(32, 'windows per batch')
     learning_rate: float = common.field(3e-3, 'Adam learning rate')
-    weight_decay: float = common.field(0.0, 'decoupled weight decay (AdamW); 0: plain Adam')
+    weight_decay: float = common.field(0.1, 'decoupled weight decay (AdamW); 0: plain Adam')
     loss: str = common.field("mae", 'point loss: mae, mse or huber (in standardized units)')
     seed: int = common.field(0, 'weights and shuffling')
     refit_final: bool = common.field(True, 'refit on the whole series and save model.keras')
@@ -92,9 +92,6 @@ class TrainConfig:
         if not 0 <= self.validation_fraction < 0.5 or self.patience < 1:
             raise ValueError(f"need 0 <= --validation-fraction < 0.5 and --patience >= 1. Received: "
                              f"{self.validation_fraction}, {self.patience}")
-        if self.ar_order > self.window:
-            raise ValueError(f"--ar-order must be <= --window. Received: --ar-order {self.ar_order}, "
-                             f"--window {self.window}")
         if not 0 <= self.weight_decay < 1:
             raise ValueError(f"--weight-decay must be in [0, 1). Received: --weight-decay {self.weight_decay}")
         if not 0 <= self.dropout < 1 or not self.learning_rate > 0:
@@ -154,7 +151,7 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
             config.window, config.horizon, stats.mean, stats.std, num_targets=num_targets, backbone=config.backbone,
             hidden_dim=config.hidden_dim, num_layers=config.num_layers, dropout=config.dropout,
             kernel_size=config.kernel_size, num_heads=config.num_heads, quantiles=config.quantiles,
-            linear_skip=config.linear_skip, ar_order=config.ar_order, calibrate=single, seed=seed,
+            linear_skip=config.linear_skip, ar_order=min(config.ar_order, config.window), calibrate=single, seed=seed,
             name=None if single else f"member_{member}")
 
     def train(core, epochs, validation_fraction, log_dir):

@@ -14,7 +14,7 @@ from pipelines.train_forecast import TrainConfig, fit_model
 from seqkeras.data import corpora
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-TINY = ["--horizon", "3", "--window", "8", "--folds", "2", "--epochs", "2", "--hidden-dim", "4"]
+TINY = ["--horizon", "3", "--window", "8", "--folds", "2", "--epochs", "2", "--hidden-dim", "4", "--ensemble", "2"]
 
 
 def _cli(*args):
@@ -42,9 +42,9 @@ def test_train_evaluate_predict_through_the_cli(tmp_path):
         assert len(table["per_fold"]["mase"]) == 2 and len(table["per_horizon"]["mase"]) == 3
     assert any(p.name == "folds" for p in (run / "tb").iterdir())
     # the saved model was refit on every window for the epoch count chosen on the held-out ones
-    assert metrics["final_fit"]["refit_full"] and metrics["final_fit"]["epochs"] == [2]
+    assert metrics["final_fit"]["refit_full"] and metrics["final_fit"]["epochs"] == [2, 2]
     assert metrics["final_fit"]["windows"] == 309 - 8 - 3 + 1
-    assert [fit["epochs"] for fit in metrics["fold_fits"]] == [[2], [2]]
+    assert [fit["epochs"] for fit in metrics["fold_fits"]] == [[2, 2], [2, 2]]
     # the coverage in metrics.json is the share of actual values inside the stored bands
     saved = np.load(run / "forecasts.npz")
     for kind, key in (("calibrated", "quantiles"), ("uncalibrated", "quantiles_raw")):
@@ -134,7 +134,8 @@ def test_macrodata_defaults_are_growth_target_with_covariates():
 
 def test_config_fields_reach_the_model():
     config = TrainConfig(window=6, horizon=2, backbone="attention", hidden_dim=8, num_heads=4, num_layers=2,
-                         quantiles=(0.25, 0.75), epochs=1, linear_skip=False, ar_order=3, validation_fraction=0.0)
+                         quantiles=(0.25, 0.75), epochs=1, linear_skip=False, ar_order=3, validation_fraction=0.0,
+                         ensemble=1)
     model, info = fit_model(config, corpora.sunspots()[:40, None], 1)
     core = model.get_layer("core")
     assert core.get_layer("ar_highway").kernel.shape == (3, 2)  # the target's last 3 values -> 2 steps
@@ -146,8 +147,6 @@ def test_config_fields_reach_the_model():
     assert "with_window" not in [layer.name for layer in core.layers]
     with pytest.raises(ValueError, match="--quantiles"):
         TrainConfig(quantiles=(0.9, 0.1))
-    with pytest.raises(ValueError, match="--ar-order"):
-        TrainConfig(window=4, ar_order=5)
     ensemble, info = fit_model(dataclasses.replace(config, backbone="tcn", hidden_dim=4, num_layers=1, ensemble=2,
                                                    weight_decay=0.01), corpora.sunspots()[:40, None], 1)
     assert [layer.name for layer in ensemble.layers if layer.name.startswith("member_")] == ["member_0", "member_1"]
@@ -164,7 +163,8 @@ def test_the_saved_model_is_refit_on_all_windows_for_the_chosen_epochs():
     from seqkeras.models.forecaster.trainer import fit_core
 
     train = corpora.sunspots()[:70, None]
-    config = TrainConfig(window=6, horizon=2, hidden_dim=4, epochs=40, patience=10, quantiles=(), learning_rate=0.01)
+    config = TrainConfig(window=6, horizon=2, hidden_dim=4, epochs=40, patience=10, quantiles=(), learning_rate=0.01,
+                         ensemble=1, ar_order=3, weight_decay=0.0)
     model, info = fit_model(config, train, 1)
     windows = len(train) - 6 - 2 + 1
     assert info["windows"] == windows and info["held_out"] == round(windows * 0.15)
@@ -173,7 +173,8 @@ def test_the_saved_model_is_refit_on_all_windows_for_the_chosen_epochs():
     stats = fit_standardization(train)
     x, y = series_window_arrays(train, 6, 2)
     keras.utils.set_random_seed(0)
-    expected, core = build_forecaster(6, 2, stats.mean, stats.std, backbone="tcn", hidden_dim=4, seed=0)
+    expected, core = build_forecaster(6, 2, stats.mean, stats.std, backbone="tcn", hidden_dim=4, linear_skip=False,
+                                      ar_order=3, seed=0)
     history, _ = fit_core(core, ((x - stats.mean) / stats.std).astype("float32"),
                           {"forecast": ((y - stats.mean) / stats.std).astype("float32")}, {"forecast": "mae"},
                           epochs, learning_rate=0.01)
