@@ -3,11 +3,13 @@
     python benchmarks/bench_charlm.py            # full: trains the benchmark configuration (~20 min, 2 cores)
     python benchmarks/bench_charlm.py --quick    # smoke run: tiny model, a few steps
     python benchmarks/bench_charlm.py --trial --set hidden_dim=512 --set epochs=2   # one defaults trial
+    python benchmarks/bench_charlm.py --record-run /tmp/charlm_default --wall-seconds 540  # the chosen run
 
 `--trial` trains `seqkeras train charlm`'s defaults with the `--set` overrides, reads only the
 validation articles (held-out TRAINING articles; the test split is not scored) and appends the
 trial (overrides, seconds, validation bits per character per epoch, load averages) to
 `benchmarks/results/charlm_defaults.json`: the record the pipeline's defaults were chosen from.
+`--record-run` appends one finished `seqkeras train charlm` run (test BPC beside xz -9e) there.
 
 Prints a table and writes `benchmarks/results/charlm.json` (`--output` to change it):
 
@@ -198,7 +200,8 @@ def step_speed(overrides, steps=8, vocabulary_size=100):
     loss_fn = language_model_replica_loss(model, truncated_bptt=True)
     rng = np.random.default_rng(0)
     ids = tf.constant(rng.integers(4, vocabulary_size, (config.batch_size, config.window)), tf.int32)
-    features = {"token_ids": ids, "padding_mask": tf.ones_like(ids, tf.bool), "reset": tf.zeros([config.batch_size], tf.bool)}
+    features = {"token_ids": ids, "padding_mask": tf.ones_like(ids, tf.bool),
+                "reset": tf.zeros([config.batch_size], tf.bool)}
     batch = (features, ids)
     carry = model.initial_states(config.batch_size)
 
@@ -224,6 +227,33 @@ def step_speed(overrides, steps=8, vocabulary_size=100):
             "load_average_after": [round(v, 2) for v in os.getloadavg()]}
 
 
+def record_run(run_dir, output, wall_seconds=None):
+    """Appends a finished `seqkeras train charlm` run (its config, seconds, validation curve, test
+    BPC beside xz -9e) to `output`'s "full_runs": the one reading of the test split per choice."""
+    run_dir = pathlib.Path(run_dir)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    config = json.loads((run_dir / "config.json").read_text())
+    defaults = dataclasses.asdict(train_charlm.TrainConfig())
+    record = {
+        "run_dir": str(run_dir),
+        "differs_from_defaults": {key: value for key, value in config.items()
+                                  if key in defaults and value != defaults[key]},
+        "train_seconds": metrics["train_seconds"],
+        "wall_seconds": wall_seconds,
+        "val_bpc": [round(value, 4) for value in metrics["history"]["val_bpc"]],
+        "test_bpc": metrics["test_bpc"],
+        "test_xz_bpc": metrics["test_xz_bpc"],
+        "test_characters": metrics["test_characters"],
+        "load_average_at_record": [round(value, 2) for value in os.getloadavg()],
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    saved = json.loads(output.read_text()) if output.exists() else {}
+    saved.setdefault("full_runs", []).append(record)
+    output.write_text(json.dumps(saved, indent=2))
+    print(json.dumps(record))
+    return record
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
@@ -233,11 +263,16 @@ def main(argv=None):
                         help="a TrainConfig override of the trial (repeatable)")
     parser.add_argument("--speed", action="append", default=[], metavar="FIELD=VALUE,FIELD=VALUE",
                         help="time training steps of one configuration (repeatable); appended to --trials-output")
+    parser.add_argument("--record-run", metavar="RUN_DIR",
+                        help="append a finished `seqkeras train charlm` run to --trials-output (test BPC, xz)")
+    parser.add_argument("--wall-seconds", type=float, help="with --record-run: the measured wall time of the command")
     parser.add_argument("--trials-output", type=pathlib.Path,
                         default=ROOT / "benchmarks" / "results" / "charlm_defaults.json")
     parser.add_argument("--output", type=pathlib.Path, default=ROOT / "benchmarks" / "results" / "charlm.json")
     parser.add_argument("--run-dir", default="runs/bench-charlm")
     args = parser.parse_args(argv)
+    if args.record_run:
+        return record_run(args.record_run, args.trials_output, args.wall_seconds)
     if args.speed:
         records = [step_speed(dict(map(parse_override, group.split(",")))) for group in args.speed]
         for record in records:
