@@ -198,8 +198,9 @@ def convert(
 
     def serve(inputs):
         inputs = dict(inputs)
-        steps = tf.shape(inputs[primary_input(inputs)])[:2]
-        inputs["padding_mask"] = tf.ones(steps, dtype=tf.bool)  # every step is real
+        ids = inputs[primary_input(inputs)]
+        steps = ids if ids.shape.rank == 2 else ids[:, :, 0]  # (B, T), static batch kept (the converter needs it)
+        inputs["padding_mask"] = tf.ones_like(steps, dtype=tf.bool)  # every step is real
         return {output_name: model(inputs, training=False)}
 
     info = {"quantization": quantization, "int8_float_ops": []}
