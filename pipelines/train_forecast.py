@@ -271,7 +271,8 @@ def evaluate(run, args):
     metrics = common.read_json_object(path, what="run")
     print(forecast_report.comparison_table(metrics))
     return {"methods": {name: {key: table[key] for key in ("mae", "rmse", "mase", "smape", "per_horizon")}
-                        for name, table in metrics["methods"].items()}}
+                        for name, table in metrics["methods"].items()},
+            "coverage": metrics.get("coverage")}
 
 
 def predict(run, args):

@@ -11,15 +11,16 @@ import pytest
 
 from pipelines import common, forecast_series
 from pipelines.train_forecast import TrainConfig, fit_model
+from seqkeras.models.forecaster import calibration_layer
 from seqkeras.data import corpora
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-TINY = ["--horizon", "3", "--window", "8", "--folds", "2", "--epochs", "2", "--hidden-dim", "4", "--ensemble", "2"]
+TINY = ["--horizon", "3", "--window", "8", "--folds", "2", "--epochs", "2", "--hidden-dim", "4", "--ensemble", "1"]
 
 
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "pipelines.cli", *map(str, args)], capture_output=True, text=True,
-                          cwd=REPO, timeout=300)
+                          cwd=REPO, timeout=600)
 
 
 def _write_csv(path, rows, header="year,spots,note"):
@@ -42,9 +43,9 @@ def test_train_evaluate_predict_through_the_cli(tmp_path):
         assert len(table["per_fold"]["mase"]) == 2 and len(table["per_horizon"]["mase"]) == 3
     assert any(p.name == "folds" for p in (run / "tb").iterdir())
     # the saved model was refit on every window for the epoch count chosen on the held-out ones
-    assert metrics["final_fit"]["refit_full"] and metrics["final_fit"]["epochs"] == [2, 2]
+    assert metrics["final_fit"]["refit_full"] and metrics["final_fit"]["epochs"] == [2]
     assert metrics["final_fit"]["windows"] == 309 - 8 - 3 + 1
-    assert [fit["epochs"] for fit in metrics["fold_fits"]] == [[2, 2], [2, 2]]
+    assert [fit["epochs"] for fit in metrics["fold_fits"]] == [[2], [2]]
     # the coverage in metrics.json is the share of actual values inside the stored bands
     saved = np.load(run / "forecasts.npz")
     for kind, key in (("calibrated", "quantiles"), ("uncalibrated", "quantiles_raw")):
@@ -148,9 +149,18 @@ def test_config_fields_reach_the_model():
     with pytest.raises(ValueError, match="--quantiles"):
         TrainConfig(quantiles=(0.9, 0.1))
     ensemble, info = fit_model(dataclasses.replace(config, backbone="tcn", hidden_dim=4, num_layers=1, ensemble=2,
-                                                   weight_decay=0.01), corpora.sunspots()[:40, None], 1)
+                                                   weight_decay=0.01, validation_fraction=0.15),
+                               corpora.sunspots()[:40, None], 1)
     assert [layer.name for layer in ensemble.layers if layer.name.startswith("member_")] == ["member_0", "member_1"]
-    assert len(info["epochs"]) == 2 and "calibration_offsets" not in info
+    assert len(info["epochs"]) == 2 and set(info["calibration_offsets"]) == {"0.25", "0.75"}
+    # the ensemble averages its members, then adds the offsets calibrated on the held-out windows
+    window = corpora.sunspots()[None, 34:40, None].astype("float32")
+    members = [ensemble.get_layer(f"member_{i}")(window) for i in range(2)]
+    offsets = np.asarray(calibration_layer(ensemble).offsets)[:, :, 0]  # (H, Q)
+    out = ensemble(window)
+    np.testing.assert_allclose(out["forecast"], (members[0]["forecast"] + members[1]["forecast"]) / 2, rtol=1e-5)
+    np.testing.assert_allclose(out["quantiles"][0], (members[0]["quantiles"][0] + members[1]["quantiles"][0]) / 2
+                               + offsets, rtol=1e-5, atol=1e-4)
 
 
 def test_the_saved_model_is_refit_on_all_windows_for_the_chosen_epochs():
