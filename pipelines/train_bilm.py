@@ -60,8 +60,9 @@ class TrainConfig:
     num_layers: int = common.field(2, "LSTM layers per direction")
     dropout: float = common.field(0.1, "dropout on what each LSTM and the softmax read")
     sampled_softmax: int = common.field(1024, "words drawn (log-uniform over the frequency-sorted vocabulary) per "
-                                              "direction and training step for a sampled softmax; 0: full softmax "
-                                              "(evaluation and perplexities always use the full softmax)")
+                                              "direction and training step for a sampled softmax; 0 (or a sample as "
+                                              "large as the vocabulary): full softmax (evaluation and perplexities "
+                                              "always use the full softmax)")
     # --- training ---
     batching: str = common.field("token_budget", "random, sorted, bucketed or token_budget (batch_sequences)")
     batch_size: int = common.field(32, "sentences per batch (random, sorted, bucketed)")
@@ -97,9 +98,6 @@ class TrainConfig:
         if self.vocabulary_size <= 4:
             raise ValueError(f"`vocabulary_size` counts the 4 reserved ids and must be > 4. "
                              f"Received: vocabulary_size={self.vocabulary_size}")
-        if self.sampled_softmax >= self.vocabulary_size:
-            raise ValueError(f"`sampled_softmax` must be below `vocabulary_size` ({self.vocabulary_size}) "
-                             f"(0: full softmax). Received: sampled_softmax={self.sampled_softmax}")
         if self.max_words < self.min_words:
             raise ValueError(f"`max_words` must be >= `min_words`. Received: min_words={self.min_words}, "
                              f"max_words={self.max_words}")
@@ -401,7 +399,8 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
 
     # === Model ===
     network = build_network(config, vocabulary.size, char_vocabulary.size)
-    network.compile(build_optimizer(config), num_sampled=config.sampled_softmax)
+    num_sampled = config.sampled_softmax if config.sampled_softmax < vocabulary.size else 0  # else: the full softmax
+    network.compile(build_optimizer(config), num_sampled=num_sampled)
 
     # === Training ===
     clock = _training_clock(config.max_minutes, padding["real_tokens"] / info.batches_per_epoch)
@@ -437,7 +436,7 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
         "tokens_per_s": clock.words_per_s(),
         "tokens_per_cpu_s": clock.words_per_cpu_s(),
         "load_average": {"before": load_before, "after": os.getloadavg()[0]},
-        "softmax": f"sampled ({config.sampled_softmax} per step)" if config.sampled_softmax else "full",
+        "softmax": f"sampled ({num_sampled} per step)" if num_sampled else "full",
         "train_steps": clock.total_steps,
         "stopped_by_max_minutes": bool(config.max_minutes) and clock.total_steps < (
             config.epochs * (config.steps_per_epoch or info.batches_per_epoch)),

@@ -31,7 +31,8 @@ def bilm_run(tmp_path_factory):
         corpus=("lee",), max_sentences=80, vocabulary_size=30, hidden_dim=4, char_filters=6, char_embedding_dim=4,
         num_layers=2, epochs=1, steps_per_epoch=2, run_dir=str(run_dir), verbose=0,
     )
-    train_bilm.main(config)
+    results = train_bilm.main(config)
+    assert results["softmax"] == "full"  # the default sample (1024) is not below 30 words: full softmax
     return run_dir
 
 
