@@ -35,24 +35,11 @@ def check_input_file(path, flag):
 
 
 def check_batching(config):
-    """Common TrainConfig checks of the batching fields (ValueError -> UserError by config_from_dict)."""
-    if config.batching not in BATCHINGS:
-        raise ValueError(f"`batching` must be one of {BATCHINGS}. Received: batching={config.batching!r}")
+    """Refuses packed batches (the TrainConfig's declared bounds are checked by `common.check_fields`)."""
     if config.batching == "packed":
         raise ValueError("`batching`='packed' gives PackedSequence batches, which the tagger and classifier "
                          "(dense ids + padding mask) cannot read; use token_budget, bucketed, sorted or random. "
                          "Received: batching='packed'")
-    for name in ("batch_size", "num_buckets", "epochs", "hidden_dim", "num_layers", "embedding_dim",
-                 "char_embedding_dim", "min_count", "max_word_length"):
-        if getattr(config, name) < 1:
-            raise ValueError(f"`{name}` must be >= 1. Received: {name}={getattr(config, name)!r}")
-    for name in ("token_budget", "char_filters", "clipnorm", "max_train_sentences"):
-        if getattr(config, name) < 0:
-            raise ValueError(f"`{name}` must be >= 0. Received: {name}={getattr(config, name)!r}")
-    if not 0.0 <= config.dropout < 1.0:
-        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={config.dropout!r}")
-    if not config.learning_rate > 0:
-        raise ValueError(f"`learning_rate` must be > 0. Received: learning_rate={config.learning_rate!r}")
 
 
 def vectors_path(embeddings):

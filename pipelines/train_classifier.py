@@ -35,11 +35,12 @@ class TrainConfig:
     split: str = common.field("auto", 'how texts split into words: "whitespace", "unicode_script" (punctuation '
                                       'apart), or "auto" (whitespace for CoNLL-U, unicode_script for TSV)',
                               choices=SPLITS)
-    max_train_sentences: int = common.field(0, "use only the first N training examples (0: all)")
+    max_train_sentences: int = common.field(0, "use only the first N training examples (0: all)", minimum=0)
     # --- words ---
-    min_count: int = common.field(2, "a lower-cased word needs this many training occurrences to get its own id")
+    min_count: int = common.field(2, "a lower-cased word needs this many training occurrences to get its own id",
+                                  minimum=1)
     lowercase: bool = common.field(True, "lower-case words for the word lookup (characters keep their case)")
-    max_word_length: int = common.field(16, "characters per word read by the character encoder")
+    max_word_length: int = common.field(16, "characters per word read by the character encoder", minimum=1)
     embeddings: str = common.field("", "word2vec run dir or word2vec text/binary file initialising the word "
                                        "embedding (its width must equal --embedding-dim)")
     freeze_embeddings: bool = common.field(False, "keep the word embedding fixed during training")
@@ -47,13 +48,15 @@ class TrainConfig:
     # --- model ---
     # Defaults: the genre benchmark's choice by 4-fold cross-validation over EWT training documents
     # (bench_tasks "wide_and_small_deep", best out-of-fold accuracy at 2 epochs); dev played no part.
-    embedding_dim: int = common.field(64, "word embedding width")
-    char_embedding_dim: int = common.field(16, "character embedding width")
-    char_filters: int = common.field(16, "character CNN filters = character word-vector width (0: no characters)")
-    hidden_dim: int = common.field(32, "LSTM units per direction")
-    num_layers: int = common.field(1, "stacked BiLSTM layers")
+    embedding_dim: int = common.field(64, "word embedding width", minimum=1)
+    char_embedding_dim: int = common.field(16, "character embedding width", minimum=1)
+    char_filters: int = common.field(16, "character CNN filters = character word-vector width (0: no characters)",
+                                     minimum=0)
+    hidden_dim: int = common.field(32, "LSTM units per direction", minimum=1)
+    num_layers: int = common.field(1, "stacked BiLSTM layers", minimum=1)
     pooling: str = common.field("mean_max", "mean, max, sum or mean_max over the real words", choices=POOLINGS)
-    dropout: float = common.field(0.5, "dropout on the word features, after each BiLSTM layer and on the bag")
+    dropout: float = common.field(0.5, "dropout on the word features, after each BiLSTM layer and on the bag",
+                                  minimum=0.0, below=1.0)
     wide_buckets: int = common.field(200_000, "wide & deep: word-bigram buckets of the linear n-gram branch "
                                               "added to the logits (0: no wide branch)", minimum=0)
     wide_char_buckets: int = common.field(2**18, "wide branch: character 2-5-gram buckets (0: words only)", minimum=0)
@@ -62,15 +65,17 @@ class TrainConfig:
     bigram_buckets: int = common.field(0, "wide & deep: hashed bigram-embedding bag beside the pooled "
                                                "encoder (0: none)", minimum=0)
     # --- training ---
-    epochs: int = common.field(2, "passes over the training examples")
+    epochs: int = common.field(2, "passes over the training examples", minimum=1)
     batching: str = common.field("token_budget", "random, sorted, bucketed or token_budget (buckets from length "
-                                                 "quantiles); packed does not fit this model")
-    batch_size: int = common.field(64, "examples per batch (random/sorted/bucketed); sets the default token budget")
-    token_budget: int = common.field(0, "tokens per token_budget batch (0: batch-size x mean text length)")
-    num_buckets: int = common.field(16, "length buckets for bucketed/token_budget batching")
-    learning_rate: float = common.field(1e-3, "AdamW learning rate")
+                                                 "quantiles); packed does not fit this model",
+                                 choices=_text_tasks.BATCHINGS)
+    batch_size: int = common.field(64, "examples per batch (random/sorted/bucketed); sets the default token budget",
+                                   minimum=1)
+    token_budget: int = common.field(0, "tokens per token_budget batch (0: batch-size x mean text length)", minimum=0)
+    num_buckets: int = common.field(16, "length buckets for bucketed/token_budget batching", minimum=1)
+    learning_rate: float = common.field(1e-3, "AdamW learning rate", above=0.0)
     weight_decay: float = common.field(0.1, "AdamW decoupled weight decay (0: Adam)", minimum=0)
-    clipnorm: float = common.field(0.0, "gradient norm clipping (0: none)")
+    clipnorm: float = common.field(0.0, "gradient norm clipping (0: none)", minimum=0)
     seed: int = common.field(0, "weights, dropout and batch shuffling")
     # --- output ---
     run_dir: str = common.field("runs/classifier", "output folder (see the module docstring)")

@@ -42,67 +42,63 @@ class TrainConfig:
     train: str = common.field("", "training CoNLL-U file (.conllu or .conllu.gz)")
     dev: str = common.field("", "development CoNLL-U file: the final figures (and the per-epoch validation when "
                                 "--validation-fraction is 0)")
-    column: str = common.field("upos", 'the tag column to learn: "upos" or "xpos"')
-    max_train_sentences: int = common.field(0, "use only the first N training sentences (0: all)")
+    column: str = common.field("upos", 'the tag column to learn: "upos" or "xpos"', choices=COLUMNS)
+    max_train_sentences: int = common.field(0, "use only the first N training sentences (0: all)", minimum=0)
     validation_fraction: float = common.field(0.1, "share of the training documents (sent_id prefixes) held out "
-                                                   "for validation and early stopping (0: validate on --dev)")
+                                                   "for validation and early stopping (0: validate on --dev)",
+                                              minimum=0.0, below=0.5)
     # --- words ---
-    min_count: int = common.field(2, "a lower-cased word needs this many training occurrences to get its own id")
+    min_count: int = common.field(2, "a lower-cased word needs this many training occurrences to get its own id",
+                                  minimum=1)
     lowercase: bool = common.field(True, "lower-case words for the word lookup (characters keep their case)")
-    max_word_length: int = common.field(16, "characters per word read by the character encoder")
+    max_word_length: int = common.field(16, "characters per word read by the character encoder", minimum=1)
     embeddings: str = common.field("", "word2vec run dir or word2vec text/binary file initialising the word "
                                        "embedding (its width must equal --embedding-dim)")
     freeze_embeddings: bool = common.field(False, "keep the word embedding fixed during training")
     contextual: str = common.field("", "biLM run dir: its layers, frozen, are mixed into the word features (ELMo)")
     # --- model ---
-    embedding_dim: int = common.field(100, "word embedding width")
-    char_embedding_dim: int = common.field(16, "character embedding width")
-    char_filters: int = common.field(100, "character CNN filters = character word-vector width (0: no characters)")
-    hidden_dim: int = common.field(128, "LSTM units per direction")
-    num_layers: int = common.field(1, "stacked BiLSTM layers")
-    dropout: float = common.field(0.33, "dropout on the word features and after each BiLSTM layer")
+    embedding_dim: int = common.field(100, "word embedding width", minimum=1)
+    char_embedding_dim: int = common.field(16, "character embedding width", minimum=1)
+    char_filters: int = common.field(100, "character CNN filters = character word-vector width (0: no characters)",
+                                     minimum=0)
+    hidden_dim: int = common.field(128, "LSTM units per direction", minimum=1)
+    num_layers: int = common.field(1, "stacked BiLSTM layers", minimum=1)
+    dropout: float = common.field(0.33, "dropout on the word features and after each BiLSTM layer",
+                                  minimum=0.0, below=1.0)
     word_dropout: float = common.field(0.2, "probability of reading a training word as <oov> (trains the "
-                                            "unseen-word path)")
+                                            "unseen-word path)", minimum=0.0, below=1.0)
     # --- training ---
-    epochs: int = common.field(20, "most passes over the training sentences")
+    epochs: int = common.field(20, "most passes over the training sentences", minimum=1)
     patience: int = common.field(2, "stop after this many epochs without a better validation accuracy and keep "
-                                    "the best epoch's weights (0: run every epoch, keep the last)")
+                                    "the best epoch's weights (0: run every epoch, keep the last)", minimum=0)
     batching: str = common.field("token_budget", "random, sorted, bucketed or token_budget (buckets from length "
-                                                 "quantiles); packed does not fit this model")
-    batch_size: int = common.field(32, "sentences per batch (random/sorted/bucketed); sets the default token budget")
-    token_budget: int = common.field(0, "tokens per token_budget batch (0: batch-size x mean sentence length)")
-    num_buckets: int = common.field(16, "length buckets for bucketed/token_budget batching")
-    learning_rate: float = common.field(2e-3, "Adam learning rate")
-    clipnorm: float = common.field(0.0, "gradient norm clipping (0: none)")
+                                                 "quantiles); packed does not fit this model",
+                                 choices=_text_tasks.BATCHINGS)
+    batch_size: int = common.field(32, "sentences per batch (random/sorted/bucketed); sets the default token budget",
+                                   minimum=1)
+    token_budget: int = common.field(0, "tokens per token_budget batch (0: batch-size x mean sentence length)",
+                                     minimum=0)
+    num_buckets: int = common.field(16, "length buckets for bucketed/token_budget batching", minimum=1)
+    learning_rate: float = common.field(2e-3, "Adam learning rate", above=0.0)
+    clipnorm: float = common.field(0.0, "gradient norm clipping (0: none)", minimum=0)
     seed: int = common.field(0, "weights, dropout and batch shuffling")
     # --- distribution (docs/DISTRIBUTED.md) ---
     distribute: str = common.field("none", '"none", "mirrored" (GPUs or 2 logical CPUs of this machine) or '
-                                           '"multi-worker" (TF_CONFIG / --workers)', deployment=True)
+                                           '"multi-worker" (TF_CONFIG / --workers)', deployment=True,
+                                   choices=distributed.KINDS)
     workers: str = common.field("", 'multi-worker cluster "host:port,host:port" (builds TF_CONFIG; empty: read '
                                     'TF_CONFIG)', deployment=True)
-    task_index: int = common.field(0, "this process's index in --workers (0 is the chief)", deployment=True)
+    task_index: int = common.field(0, "this process's index in --workers (0 is the chief)", deployment=True,
+                                   minimum=0)
     checkpoint_every: int = common.field(0, "steps between resume checkpoints in ckpt/steps (0: at epoch ends only)",
-                                         deployment=True)
+                                         deployment=True, minimum=0)
     # --- output ---
     run_dir: str = common.field("runs/tagger", "output folder (see the module docstring)")
     verbose: int = common.field(2, "Keras progress: 0 silent, 1 progress bar, 2 one line per epoch")
 
     def __post_init__(self):
-        if self.column not in COLUMNS:
-            raise ValueError(f"`column` must be one of {COLUMNS}. Received: column={self.column!r}")
+        common.check_fields(self)
         _text_tasks.check_batching(self)
-        if not 0.0 <= self.validation_fraction < 0.5:
-            raise ValueError(f"`validation_fraction` must be in [0, 0.5). "
-                             f"Received: validation_fraction={self.validation_fraction!r}")
-        if not 0.0 <= self.word_dropout < 1.0:
-            raise ValueError(f"`word_dropout` must be in [0, 1). Received: word_dropout={self.word_dropout!r}")
-        if self.patience < 0:
-            raise ValueError(f"`patience` must be >= 0. Received: patience={self.patience!r}")
-        if self.distribute not in distributed.KINDS:
-            raise ValueError(f"`distribute` must be one of {distributed.KINDS}. Received: distribute={self.distribute!r}")
-        for name in ("task_index", "checkpoint_every"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"`{name}` must be >= 0. Received: {name}={getattr(self, name)!r}")
         if self.contextual and not self.char_filters:
             raise ValueError("`contextual` feeds the biLM the tagger's characters; it needs char_filters > 0. "
                              f"Received: char_filters={self.char_filters}")

@@ -25,58 +25,49 @@ import time
 from pipelines import common
 
 CORPORA = ("wiki", "lee")
-_field = common.field
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     # --- data ---
-    corpus: str = _field("wiki", '"wiki" (gensim\'s Wikipedia excerpt, markup stripped), "lee" (Lee news corpus), '
-                                 'or a UTF-8 text file, one document per line')
-    max_documents: int = _field(0, 'use only the first N documents (0: all)')
-    lowercase: bool = _field(True, 'lower-case the corpus before splitting it into words')
+    corpus: str = common.field("wiki", '"wiki" (gensim\'s Wikipedia excerpt, markup stripped), "lee" (Lee news '
+                                       'corpus), or a UTF-8 text file, one document per line')
+    max_documents: int = common.field(0, 'use only the first N documents (0: all)', minimum=0)
+    lowercase: bool = common.field(True, 'lower-case the corpus before splitting it into words')
     # --- vocabulary (gensim names) ---
-    min_count: int = _field(5, 'drop words seen fewer times')
-    max_vocab_size: int = _field(0, 'keep the N most frequent words (0: no limit)')
+    min_count: int = common.field(5, 'drop words seen fewer times', minimum=1)
+    max_vocab_size: int = common.field(0, 'keep the N most frequent words (0: no limit)', minimum=0)
     # --- skip-gram sampling (gensim names) ---
-    window: int = _field(5, 'maximum context distance; the effective window is uniform in 1..window')
-    sample: float = _field(1e-3, 'subsampling threshold of frequent words (0: off)')
-    negative: int = _field(5, 'negatives per (target, context) pair')
-    negative_group_size: int = _field(32, 'pairs sharing one draw of negatives (1: every pair its own, as gensim); '
-                                          'must divide batch_size')
-    ns_exponent: float = _field(0.75, 'negatives are drawn with probability ~ count ** ns_exponent')
+    window: int = common.field(5, 'maximum context distance; the effective window is uniform in 1..window', minimum=1)
+    sample: float = common.field(1e-3, 'subsampling threshold of frequent words (0: off)', minimum=0)
+    negative: int = common.field(5, 'negatives per (target, context) pair', minimum=1)
+    negative_group_size: int = common.field(32, 'pairs sharing one draw of negatives (1: every pair its own, as '
+                                                'gensim); must divide batch_size', minimum=1)
+    ns_exponent: float = common.field(0.75, 'negatives are drawn with probability ~ count ** ns_exponent', minimum=0)
     # --- model and SGD (gensim names) ---
-    vector_size: int = _field(100, 'dimension of the word vectors')
-    alpha: float = _field(0.025, 'initial learning rate')
-    min_alpha: float = _field(0.0001, 'final learning rate (linear decay over all epochs)')
-    epochs: int = _field(5, 'passes over the corpus')
-    seed: int = _field(0, 'seed of initialisation, subsampling, windows and negatives')
+    vector_size: int = common.field(100, 'dimension of the word vectors', minimum=1)
+    alpha: float = common.field(0.025, 'initial learning rate', above=0.0)
+    min_alpha: float = common.field(0.0001, 'final learning rate (linear decay over all epochs)')
+    epochs: int = common.field(5, 'passes over the corpus', minimum=1)
+    seed: int = common.field(0, 'seed of initialisation, subsampling, windows and negatives', minimum=0)
     # --- throughput ---
-    batch_size: int = _field(4096, '(target, context) pairs per SGD step')
-    steps_per_execution: int = _field(16, 'SGD steps per call of the compiled training function')
-    jit_compile: bool = _field(True, 'compile the SGD step with XLA')
-    workers: int = _field(1, 'shards of each SGD step computed in parallel (gensim\'s name; tf.data uses other threads)')
+    batch_size: int = common.field(4096, '(target, context) pairs per SGD step', minimum=1)
+    steps_per_execution: int = common.field(16, 'SGD steps per call of the compiled training function', minimum=1)
+    jit_compile: bool = common.field(True, 'compile the SGD step with XLA')
+    workers: int = common.field(1, 'shards of each SGD step computed in parallel (gensim\'s name; tf.data uses '
+                                   'other threads)', minimum=1)
     # --- output ---
-    run_dir: str = _field("runs/word2vec", 'output folder: config.json, model.keras, vectors.txt/.bin, metrics.json, '
-                                           'tb/ (with tb/projector), ckpt/')
-    verbose: int = _field(2, 'Keras progress: 0 silent, 1 progress bar, 2 one line per epoch')
+    run_dir: str = common.field("runs/word2vec", 'output folder: config.json, model.keras, vectors.txt/.bin, '
+                                                 'metrics.json, tb/ (with tb/projector), ckpt/')
+    verbose: int = common.field(2, 'Keras progress: 0 silent, 1 progress bar, 2 one line per epoch',
+                                choices=(0, 1, 2))
 
     def __post_init__(self):
+        common.check_fields(self)
         if self.corpus not in CORPORA and not pathlib.Path(self.corpus).is_file():
             raise ValueError(f"`corpus` must be one of {CORPORA} or an existing text file. Received: corpus={self.corpus!r}")
-        for name in ("min_count", "window", "negative", "vector_size", "epochs", "batch_size", "steps_per_execution",
-                     "workers", "negative_group_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"`{name}` must be >= 1. Received: {name}={getattr(self, name)!r}")
-        for name in ("max_documents", "max_vocab_size", "sample", "seed", "ns_exponent"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"`{name}` must be >= 0. Received: {name}={getattr(self, name)!r}")
-        if not self.alpha > 0:
-            raise ValueError(f"`alpha` must be > 0. Received: alpha={self.alpha!r}")
         if not 0 <= self.min_alpha <= self.alpha:
             raise ValueError(f"`min_alpha` must be in [0, alpha]. Received: min_alpha={self.min_alpha!r}, alpha={self.alpha!r}")
-        if self.verbose not in (0, 1, 2):
-            raise ValueError(f"`verbose` must be 0, 1 or 2. Received: verbose={self.verbose!r}")
         if self.batch_size % self.negative_group_size:
             raise ValueError(
                 "`negative_group_size` must divide `batch_size`. "
