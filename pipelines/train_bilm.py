@@ -42,59 +42,52 @@ class TrainConfig:
     # --- data ---
     corpus: tuple = common.field(("wiki",), "corpora: wiki, lee, ewt:PATH (CoNLL-U) or a text file path "
                                             "(one sentence/document per line)")
-    max_sentences: int = common.field(0, "keep the first N sentences of each corpus (0: all)")
-    min_words: int = common.field(3, "drop sentences with fewer words (markup leftovers)")
-    max_words: int = common.field(50, "drop sentences with more words (lists, tables)")
-    valid_fraction: float = common.field(0.05, "share of sentences held out for validation and perplexity")
+    max_sentences: int = common.field(0, "keep the first N sentences of each corpus (0: all)", minimum=0)
+    min_words: int = common.field(3, "drop sentences with fewer words (markup leftovers)", minimum=1)
+    max_words: int = common.field(50, "drop sentences with more words (lists, tables)", minimum=1)
+    valid_fraction: float = common.field(0.05, "share of sentences held out for validation and perplexity",
+                                         above=0.0, below=1.0)
     split_seed: int = common.field(0, "seed of the held-out split")
     split: str = common.field("unicode_script", "word split of the in-graph tokenizer: unicode_script "
-                                                "(punctuation apart) or whitespace")
+                                                "(punctuation apart) or whitespace", choices=SPLITS)
     lowercase: bool = common.field(True, "lower-case words for the output vocabulary (characters keep case)")
-    vocabulary_size: int = common.field(8000, "softmax width: most frequent words, reserved ids included")
-    min_count: int = common.field(2, "rarer words are the <oov> class")
-    max_word_length: int = common.field(16, "characters read per word")
+    vocabulary_size: int = common.field(8000, "softmax width: most frequent words, reserved ids included", minimum=1)
+    min_count: int = common.field(2, "rarer words are the <oov> class", minimum=1)
+    max_word_length: int = common.field(16, "characters read per word", minimum=1)
     # --- model ---
-    char_embedding_dim: int = common.field(16, "character embedding width")
-    char_filters: int = common.field(128, "character CNN filters (width of the character word vector)")
-    hidden_dim: int = common.field(128, "token layer and each LSTM, per direction")
-    num_layers: int = common.field(2, "LSTM layers per direction")
-    dropout: float = common.field(0.1, "dropout on what each LSTM and the softmax read")
+    char_embedding_dim: int = common.field(16, "character embedding width", minimum=1)
+    char_filters: int = common.field(128, "character CNN filters (width of the character word vector)", minimum=1)
+    hidden_dim: int = common.field(128, "token layer and each LSTM, per direction", minimum=1)
+    num_layers: int = common.field(2, "LSTM layers per direction", minimum=1)
+    dropout: float = common.field(0.1, "dropout on what each LSTM and the softmax read", minimum=0.0, below=1.0)
     sampled_softmax: int = common.field(1024, "words drawn (log-uniform over the frequency-sorted vocabulary) per "
                                               "direction and training step for a sampled softmax; 0 (or a sample as "
                                               "large as the vocabulary): full softmax (evaluation and perplexities "
-                                              "always use the full softmax)")
+                                              "always use the full softmax)", minimum=0)
     # --- training ---
     batching: str = common.field("token_budget", "random, sorted, bucketed or token_budget (batch_sequences)")
-    batch_size: int = common.field(32, "sentences per batch (random, sorted, bucketed)")
-    token_budget: int = common.field(1024, "words per batch for token_budget batching")
-    num_buckets: int = common.field(16, "length buckets (from the length quantiles) for bucketed batchings")
-    epochs: int = common.field(4, "passes over the training sentences (or of steps_per_epoch batches)")
-    steps_per_epoch: int = common.field(0, "batches per epoch (0: one full pass)")
-    learning_rate: float = common.field(2e-3, "Adam learning rate")
-    clipnorm: float = common.field(1.0, "global gradient norm clipping (0: none)")
+    batch_size: int = common.field(32, "sentences per batch (random, sorted, bucketed)", minimum=1)
+    token_budget: int = common.field(1024, "words per batch for token_budget batching", minimum=1)
+    num_buckets: int = common.field(16, "length buckets (from the length quantiles) for bucketed batchings",
+                                    minimum=1)
+    epochs: int = common.field(4, "passes over the training sentences (or of steps_per_epoch batches)", minimum=1)
+    steps_per_epoch: int = common.field(0, "batches per epoch (0: one full pass)", minimum=0)
+    learning_rate: float = common.field(2e-3, "Adam learning rate", above=0.0)
+    clipnorm: float = common.field(1.0, "global gradient norm clipping (0: none)", minimum=0)
     seed: int = common.field(0, "weights, dropout and batch shuffling")
     max_minutes: float = common.field(0.0, "stop training after this many minutes of fit (0: no limit); the "
-                                           "epoch in progress is cut short and still validated")
+                                           "epoch in progress is cut short and still validated", minimum=0)
     # --- output ---
     run_dir: str = common.field("runs/bilm", "output folder")
     verbose: int = common.field(1, "Keras progress: 0 silent, 1 progress bar, 2 one line per epoch")
 
     def __post_init__(self):
+        common.check_fields(self)
         if not self.corpus:
             raise ValueError("`corpus` must name at least one corpus. Received: corpus=()")
         if self.batching not in BATCHINGS:
             extra = " (packed batches do not fit the biLM's two directions)" if self.batching == "packed" else ""
             raise ValueError(f"`batching` must be one of {BATCHINGS}{extra}. Received: batching={self.batching!r}")
-        if self.split not in SPLITS:
-            raise ValueError(f"`split` must be one of {SPLITS}. Received: split={self.split!r}")
-        for name in ("min_words", "max_words", "vocabulary_size", "min_count", "max_word_length",
-                     "char_embedding_dim", "char_filters", "hidden_dim", "num_layers", "batch_size",
-                     "token_budget", "num_buckets", "epochs"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"`{name}` must be positive. Received: {name}={getattr(self, name)!r}")
-        for name in ("max_sentences", "steps_per_epoch", "clipnorm", "sampled_softmax", "max_minutes"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"`{name}` must be >= 0. Received: {name}={getattr(self, name)!r}")
         if self.vocabulary_size <= 4:
             raise ValueError(f"`vocabulary_size` counts the 4 reserved ids and must be > 4. "
                              f"Received: vocabulary_size={self.vocabulary_size}")
@@ -104,12 +97,6 @@ class TrainConfig:
         if self.token_budget < self.max_words:
             raise ValueError(f"`token_budget` must hold the longest sentence (max_words={self.max_words}). "
                              f"Received: token_budget={self.token_budget}")
-        if not 0 < self.valid_fraction < 1:
-            raise ValueError(f"`valid_fraction` must be in (0, 1). Received: valid_fraction={self.valid_fraction!r}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={self.dropout!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"`learning_rate` must be > 0. Received: learning_rate={self.learning_rate!r}")
         for name in self.corpus:
             if name.startswith("ewt:") and not name[4:]:
                 raise ValueError(f"`corpus` entry ewt:PATH needs a path. Received: corpus entry {name!r}")
