@@ -1,6 +1,6 @@
 """Train a forecaster with walk-forward validation against classical baselines.
 
-    seqkeras train forecast --series sunspots                    # defaults: a few minutes on 2 CPU cores
+    seqkeras train forecast --series sunspots                    # defaults: ~2 CPU-minutes (3 networks x 6 fits)
     seqkeras train forecast --series macrodata --horizon 8 --window 16 --backbone tcn
     seqkeras train forecast --series my.csv --target load --covariates temp --fill interpolate
     seqkeras evaluate runs/forecast                              # the comparison table
