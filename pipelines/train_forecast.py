@@ -36,39 +36,44 @@ class TrainConfig:
     series: str = common.field("sunspots", 'sunspots, macrodata, or a CSV file with a header row')
     target: tuple = common.field((), 'column(s) to forecast (default: SUNACTIVITY / realgdp_growth)')
     covariates: tuple = common.field((), 'input-only columns (default: macrodata growth rates and rates; "none": none)')
-    fill: str = common.field("none", 'missing values: none (refuse), ffill, interpolate or drop rows')
-    period: int = common.field(0, 'seasonal-naive period (0: 11 for sunspots, 4 for macrodata, 1 otherwise)')
+    fill: str = common.field("none", 'missing values: none (refuse), ffill, interpolate or drop rows',
+                             choices=series_lib.FILLS)
+    period: int = common.field(0, 'seasonal-naive period (0: 11 for sunspots, 4 for macrodata, 1 otherwise)',
+                               minimum=0)
     # --- walk-forward validation ---
-    horizon: int = common.field(11, 'forecast steps H')
-    window: int = common.field(12, 'input steps per forecast')
-    folds: int = common.field(5, 'forecast origins; the last test range ends at the end of the series')
-    step: int = common.field(0, 'steps between origins (0: the horizon, test ranges tile)')
-    gap: int = common.field(0, 'steps skipped between each training range and its test range')
-    sliding: int = common.field(0, 'train on the last N steps only (0: expanding window)')
-    refit_every: int = common.field(1, 'refit the network every k folds (baselines refit every fold)')
+    horizon: int = common.field(11, 'forecast steps H', minimum=1)
+    window: int = common.field(12, 'input steps per forecast', minimum=1)
+    folds: int = common.field(5, 'forecast origins; the last test range ends at the end of the series', minimum=1)
+    step: int = common.field(0, 'steps between origins (0: the horizon, test ranges tile)', minimum=0)
+    gap: int = common.field(0, 'steps skipped between each training range and its test range', minimum=0)
+    sliding: int = common.field(0, 'train on the last N steps only (0: expanding window)', minimum=0)
+    refit_every: int = common.field(1, 'refit the network every k folds (baselines refit every fold)', minimum=1)
     # --- model ---
-    backbone: str = common.field("tcn", 'lstm, tcn (causal dilated convolutions) or attention (causal)')
-    hidden_dim: int = common.field(16, 'LSTM units / TCN filters / attention width')
-    num_layers: int = common.field(1, 'stacked LSTM layers or attention blocks')
-    dropout: float = common.field(0.0, 'dropout between layers')
-    kernel_size: int = common.field(3, 'TCN taps per convolution')
-    num_heads: int = common.field(2, 'attention heads')
+    backbone: str = common.field("tcn", 'lstm, tcn (causal dilated convolutions) or attention (causal)',
+                                 choices=BACKBONES)
+    hidden_dim: int = common.field(16, 'LSTM units / TCN filters / attention width', minimum=1)
+    num_layers: int = common.field(1, 'stacked LSTM layers or attention blocks', minimum=1)
+    dropout: float = common.field(0.0, 'dropout between layers', minimum=0.0, below=1.0)
+    kernel_size: int = common.field(3, 'TCN taps per convolution', minimum=1)
+    num_heads: int = common.field(2, 'attention heads', minimum=1)
     linear_skip: bool = common.field(False, 'add a linear map of the whole window (every column) to the output')
     ar_order: int = common.field(12, "add a linear autoregression on the targets' last N values (at most --window) "
-                                     "to the output (LSTNet-style highway; 0: none)")
-    ensemble: int = common.field(3, 'average the forecasts of this many networks fitted from different seeds')
+                                     "to the output (LSTNet-style highway; 0: none)", minimum=0)
+    ensemble: int = common.field(3, 'average the forecasts of this many networks fitted from different seeds',
+                                 minimum=1)
     quantiles: tuple = common.field((0.1, 0.9), 'quantile levels of the interval head (empty: none)')
     calibrate: bool = common.field(True, 'widen/narrow the quantiles by conformal offsets from the held-out windows')
     # --- training ---
-    epochs: int = common.field(300, 'maximum epochs per fit')
+    epochs: int = common.field(300, 'maximum epochs per fit', minimum=1)
     validation_fraction: float = common.field(0.15, 'latest share of each training part held out to choose the '
-                                                    'epoch count (and calibrate the quantiles)')
+                                                    'epoch count (and calibrate the quantiles)',
+                                              minimum=0.0, below=0.5)
     refit_full: bool = common.field(True, 'after choosing the epoch count, refit on all windows for that many epochs')
-    patience: int = common.field(30, 'stop after this many epochs without a better validation loss')
-    batch_size: int = common.field(32, 'windows per batch')
-    learning_rate: float = common.field(3e-3, 'Adam learning rate')
-    weight_decay: float = common.field(0.1, 'decoupled weight decay (AdamW); 0: plain Adam')
-    loss: str = common.field("mae", 'point loss: mae, mse or huber (in standardized units)')
+    patience: int = common.field(30, 'stop after this many epochs without a better validation loss', minimum=1)
+    batch_size: int = common.field(32, 'windows per batch', minimum=1)
+    learning_rate: float = common.field(3e-3, 'Adam learning rate', above=0.0)
+    weight_decay: float = common.field(0.1, 'decoupled weight decay (AdamW); 0: plain Adam', minimum=0.0, below=1.0)
+    loss: str = common.field("mae", 'point loss: mae, mse or huber (in standardized units)', choices=LOSSES)
     seed: int = common.field(0, 'weights and shuffling')
     refit_final: bool = common.field(True, 'refit on the whole series and save model.keras')
     # --- output ---
@@ -76,27 +81,7 @@ class TrainConfig:
     verbose: int = common.field(0, 'Keras progress: 0 silent, 1 bar, 2 one line per epoch')
 
     def __post_init__(self):
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"--backbone must be one of {BACKBONES}. Received: --backbone {self.backbone}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"--loss must be one of {LOSSES}. Received: --loss {self.loss}")
-        if self.fill not in series_lib.FILLS:
-            raise ValueError(f"--fill must be one of {series_lib.FILLS}. Received: --fill {self.fill}")
-        for name in ("horizon", "window", "folds", "refit_every", "hidden_dim", "num_layers", "kernel_size",
-                     "num_heads", "epochs", "batch_size", "ensemble"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1. Received: {getattr(self, name)}")
-        for name in ("step", "gap", "sliding", "period", "ar_order"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"--{name} must be >= 0. Received: {getattr(self, name)}")
-        if not 0 <= self.validation_fraction < 0.5 or self.patience < 1:
-            raise ValueError(f"need 0 <= --validation-fraction < 0.5 and --patience >= 1. Received: "
-                             f"{self.validation_fraction}, {self.patience}")
-        if not 0 <= self.weight_decay < 1:
-            raise ValueError(f"--weight-decay must be in [0, 1). Received: --weight-decay {self.weight_decay}")
-        if not 0 <= self.dropout < 1 or not self.learning_rate > 0:
-            raise ValueError(f"need 0 <= --dropout < 1 and --learning-rate > 0. Received: {self.dropout}, "
-                             f"{self.learning_rate}")
+        common.check_fields(self)
         try:
             levels = tuple(float(q) for q in self.quantiles)
         except ValueError:

@@ -98,7 +98,7 @@ def test_train_evaluate_predict_through_the_cli(tmp_path):
     ("short", "15 rows, fewer than the minimum length 17"),
     ("text_column", "column 'note' is not numeric (e.g. 'x')"),
     ("unknown_column", "unknown column 'nope'"),
-    ("backbone", "--backbone rnn"),
+    ("backbone", "`backbone` must be one of ('lstm', 'tcn', 'attention'). Received: backbone='rnn'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, case, message):
     rows = [(1900 + i, float(v), "x") for i, v in enumerate(corpora.sunspots()[:60])]
