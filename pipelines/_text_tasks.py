@@ -162,6 +162,22 @@ def batches(config, lookup, texts, targets, *, train):
         raise common.UserError(f"{'--train' if train else '--dev'}: {str(error).splitlines()[0]}") from None
 
 
+def batching_summary(config, train_statistics, epoch_seconds):
+    """metrics.json's batching and throughput block: real tokens/s over the training steps of each epoch."""
+    info, statistics = train_statistics
+    seconds = sum(epoch_seconds)
+    return {
+        "batching": config.batching,
+        "batches_per_epoch": info.batches_per_epoch,
+        "bucket_boundaries": list(info.boundaries),
+        "padding_fraction": round(statistics["padding_fraction"], 4),
+        "real_tokens_per_epoch": statistics["real_tokens"],
+        "train_seconds": round(seconds, 1),
+        "real_tokens_per_second": (round(statistics["real_tokens"] * len(epoch_seconds) / seconds, 1)
+                                   if seconds else None),
+    }
+
+
 def fit_task(config, run_dir, network, lookup, labels, family, train_data, dev_data, loss, train_statistics,
              accuracy=None):
     """Compiles and fits `network`, saves the `TextTask`; returns `(task, fit_summary)`.
@@ -200,18 +216,7 @@ def fit_task(config, run_dir, network, lookup, labels, family, train_data, dev_d
     common.raise_if_diverged(callbacks)
     task = TextTask(lookup, network, labels=list(labels), task=family)
     common.save_model(task, pathlib.Path(run_dir) / common.MODEL_FILE)
-    info, statistics = train_statistics
-    seconds = sum(timer.seconds)
-    epochs_run = len(timer.seconds)
-    summary = {
-        "batching": config.batching,
-        "batches_per_epoch": info.batches_per_epoch,
-        "bucket_boundaries": list(info.boundaries),
-        "padding_fraction": round(statistics["padding_fraction"], 4),
-        "real_tokens_per_epoch": statistics["real_tokens"],
-        "train_seconds": round(seconds, 1),
-        "real_tokens_per_second": round(statistics["real_tokens"] * epochs_run / seconds, 1) if seconds else None,
-    }
+    summary = batching_summary(config, train_statistics, timer.seconds)
     if stopper is not None:
         accuracies = [float(value) for value in history.history.get("val_accuracy", [])]
         summary["epochs_run"] = len(accuracies)

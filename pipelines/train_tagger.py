@@ -344,20 +344,9 @@ def fit_under_strategy(config, strategy, run_dir, network, optimizer, task, trai
 
 def training_summary(config, engine, train_statistics, strategy):
     """Batching, throughput (real tokens/s of the training steps) and the early-stopping outcome."""
-    info, statistics = train_statistics
-    seconds = sum(engine.epoch_seconds)
-    summary = {
-        "batching": config.batching,
-        "batches_per_epoch": info.batches_per_epoch,
-        "bucket_boundaries": list(info.boundaries),
-        "padding_fraction": round(statistics["padding_fraction"], 4),
-        "real_tokens_per_epoch": statistics["real_tokens"],
-        "train_seconds": round(seconds, 1),
-        "real_tokens_per_second": (round(statistics["real_tokens"] * len(engine.epoch_seconds) / seconds, 1)
-                                   if seconds else None),
-        "distribute": config.distribute,
-        "replicas": strategy.num_replicas_in_sync,
-    }
+    info = train_statistics[0]
+    summary = {**_text_tasks.batching_summary(config, train_statistics, engine.epoch_seconds),
+               "distribute": config.distribute, "replicas": strategy.num_replicas_in_sync}
     if config.patience:
         best_epoch = int(engine.best_epoch.numpy())
         summary["epochs_run"] = int(engine.step.numpy()) // info.batches_per_epoch

@@ -20,6 +20,7 @@ Arrays inside `call_kwargs` (e.g. `initial_state=[h, c]`) become extra model inp
 """
 
 import copy
+import gzip
 import inspect
 import json
 import os
@@ -333,3 +334,10 @@ def assert_padded_matches_unpadded(call, sequences, per_step=True, atol=1e-5, pa
             got, alone, atol=atol, err_msg=f"row {i} (length {lengths[i]}) differs when padded"
         )
     return padded, mask
+
+
+def conllu_slice(source, target, count, stride=1):
+    """Writes `count` sentences (every `stride`-th) of a CoNLL-U(.gz) file to `target` (plain .conllu)."""
+    blocks = gzip.open(source, "rt", encoding="utf-8").read().split("\n\n")[::stride][:count]
+    target.write_text("\n\n".join(blocks) + "\n\n", encoding="utf-8")
+    return target

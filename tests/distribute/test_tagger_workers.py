@@ -19,30 +19,24 @@ skipped on resume) moves weights by 1e-3 or more. Dropout is off: each replica d
 dropout masks, which one process cannot reproduce.
 """
 
-import gzip
 import json
 
 import numpy as np
 import pytest
 
 from distributed_processes import free_ports, latest_step, metrics, model_weights, processes, wait, wait_for_step
+from helpers import conllu_slice
 
 ATOL = 1e-5
 TIMEOUT = 600  # per process (a bound for failures): ~20 s each on an idle 2-core machine, minutes at load 15
 KILL_AT = 4
 
 
-def _slice(source, target, count, stride):
-    blocks = gzip.open(source, "rt", encoding="utf-8").read().split("\n\n")[::stride][:count]
-    target.write_text("\n\n".join(blocks) + "\n\n", encoding="utf-8")
-    return target
-
-
 @pytest.fixture(scope="module")
 def tagger_args(ewt_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("tagger_workers_data")
-    train = _slice(ewt_dir / "en_ewt-ud-train.conllu.gz", folder / "train.conllu", 60, stride=97)
-    dev = _slice(ewt_dir / "en_ewt-ud-dev.conllu.gz", folder / "dev.conllu", 10, stride=1)
+    train = conllu_slice(ewt_dir / "en_ewt-ud-train.conllu.gz", folder / "train.conllu", 60, stride=97)
+    dev = conllu_slice(ewt_dir / "en_ewt-ud-dev.conllu.gz", folder / "dev.conllu", 10, stride=1)
     return ["train", "tagger", "--train", str(train), "--dev", str(dev), "--validation-fraction", "0.25",
             "--embedding-dim", "8", "--char-embedding-dim", "4", "--char-filters", "6", "--max-word-length", "8",
             "--hidden-dim", "6", "--dropout", "0", "--word-dropout", "0", "--epochs", "2", "--batch-size", "8",

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import pytest
 
+from helpers import conllu_slice
 from pipelines import common, evaluate, predict, train_classifier
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -32,20 +33,14 @@ def _tsv(source, target, every, count):
     return target
 
 
-def _conllu(source, target, every, count):
-    blocks = gzip.open(source, "rt", encoding="utf-8").read().split("\n\n")[::every][:count]
-    target.write_text("\n\n".join(blocks) + "\n\n", encoding="utf-8")
-    return target
-
-
 @pytest.fixture(scope="module")
 def files(ewt_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("classifier_data")
     train, dev = ewt_dir / "en_ewt-ud-train.conllu.gz", ewt_dir / "en_ewt-ud-dev.conllu.gz"
     return {
         "train": _tsv(train, folder / "train.tsv", 40, 200), "dev": _tsv(dev, folder / "dev.tsv", 20, 60),
-        "train_conllu": _conllu(train, folder / "train.conllu", 40, 120),
-        "dev_conllu": _conllu(dev, folder / "dev.conllu", 20, 40), "folder": folder,
+        "train_conllu": conllu_slice(train, folder / "train.conllu", 120, stride=40),
+        "dev_conllu": conllu_slice(dev, folder / "dev.conllu", 40, stride=20), "folder": folder,
     }
 
 

@@ -3,7 +3,6 @@
 import argparse
 import contextlib
 import dataclasses
-import gzip
 import io
 import json
 import os
@@ -15,24 +14,18 @@ import keras
 import numpy as np
 import pytest
 
+from helpers import conllu_slice
 from pipelines import _text_tasks, common, evaluate, predict, train_tagger
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-
-
-def _slice(source, target, count, stride=1):
-    """`count` sentences (every `stride`-th) of a CoNLL-U(.gz) file, as a plain .conllu file."""
-    blocks = gzip.open(source, "rt", encoding="utf-8").read().split("\n\n")[::stride][:count]
-    target.write_text("\n\n".join(blocks) + "\n\n", encoding="utf-8")
-    return target
 
 
 @pytest.fixture(scope="module")
 def files(ewt_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("tagger_data")
     return {
-        "train": _slice(ewt_dir / "en_ewt-ud-train.conllu.gz", folder / "train.conllu", 90, stride=97),  # ~70 documents
-        "dev": _slice(ewt_dir / "en_ewt-ud-dev.conllu.gz", folder / "dev.conllu", 30),
+        "train": conllu_slice(ewt_dir / "en_ewt-ud-train.conllu.gz", folder / "train.conllu", 90, stride=97),  # ~70 documents
+        "dev": conllu_slice(ewt_dir / "en_ewt-ud-dev.conllu.gz", folder / "dev.conllu", 30),
         "folder": folder,
     }
 
