@@ -30,87 +30,67 @@ from pipelines import common, distributed
 MODES = ("tbptt", "windows")
 SCHEDULES = ("constant", "cosine")
 MODEL_TASK = "charlm"
-_field = common.field
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     # --- data: Wikipedia markup split by article ---
-    valid_fraction: float = _field(0.1, 'share of articles held out for validation')
-    test_fraction: float = _field(0.1, 'share of articles held out for the final BPC')
-    split_seed: int = _field(0, 'seed of the article split')
-    max_article_characters: int = _field(0, 'cut every article to this many characters (0: whole articles)')
-    valid_article_characters: int = _field(10_000, 'validation reads this prefix of each valid article per epoch')
-    min_character_count: int = _field(20, 'rarer characters share the <oov> id')
+    valid_fraction: float = common.field(0.1, 'share of articles held out for validation', above=0.0, below=1.0)
+    test_fraction: float = common.field(0.1, 'share of articles held out for the final BPC', above=0.0, below=1.0)
+    split_seed: int = common.field(0, 'seed of the article split', minimum=0)
+    max_article_characters: int = common.field(0, 'cut every article to this many characters (0: whole articles)',
+                                               minimum=0)
+    valid_article_characters: int = common.field(10_000, 'validation reads this prefix of each valid article per epoch',
+                                                 minimum=0)
+    min_character_count: int = common.field(20, 'rarer characters share the <oov> id', minimum=1)
     # --- model ---
-    embedding_dim: int = _field(64, 'size of the character embedding')
-    hidden_dim: int = _field(512, 'LSTM units per layer')
-    num_layers: int = _field(1, 'stacked LSTM layers')
-    dropout: float = _field(0.0, 'dropout on the embedding and after every LSTM layer, in [0, 1)')
+    embedding_dim: int = common.field(64, 'size of the character embedding', minimum=1)
+    hidden_dim: int = common.field(512, 'LSTM units per layer', minimum=1)
+    num_layers: int = common.field(1, 'stacked LSTM layers', minimum=1)
+    dropout: float = common.field(0.0, 'dropout on the embedding and after every LSTM layer',
+                                  minimum=0.0, below=1.0)
     # --- training ---
-    mode: str = _field("tbptt", '"tbptt": state carried across batches; "windows": independent windows')
-    window: int = _field(128, 'time steps per batch row = BPTT truncation length k')
-    batch_size: int = _field(32, 'rows per batch (tbptt: parallel streams of articles)')
-    epochs: int = _field(8, 'epochs of steps_per_epoch batches; validation, checkpoint and samples after each')
-    steps_per_epoch: int = _field(300, 'batches per epoch (0: one full pass over the training text)')
-    learning_rate: float = _field(1e-2, 'Adam (peak of the schedule)')
-    lr_schedule: str = _field("cosine", '"constant" or "cosine" decay to 10% over all steps')
-    clipnorm: float = _field(1.0, 'gradient norm clipping (0: none)')
-    seed: int = _field(0, 'weights, dropout, shuffling and sampling')
+    mode: str = common.field("tbptt", '"tbptt": state carried across batches; "windows": independent windows',
+                             choices=MODES)
+    window: int = common.field(128, 'time steps per batch row = BPTT truncation length k', minimum=1)
+    batch_size: int = common.field(32, 'rows per batch (tbptt: parallel streams of articles)', minimum=1)
+    epochs: int = common.field(8, 'epochs of steps_per_epoch batches; validation, checkpoint and samples after each',
+                               minimum=1)
+    steps_per_epoch: int = common.field(300, 'batches per epoch (0: one full pass over the training text)', minimum=0)
+    learning_rate: float = common.field(1e-2, 'Adam (peak of the schedule)', above=0.0)
+    lr_schedule: str = common.field("cosine", '"constant" or "cosine" decay to 10% over all steps', choices=SCHEDULES)
+    clipnorm: float = common.field(1.0, 'gradient norm clipping (0: none)', minimum=0)
+    seed: int = common.field(0, 'weights, dropout, shuffling and sampling', minimum=0)
     # --- corpus and distribution (docs/DISTRIBUTED.md) ---
-    corpus: str = _field("wiki", '"wiki" (the bundled articles) or a glob of UTF-8 text files, plain or .gz, one document per line, streamed')
-    distribute: str = _field("none", '"none", "mirrored" (GPUs or 2 logical CPUs of this machine) or "multi-worker" (TF_CONFIG / --workers)', deployment=True)
-    workers: str = _field("", 'multi-worker cluster "host:port,host:port" (builds TF_CONFIG; empty: read TF_CONFIG)', deployment=True)
-    task_index: int = _field(0, "this process's index in --workers (0 is the chief)", deployment=True)
-    checkpoint_every: int = _field(50, 'steps between resume checkpoints in ckpt/steps (0: at epoch ends only)', deployment=True)
+    corpus: str = common.field("wiki", '"wiki" (the bundled articles) or a glob of UTF-8 text files, plain or .gz, one document per line, streamed')
+    distribute: str = common.field("none", '"none", "mirrored" (GPUs or 2 logical CPUs of this machine) or "multi-worker" (TF_CONFIG / --workers)', deployment=True,
+                                   choices=("none", "mirrored", "multi-worker"))
+    workers: str = common.field("", 'multi-worker cluster "host:port,host:port" (builds TF_CONFIG; empty: read TF_CONFIG)', deployment=True)
+    task_index: int = common.field(0, "this process's index in --workers (0 is the chief)", deployment=True,
+                                   minimum=0)
+    checkpoint_every: int = common.field(50, 'steps between resume checkpoints in ckpt/steps (0: at epoch ends only)', deployment=True,
+                                         minimum=0)
     # --- samples (TensorBoard every epoch, and printed at the end) ---
-    sample_seed_text: str = _field("[[", 'the prompt the samples continue')
-    sample_length: int = _field(300, 'characters per sample')
-    sample_temperature: float = _field(0.8, 'sampling temperature (> 0)')
+    sample_seed_text: str = common.field("[[", 'the prompt the samples continue')
+    sample_length: int = common.field(300, 'characters per sample', minimum=1)
+    sample_temperature: float = common.field(0.8, 'sampling temperature (> 0)', above=0.0)
     # --- output ---
-    run_dir: str = _field("runs/charlm", 'output folder: config.json, model.keras, metrics.json, training_curve.png, tb/, ckpt/')
-    verbose: int = _field(1, 'Keras progress: 0 silent, 1 progress bar, 2 one line per epoch')
+    run_dir: str = common.field("runs/charlm", 'output folder: config.json, model.keras, metrics.json, training_curve.png, tb/, ckpt/')
+    verbose: int = common.field(1, 'Keras progress: 0 silent, 1 progress bar, 2 one line per epoch',
+                                choices=(0, 1, 2))
 
     def __post_init__(self):
-        if self.mode not in MODES:
-            raise ValueError(f"`mode` must be one of {MODES}. Received: mode={self.mode!r}")
-        if self.lr_schedule not in SCHEDULES:
-            raise ValueError(f"`lr_schedule` must be one of {SCHEDULES}. Received: lr_schedule={self.lr_schedule!r}")
-        for name in ("window", "batch_size", "epochs", "embedding_dim", "hidden_dim", "num_layers",
-                     "min_character_count", "sample_length"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"`{name}` must be positive. Received: {name}={getattr(self, name)!r}")
-        for name in ("steps_per_epoch", "max_article_characters", "valid_article_characters", "clipnorm", "split_seed",
-                     "seed"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"`{name}` must be >= 0. Received: {name}={getattr(self, name)!r}")
-        for name in ("valid_fraction", "test_fraction"):
-            if not 0.0 < getattr(self, name) < 1.0:
-                raise ValueError(f"`{name}` must be in (0, 1). Received: {name}={getattr(self, name)!r}")
+        common.check_fields(self)
         if self.valid_fraction + self.test_fraction >= 1.0:
             raise ValueError("`valid_fraction + test_fraction` must be < 1. "
                              f"Received: valid_fraction={self.valid_fraction!r}, test_fraction={self.test_fraction!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={self.dropout!r}")
-        if self.distribute not in ("none", "mirrored", "multi-worker"):
-            raise ValueError('`distribute` must be one of ("none", "mirrored", "multi-worker"). '
-                             f"Received: distribute={self.distribute!r}")
-        for name in ("task_index", "checkpoint_every"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"`{name}` must be >= 0. Received: {name}={getattr(self, name)!r}")
         if not self.corpus:
             raise ValueError(f"`corpus` must be \"wiki\" or a file glob. Received: corpus={self.corpus!r}")
         if self.corpus != "wiki" and self.steps_per_epoch == 0:
             raise ValueError("a streamed `corpus` needs `steps_per_epoch` > 0 (its length is not known in advance). "
                              f"Received: steps_per_epoch=0, corpus={self.corpus!r}")
-        if self.verbose not in (0, 1, 2):
-            raise ValueError(f"`verbose` must be 0, 1 or 2. Received: verbose={self.verbose!r}")
-        if not self.sample_temperature > 0:
-            raise ValueError(f"`sample_temperature` must be > 0. Received: sample_temperature={self.sample_temperature!r}")
         if not self.sample_seed_text:
             raise ValueError(f"`sample_seed_text` must not be empty. Received: sample_seed_text={self.sample_seed_text!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"`learning_rate` must be > 0. Received: learning_rate={self.learning_rate!r}")
 
 
 def load_splits(config):
