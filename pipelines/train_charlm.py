@@ -1,6 +1,6 @@
 """Train the character-level LSTM language model on the bundled Wikipedia markup.
 
-    seqkeras train charlm                      # defaults: 512 units, 2,400 steps (~8 min, 2 cores)
+    seqkeras train charlm                      # defaults: 256 units, 1,600 steps (~7 min, 2 cores)
     seqkeras train charlm --num-layers 2 --dropout 0.1 --epochs 20 --run-dir runs/charlm-big
     seqkeras train charlm --config run.json    # any TrainConfig fields as JSON
     seqkeras train charlm --resume             # continue an interrupted run (same options)
@@ -45,7 +45,7 @@ class TrainConfig:
     min_character_count: int = common.field(20, 'rarer characters share the <oov> id', minimum=1)
     # --- model ---
     embedding_dim: int = common.field(64, 'size of the character embedding', minimum=1)
-    hidden_dim: int = common.field(512, 'LSTM units per layer', minimum=1)
+    hidden_dim: int = common.field(256, 'LSTM units per layer', minimum=1)
     num_layers: int = common.field(1, 'stacked LSTM layers', minimum=1)
     dropout: float = common.field(0.0, 'dropout on the embedding and after every LSTM layer',
                                   minimum=0.0, below=1.0)
@@ -56,8 +56,8 @@ class TrainConfig:
     batch_size: int = common.field(32, 'rows per batch (tbptt: parallel streams of articles)', minimum=1)
     epochs: int = common.field(8, 'epochs of steps_per_epoch batches; validation, checkpoint and samples after each',
                                minimum=1)
-    steps_per_epoch: int = common.field(300, 'batches per epoch (0: one full pass over the training text)', minimum=0)
-    learning_rate: float = common.field(1e-2, 'Adam (peak of the schedule)', above=0.0)
+    steps_per_epoch: int = common.field(200, 'batches per epoch (0: one full pass over the training text)', minimum=0)
+    learning_rate: float = common.field(5e-3, 'Adam (peak of the schedule)', above=0.0)
     lr_schedule: str = common.field("cosine", '"constant" or "cosine" decay to 10% over all steps', choices=SCHEDULES)
     clipnorm: float = common.field(1.0, 'gradient norm clipping (0: none)', minimum=0)
     seed: int = common.field(0, 'weights, dropout, shuffling and sampling', minimum=0)
