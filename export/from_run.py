@@ -20,6 +20,7 @@ metadata = export_run_tflite("runs/charlm", "charlm.tflite", quantization="int8"
 import dataclasses
 import pathlib
 
+from export import task_tflite
 from pipelines import common
 
 TEXT_TASKS = {"tagger": "tagger", "classifier": "classifier", "charlm": "char_lm"}
@@ -201,9 +202,7 @@ def calibration_examples(exportable, texts, max_word_length=16):
             chars = char_ids[row, :length, :max_word_length]
             example["char_ids"] = np.pad(chars, [[0, 0], [0, max_word_length - chars.shape[1]]]).astype(np.int32)
         examples.append(example)
-    stats = {"examples": len(examples), "tokens": tokens, "oov_tokens": oov,
-             "oov_fraction": oov / tokens if tokens else None}
-    return examples, stats
+    return examples, task_tflite.calibration_stats(examples, tokens, oov)
 
 
 def export_run_tflite(run_dir, out, *, quantization="float32", representative_texts=None, batch_size=1,

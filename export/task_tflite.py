@@ -206,6 +206,12 @@ class Seq2SeqStepRunner:
         return [self.detokenize(self.generate_ids(self.source_ids(text), max_length)) for text in texts]
 
 
+def calibration_stats(examples, tokens, oov):
+    """What an int8 calibration read: examples, real tokens, `<oov>` tokens and their share."""
+    return {"examples": len(examples), "tokens": tokens, "oov_tokens": oov,
+            "oov_fraction": oov / tokens if tokens else None}
+
+
 # ----------------------------------------------------------------------------------------------
 # Conversion (TensorFlow imported inside)
 # ----------------------------------------------------------------------------------------------
@@ -256,9 +262,7 @@ def bilm_examples(lookup, texts):
         tokens += real.size
         oov += int(np.sum(real == OOV_ID))
         examples.append({"char_ids": example})
-    stats = {"examples": len(examples), "tokens": tokens, "oov_tokens": oov,
-             "oov_fraction": oov / tokens if tokens else None}
-    return examples, stats
+    return examples, calibration_stats(examples, tokens, oov)
 
 
 def word2vec_examples(texts, vocabulary_tokens, lowercase):
@@ -273,9 +277,7 @@ def word2vec_examples(texts, vocabulary_tokens, lowercase):
         tokens += ids.size
         oov += int(np.sum(ids == OOV_ID))
         examples.append({"token_ids": ids})
-    stats = {"examples": len(examples), "tokens": tokens, "oov_tokens": oov,
-             "oov_fraction": oov / tokens if tokens else None}
-    return examples, stats
+    return examples, calibration_stats(examples, tokens, oov)
 
 
 def _decoder_states(decoder):
@@ -404,7 +406,7 @@ def export_task_tflite(run, model, out, *, quantization="float32", representativ
                                sequence_length=sequence_length, float_ops=float_ops)
     calibrated = quantization == "int8"
     if calibrated and not representative_texts:
-        raise ValueError(f"--quantization int8 needs --representative-file (real texts, one per line)")
+        raise ValueError("--quantization int8 needs --representative-file (real texts, one per line)")
     if family == "word2vec":
         from seqkeras.data.vocabulary import Vocabulary
 
