@@ -87,3 +87,23 @@ def make_strategy(config, num_logical_cpus=2):
     from seqkeras.distribute import make_strategy as _make
 
     return _make(config.distribute, num_logical_cpus=num_logical_cpus)
+
+
+def fit_engine(config, engine, strategy, **fit_options):
+    """`engine.fit(**fit_options)` (a `StrategyTrainer`) as every pipeline runs it: a corrupt
+    checkpoint is a UserError, and the workers of a multi-worker job leave together (the others
+    wait here until the chief has finished, at its exit). Returns the fit's history."""
+    import atexit
+
+    from seqkeras.distribute import CorruptCheckpointError, barrier
+
+    try:
+        history = engine.fit(**fit_options)
+    except CorruptCheckpointError as error:
+        raise common.UserError(str(error)) from None
+    if config.distribute == "multi-worker":
+        if engine.is_chief:
+            atexit.register(barrier, strategy)
+        else:
+            barrier(strategy)
+    return history

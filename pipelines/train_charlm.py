@@ -233,10 +233,9 @@ def fit_under_strategy(config, strategy, run_dir, trainer, documents, steps, sam
     Returns:
         (history with `.history` {metric: [...]} and `.epoch` [...], the StrategyTrainer).
     """
-    import atexit
     import types
 
-    from seqkeras.distribute import CorruptCheckpointError, StrategyTrainer, barrier
+    from seqkeras.distribute import StrategyTrainer
     from seqkeras.models.char_lm import datasets
     from seqkeras.models.char_lm.language_model_trainer import language_model_replica_loss
 
@@ -269,32 +268,22 @@ def fit_under_strategy(config, strategy, run_dir, trainer, documents, steps, sam
         strategy, model, trainer.optimizer, language_model_replica_loss(model, tbptt),
         checkpoint_dir=run_dir / "ckpt" / "steps", checkpoint_every=config.checkpoint_every,
         carry_shapes=[(batch_size // replicas, model.hidden_dim)] * (model.num_states if tbptt else 0),
-        log_dir=run_dir / "tb", derived_metrics={"bpc": lambda nats: nats / math.log(2.0)},
+        log_dir=run_dir / "tb", derived_metrics={"bpc": lambda nats: nats / math.log(2.0)}, monitor="val_loss",
     )
 
     def on_epoch_end(epoch, logs):
         samples.on_epoch_end(epoch)
         common.update_metrics(run_dir, history={**{key: [value] for key, value in logs.items()}, "epoch": [epoch]})
-        if logs.get("val_loss", math.inf) < float(engine.best_val_loss.numpy()):
-            engine.best_val_loss.assign(logs["val_loss"])
+        if engine.improved:
             common.save_model(task, run_dir / "ckpt" / "best.keras")
 
-    try:
-        history = engine.fit(
-            train_fn,
-            epochs=config.epochs, steps_per_epoch=steps,
-            valid_dataset_fn=lambda context: datasets.replica_dataset(valid, context, batch_size),
-            valid_steps=int(valid.cardinality()), on_epoch_end=on_epoch_end, verbose=config.verbose,
-        )
-    except CorruptCheckpointError as error:
-        raise common.UserError(str(error)) from None
+    history = distributed.fit_engine(
+        config, engine, strategy, dataset_fn=train_fn,
+        epochs=config.epochs, steps_per_epoch=steps,
+        valid_dataset_fn=lambda context: datasets.replica_dataset(valid, context, batch_size),
+        valid_steps=int(valid.cardinality()), on_epoch_end=on_epoch_end, verbose=config.verbose,
+    )
     samples.on_train_end()
-    if config.distribute == "multi-worker":
-        # The workers leave together: the others wait (here) until the chief has finished (at exit).
-        if engine.is_chief:
-            atexit.register(barrier, strategy)
-        else:
-            barrier(strategy)
     epochs = history.pop("epoch")
     return types.SimpleNamespace(history=history, epoch=epochs), engine
 

@@ -307,10 +307,7 @@ def fit_under_strategy(config, strategy, run_dir, network, optimizer, task, trai
     Returns:
         (history {metric: [...], "epoch": [...]} of the epochs trained in this call, the StrategyTrainer).
     """
-    import atexit
-
-    from seqkeras.distribute import (CorruptCheckpointError, StrategyTrainer, barrier, masked_token_replica_loss,
-                                     split_global_batches)
+    from seqkeras.distribute import StrategyTrainer, masked_token_replica_loss, split_global_batches
 
     engine = StrategyTrainer(
         strategy, network, optimizer, masked_token_replica_loss(network),
@@ -324,21 +321,13 @@ def fit_under_strategy(config, strategy, run_dir, network, optimizer, task, trai
         if engine.improved:
             common.save_model(task, run_dir / "ckpt" / "best.keras")
 
-    try:
-        history = engine.fit(
-            lambda context: split_global_batches(train_data.repeat(), context),
-            epochs=config.epochs, steps_per_epoch=steps,
-            valid_dataset_fn=lambda context: split_global_batches(validation_data, context), valid_steps=valid_steps,
-            on_epoch_end=on_epoch_end, verbose=config.verbose,
-        )
-    except CorruptCheckpointError as error:
-        raise common.UserError(str(error)) from None
-    if config.distribute == "multi-worker":
-        # The workers leave together: the others wait (here) until the chief has finished (at exit).
-        if engine.is_chief:
-            atexit.register(barrier, strategy)
-        else:
-            barrier(strategy)
+    history = distributed.fit_engine(
+        config, engine, strategy,
+        dataset_fn=lambda context: split_global_batches(train_data.repeat(), context),
+        epochs=config.epochs, steps_per_epoch=steps,
+        valid_dataset_fn=lambda context: split_global_batches(validation_data, context), valid_steps=valid_steps,
+        on_epoch_end=on_epoch_end, verbose=config.verbose,
+    )
     return history, engine
 
 

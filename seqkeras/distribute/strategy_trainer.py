@@ -112,7 +112,6 @@ class StrategyTrainer:
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self._num_sums = 2 + len(self.count_metrics)  # loss sum, real tokens, the counts
         self.epoch_sums = tf.Variable(tf.zeros([self._num_sums], tf.float64), trainable=False, name="epoch_sums")
-        self.best_val_loss = tf.Variable(math.inf, dtype=tf.float64, trainable=False, name="best_val_loss")
         worst = math.inf if mode == "min" else -math.inf
         self.best_monitor = tf.Variable(worst, dtype=tf.float64, trainable=False, name="best_monitor")
         self.best_epoch = tf.Variable(-1, dtype=tf.int64, trainable=False, name="best_epoch")
@@ -127,7 +126,7 @@ class StrategyTrainer:
         ]  # the GLOBAL carried state, replica r's rows at [r * b, (r + 1) * b)
         checkpoint = tf.train.Checkpoint(
             model_variables=list(model.variables), optimizer_variables=list(optimizer.variables),
-            step=self.step, epoch_sums=self.epoch_sums, best_val_loss=self.best_val_loss, carry=self.carry,
+            step=self.step, epoch_sums=self.epoch_sums, carry=self.carry,
             **({"best_monitor": self.best_monitor, "best_epoch": self.best_epoch, "stopped": self.stopped,
                 "best_weights": self.best_weights} if monitor is not None else {}),
         )
