@@ -109,6 +109,12 @@ def export_run_saved_model(run_dir, base_dir, *, name=None, version=None, overwr
     from export import saved_model
 
     run = common.load_run(run_dir)
+    if run.family == "captioner":  # pixels in, captions out: export/captioner.py
+        from export import captioner
+
+        return captioner.export_run_saved_model(run, base_dir, name=name, version=version, overwrite=overwrite,
+                                                warmup_texts=warmup_texts, max_batch_size=max_batch_size,
+                                                max_text_chars=max_text_chars, max_length=max_length)
     if run.family in SAVEDMODEL_ONLY:
         return _export_task_run(run, base_dir, name=name, version=version, overwrite=overwrite,
                                 warmup_texts=warmup_texts, max_batch_size=max_batch_size,
@@ -215,6 +221,12 @@ def export_run_tflite(run_dir, out, *, quantization="float32", representative_te
     from export import tflite
 
     run = common.load_run(run_dir)
+    if run.family == "captioner":  # pixels in, caption ids out, checked against Keras: export/captioner.py
+        from export import captioner
+
+        return captioner.export_run_tflite(run, out, quantization=quantization, representative_texts=representative_texts,
+                                           batch_size=batch_size, sequence_length=sequence_length,
+                                           float_ops=float_ops, overwrite=overwrite)
     if run.family in SAVEDMODEL_ONLY:
         return _export_task_tflite(run, out, quantization=quantization, representative_texts=representative_texts,
                                    batch_size=batch_size, sequence_length=sequence_length, float_ops=float_ops,

@@ -23,6 +23,7 @@ COMMANDS = [
     (("train", "bilm"), "pipelines.train_bilm", "train the ELMo-style character biLM"),
     (("train", "seq2seq"), "pipelines.train_seq2seq", "train a character encoder-decoder on source/target pairs"),
     (("train", "forecast"), "pipelines.train_forecast", "train a forecaster with walk-forward validation"),
+    (("train", "captioner"), "pipelines.train_captioner", "train an image captioner (8x8 digits -> their names)"),
     (("evaluate",), "pipelines.evaluate", "evaluate a trained run on data (table + eval-<data>.json in the run)"),
     (("predict",), "pipelines.predict", "predict with a trained run (raw text, files or CSV in)"),
     (("embed",), "pipelines.embed", "per-token biLM representations of sentences, to .npz"),

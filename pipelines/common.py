@@ -42,6 +42,7 @@ FAMILIES = {
     "bilm": "pipelines.train_bilm",
     "seq2seq": "pipelines.train_seq2seq",
     "forecast": "pipelines.train_forecast",
+    "captioner": "pipelines.train_captioner",
 }
 
 CONFIG_FILE = "config.json"
