@@ -351,11 +351,13 @@ def load_task(run):
 
 def evaluate(run, args):
     """Exact match (greedy) on `--data` (a CSV of pixels + label; default: the run's held-out images)."""
-    task = load_task(run)
+    config = run.train_config()
     if args.data is None:
-        pixels, captions = load_data(run.train_config())["test"]
+        pixels, captions = load_data(config)["test"]
     else:
-        pixels, captions = read_pixel_csv(args.data, "--data", num_pixels=task.label_dim, pixel_max=task.pixel_max)
+        pixels, captions = read_pixel_csv(args.data, "--data", num_pixels=config.num_pixels,
+                                          pixel_max=config.pixel_max)
+    task = load_task(run)
     generated = task.caption(pixels, batch_size=args.batch_size)
     scores = caption_scores(generated, captions)
     print(f"{'images':<10} {'exact match':>12} {'char accuracy':>14} {'char error rate':>16} {'wrong':>7}")
@@ -378,9 +380,10 @@ def predict(run, args):
         raise common.UserError("captioner runs read pixel rows from --csv, not --text/--file")
     if args.csv is None:
         raise common.UserError("give --csv F: rows of pixel values (0..16 for digits), one image per row")
-    task = load_task(run)
-    pixels, _ = read_pixel_csv(args.csv, "--csv", num_pixels=task.label_dim, pixel_max=task.pixel_max,
+    config = run.train_config()
+    pixels, _ = read_pixel_csv(args.csv, "--csv", num_pixels=config.num_pixels, pixel_max=config.pixel_max,
                                labelled=False)
+    task = load_task(run)
     captions = task.caption(pixels, strategy=args.decoding, temperature=args.temperature, seed=args.seed,
                             batch_size=args.batch_size)
     if args.format == "text":
