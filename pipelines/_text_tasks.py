@@ -178,17 +178,10 @@ def batching_summary(config, train_statistics, epoch_seconds):
     }
 
 
-def fit_task(config, run_dir, network, lookup, labels, family, train_data, dev_data, loss, train_statistics,
-             accuracy=None):
-    """Compiles and fits `network`, saves the `TextTask`; returns `(task, fit_summary)`.
-
-    `accuracy`: the "accuracy" metric (default `SparseCategoricalAccuracy`; taggers pass
-    `TokenAccuracy`, which counts real tokens exactly; it is compiled as a weighted metric). With `config.patience` the fit stops
-    early on the validation accuracy and keeps the best epoch's weights.
-    """
+def compile_network(config, network, loss, accuracy=None):
+    """Compiles `network` with the configured optimizer (AdamW with `weight_decay`, else Adam; `clipnorm`),
+    `loss` and an "accuracy" metric (see `fit_task`)."""
     import keras
-
-    from seqkeras.models.common import TextTask
 
     weight_decay = getattr(config, "weight_decay", 0.0)
     if weight_decay:
@@ -202,6 +195,21 @@ def fit_task(config, run_dir, network, lookup, labels, family, train_data, dev_d
         metrics=[] if accuracy else [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         weighted_metrics=[accuracy] if accuracy else None,  # Keras gives sample weights to these only
     )
+
+
+def fit_task(config, run_dir, network, lookup, labels, family, train_data, dev_data, loss, train_statistics,
+             accuracy=None):
+    """Compiles and fits `network`, saves the `TextTask`; returns `(task, fit_summary)`.
+
+    `accuracy`: the "accuracy" metric (default `SparseCategoricalAccuracy`; taggers pass
+    `TokenAccuracy`, which counts real tokens exactly; it is compiled as a weighted metric). With `config.patience` the fit stops
+    early on the validation accuracy and keeps the best epoch's weights.
+    """
+    import keras
+
+    from seqkeras.models.common import TextTask
+
+    compile_network(config, network, loss, accuracy)
     timer = throughput_callback()
     callbacks = common.standard_callbacks(run_dir) + [timer]
     patience = getattr(config, "patience", 0)

@@ -159,26 +159,76 @@ def build_lookup(config, texts, bilm_lookup=None):
     )
 
 
-def build_network(config, lookup, num_classes, embedding_weights=None, contextual_layers=None):
-    """`build_classifier`, or `build_wide_and_deep_classifier` with `wide_buckets`; every field mapped."""
+def build_network(config, lookup, num_classes, embedding_weights=None, contextual_layers=None, name=None):
+    """`build_classifier`, or `build_wide_and_deep_classifier` with `wide_buckets`; every field mapped
+    (`name`: the model's name, default the builder's)."""
     from pipelines.train_tagger import backbone_options
     from seqkeras.models.classifier import build_classifier, build_wide_and_deep_classifier
     from seqkeras.models.common import TextBackbone
 
     backbone = TextBackbone(lookup.vocabulary_size,
                             **backbone_options(config, lookup, embedding_weights, contextual_layers))
+    named = {"name": name} if name else {}
     if not config.wide_buckets:
-        return build_classifier(num_classes=num_classes, pooling=config.pooling, backbone=backbone)
+        return build_classifier(num_classes=num_classes, pooling=config.pooling, backbone=backbone, **named)
     return build_wide_and_deep_classifier(
         num_classes=num_classes, pooling=config.pooling, backbone=backbone, wide_buckets=config.wide_buckets,
         wide_scale=config.wide_scale, wide_char_buckets=config.wide_char_buckets or None,
-        bigram_buckets=config.bigram_buckets or None, head_dropout=config.dropout,
+        bigram_buckets=config.bigram_buckets or None, head_dropout=config.dropout, **named,
     )
+
+
+def prepared_network(config, lookup, num_classes, train_data, embedding_weights=None, contextual_layers=None,
+                     name=None):
+    """`build_network`, with the wide branch's n-gram idf adapted on `train_data` (the training texts)."""
+    network = build_network(config, lookup, num_classes, embedding_weights, contextual_layers, name)
+    if config.wide_buckets:
+        network.get_layer("wide_ngram_logits").adapt(train_data)
+    return network
+
+
+def loss():
+    import keras
+
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
 # ----------------------------------------------------------------------------------------------
 # Train
 # ----------------------------------------------------------------------------------------------
+def train_network(config, texts, label_ids, num_classes, lookup=None, callbacks=(), name=None):
+    """The pipeline's model and training, without a run directory: for cross-validation.
+
+    The same lookup, batches, network, optimizer and loss as `seqkeras train classifier` (no
+    `--embeddings`/`--contextual`, no validation); `config.train`/`config.dev` are not read.
+
+    Args:
+        config: a `TrainConfig`; its `epochs`, `seed`, model and batching fields apply.
+        texts: training texts (split as `config.split` resolves).
+        label_ids: int class of each text, in `[0, num_classes)`.
+        num_classes: output width.
+        lookup: a `TokenLookup` to use (default: `build_lookup(config, texts)`).
+        callbacks: Keras callbacks for `fit` (e.g. held-out probabilities after every epoch).
+        name: the network's name (distinct names let `build_classifier_ensemble` wrap several).
+
+    Returns:
+        `(network, lookup)`; `TextTask(lookup, network)` turns raw texts into logits.
+
+    Example:
+        >>> config = TrainConfig(split="whitespace", epochs=2)   # doctest: +SKIP
+        >>> network, lookup = train_network(config, ["good day", "bad day"], [1, 0], 2)   # doctest: +SKIP
+    """
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    lookup = lookup if lookup is not None else build_lookup(config, texts)
+    train_data, _ = _text_tasks.batches(config, lookup, texts, list(label_ids), train=True)
+    network = prepared_network(config, lookup, num_classes, train_data, name=name)
+    _text_tasks.compile_network(config, network, loss())
+    network.fit(train_data, epochs=config.epochs, callbacks=list(callbacks), verbose=0, shuffle=False)
+    return network, lookup
+
+
 def main(config, resume=False, overwrite=False):
     """Trains, saves and scores on dev; returns a dict (`metrics`, `task`, `datasets`, ...)."""
     # === Everything the user gave, checked before the run dir opens (files parsed: a corrupt one leaves no run) ===
@@ -211,14 +261,11 @@ def main(config, resume=False, overwrite=False):
     if config.embeddings:
         weights, found = _text_tasks.load_embedding_weights(config.embeddings, lookup, config.embedding_dim,
                                                             config.seed)
-    network = build_network(config, lookup, len(names), weights, embedder)
-    if config.wide_buckets:
-        network.get_layer("wide_ngram_logits").adapt(train_data)  # the n-grams' idf, from the training texts
+    network = prepared_network(config, lookup, len(names), train_data, weights, embedder)
 
     # === Training ===
     task, summary, history = _text_tasks.fit_task(
-        config, run_dir, network, lookup, names, "classifier", train_data, dev_data,
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True), statistics,
+        config, run_dir, network, lookup, names, "classifier", train_data, dev_data, loss(), statistics,
     )
     if found is not None:
         summary["embeddings_found"] = found
