@@ -136,6 +136,13 @@ def load_corpus_splits(config):
     return {"train": streams["train"], "valid": valid, "test": test}
 
 
+def count_characters(texts):
+    """Characters of a split: a list of texts, or a streamed `TextStream` (counted in-graph)."""
+    if isinstance(texts, list):
+        return int(sum(len(text) for text in texts))
+    return texts.characters()
+
+
 def build_vocabulary(config, train_texts):
     from seqkeras.data import text_files
     from seqkeras.data.vocabulary import Vocabulary
@@ -361,7 +368,7 @@ def main(config=TrainConfig(), resume=False, overwrite=False, test=True):
     results = {
         "test_bpc": test_bpc,
         "test_xz_bpc": xz_bits_per_character(texts["test"]),
-        **{f"{split}_characters": int(sum(len(text) for text in split_texts)) for split, split_texts in texts.items()},
+        **{f"{split}_characters": count_characters(split_texts) for split, split_texts in texts.items()},
         "steps_per_epoch": steps,
         "vocabulary_size": vocabulary.size,
         "train_seconds": round(train_seconds, 1),

@@ -3,21 +3,27 @@
 Every non-blank line is one document. Files are read in sorted order, one at a time
 (`TextLineDataset` through `interleave` with `cycle_length=1`), so the stream, its split, its
 shards and a vocabulary counted from it are the same on every run and every worker, and memory
-does not grow with the corpus: only a read buffer and the current batch are held.
+does not grow with the corpus: only a read buffer and the current block are held. Blocks are
+bounded in BYTES (`document_blocks`), not in documents: a block of N documents grows with the
+documents' length, and per-character tensors cost ~32 bytes per character (one `tf.string`
+each), so a 1,024-document block of 54k-character articles held 1.8 GB.
 
     files = corpus_files("data/*.txt.gz")
     train = split_lines(line_dataset(files), "train", valid_fraction=0.01, test_fraction=0.01)
-    vocabulary = Vocabulary.build(character_dataset(train), min_count=20)   # one streaming pass
+    vocabulary = Vocabulary.build(character_dataset(train), min_count=20)   # one streaming pass, 1 MiB blocks
     shard = shard_documents(train, num_shards=2, index=worker)              # document i -> i % 2
 """
 
 import glob
 import pathlib
 
+import numpy as np
 import tensorflow as tf
 
 SPLITS = ("train", "valid", "test")
 _BUCKETS = 10_000
+BLOCK_BYTES = 1 << 20  # bytes of text per block (vocabulary pass, streamed training layouts)
+_READ_LINES = 32  # lines read at a time into a block
 
 
 def corpus_files(pattern):
@@ -71,17 +77,71 @@ def shard_documents(lines, num_shards, index):
     return lines.enumerate().filter(lambda i, line: i % num_shards == index).map(lambda i, line: line)
 
 
-def character_dataset(lines, batch_size=1024):
-    """Ragged batches of the lines' characters (invalid UTF-8 -> U+FFFD), for `Vocabulary.build`."""
-    return lines.batch(batch_size).map(
-        lambda batch: tf.strings.unicode_split(batch, "UTF-8", errors="replace"),
+def _pieces(line, max_bytes):
+    """`line` (UTF-8 bytes) cut into pieces of at most `max_bytes`, never before a continuation
+    byte, so no character is split (invalid bytes decode to the same U+FFFD either way)."""
+    start = 0
+    while len(line) - start > max_bytes:
+        stop = start + max_bytes
+        while stop > start + 1 and line[stop] & 0xC0 == 0x80:  # 10xxxxxx: inside a character
+            stop -= 1
+        yield line[start:stop]
+        start = stop
+    yield line[start:]
+
+
+def document_blocks(lines, max_bytes=BLOCK_BYTES, cut=False):
+    """Consecutive lines grouped into blocks of at most `max_bytes` bytes of text.
+
+    Memory stays bounded by the block, whatever the number or the length of the documents: a
+    block never holds more than `max_bytes` bytes, except a single line longer than that, which
+    is a block of its own (`cut=False`, documents kept whole) or is cut into pieces of at most
+    `max_bytes` bytes at character boundaries (`cut=True`, for counting characters).
+
+    Args:
+        lines: `tf.data.Dataset` of scalar strings (see `line_dataset`).
+        max_bytes: int >= 4, bytes of text per block.
+        cut: cut longer lines into pieces.
+
+    Returns:
+        A `tf.data.Dataset` of 1-D string tensors (the lines of one block, in order).
+
+    Example:
+
+    >>> blocks = document_blocks(line_dataset(corpus_files("data/*.txt.gz")), max_bytes=1 << 20)
+    """
+    if isinstance(max_bytes, bool) or int(max_bytes) != max_bytes or max_bytes < 4:
+        raise ValueError(f"`max_bytes` must be an integer >= 4. Received: max_bytes={max_bytes!r}")
+
+    def blocks():
+        block, size = [], 0
+        for batch in lines.batch(_READ_LINES).as_numpy_iterator():
+            for line in batch:
+                for piece in _pieces(line, max_bytes) if cut else (line,):
+                    if block and size + len(piece) > max_bytes:
+                        yield np.array(block, dtype=object)
+                        block, size = [], 0
+                    block.append(piece)
+                    size += len(piece)
+        if block:
+            yield np.array(block, dtype=object)
+
+    return tf.data.Dataset.from_generator(blocks, output_signature=tf.TensorSpec([None], tf.string))
+
+
+def character_dataset(lines, max_bytes=BLOCK_BYTES):
+    """Ragged batches of the lines' characters (invalid UTF-8 -> U+FFFD), for `Vocabulary.build`:
+    one batch per block of at most `max_bytes` bytes (longer lines cut, see `document_blocks`)."""
+    return document_blocks(lines, max_bytes, cut=True).map(
+        lambda block: tf.strings.unicode_split(block, "UTF-8", errors="replace"),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
 
 
-def word_dataset(lines, batch_size=1024):
-    """Ragged batches of the lines' whitespace-separated words, for `Vocabulary.build` (word2vec, biLM)."""
-    return lines.batch(batch_size).map(tf.strings.split, num_parallel_calls=tf.data.AUTOTUNE)
+def word_dataset(lines, max_bytes=BLOCK_BYTES):
+    """Ragged batches of the lines' whitespace-separated words, for `Vocabulary.build` (word2vec,
+    biLM): one batch per block of at most `max_bytes` bytes (a longer line is a block alone)."""
+    return document_blocks(lines, max_bytes).map(tf.strings.split, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def take_texts(lines, max_documents, max_characters=0, total_characters=0):
@@ -130,6 +190,11 @@ class TextStream:
         if self.max_characters:
             lines = lines.map(lambda line: tf.strings.substr(line, 0, self.max_characters, unit="UTF8_CHAR"))
         return lines
+
+    def characters(self):
+        """Characters in the split (one in-graph pass; nothing is held)."""
+        lengths = self.lines().map(lambda line: tf.strings.length(line, unit="UTF8_CHAR", name="characters"))
+        return int(lengths.reduce(tf.constant(0, tf.int64), lambda total, n: total + tf.cast(n, tf.int64)))
 
     def __iter__(self):
         for line in self.lines().as_numpy_iterator():

@@ -60,28 +60,65 @@ def test_streaming_vocabulary_equals_the_in_memory_one(corpus):
     folder, texts = corpus
     stream = text_files.TextStream(text_files.corpus_files(str(folder / "*")), "train", 0.1, 0.1, seed=0)
     train = list(stream)
-    streamed = Vocabulary.build(text_files.character_dataset(stream.lines(), batch_size=7), min_count=2)
+    # 100-byte blocks: every 300-character line is cut into pieces (9 of the 60 hold non-ASCII characters)
+    streamed = Vocabulary.build(text_files.character_dataset(stream.lines(), max_bytes=100), min_count=2)
     in_memory = Vocabulary.build([list(text) for text in train], min_count=2)
     assert streamed.tokens == in_memory.tokens and streamed.counts == in_memory.counts
-    words = Vocabulary.build(text_files.word_dataset(stream.lines()), min_count=1)
+    words = Vocabulary.build(text_files.word_dataset(stream.lines(), max_bytes=700), min_count=1)
     assert words.counts == Vocabulary.build([text.split() for text in train]).counts
 
 
-@pytest.mark.parametrize("mode", ["tbptt", "windows"])
-def test_streamed_batches_hold_every_character_once_per_pass(corpus, mode):
+def test_blocks_are_bounded_in_bytes_whatever_the_documents(corpus):
+    folder, texts = corpus
+    lines = text_files.line_dataset(text_files.corpus_files(str(folder / "*")))
+    expected = [line.encode("utf-8") for line in _lines(lines)]
+    blocks = [list(block) for block in text_files.document_blocks(lines, max_bytes=700).as_numpy_iterator()]
+    assert sum(blocks, []) == expected  # whole documents, in order
+    assert all(sum(map(len, block)) <= 700 for block in blocks) and len(blocks) > len(expected) / 3
+    alone = [list(block) for block in text_files.document_blocks(lines, max_bytes=100).as_numpy_iterator()]
+    assert alone == [[line] for line in expected]  # a document longer than a block is a block alone
+    pieces = [piece for block in text_files.document_blocks(lines, max_bytes=100, cut=True).as_numpy_iterator()
+              for piece in block]
+    assert all(len(piece) <= 100 for piece in pieces) and b"".join(pieces) == b"".join(expected)
+    assert all(piece.decode("utf-8") for piece in pieces)  # cut between characters, never inside one
+    with pytest.raises(ValueError, match="max_bytes=0"):
+        text_files.document_blocks(lines, max_bytes=0)
+
+
+def test_streamed_truncated_bptt_rows_read_whole_documents_in_turn(corpus):
     folder, texts = corpus
     vocabulary = Vocabulary.build([list(text) for text in texts])
     lines = text_files.line_dataset(text_files.corpus_files(str(folder / "*")))
-    batches = list(datasets.streamed_dataset(lines, vocabulary, window=16, rows=4, mode=mode, block_documents=9))
+    batches = list(datasets.streamed_dataset(lines, vocabulary, window=16, rows=4, block_bytes=1_500).as_numpy_iterator())
+    assert batches[0][0]["token_ids"].shape == (4, 16) and batches[0][0]["reset"].all()
+    documents = {row: [] for row in range(4)}  # each row's documents, rebuilt from its windows
+    for features, targets in batches:
+        for row in range(4):
+            ids = features["token_ids"][row][features["padding_mask"][row]]
+            if features["reset"][row] and len(ids):
+                documents[row].append([])
+            if len(ids):
+                assert not features["padding_mask"][row][len(ids):].any()  # padding only at a document's end
+                documents[row][-1].extend(ids.tolist())
+    expected = datasets.encode_documents(_lines(lines), vocabulary)
+    rebuilt = sorted(document for row in documents.values() for document in row)
+    assert rebuilt == sorted(inputs.tolist() for inputs, _ in expected)  # every document once, whole, in one row
+    assert documents[1][0] == expected[1][0].tolist()  # rows take documents in stream order
+    lengths = [sum(-(-len(d) // 16) for d in row) for row in documents.values()]
+    assert max(lengths) - min(lengths) <= -(-max(len(i) for i, _ in expected) // 16)  # rows stay busy
+
+
+def test_streamed_windows_hold_every_character_but_a_partial_batch_per_block(corpus):
+    folder, texts = corpus
+    vocabulary = Vocabulary.build([list(text) for text in texts])
+    lines = text_files.line_dataset(text_files.corpus_files(str(folder / "*")))
+    batches = list(datasets.streamed_dataset(lines, vocabulary, window=16, rows=4, mode="windows", block_bytes=2_000))
     features, targets = batches[0]
-    assert tuple(features["token_ids"].shape) == (4, 16) and ("reset" in features) == (mode == "tbptt")
+    assert tuple(features["token_ids"].shape) == (4, 16) and "reset" not in features
     real = sum(int(np.sum(f["padding_mask"])) for f, _ in batches)
     total = sum(len(text) + 1 for text in texts)  # [BOS] + characters per document
-    if mode == "tbptt":
-        assert real == total  # the layout keeps every position of every block
-        assert all(bool(np.all(f["reset"])) for f, _ in batches[:1])
-    else:
-        assert total - 9 * 4 * 16 < real <= total  # at most a partial batch per block is dropped
+    blocks = len(list(text_files.document_blocks(lines, max_bytes=2_000)))
+    assert total - blocks * 3 * 16 <= real <= total  # at most 3 windows (a partial batch) dropped per block
 
 
 def test_held_out_texts_are_capped_in_documents_and_characters(corpus):

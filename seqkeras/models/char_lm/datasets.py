@@ -33,7 +33,9 @@ def encode_documents(texts, vocabulary, tokenizer=None):
         raise ValueError("At least one document is needed. Received: texts=[]")
     ids = vocabulary.lookup(tokenize_characters(texts, tokenizer))  # ragged (D, None)
     inputs, targets = shift_by_one(ids)  # ragged (D, None + 1) each
-    return [(np.asarray(i, np.int32), np.asarray(t, np.int32)) for i, t in zip(inputs.to_list(), targets.to_list())]
+    splits = inputs.row_splits.numpy()  # inputs and targets have the same row lengths
+    inputs, targets = (np.asarray(part.flat_values, np.int32) for part in (inputs, targets))
+    return [(inputs[a:b].copy(), targets[a:b].copy()) for a, b in zip(splits[:-1], splits[1:])]
 
 
 def _document_windows(inputs, targets, window):
@@ -183,13 +185,21 @@ def split_rows(dataset, first, local, per_replica):
     return dataset.flat_map(split)
 
 
-def streamed_dataset(lines, vocabulary, window, rows, mode="tbptt", block_documents=256, seed=0):
+def streamed_dataset(lines, vocabulary, window, rows, mode="tbptt", block_bytes=1 << 20, seed=0):
     """Training batches from a stream of documents too large for memory (`text_files`).
 
-    Documents are read `block_documents` at a time; each block is laid out like the in-memory
-    layouts (`stream_arrays` for truncated BPTT: every row starts the block with `reset=True`;
-    `window_arrays`, shuffled within the block by a seeded generator, for windows). Memory is
-    bounded by one block, whatever the corpus size.
+    Memory is bounded by `block_bytes` of text (plus, for truncated BPTT, the current document
+    of each row), whatever the size of the corpus or the number of its documents:
+
+    - `"tbptt"`: each of the `rows` rows reads documents one after another, window by window
+      (`reset=True` at the first window of a document); when a row finishes its document it
+      takes the next one of the stream, so rows stay busy and the state carries on inside a
+      document. Documents are read and encoded a block of at most `block_bytes` at a time. Once
+      the stream ends, rows that have finished get empty, fully masked windows until the last
+      document is done, so one pass holds every character once.
+    - `"windows"`: blocks of at most `block_bytes` bytes of documents (`document_blocks`) are
+      cut into windows (`window_arrays`), shuffled within the block by a seeded generator, and
+      batched (a partial batch at the end of a block is dropped).
 
     Args:
         lines: `tf.data.Dataset` of scalar strings, one document each.
@@ -197,39 +207,66 @@ def streamed_dataset(lines, vocabulary, window, rows, mode="tbptt", block_docume
         window: int, time steps per row.
         rows: int, rows per batch.
         mode: `"tbptt"` or `"windows"`.
-        block_documents: documents per block.
+        block_bytes: int, bytes of text read and laid out at a time.
         seed: shuffle seed (windows).
 
     Returns:
         A dataset of `({"token_ids", "padding_mask"[, "reset"]}, targets)` batches of `rows` rows.
     """
+    from seqkeras.data.text_files import document_blocks
+
     _check_positive("rows", rows)
-    tbptt = mode == "tbptt"
+    _check_positive("window", window)
+    blocks = document_blocks(lines, block_bytes)
+
+    def encoded_documents():  # (inputs, targets) pairs, one block in memory at a time
+        for block in blocks.as_numpy_iterator():
+            yield from encode_documents([text.decode("utf-8", errors="replace") for text in block], vocabulary)
+
+    if mode == "tbptt":
+        def batches():
+            documents = encoded_documents()
+            current, position = [None] * rows, [0] * rows  # each row's document and its next window
+            while True:
+                token_ids = np.full((rows, window), PAD_ID, np.int32)  # (R, W)
+                targets = np.full((rows, window), PAD_ID, np.int32)  # (R, W)
+                mask = np.zeros((rows, window), bool)  # (R, W)
+                reset = np.ones(rows, bool)  # (R,)
+                for row in range(rows):
+                    if current[row] is not None and position[row] < len(current[row][0]):
+                        reset[row] = False  # the state carries on inside a document
+                    else:
+                        current[row], position[row] = next(documents, None), 0
+                    if current[row] is None:  # the stream has ended: an empty window
+                        continue
+                    start = position[row]
+                    inputs = current[row][0][start:start + window]
+                    token_ids[row, :len(inputs)] = inputs
+                    targets[row, :len(inputs)] = current[row][1][start:start + window]
+                    mask[row, :len(inputs)] = True
+                    position[row] = start + window
+                if all(document is None for document in current):
+                    return
+                yield {"token_ids": token_ids, "padding_mask": mask, "reset": reset}, targets
+
+        matrix = tf.TensorSpec((rows, window), tf.int32)
+        signature = ({"token_ids": matrix, "padding_mask": tf.TensorSpec((rows, window), tf.bool),
+                      "reset": tf.TensorSpec((rows,), tf.bool)}, matrix)
+        return tf.data.Dataset.from_generator(batches, output_signature=signature)
 
     def layout(block, index):
         texts = [text.decode("utf-8", errors="replace") for text in block.numpy()]
-        documents = encode_documents(texts, vocabulary)
-        if tbptt:
-            arrays = stream_arrays(documents, window, rows)
-            return arrays["token_ids"], arrays["padding_mask"], arrays["reset"], arrays["targets"]
-        inputs, targets, mask = window_arrays(documents, window)
+        inputs, targets, mask = window_arrays(encode_documents(texts, vocabulary), window)
         order = np.random.default_rng([seed, int(index)]).permutation(len(inputs))
         keep = len(order) - len(order) % rows  # whole batches only
         shape = (keep // rows, rows, window)
-        inputs, targets, mask = (array[order[:keep]].reshape(shape) for array in (inputs, targets, mask))
-        return inputs, mask, np.zeros(shape[:2], bool), targets
+        return tuple(array[order[:keep]].reshape(shape) for array in (inputs, mask, targets))
 
-    def batches(index, block):
-        token_ids, mask, reset, targets = tf.py_function(
-            layout, [block, index], Tout=[tf.int32, tf.bool, tf.bool, tf.int32]
-        )
+    def window_batches(index, block):
+        token_ids, mask, targets = tf.py_function(layout, [block, index], Tout=[tf.int32, tf.bool, tf.int32])
         token_ids.set_shape([None, rows, window])
         mask.set_shape([None, rows, window])
-        reset.set_shape([None, rows])
         targets.set_shape([None, rows, window])
-        features = {"token_ids": token_ids, "padding_mask": mask}
-        if tbptt:
-            features["reset"] = reset
-        return tf.data.Dataset.from_tensor_slices((features, targets))
+        return tf.data.Dataset.from_tensor_slices(({"token_ids": token_ids, "padding_mask": mask}, targets))
 
-    return lines.batch(block_documents).enumerate().flat_map(batches)
+    return blocks.enumerate().flat_map(window_batches)
