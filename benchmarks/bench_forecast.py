@@ -13,6 +13,7 @@ harness; every method sees the same folds. seqkeras figures are means over seeds
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 
@@ -36,7 +37,7 @@ SETTINGS = {
     "macrodata": dict(series="macrodata", horizon=8, window=12, folds=10, step=3, refit_every=2),
 }
 BASELINE_NAMES = {"persistence": "persistence", "seasonal_naive": "seasonal_naive", "mean": "training_mean",
-                  "autoreg": "autoreg", "arima": "arima"}
+                  "autoreg": "autoreg", "arima": "arima", "direct_linear": "direct_linear"}
 KEYS = ("mase", "rmse", "mae", "smape")
 
 
@@ -90,21 +91,21 @@ def run_backbone(name, backbone, seeds, quick):
     return tables, seconds, forecasts, coverage
 
 
-def run_dataset(name, seeds, quick, pool=None):
+def run_dataset(name, seeds, quick, pool=None, backbones=BACKBONES):
     """Starts the dataset's jobs (in `pool` when given); returns a function that waits and summarises them."""
     settings, config, splitter = dataset_config(name, quick)
     values, targets, covariates = forecast_series.load_values(config)
     print(name, config, flush=True)
     submit = (lambda fn, *args: pool.submit(fn, *args)) if pool else (lambda fn, *args: _Done(fn(*args)))
     base_job = submit(run_baselines, name, quick)
-    jobs = {backbone: submit(run_backbone, name, backbone, seeds, quick) for backbone in BACKBONES}
+    jobs = {backbone: submit(run_backbone, name, backbone, seeds, quick) for backbone in backbones}
     return lambda: summarise(settings, config, values, targets, covariates, seeds, base_job, jobs)
 
 
 def summarise(settings, config, values, targets, covariates, seeds, base_job, jobs):
     base, baseline_seconds = base_job.result()
     methods = {}
-    for backbone in BACKBONES:
+    for backbone in jobs:
         tables, seconds, forecasts, coverage = jobs[backbone].result()
         methods[f"seqkeras_{backbone}"] = summary(tables, np.mean(seconds))
         if coverage:
@@ -129,7 +130,7 @@ def summarise(settings, config, values, targets, covariates, seeds, base_job, jo
         "seasonal_period": forecast_series.PERIODS[config.series], "fold_test_ranges": [f["test"] for f in base["folds"]],
         "model_options": {key: value for key, value in settings.items() if key not in (
             "series", "horizon", "window", "folds", "step", "refit_every")},
-        "baseline_orders": base["orders"], "best_backbone": best, "best_ensemble": best_ensemble, "methods": methods,
+        "backbones_run": list(jobs), "baseline_orders": base["orders"], "best_backbone": best, "best_ensemble": best_ensemble, "methods": methods,
     }
 
 
@@ -145,15 +146,23 @@ class _Done:
 
 # Candidates compared by `--select`, on each dataset's values BEFORE the benchmark's first test
 # value only (5 walk-forward folds inside that part): the test folds never choose the defaults.
+# Readings of earlier candidates stay in the selection JSON (`--candidates` adds or replaces named ones).
+# The first ones predate `direct_linear` (the network learned the linear part by SGD): they set it off.
+OLD = dict(direct_linear=False)
 CANDIDATES = {
     "sunspots": {
-        "tcn": dict(backbone="tcn"),
-        "tcn_window24": dict(backbone="tcn", window=24),
+        "tcn": dict(backbone="tcn", linear_skip=True, ar_order=0, weight_decay=0.0, **OLD),
+        "tcn_window24": dict(backbone="tcn", window=24, linear_skip=True, ar_order=0, weight_decay=0.0, **OLD),
+        "tcn_ar12_wd": dict(backbone="tcn", ar_order=12, **OLD),
+        "tcn_direct_linear": dict(backbone="tcn"),
     },
     "macrodata": {
-        "tcn_nocov_wd": dict(backbone="tcn", covariates=("none",), weight_decay=0.1),
-        "tcn_noskip_ar4_wd": dict(backbone="tcn", linear_skip=False, ar_order=4, weight_decay=0.1),
-        "lstm_noskip_ar4_wd": dict(backbone="lstm", linear_skip=False, ar_order=4, weight_decay=0.1),
+        "tcn_nocov_wd": dict(backbone="tcn", covariates=("none",), linear_skip=True, ar_order=0, **OLD),
+        "tcn_noskip_ar4_wd": dict(backbone="tcn", ar_order=4, **OLD),
+        "lstm_noskip_ar4_wd": dict(backbone="lstm", ar_order=4, **OLD),
+        "tcn_noskip_ar12_wd": dict(backbone="tcn", ar_order=12, **OLD),
+        "tcn_direct_linear": dict(backbone="tcn"),
+        "attention_direct_linear": dict(backbone="attention"),
     },
 }
 SELECTION_SEEDS = (0, 1000, 2000)  # the members of a 3-network ensemble: single and averaged figures at once
@@ -161,7 +170,9 @@ SELECTION_SEEDS = (0, 1000, 2000)  # the members of a 3-network ensemble: single
 
 def select(name, candidates=None):
     """Walk-forward on the part before the benchmark's first test value: each candidate's mean MASE over
-    `SELECTION_SEEDS` and the MASE of their averaged forecast (what `--ensemble 3` ships)."""
+    `SELECTION_SEEDS` and the MASE of their averaged forecast (what `--ensemble 3` ships), with the
+    baselines' MASE on the same folds and, with `direct_linear`, how often the epoch choice kept
+    the linear model (0 epochs)."""
     from seqkeras.models.forecaster.metrics import forecast_metrics
 
     settings = dict(SETTINGS[name])
@@ -172,26 +183,29 @@ def select(name, candidates=None):
     folds = 5
     splitter = WalkForwardSplit.anchored(first_test, folds, config.horizon, step=config.step, refit_every=2)
     period = forecast_series.PERIODS[name]
-    base = walk_forward(values[:first_test], 1, splitter, config.window, config.horizon, None, ("autoreg",), period)
+    base = walk_forward(values[:first_test], 1, splitter, config.window, config.horizon, None,
+                        ("mean", "autoreg", "arima", "direct_linear"), period)
     result = {"selection_length": first_test, "folds": folds, "autoreg_mase": base["metrics"]["autoreg"]["mase"],
-              "candidates": {}}
-    print(name, "autoreg", round(result["autoreg_mase"], 3), flush=True)
+              "baselines_mase": {key: base["metrics"][key]["mase"] for key in base["metrics"]}, "candidates": {}}
+    print(name, "baselines", {k: round(v, 3) for k, v in result["baselines_mase"].items()}, flush=True)
     for label, options in (candidates or CANDIDATES[name]).items():
         run_config = dataclasses.replace(config, **options)
         part, _, _ = forecast_series.load_values(run_config)
         part = part[:first_test]
-        singles, forecasts, start = [], [], time.perf_counter()
+        singles, forecasts, epochs, start = [], [], [], time.perf_counter()
         for seed in SELECTION_SEEDS:
-            seeded = dataclasses.replace(run_config, seed=seed)
+            seeded = dataclasses.replace(run_config, seed=seed, ensemble=1)
             out = walk_forward(part, 1, splitter, run_config.window, config.horizon,
                                lambda train, fold, c=seeded: fit_model(c, train, 1), (), period)
             singles.append(out["metrics"]["model"]["mase"])
             forecasts.append(out["forecasts"]["model"])
+            epochs.extend(e for info in out["fit_info"] if info for e in info["epochs"])
         averaged = forecast_metrics(out["actual"], np.mean(forecasts, axis=0), out["scales"])["mase"]
         result["candidates"][label] = {"options": {k: list(v) if isinstance(v, tuple) else v
                                                    for k, v in options.items()},
                                        "mase_single": float(np.mean(singles)), "mase_single_seeds": singles,
-                                       "mase_ensemble3": float(averaged), "seconds": time.perf_counter() - start}
+                                       "mase_ensemble3": float(averaged), "chosen_epochs": epochs,
+                                       "seconds": time.perf_counter() - start}
         print(name, label, f"single {np.mean(singles):.3f} {np.round(singles, 3).tolist()} ensemble {averaged:.3f} "
               f"({time.perf_counter() - start:.0f} s)", flush=True)
     return result
@@ -208,11 +222,30 @@ def main():
     parser.add_argument("--select", choices=sorted(SETTINGS), default=None,
                         help="compare the candidate settings on the data before the test folds -> "
                              "benchmarks/results/forecast_selection_<dataset>.json")
+    parser.add_argument("--candidates", nargs="+", default=None,
+                        help="with --select: run only these candidates (earlier readings in the JSON are kept)")
+    parser.add_argument("--datasets", nargs="+", choices=sorted(SETTINGS), default=sorted(SETTINGS),
+                        help="datasets to run (default: all; the JSON records which ran)")
+    parser.add_argument("--backbones", nargs="+", choices=BACKBONES, default=list(BACKBONES),
+                        help="backbones to run (default: all; the JSON records which ran)")
     args = parser.parse_args()
     if args.select:
+        path = benchlib.results_path(f"forecast_selection_{args.select}", out=args.out)
+        chosen = CANDIDATES[args.select]
+        if args.candidates:
+            unknown = sorted(set(args.candidates) - set(chosen))
+            if unknown:
+                parser.error(f"--candidates: unknown {unknown}; known: {sorted(chosen)}")
+            chosen = {label: chosen[label] for label in args.candidates}
         result = {"benchmark": "forecast_selection", "device": benchlib.device_description(),
-                  "dataset": args.select, **select(args.select)}
-        benchlib.write_results(result, benchlib.results_path(f"forecast_selection_{args.select}", out=args.out))
+                  "dataset": args.select, **select(args.select, chosen)}
+        earlier = json.loads(path.read_text()) if path.is_file() else {}
+        kept = {k: v for k, v in earlier.get("candidates", {}).items() if k not in result["candidates"]}
+        result["candidates"] = kept | result["candidates"]
+        for key in ("chosen", "note", "chosen_before_direct_linear"):
+            if key in earlier:
+                result.setdefault("earlier_" + key if key != "chosen_before_direct_linear" else key, earlier[key])
+        benchlib.write_results(result, path)
         return
     seeds = [1000 * i for i in range(1 if args.quick else args.seeds)]  # the members of `--ensemble N`
     start = time.perf_counter()
@@ -221,31 +254,38 @@ def main():
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            pending = {name: run_dataset(name, seeds, args.quick, pool) for name in SETTINGS}
+            pending = {name: run_dataset(name, seeds, args.quick, pool, args.backbones) for name in args.datasets}
             datasets = {name: collect() for name, collect in pending.items()}
     else:
-        datasets = {name: run_dataset(name, seeds, args.quick)() for name in SETTINGS}
+        datasets = {name: run_dataset(name, seeds, args.quick, None, args.backbones)() for name in args.datasets}
     goals = {}
     for kind, key in (("single", "best_backbone"), ("ensemble", "best_ensemble")):
-        spots, macro = datasets["sunspots"], datasets["macrodata"]
-        if spots[key] is None:
-            continue
-        best_spots = spots["methods"][spots[key]]["mase"]
-        best_macro = macro["methods"][macro[key]]["mase"]
-        goals[kind] = {
-            "sunspots_best_backbone_mase_le_0.95_autoreg": bool(best_spots <= 0.95 * spots["methods"]["autoreg"]["mase"]),
-            "sunspots_best_backbone_mase_below_arima": bool(best_spots < spots["methods"]["arima"]["mase"]),
-            "macrodata_best_backbone_below_persistence": bool(best_macro < macro["methods"]["persistence"]["mase"]),
-            "macrodata_best_backbone_below_autoreg": bool(best_macro < macro["methods"]["autoreg"]["mase"]),
-        }
+        goals[kind] = {}
+        spots, macro = datasets.get("sunspots"), datasets.get("macrodata")
+        if spots and spots[key] is not None:
+            best_spots = spots["methods"][spots[key]]["mase"]
+            goals[kind].update({
+                "sunspots_best_backbone_mase_le_0.95_autoreg": bool(
+                    best_spots <= 0.95 * spots["methods"]["autoreg"]["mase"]),
+                "sunspots_best_backbone_mase_below_arima": bool(best_spots < spots["methods"]["arima"]["mase"])})
+        if macro and macro[key] is not None:
+            best_macro = macro["methods"][macro[key]]["mase"]
+            goals[kind].update({
+                "macrodata_best_backbone_below_persistence": bool(
+                    best_macro < macro["methods"]["persistence"]["mase"]),
+                "macrodata_best_backbone_below_autoreg": bool(best_macro < macro["methods"]["autoreg"]["mase"])})
+    out_path = benchlib.results_path("forecast", quick=args.quick, out=args.out)
+    previous = json.loads(out_path.read_text()) if out_path.is_file() and not args.quick else {}
     defaults = TrainConfig()
     result = {
         "benchmark": "forecast", "device": benchlib.device_description(), "quick": args.quick,
         "model_settings": {key: getattr(defaults, key) for key in (
-            "hidden_dim", "num_layers", "dropout", "kernel_size", "num_heads", "linear_skip", "ar_order", "ensemble",
+            "hidden_dim", "num_layers", "dropout", "kernel_size", "num_heads", "linear_skip", "direct_linear",
+            "ar_order", "ensemble",
             "quantiles", "calibrate", "epochs", "validation_fraction", "refit_full", "batch_size", "learning_rate",
             "weight_decay", "loss")},
-        "seeds": seeds, "datasets": datasets, "goals": goals,
+        "seeds": seeds, "datasets_run": list(args.datasets), "backbones_run": list(args.backbones),
+        "datasets": datasets, "goals": goals,
         "wall_seconds": time.perf_counter() - start,
         "note": "MASE is scaled by each fold's in-sample one-step naive MAE; *_fold_std is the spread over folds, "
                 "*_seed_std over seeds. seqkeras_<backbone> rows are single networks (mean over the seeds); "
@@ -256,7 +296,12 @@ def main():
                 "model_options: chosen by --select on the data before the first test fold. "
                 "Measured on a shared 2-core CPU while other jobs ran.",
     }
-    benchlib.write_results(result, benchlib.results_path("forecast", quick=args.quick, out=args.out))
+    if previous:  # the previous run's figures, for before/after (its own settings and goals alongside)
+        result["previous_run"] = {
+            "model_settings": previous.get("model_settings"), "goals": previous.get("goals"),
+            "mase_by_method": {name: {m: v["mase"] for m, v in data["methods"].items()}
+                               for name, data in previous.get("datasets", {}).items()}}
+    benchlib.write_results(result, out_path)
     for name, data in datasets.items():
         print(name, {m: round(v["mase"], 3) for m, v in sorted(data["methods"].items(), key=lambda i: i[1]["mase"])})
     print(goals)

@@ -57,8 +57,12 @@ class TrainConfig:
     kernel_size: int = common.field(3, 'TCN taps per convolution', minimum=1)
     num_heads: int = common.field(2, 'attention heads', minimum=1)
     linear_skip: bool = common.field(False, 'add a linear map of the whole window (every column) to the output')
-    ar_order: int = common.field(12, "add a linear autoregression on the targets' last N values (at most --window) "
-                                     "to the output (LSTNet-style highway; 0: none)", minimum=0)
+    direct_linear: bool = common.field(True, 'fit a direct linear (ridge) model of the window in closed form, its '
+                                             'order, columns and penalty chosen on the training windows; the '
+                                             'network learns only its residual and keeps it where validation does')
+    ar_order: int = common.field(0, "add a linear autoregression on the targets' last N values (at most --window) "
+                                    "to the output, trained with the network (LSTNet-style highway; 0: none)",
+                                 minimum=0)
     ensemble: int = common.field(3, 'average the forecasts of this many networks fitted from different seeds',
                                  minimum=1)
     quantiles: tuple = common.field((0.1, 0.9), 'quantile levels of the interval head (empty: none)')
@@ -100,14 +104,19 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
     The procedure (the same for every walk-forward fold and for the final model.keras):
     1. statistics and windows from `train_values`; the latest `validation_fraction` of the windows
        are held out (the `horizon - 1` windows before them, whose targets overlap them, are dropped);
-    2. each of the `ensemble` networks trains with early stopping on the held-out windows, which
-       chooses its epoch count;
+    2. with `direct_linear`, the closed-form linear model is fitted on the windows before the held-out
+       ones (its order, columns and ridge penalty chosen by an inner time split of those windows, see
+       `seqkeras.models.forecaster.direct_linear`) and frozen in the model; each of the `ensemble`
+       networks (heads starting at zero: the forecast starts as the linear one) trains with early
+       stopping on the held-out windows, which chooses its epoch count (0 keeps the linear model);
     3. the quantile offsets are calibrated on the held-out windows (split conformal, `calibrate`);
     4. with `refit_full`, each network is rebuilt from its seed and trained on ALL windows for its
-       chosen epoch count; the saved model averages the networks and carries the offsets.
+       chosen epoch count (the linear model refitted on all windows first, its setting chosen
+       again); the saved model averages the networks and carries the offsets.
 
     `info`: {"epochs": chosen epoch count per network, "windows": training windows,
-    "held_out": held-out windows, "calibration_offsets": mean offset per quantile level}.
+    "held_out": held-out windows, "calibration_offsets": mean offset per quantile level,
+    "direct_linear": the chosen linear setting(s) {"order", "features", "penalty"}}.
     """
     import keras
     import numpy as np
@@ -115,7 +124,8 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
     from seqkeras.data.windows import fit_standardization, series_window_arrays
     from seqkeras.models.forecaster import (PinballLoss, average_forecasters, build_forecaster, calibration_layer,
                                             conformal_offsets)
-    from seqkeras.models.forecaster.forecaster import standardized_targets
+    from seqkeras.models.forecaster.direct_linear import fit_direct_linear, predict_direct_linear
+    from seqkeras.models.forecaster.forecaster import set_direct_linear, standardized_targets
     from seqkeras.models.forecaster.trainer import best_epoch, fit_core
 
     check_every = 5
@@ -128,22 +138,35 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
         losses["quantiles"], labels["quantiles"] = PinballLoss(config.quantiles), y[:, :, None, :]
     held_out = int(round(len(x) * config.validation_fraction))
     single = config.ensemble == 1
+    purge = config.horizon - 1
 
-    def build(member):
+    def linear_fit(end):
+        """The closed-form linear part on windows [0, end), with its band offsets (residual quantiles)."""
+        fit = fit_direct_linear(x[:end], y[:end], validation_fraction=max(config.validation_fraction, 0.15),
+                                purge=purge)
+        residuals = y[:end] - predict_direct_linear(fit, x[:end])  # (n, H, T)
+        levels = np.quantile(residuals, config.quantiles, axis=0) if config.quantiles else None  # (Q, H, T)
+        return fit, None if levels is None else levels.transpose(1, 0, 2)
+
+    def build(member, linear=None):
         seed = config.seed + 1000 * member
         keras.utils.set_random_seed(seed)
-        return build_forecaster(
+        model, core = build_forecaster(
             config.window, config.horizon, stats.mean, stats.std, num_targets=num_targets, backbone=config.backbone,
             hidden_dim=config.hidden_dim, num_layers=config.num_layers, dropout=config.dropout,
             kernel_size=config.kernel_size, num_heads=config.num_heads, quantiles=config.quantiles,
-            linear_skip=config.linear_skip, ar_order=min(config.ar_order, config.window), calibrate=single, seed=seed,
+            linear_skip=config.linear_skip, ar_order=min(config.ar_order, config.window),
+            direct_linear=config.direct_linear, calibrate=single, seed=seed,
             name=None if single else f"member_{member}")
+        if linear is not None:
+            set_direct_linear(core, *linear)
+        return model, core
 
     def train(core, epochs, validation_fraction, log_dir):
         history, val_history = fit_core(core, x, labels, losses, epochs, config.batch_size, config.learning_rate,
                                         validation_fraction=validation_fraction, patience=config.patience,
                                         check_every=check_every, weight_decay=config.weight_decay,
-                                        purge=config.horizon - 1)
+                                        purge=purge, check_initial=config.direct_linear)
         if not np.all(np.isfinite(history)):
             epoch = int(np.argmin(np.isfinite(history)))
             raise common.UserError(f"training diverged: loss={history[epoch]} at epoch {epoch + 1}; "
@@ -165,12 +188,17 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
 
     combine = (lambda models, calibrate: models[0]) if single else average_forecasters
     info = {"epochs": [], "windows": int(len(x)), "held_out": held_out}
+    linear = None
+    if config.direct_linear:  # fitted before the held-out windows (and the purge), like the networks
+        linear = linear_fit(len(x) - held_out - purge if held_out else len(x))
+        info["direct_linear"] = {key: linear[0][key] for key in ("order", "features", "penalty")}
     models = []
     for member in range(config.ensemble):
-        model, core = build(member)
+        model, core = build(member, linear)
         history, val_history = train(core, config.epochs, config.validation_fraction if held_out else 0.0,
                                      log_dir("choose_epochs" if held_out else "fit", member))
-        epochs = best_epoch(val_history, check_every, len(history)) if len(val_history) else len(history)
+        epochs = (best_epoch(val_history, check_every, len(history), initial=config.direct_linear)
+                  if len(val_history) else len(history))
         info["epochs"].append(int(epochs))
         models.append(model)
     offsets = None
@@ -182,8 +210,11 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
         info["calibration_offsets"] = {f"{q:g}": float(offsets[:, i].mean()) for i, q in enumerate(config.quantiles)}
     if config.refit_full and held_out:
         models = []
+        if config.direct_linear:
+            linear = linear_fit(len(x))
+            info["direct_linear_refit"] = {key: linear[0][key] for key in ("order", "features", "penalty")}
         for member, epochs in enumerate(info["epochs"]):
-            model, core = build(member)
+            model, core = build(member, linear)
             train(core, epochs, 0.0, log_dir("refit_all", member))
             models.append(model)
     model = combine(models, True)

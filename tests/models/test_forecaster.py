@@ -186,3 +186,100 @@ def test_conformal_offsets_reach_their_levels_and_live_in_the_model(tmp_path):
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     assert isinstance(calibration_layer(loaded), QuantileCalibration)
     np.testing.assert_allclose(loaded(window)["quantiles"].numpy(), before + offsets[None, :, :, 0], rtol=1e-6)
+
+
+def _macro_windows(window=6, horizon=3):
+    """Standardized windows of quarterly real GDP growth (target) and inflation (covariate), 1959-2009."""
+    values, columns = corpora.macrodata()
+    growth = 100 * np.diff(np.log(values[:, columns.index("realgdp")]))
+    series = np.column_stack([growth, values[1:, columns.index("infl")]])
+    stats = fit_standardization(series)
+    x, y = series_window_arrays((series - stats.mean) / stats.std, window, horizon, [0])
+    return x, y, series, stats
+
+
+def test_direct_linear_chooses_on_the_latest_windows_and_refits_least_squares_on_all():
+    from seqkeras.models.forecaster.direct_linear import candidate_settings, fit_direct_linear, predict_direct_linear
+
+    x, y, _, _ = _macro_windows()  # (194, 6, 2), (194, 3, 1)
+    fit = fit_direct_linear(x, y, validation_fraction=0.2, purge=2, penalties=(0.0, 1.0))
+    held, fit_end = round(len(x) * 0.2), len(x) - round(len(x) * 0.2) - 2
+    assert len(fit["scores"]) == len(candidate_settings(6, 2, 1, penalties=(0.0, 1.0))) == 4 * 2 * 2  # orders 1, 2, 4, 6
+    # each score: least squares on the windows before the purge, MAE on the held-out ones
+    order, used = 2, 2
+    design = np.column_stack([np.ones(fit_end), x[:fit_end, -order:, :used].reshape(fit_end, -1)])
+    beta = np.linalg.lstsq(design, y[:fit_end, :, 0], rcond=None)[0]
+    held_design = np.column_stack([np.ones(held), x[-held:, -order:, :used].reshape(held, -1)])
+    assert fit["scores"]["2/2/0"] == pytest.approx(np.mean(np.abs(held_design @ beta - y[-held:, :, 0])), rel=1e-6)
+    assert f"{fit['order']}/{fit['features']}/{fit['penalty']:g}" == min(fit["scores"], key=fit["scores"].get)
+    # the chosen setting refitted on every window; the kernel is zero outside its lags and columns
+    fixed = fit_direct_linear(x, y, setting=(2, 1, 0.0))
+    design = np.column_stack([np.ones(len(x)), x[:, -2:, 0]])
+    beta = np.linalg.lstsq(design, y[:, :, 0], rcond=None)[0]
+    np.testing.assert_allclose(predict_direct_linear(fixed, x)[:, :, 0], design @ beta, atol=1e-8)
+    kernel = fixed["kernel"].reshape(6, 2, 3)
+    assert not kernel[:4].any() and not kernel[:, 1].any() and kernel[4:, 0].all()
+    # a ridge penalty shrinks the coefficients
+    ridge = fit_direct_linear(x, y, setting=(2, 1, 10.0))
+    assert np.abs(ridge["kernel"]).sum() < np.abs(fixed["kernel"]).sum()
+
+
+def test_untrained_forecaster_with_direct_linear_is_the_linear_model(tmp_path):
+    from seqkeras.models.forecaster.direct_linear import fit_direct_linear, predict_direct_linear
+    from seqkeras.models.forecaster.forecaster import set_direct_linear
+
+    x, y, series, stats = _macro_windows()
+    fit = fit_direct_linear(x, y, purge=2)
+    model, core = build_forecaster(6, 3, stats.mean, stats.std, backbone="tcn", hidden_dim=4, linear_skip=False,
+                                   direct_linear=True, quantiles=(0.1, 0.9), seed=0)
+    residual_quantiles = np.quantile(y - predict_direct_linear(fit, x), [0.1, 0.9], axis=0).transpose(1, 0, 2)
+    set_direct_linear(core, fit, residual_quantiles)
+    assert not any("direct_linear" in v.path for v in core.trainable_variables)
+    assert core.get_layer("direct_linear").trainable is False
+    windows = series[None, -6:].astype("float32")
+    expected = predict_direct_linear(fit, (windows - stats.mean) / stats.std)[0, :, 0] * stats.std[0] + stats.mean[0]
+    out = model(windows)
+    np.testing.assert_allclose(out["forecast"][0], expected, rtol=1e-4, atol=1e-4)
+    # the band starts at the linear forecast plus the residual quantiles of the training windows
+    np.testing.assert_allclose(out["quantiles"][0], expected[:, None] + residual_quantiles[:, :, 0] * stats.std[0],
+                               rtol=1e-4, atol=1e-4)
+    model.save(tmp_path / "m.keras")
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "m.keras")(windows)["forecast"], out["forecast"],
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="does not match"):
+        set_direct_linear(core, fit_direct_linear(x[:, 1:], y, purge=2))
+
+
+def test_early_stopping_can_keep_the_untrained_core():
+    """With `check_initial`, a core whose training only makes the held-out loss worse stays as it started."""
+    from seqkeras.models.forecaster.direct_linear import fit_direct_linear
+    from seqkeras.models.forecaster.forecaster import set_direct_linear
+    from seqkeras.models.forecaster.trainer import best_epoch
+
+    x, y, _, stats = _macro_windows()
+    _, core = build_forecaster(6, 3, stats.mean, stats.std, backbone="tcn", hidden_dim=4, linear_skip=False,
+                               direct_linear=True, seed=0)
+    set_direct_linear(core, fit_direct_linear(x, y, purge=2))
+    start = core.get_weights()
+    history, val_history = fit_core(core, x.astype("float32"), {"forecast": y.astype("float32")},
+                                    {"forecast": "mae"}, epochs=20, learning_rate=5.0, clipnorm=0.0,
+                                    validation_fraction=0.2, patience=10, check_every=5, purge=2, check_initial=True)
+    assert len(val_history) == 1 + len(history) // 5 and np.argmin(val_history) == 0
+    assert best_epoch(val_history, 5, len(history), initial=True) == 0
+    for got, want in zip(core.get_weights(), start):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_direct_linear_baseline_forecasts_from_the_history():
+    from seqkeras.models.forecaster.direct_linear import fit_direct_linear
+
+    train, history, horizon = SPOTS[:120], SPOTS[:123], 4
+    forecast = baselines.direct_linear(train, history, horizon)
+    setting = baselines.direct_linear.last_setting
+    mean, std = train.mean(), train.std()
+    x, y = series_window_arrays((train - mean) / std, 12, horizon)  # window = min(12, 120 // 4)
+    fit = fit_direct_linear(x, y, validation_fraction=0.15, purge=horizon - 1)
+    assert setting == {"order": fit["order"], "penalty": fit["penalty"]}
+    recent = (history[-fit["order"]:] - mean) / std
+    coefficients = fit["kernel"].reshape(12, horizon)[-fit["order"]:]
+    np.testing.assert_allclose(forecast, (recent @ coefficients + fit["bias"]) * std + mean, rtol=1e-8)

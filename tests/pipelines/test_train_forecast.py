@@ -37,15 +37,18 @@ def test_train_evaluate_predict_through_the_cli(tmp_path):
     assert {"config.json", "metrics.json", "model.keras", "folds.png", "forecasts.png", "error_by_horizon.png",
             "forecasts.npz", "tb"} <= {p.name for p in run.iterdir()}
     metrics = json.loads((run / "metrics.json").read_text())
-    assert set(metrics["methods"]) == {"seqkeras_tcn", "persistence", "seasonal_naive", "mean", "autoreg", "arima"}
+    assert set(metrics["methods"]) == {"seqkeras_tcn", "persistence", "seasonal_naive", "mean", "autoreg", "arima",
+                                       "direct_linear"}
     assert metrics["folds"][-1]["test"] == [306, 309]  # the last fold ends at the last year
     for table in metrics["methods"].values():
         assert len(table["per_fold"]["mase"]) == 2 and len(table["per_horizon"]["mase"]) == 3
     assert any(p.name == "folds" for p in (run / "tb").iterdir())
-    # the saved model was refit on every window for the epoch count chosen on the held-out ones
-    assert metrics["final_fit"]["refit_full"] and metrics["final_fit"]["epochs"] == [2]
+    # the saved model was refit on every window for the epoch count chosen on the held-out ones (0: the
+    # untrained network, i.e. the closed-form direct linear part alone, scored best)
+    assert metrics["final_fit"]["refit_full"] and metrics["final_fit"]["epochs"] in ([0], [2])
     assert metrics["final_fit"]["windows"] == 309 - 8 - 3 + 1
-    assert [fit["epochs"] for fit in metrics["fold_fits"]] == [[2], [2]]
+    assert set(metrics["final_fit"]["direct_linear_refit"]) == {"order", "features", "penalty"}
+    assert all(fit["epochs"] in ([0], [2]) for fit in metrics["fold_fits"])
     # the coverage in metrics.json is the share of actual values inside the stored bands
     saved = np.load(run / "forecasts.npz")
     for kind, key in (("calibrated", "quantiles"), ("uncalibrated", "quantiles_raw")):
@@ -174,7 +177,7 @@ def test_the_saved_model_is_refit_on_all_windows_for_the_chosen_epochs():
 
     train = corpora.sunspots()[:70, None]
     config = TrainConfig(window=6, horizon=2, hidden_dim=4, epochs=40, patience=10, quantiles=(), learning_rate=0.01,
-                         ensemble=1, ar_order=3, weight_decay=0.0)
+                         ensemble=1, ar_order=3, weight_decay=0.0, direct_linear=False)
     model, info = fit_model(config, train, 1)
     windows = len(train) - 6 - 2 + 1
     assert info["windows"] == windows and info["held_out"] == round(windows * 0.15)
@@ -192,3 +195,26 @@ def test_the_saved_model_is_refit_on_all_windows_for_the_chosen_epochs():
     for got, want in zip(model.get_weights(), expected.get_weights()):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
+
+
+def test_direct_linear_part_is_fitted_before_the_held_out_windows_then_on_all():
+    """The frozen linear part: chosen and fitted on the windows before the held-out ones (and the purge) while
+    the epoch count is chosen, then chosen again and refitted on every window for the saved model."""
+    from seqkeras.data.windows import fit_standardization, series_window_arrays
+    from seqkeras.models.forecaster.direct_linear import fit_direct_linear, predict_direct_linear
+
+    config = TrainConfig(series="macrodata", covariates=("infl",), window=6, horizon=3, hidden_dim=4, epochs=10,
+                         ensemble=1, quantiles=(), linear_skip=False)
+    values = forecast_series.load_values(config)[0][:120]
+    model, info = fit_model(config, values, 1)
+    stats = fit_standardization(values)
+    x, y = series_window_arrays((values - stats.mean) / stats.std, 6, 3, [0])
+    first = fit_direct_linear(x[:len(x) - info["held_out"] - 2], y[:len(x) - info["held_out"] - 2], 0.15, purge=2)
+    assert info["direct_linear"] == {key: first[key] for key in ("order", "features", "penalty")}
+    final = fit_direct_linear(x, y, 0.15, purge=2)
+    assert info["direct_linear_refit"] == {key: final[key] for key in ("order", "features", "penalty")}
+    layer = model.get_layer("core").get_layer("direct_linear")
+    np.testing.assert_allclose(layer.kernel.numpy(), final["kernel"], rtol=1e-5, atol=1e-6)
+    if info["epochs"] == [0]:  # the held-out windows supported no training: the model is the linear one
+        expected = predict_direct_linear(final, x[-1:])[0, :, 0] * stats.std[0] + stats.mean[0]
+        np.testing.assert_allclose(model(values[None, -9:-3].astype("float32"))[0], expected, rtol=1e-4)

@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-BASELINES = ("persistence", "seasonal_naive", "mean", "autoreg", "arima")
+BASELINES = ("persistence", "seasonal_naive", "mean", "autoreg", "arima", "direct_linear")
 
 
 def persistence(train, history, horizon):
@@ -96,6 +96,35 @@ def arima(train, history, horizon, grid=ARIMA_GRID):
     return forecast
 
 
+def direct_linear(train, history, horizon, max_order=12):
+    """A direct multi-horizon ridge regression on the last lags, chosen on `train` only.
+
+    One linear model per horizon step from the last `order` values (standardized by `train`'s mean
+    and std), fitted in closed form on every window of `train`; the order (up to
+    `min(max_order, len(train) // 4)`) and the ridge penalty are chosen by an inner time split of
+    those windows (`direct_linear.fit_direct_linear`). Forecasts from the end of `history`.
+    The chosen setting is in `direct_linear.last_setting`.
+    """
+    from seqkeras.models.forecaster.direct_linear import fit_direct_linear, predict_direct_linear
+
+    train = np.asarray(train, dtype=float)
+    history = np.asarray(history, dtype=float)
+    window = max(1, min(int(max_order), len(train) // 4))
+    mean, std = float(train.mean()), float(train.std()) or 1.0
+    scaled = (train - mean) / std
+    count = len(train) - window - horizon + 1
+    if count < 1:
+        raise ValueError(f"direct_linear needs at least window + horizon = {window + horizon} training values. "
+                         f"Received: {len(train)}")
+    starts = np.arange(count)
+    x = scaled[starts[:, None] + np.arange(window)][:, :, None]  # (N, W, 1)
+    y = scaled[starts[:, None] + window + np.arange(horizon)][:, :, None]  # (N, H, 1)
+    fit = fit_direct_linear(x, y, validation_fraction=0.15, purge=horizon - 1)
+    direct_linear.last_setting = {key: fit[key] for key in ("order", "penalty")}
+    recent = ((history[-window:] - mean) / std)[None, :, None]
+    return predict_direct_linear(fit, recent)[0, :, 0] * std + mean
+
+
 def baseline_forecast(name, train, history, horizon, period=None):
     """Runs the baseline `name` (one of `BASELINES`); `period` is needed by `seasonal_naive`."""
     if name == "persistence":
@@ -110,4 +139,6 @@ def baseline_forecast(name, train, history, horizon, period=None):
         return autoreg(train, history, horizon)
     if name == "arima":
         return arima(train, history, horizon)
+    if name == "direct_linear":
+        return direct_linear(train, history, horizon)
     raise ValueError(f"Unknown baseline. Received: name={name!r}; known: {BASELINES}")

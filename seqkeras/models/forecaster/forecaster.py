@@ -5,6 +5,8 @@
       -> backbone: LSTM | TemporalConvStack (causal) | SelfAttentionBlock (causal)  # (B, W, D)
       -> last step (B, D) [+ the flattened window, a linear "autoregressive" skip]
       -> Dense heads, in standardized units                                  # (B, H, T) [, (B, H, T, Q)]
+         [+ a direct linear model of the window, fitted in closed form (`direct_linear`): the heads
+            start at zero and learn only its residual]
          [+ a linear highway from the targets' last `ar_order` values (LSTNet-style), added to every head]
       -> inverted Normalization of the targets                               # series units
       [-> QuantileCalibration: conformal offsets per step and level, set after fitting]
@@ -82,7 +84,7 @@ def build_backbone(backbone, window, features, hidden_dim=32, num_layers=1, drop
 
 def build_forecaster(window, horizon, mean, std, num_targets=1, backbone="lstm", hidden_dim=32, num_layers=1,
                      dropout=0.0, kernel_size=3, num_heads=2, quantiles=(), linear_skip=True, ar_order=0,
-                     calibrate=True, seed=None, name=None):
+                     direct_linear=False, calibrate=True, seed=None, name=None):
     """The forecaster in series units and its standardized core (the part that is trained).
 
     Args:
@@ -95,6 +97,10 @@ def build_forecaster(window, horizon, mean, std, num_targets=1, backbone="lstm",
         linear_skip: add a linear map of the whole standardized window to the heads.
         ar_order: add a linear autoregression on the targets' last `ar_order` standardized values to
             every head (a highway around the network, as in LSTNet); 0: none.
+        direct_linear: add a frozen linear map of the whole standardized window to every head (zero
+            until set with `set_direct_linear` from a closed-form fit, see `direct_linear.py`); the
+            heads then start at zero, so before training the forecaster is that linear model and
+            the network learns only its residual.
         calibrate: end the quantile output with a `QuantileCalibration` layer (zero offsets until
             set, e.g. with `conformal_offsets` on held-out windows).
         seed: initializer seed.
@@ -131,17 +137,24 @@ def build_forecaster(window, horizon, mean, std, num_targets=1, backbone="lstm",
     last = encoder(core_in)[:, -1, :]  # (B, D)
     if linear_skip:
         last = keras.layers.Concatenate(name="with_window")([last, keras.layers.Flatten()(core_in)])
-    point = keras.layers.Dense(horizon * num_targets, kernel_initializer=init, name="forecast_head")(last)
+    head_init = "zeros" if direct_linear else init
+    point = keras.layers.Dense(horizon * num_targets, kernel_initializer=head_init, name="forecast_head")(last)
     point = keras.layers.Reshape((horizon, num_targets))(point)  # (B, H, T)
     highway = None
+    if direct_linear:
+        linear = keras.layers.Dense(horizon * num_targets, kernel_initializer="zeros", trainable=False,
+                                    name="direct_linear")(keras.layers.Flatten()(core_in))  # (B, H * T)
+        highway = keras.layers.Reshape((horizon, num_targets))(linear)  # (B, H, T)
+        point = keras.layers.Add(name="with_direct_linear")([point, highway])
     if ar_order:
         recent = keras.layers.Flatten()(core_in[:, window - int(ar_order):, :num_targets])  # (B, p * T)
-        highway = keras.layers.Dense(horizon * num_targets, kernel_initializer="zeros", name="ar_highway")(recent)
-        highway = keras.layers.Reshape((horizon, num_targets))(highway)  # (B, H, T)
-        point = keras.layers.Add(name="with_highway")([point, highway])
+        highway_ar = keras.layers.Dense(horizon * num_targets, kernel_initializer="zeros", name="ar_highway")(recent)
+        highway_ar = keras.layers.Reshape((horizon, num_targets))(highway_ar)  # (B, H, T)
+        point = keras.layers.Add(name="with_highway")([point, highway_ar])
+        highway = highway_ar if highway is None else keras.layers.Add(name="linear_parts")([highway, highway_ar])
     core_out = {"forecast": point}
     if quantiles:
-        q = keras.layers.Dense(horizon * num_targets * len(quantiles), kernel_initializer=init,
+        q = keras.layers.Dense(horizon * num_targets * len(quantiles), kernel_initializer=head_init,
                                name="quantile_head")(last)
         q = keras.layers.Reshape((horizon, len(quantiles), num_targets))(q)  # (B, H, Q, T)
         if highway is not None:
@@ -170,6 +183,31 @@ def build_forecaster(window, horizon, mean, std, num_targets=1, backbone="lstm",
         outputs = {"forecast": forecast, "quantiles": bands}
     model = keras.Model(inputs, outputs, name=name or f"forecaster_{backbone}")
     return model, core
+
+
+def set_direct_linear(core, fit, residual_quantiles=None):
+    """Sets the frozen `direct_linear` layer of a core built with `direct_linear=True`.
+
+    Args:
+        core: the standardized core from `build_forecaster`.
+        fit: a result of `fit_direct_linear` on the same window shape (kernel `(W * F, H * T)`).
+        residual_quantiles: optional `(H, Q, T)` standardized quantiles of the linear model's training
+            residuals; they become the quantile head's bias, so the band starts around the linear
+            forecast instead of collapsing onto it.
+
+    Example:
+
+    >>> set_direct_linear(core, fit_direct_linear(x, y, purge=horizon - 1))
+    """
+    layer = core.get_layer("direct_linear")
+    kernel, bias = np.asarray(fit["kernel"], "float32"), np.asarray(fit["bias"], "float32")
+    if tuple(layer.kernel.shape) != kernel.shape:
+        raise ValueError(f"The direct linear fit does not match the core: kernel {kernel.shape} for a layer of "
+                         f"{tuple(layer.kernel.shape)}. Received: fit with order={fit.get('order')}")
+    layer.set_weights([kernel, bias])
+    if residual_quantiles is not None:
+        head = core.get_layer("quantile_head")
+        head.bias.assign(np.asarray(residual_quantiles, "float32").reshape(-1))
 
 
 def average_forecasters(members, calibrate=True, name="forecaster_ensemble"):

@@ -16,7 +16,7 @@ LOSSES = {"mae": keras.losses.MeanAbsoluteError, "mse": keras.losses.MeanSquared
 
 
 def fit_core(core, inputs, targets, losses, epochs, batch_size=32, learning_rate=3e-3, clipnorm=1.0,
-             validation_fraction=0.0, patience=20, check_every=5, weight_decay=0.0, purge=0):
+             validation_fraction=0.0, patience=20, check_every=5, weight_decay=0.0, purge=0, check_initial=False):
     """Trains `core` on standardized windows; returns `(train_loss, val_loss)` per epoch (NumPy).
 
     With `validation_fraction > 0` the last windows (the latest in time) are held out, the loss on
@@ -36,6 +36,9 @@ def fit_core(core, inputs, targets, losses, epochs, batch_size=32, learning_rate
         validation_fraction, patience, check_every: early stopping on the latest windows.
         weight_decay: decoupled weight decay (`AdamW`); 0: plain Adam.
         purge: training windows dropped before the held-out ones (only with `validation_fraction`).
+        check_initial: also score the untrained weights (epoch 0) first, so early stopping may keep
+            them (`best_epoch(..., initial=True)` then returns 0): a core that starts as a fitted
+            model (`direct_linear`) is only changed where the held-out windows support it.
 
     Shuffling draws from TensorFlow's global seed (set it with `keras.utils.set_random_seed`).
 
@@ -86,9 +89,12 @@ def fit_core(core, inputs, targets, losses, epochs, batch_size=32, learning_rate
         return history.stack()
 
     if not held_out:
-        return np.asarray(train(tf.constant(epochs))), np.array([])
+        return (np.asarray(train(tf.constant(epochs))) if epochs else np.zeros(0, "float32")), np.array([])
     history, val_history = [], []
     best, best_weights, since_best = np.inf, core.get_weights(), 0
+    if check_initial:
+        val_history.append(float(validation_loss()))
+        best = val_history[-1]
     while len(history) < epochs and since_best < patience:
         chunk = min(check_every, epochs - len(history))
         history.extend(np.asarray(train(tf.constant(chunk))).tolist())
@@ -101,18 +107,19 @@ def fit_core(core, inputs, targets, losses, epochs, batch_size=32, learning_rate
     return np.asarray(history), np.asarray(val_history)
 
 
-def best_epoch(val_history, check_every=5, trained=None):
+def best_epoch(val_history, check_every=5, trained=None, initial=False):
     """The epoch count at which `fit_core`'s early stopping found its best validation loss.
 
     Args:
         val_history: the validation losses `fit_core` returned (one per check).
         check_every: epochs between checks (as passed to `fit_core`).
         trained: epochs actually trained (caps the last, possibly shorter, chunk).
+        initial: the first loss scores the untrained weights (`fit_core(..., check_initial=True)`).
 
     Example:
 
     >>> best_epoch([0.5, 0.3, 0.4], check_every=5)
     10
     """
-    epochs = (int(np.argmin(val_history)) + 1) * int(check_every)
+    epochs = (int(np.argmin(val_history)) + (0 if initial else 1)) * int(check_every)
     return epochs if trained is None else min(epochs, int(trained))

@@ -146,6 +146,8 @@ def walk_forward(values, num_targets, splitter, window, horizon, fit, baselines=
                     fold_orders.setdefault("autoreg_lags", []).append(list(baseline_lib.autoreg.last_lags))
                 if name == "arima":
                     fold_orders.setdefault("arima_order", []).append(list(baseline_lib.arima.last_order))
+                if name == "direct_linear":
+                    fold_orders.setdefault("direct_linear", []).append(dict(baseline_lib.direct_linear.last_setting))
         orders.append(fold_orders)
         if store is not None:
             arrays = {f"forecast_{name}": forecasts[name][fold.index] for name in methods}

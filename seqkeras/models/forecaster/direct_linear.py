@@ -1,0 +1,106 @@
+"""The closed-form direct linear forecaster: ridge regression from the window to the next H values.
+
+One least-squares problem per fit (all horizon steps at once, one column each): the inputs are the
+last `order` steps of the window (the targets' own history, and optionally the covariates), the
+outputs the `H x T` future target values. The order, the feature set and the ridge penalty are
+chosen on the training windows only, by an inner time split (fit on the earlier windows, score the
+mean absolute error on the latest ones, the `purge` windows between them left out), then the chosen
+model is refitted on every training window.
+
+The forecaster uses it as its linear part (`build_forecaster(..., direct_linear=True)`): the network
+then learns only the residual, so with no training epochs the forecaster IS this model.
+
+Example:
+
+>>> fit = fit_direct_linear(x, y, validation_fraction=0.2, purge=2)   # x (N, W, F), y (N, H, T)
+>>> forecast = predict_direct_linear(fit, x_new)                      # (M, H, T)
+"""
+
+import numpy as np
+
+ORDERS = (1, 2, 4, 8, 12)
+PENALTIES = (0.0, 0.3, 1.0, 3.0, 10.0, 30.0)
+
+
+def _design(x, order, features):
+    """The flattened last `order` steps of the first `features` columns: `(N, order * features)`."""
+    return x[:, x.shape[1] - order:, :features].reshape(len(x), -1)
+
+
+def _ridge(design, targets, penalty):
+    """Ridge with an unpenalized intercept; the penalty is per window (scale-free in N).
+
+    Returns `(coefficients (P, O), intercept (O,))`.
+    """
+    mean_x, mean_y = design.mean(axis=0), targets.mean(axis=0)
+    centred_x, centred_y = design - mean_x, targets - mean_y
+    gram = centred_x.T @ centred_x + penalty * len(design) * np.eye(design.shape[1])
+    coefficients = np.linalg.lstsq(gram, centred_x.T @ centred_y, rcond=None)[0]
+    return coefficients, mean_y - mean_x @ coefficients
+
+
+def candidate_settings(window, features, num_targets, orders=ORDERS, penalties=PENALTIES):
+    """Every `(order, features, penalty)` tried: orders up to `window`, targets only or every column."""
+    feature_sets = sorted({num_targets, features})
+    orders = sorted({min(int(o), window) for o in orders})
+    return [(o, f, p) for o in orders for f in feature_sets for p in penalties]
+
+
+def fit_direct_linear(x, y, validation_fraction=0.2, purge=0, orders=ORDERS, penalties=PENALTIES,
+                      setting=None):
+    """Chooses and fits the direct linear model on standardized windows.
+
+    Args:
+        x: `(N, W, F)` standardized windows (the targets are the first `T` features).
+        y: `(N, H, T)` standardized targets.
+        validation_fraction: latest share of the windows scoring each candidate setting.
+        purge: windows left out between the fitting and scoring parts (`H - 1` for direct targets).
+        orders, penalties: the candidate lags and ridge penalties (features: targets only or all).
+        setting: a fixed `(order, features, penalty)`; skips the choice.
+
+    Returns:
+        dict with `order`, `features`, `penalty`, `scores` {"order/features/penalty": validation MAE},
+        `kernel` `(W * F, H * T)` (zero outside the chosen lags and features, the layout of the
+        flattened window) and `bias` `(H * T,)`: `flatten(x) @ kernel + bias` is the forecast.
+
+    Example:
+
+    >>> fit = fit_direct_linear(np.random.randn(60, 8, 1), np.random.randn(60, 3, 1), purge=2)
+    >>> fit["kernel"].shape
+    (8, 3)
+    """
+    x = np.asarray(x, dtype="float64")
+    y = np.asarray(y, dtype="float64")
+    count, window, features = x.shape
+    horizon, num_targets = y.shape[1], y.shape[2]
+    flat_y = y.reshape(count, -1)
+    scores = {}
+    if setting is None:
+        held = int(round(count * validation_fraction))
+        fit_end = count - held - int(purge)
+        candidates = candidate_settings(window, features, num_targets, orders, penalties)
+        if held < 1 or fit_end < 2:
+            setting = max(candidates, key=lambda c: (c[2], -c[0], -c[1]))  # too few windows: the most shrunk
+        else:
+            for order, used, penalty in candidates:
+                if order * used >= fit_end and penalty == 0:
+                    continue  # unpenalized with more inputs than windows: not identified
+                coefficients, intercept = _ridge(_design(x[:fit_end], order, used), flat_y[:fit_end], penalty)
+                error = _design(x[count - held:], order, used) @ coefficients + intercept - flat_y[count - held:]
+                scores[f"{order}/{used}/{penalty:g}"] = float(np.mean(np.abs(error)))
+            best = min(scores, key=scores.get)
+            order, used, penalty = best.split("/")
+            setting = (int(order), int(used), float(penalty))
+    order, used, penalty = int(setting[0]), int(setting[1]), float(setting[2])
+    coefficients, intercept = _ridge(_design(x, order, used), flat_y, penalty)
+    kernel = np.zeros((window, features, horizon * num_targets))
+    kernel[window - order:, :used] = coefficients.reshape(order, used, -1)
+    return {"order": order, "features": used, "penalty": penalty, "scores": scores, "horizon": horizon,
+            "num_targets": num_targets, "kernel": kernel.reshape(window * features, -1), "bias": intercept}
+
+
+def predict_direct_linear(fit, x):
+    """The fitted model's forecast `(N, H, T)` of standardized windows `x` `(N, W, F)`."""
+    x = np.asarray(x, dtype="float64")
+    flat = x.reshape(len(x), -1) @ fit["kernel"] + fit["bias"]
+    return flat.reshape(len(x), fit["horizon"], fit["num_targets"])
