@@ -17,7 +17,9 @@ Claims checked:
 The CPU of this machine may be shared with other jobs while this runs; `load_average` records the
 1-minute load before and after each measurement.
 
-    python benchmarks/bench_distributed.py            # ~8-12 minutes on 2 cores
+    python benchmarks/bench_distributed.py                 # ~8-12 minutes on 2 cores
+    python benchmarks/bench_distributed.py --only memory   # the memory part alone (~3 minutes); the
+                                                           # other entries of the JSON are kept
 """
 
 import argparse
@@ -136,6 +138,7 @@ def _write_corpus(folder, copies, shards_per_copy=4):
 
 
 def memory(work):
+    load_before = os.getloadavg()[0]
     result = {}
     for name, copies in (("corpus_1x", 1), ("corpus_10x", 10)):
         shutil.rmtree(work / name, ignore_errors=True)
@@ -148,6 +151,7 @@ def memory(work):
         rss = _wait(_start(args, 0, log), log, 600)
         result[name] = {"words": words, "files": 4 * copies, "peak_rss_mb": round(rss, 1)}
     result["ratio_10x_over_1x"] = round(result["corpus_10x"]["peak_rss_mb"] / result["corpus_1x"]["peak_rss_mb"], 3)
+    result["load_average"] = {"before": load_before, "after": os.getloadavg()[0]}
     return result
 
 
@@ -159,8 +163,24 @@ def main():
     parser.add_argument("--scaling-from", type=pathlib.Path, default=None,
                         help="the work dir of a run whose scaling part finished (its logs and run dirs are read, "
                              "not rerun); only the memory part runs")
+    parser.add_argument("--only", choices=("memory",), default=None,
+                        help="run only this part and replace only its entry of the results file")
     args = parser.parse_args()
     steps = 3 if args.quick else args.steps_per_epoch
+    path = benchlib.results_path("distributed", quick=args.quick, out=args.out)
+    if args.only == "memory":
+        work = pathlib.Path(tempfile.mkdtemp(prefix="bench_distributed-"))
+        started = time.time()
+        try:
+            measured = memory(work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        measured["seconds"] = round(time.time() - started, 1)
+        result = json.loads(path.read_text()) if path.exists() else {"device": benchlib.device_description()}
+        result["memory"] = measured
+        print(json.dumps(measured, indent=2))
+        benchlib.write_results(result, path)
+        return
     work = args.scaling_from or pathlib.Path(tempfile.mkdtemp(prefix="bench_distributed-"))
     started = time.time()
     try:
@@ -173,7 +193,7 @@ def main():
     result["note"] = ("2-core machine shared with other jobs while measured (see load_average); each run pinned "
                       "with taskset; tokens = characters")
     print(json.dumps(result, indent=2))
-    benchlib.write_results(result, benchlib.results_path("distributed", quick=args.quick, out=args.out))
+    benchlib.write_results(result, path)
 
 
 if __name__ == "__main__":
