@@ -4,6 +4,8 @@
     seqkeras train word2vec --corpus lee --epochs 10 --run-dir runs/w2v-lee
     seqkeras train word2vec --corpus my_docs.txt     # one document per line (UTF-8)
     seqkeras train word2vec --config run.json        # any TrainConfig fields as JSON
+    seqkeras train word2vec --distribute mirrored    # every GPU (or 2 logical CPUs) of this machine
+    seqkeras train word2vec --distribute multi-worker --workers h1:2222,h2:2222 --task-index I  # or TF_CONFIG
     seqkeras evaluate runs/word2vec [--data pairs.tsv | --data analogies.txt]
     seqkeras predict runs/word2vec --text king --text "king -man woman"   # nearest neighbours, JSONL
 
@@ -15,6 +17,13 @@ files, `tb/projector/` the TensorBoard projector files, and metrics.json the eva
 (WordSim-353, SimLex-999, analogies through gensim's `KeyedVectors.evaluate_*`, and occupations on
 the gender direction with a bootstrap over the definitional pairs). In Python,
 `seqkeras.models.word2vec.load_keyed_vectors("runs/word2vec")` gives gensim's `KeyedVectors`.
+
+Training: `--distribute none` (default) runs `Word2Vec.fit`, word2vec's sparse SGD sharded over
+`--threads` on one machine (resume: at epoch ends, ckpt/backup). `--distribute mirrored |
+multi-worker` runs the same update with `seqkeras.distribute.StrategyTrainer` (the loop of the
+char LM and tagger): a summed SGNS loss whose table gradients are `tf.IndexedSlices`, Keras `SGD`
+with word2vec's linear decay over the global step; the chief writes the run dir and ckpt/steps
+(resume at any step, `--checkpoint-every`). See docs/DISTRIBUTED.md.
 """
 
 import dataclasses
@@ -22,7 +31,7 @@ import json
 import pathlib
 import time
 
-from pipelines import common
+from pipelines import common, distributed
 
 CORPORA = ("wiki", "lee")
 
@@ -54,8 +63,19 @@ class TrainConfig:
     batch_size: int = common.field(4096, '(target, context) pairs per SGD step', minimum=1)
     steps_per_execution: int = common.field(16, 'SGD steps per call of the compiled training function', minimum=1)
     jit_compile: bool = common.field(True, 'compile the SGD step with XLA')
-    workers: int = common.field(1, 'shards of each SGD step computed in parallel (gensim\'s name; tf.data uses '
-                                   'other threads)', minimum=1)
+    threads: int = common.field(1, 'shards of each SGD step computed in parallel with --distribute none (gensim\'s '
+                                   '`workers`; tf.data uses other threads)', minimum=1,
+                                deployment=True)
+    # --- distribution (docs/DISTRIBUTED.md) ---
+    distribute: str = common.field("none", '"none" (the threaded trainer), "mirrored" (GPUs or 2 logical CPUs of '
+                                           'this machine) or "multi-worker" (TF_CONFIG / --workers)', deployment=True,
+                                   choices=distributed.KINDS)
+    workers: str = common.field("", 'multi-worker cluster "host:port,host:port" (builds TF_CONFIG; empty: read '
+                                    'TF_CONFIG)', deployment=True)
+    task_index: int = common.field(0, "this process's index in --workers (0 is the chief)", deployment=True,
+                                   minimum=0)
+    checkpoint_every: int = common.field(0, "steps between resume checkpoints in ckpt/steps with --distribute "
+                                            "mirrored/multi-worker (0: at epoch ends only)", deployment=True, minimum=0)
     # --- output ---
     run_dir: str = common.field("runs/word2vec", 'output folder: config.json, model.keras, vectors.txt/.bin, '
                                                  'metrics.json, tb/ (with tb/projector), ckpt/')
@@ -92,10 +112,13 @@ def load_texts(config):
     return texts[: config.max_documents] if config.max_documents else texts
 
 
-def train(config, documents, callbacks=()):
-    """`train_word2vec` with every config field mapped explicitly."""
+def train(config, documents, callbacks=(), **strategy_options):
+    """`train_word2vec` with every config field mapped explicitly (`strategy_options`: its
+    `strategy`, `checkpoint_dir`, `log_dir`, `run_trainer` for the StrategyTrainer path)."""
     from seqkeras.models.word2vec import train_word2vec
 
+    if strategy_options:
+        strategy_options["checkpoint_every"] = config.checkpoint_every
     return train_word2vec(
         documents,
         vector_size=config.vector_size,
@@ -109,13 +132,14 @@ def train(config, documents, callbacks=()):
         min_alpha=config.min_alpha,
         epochs=config.epochs,
         seed=config.seed,
-        workers=config.workers,
+        workers=config.threads,
         negative_group_size=config.negative_group_size,
         batch_size=config.batch_size,
         steps_per_execution=config.steps_per_execution,
         jit_compile=config.jit_compile,
         callbacks=list(callbacks),
         verbose=config.verbose,
+        **strategy_options,
     )
 
 
@@ -198,11 +222,30 @@ def open_run(config, resume=False, overwrite=False):
     return common.open_run_dir(config, "word2vec", resume=resume, overwrite=overwrite)
 
 
+def uses_strategy_trainer(config, run_dir):
+    """`--distribute mirrored|multi-worker`, or a run with step checkpoints resumed on one device."""
+    return config.distribute != "none" or (pathlib.Path(run_dir) / "ckpt" / "steps").is_dir()
+
+
 def main(config=TrainConfig(), resume=False, overwrite=False):
-    """Trains, saves the vectors and projector files, evaluates; returns the results dict."""
-    run_dir = open_run(config, resume=resume, overwrite=overwrite)  # validated config; before any data loads
+    """Trains, saves the vectors and projector files, evaluates; returns the results dict
+    (a non-chief worker of a multi-worker job only trains and returns `{"trained": ...}`)."""
+    distributed.setup(config)  # TF_CONFIG from --workers/--task-index, before TensorFlow starts
+    chief = distributed.is_chief(config)  # only the chief writes the run dir; other workers only log
+    # validated config; before any data loads
+    run_dir = open_run(config, resume=resume, overwrite=overwrite) if chief else pathlib.Path(config.run_dir)
+    strategy_trainer = uses_strategy_trainer(config, run_dir)
+    if resume and strategy_trainer and (run_dir / "ckpt" / "backup").is_dir():
+        raise common.UserError(f"--resume: {run_dir} was started with --distribute none (epoch checkpoints in "
+                               "ckpt/backup); resume it with --distribute none")
 
     texts = load_texts(config)  # a bad corpus file fails here, before TensorFlow starts
+    strategy = distributed.make_strategy(config) if strategy_trainer else None  # first TensorFlow call
+    if strategy is not None and (config.batch_size // config.negative_group_size) % strategy.num_replicas_in_sync:
+        raise common.UserError(
+            f"--batch-size / --negative-group-size (groups of shared negatives per batch) must be a multiple of the "
+            f"{strategy.num_replicas_in_sync} replicas of --distribute {config.distribute}. Received: "
+            f"batch_size={config.batch_size}, negative_group_size={config.negative_group_size}")
 
     from seqkeras.models.word2vec import format_bias_table, save_projector, tokenize_documents
     from seqkeras.models.word2vec.keyed_vectors import VECTORS_BINARY, VECTORS_TEXT
@@ -212,13 +255,24 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
         raise common.UserError(f"--corpus: {config.corpus} holds no words")
     raw_words = sum(len(doc) for doc in documents)
     start = time.perf_counter()
-    callbacks = common.standard_callbacks(run_dir, checkpoint_monitor="loss")
+    callbacks, options = [], {}
+    if strategy_trainer:
+        def on_epoch_end(epoch, logs):  # chief: metrics.json's history survives a kill
+            common.update_metrics(run_dir, history={"loss": [logs["loss"]], "alpha": [logs["alpha"]], "epoch": [epoch]})
+
+        options = dict(strategy=strategy, checkpoint_dir=run_dir / "ckpt" / "steps", log_dir=run_dir / "tb",
+                       run_trainer=lambda engine, **fit: distributed.fit_engine(config, engine, strategy,
+                                                                                on_epoch_end=on_epoch_end, **fit))
+    else:
+        callbacks = common.standard_callbacks(run_dir, checkpoint_monitor="loss")
     try:
-        trained = train(config, documents, callbacks=callbacks)
-    except ValueError as error:  # corpus too small for min_count / negative
+        trained = train(config, documents, callbacks=callbacks, **options)
+    except ValueError as error:  # corpus too small for min_count / negative, batch not divisible by replicas
         raise common.UserError(f"--corpus {config.corpus}: {str(error).splitlines()[0]}") from None
     seconds = time.perf_counter() - start
-    common.raise_if_diverged(callbacks)
+    if not chief:  # a non-chief worker has done its share; the chief saves, evaluates and reports
+        return {"trained": trained}
+    common.raise_if_diverged([trained.info["trainer"]] if strategy_trainer else callbacks)
 
     common.save_model(trained.model, run_dir / common.MODEL_FILE)
     trained.vectors.save_word2vec_format(str(run_dir / VECTORS_TEXT))
@@ -230,6 +284,8 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
         "vocabulary_size": len(trained.vectors),
         "train_seconds": seconds,
         "words_per_s": raw_words * config.epochs / seconds,
+        "training": {"distribute": config.distribute, "replicas": strategy.num_replicas_in_sync if strategy else 1,
+                     "trainer": "StrategyTrainer" if strategy_trainer else "Word2Vec.fit"},
     }
     results.update(evaluate_vectors(trained.vectors, seed=config.seed))
     history = {key: [float(v) for v in values] for key, values in trained.history.history.items()}

@@ -49,6 +49,12 @@ class StrategyTrainer:
     `count_metrics` (e.g. the correctly tagged real tokens); each is summed over all replicas
     and logged as `name = count / real tokens` (and `val_name`), so an accuracy is exact too.
 
+    Summed losses (`loss_reduction="sum"`): the differentiated loss is the SUM of the losses of
+    all replicas (each replica differentiates the sum of its own; the optimizer's all-reduce adds
+    them up), not their mean, for an update rule defined on summed per-example gradients (e.g.
+    word2vec's sparse SGD, `seqkeras.models.word2vec.sgns_replica_loss`). The logged loss is still
+    the sum of the losses over the count of all replicas. Gradient clipping is refused with it.
+
     Early stopping: with `monitor` (e.g. `"val_accuracy"`, `mode="max"`) the best value and its
     epoch are tracked (checkpointed); with `patience` > 0 training stops after `patience` epochs
     without improvement and the model gets the best epoch's weights back (kept in checkpointed
@@ -73,6 +79,8 @@ class StrategyTrainer:
         mode: `"min"` or `"max"`: which way `monitor` improves.
         patience: stop after this many epochs without a better `monitor` and restore the best
             epoch's weights (0: never stop early).
+        loss_reduction: `"mean"` (default: sum of the losses / real tokens of all replicas) or
+            `"sum"` (the sum of the losses of all replicas is differentiated, see above).
 
     Example:
 
@@ -84,11 +92,17 @@ class StrategyTrainer:
 
     def __init__(self, strategy, model, optimizer, replica_loss, *, checkpoint_dir, carry_shapes=(),
                  checkpoint_every=0, log_dir=None, log_every=50, derived_metrics=None, max_to_keep=2,
-                 count_metrics=(), monitor=None, mode="min", patience=0):
+                 count_metrics=(), monitor=None, mode="min", patience=0, loss_reduction="mean"):
         if mode not in ("min", "max"):
             raise ValueError(f"`mode` must be 'min' or 'max'. Received: mode={mode!r}")
         if patience and monitor is None:
             raise ValueError(f"`patience` needs a `monitor`. Received: patience={patience}, monitor=None")
+        if loss_reduction not in ("mean", "sum"):
+            raise ValueError(f"`loss_reduction` must be 'mean' or 'sum'. Received: loss_reduction={loss_reduction!r}")
+        if loss_reduction == "sum" and (getattr(optimizer, "clipnorm", None) or getattr(optimizer, "global_clipnorm", None)):
+            raise ValueError("`loss_reduction='sum'` takes an optimizer without gradient clipping. "
+                             f"Received: clipnorm={optimizer.clipnorm}, global_clipnorm={optimizer.global_clipnorm}")
+        self.loss_reduction = loss_reduction
         self.strategy = strategy
         self.model = model
         self.optimizer = optimizer
@@ -153,9 +167,13 @@ class StrategyTrainer:
         with tf.GradientTape() as tape:
             losses, count, new_carry, counts = self._call_loss(batch, carry, True)
             losses = tf.reshape(tf.cast(losses, tf.float32), [-1])
-            global_count = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.stop_gradient(tf.cast(count, tf.float32)))
-            global_count = tf.maximum(tf.cast(tf.round(global_count), tf.int64), 1)  # exact below 2**24 tokens
-            loss = tf.nn.compute_average_loss(losses, global_batch_size=global_count)
+            if self.loss_reduction == "sum":  # the optimizer's all-reduce adds the replicas' sums
+                loss = tf.reduce_sum(losses)
+            else:
+                global_count = context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                                  tf.stop_gradient(tf.cast(count, tf.float32)))
+                global_count = tf.maximum(tf.cast(tf.round(global_count), tf.int64), 1)  # exact below 2**24 tokens
+                loss = tf.nn.compute_average_loss(losses, global_batch_size=global_count)
             if self.model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(self.model.losses))
         gradients = tape.gradient(loss, variables)

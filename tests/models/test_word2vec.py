@@ -95,18 +95,19 @@ def _fit_one_batch(batch, workers, jit_compile, seed=0):
     model.context_embedding.embeddings.assign(start_context)
     model.compile(jit_compile=jit_compile)
     assert model.get_compile_config()["jit_compile"] == jit_compile
-    history = model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0)
+    # The second of 2 epochs of 1 step: global step 1 of 2 -> lr = 0.5 - 0.4 * 1 / 2 = 0.3.
+    history = model.fit(tf.data.Dataset.from_tensors(batch), initial_epoch=1, epochs=2, verbose=0)
     return start_target, start_context, model, history
 
 
 def _assert_step_matches_reference(batch, workers, jit_compile):
     start_target, start_context, model, history = _fit_one_batch(batch, workers, jit_compile)
-    # epoch 0 of 2, progress 0.5 -> 25 % done -> lr = 0.5 - 0.4 * 0.25 = 0.4
-    expected_target, expected_context, expected_loss = _numpy_sgns_step(start_target, start_context, batch, 0.4)
+    # step 1 of 2 (see _fit_one_batch) -> lr = 0.3
+    expected_target, expected_context, expected_loss = _numpy_sgns_step(start_target, start_context, batch, 0.3)
     np.testing.assert_allclose(model.target_embedding.embeddings.numpy(), expected_target, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(model.context_embedding.embeddings.numpy(), expected_context, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(history.history["loss"][0], expected_loss, rtol=1e-5)
-    np.testing.assert_allclose(history.history["alpha"][0], 0.4, rtol=1e-6)
+    np.testing.assert_allclose(history.history["alpha"][0], 0.3, rtol=1e-6)
 
 
 @pytest.mark.parametrize("workers, jit_compile", [(1, False), (1, True), (2, False), (3, True)])
@@ -143,10 +144,10 @@ def test_a_shared_negative_equal_to_the_context_is_masked():
     # Pair 3 (6 -> 6, negatives all 6) is the only pair with target 6: its update is the positive
     # one alone, lr * (1 - sigma(u . v)) * v.
     u, v = start_target[6].astype(np.float64), start_context[6].astype(np.float64)
-    expected = u + 0.4 * (1.0 - 1.0 / (1.0 + np.exp(-u @ v))) * v
+    expected = u + 0.3 * (1.0 - 1.0 / (1.0 + np.exp(-u @ v))) * v
     np.testing.assert_allclose(model.target_embedding.embeddings.numpy()[6], expected, rtol=1e-5)
     # Unmasked, the three negatives would pull the other way.
-    unmasked = expected - 3 * 0.4 / (1.0 + np.exp(-u @ v)) * v
+    unmasked = expected - 3 * 0.3 / (1.0 + np.exp(-u @ v)) * v
     assert not np.allclose(model.target_embedding.embeddings.numpy()[6], unmasked, rtol=1e-3)
 
 
@@ -169,12 +170,20 @@ def test_padding_rows_are_inert():
     np.testing.assert_array_equal(model.context_embedding.embeddings.numpy(), start_context)
 
 
-def test_learning_rate_decays_linearly_over_epochs():
+def test_learning_rate_decays_linearly_over_the_steps_of_all_epochs():
+    from seqkeras.models.word2vec import word2vec_learning_rate
+
     model = Word2Vec(vocabulary_size=5, alpha=0.025, min_alpha=0.0001, epochs=4)
-    np.testing.assert_allclose(model.learning_rate(0.0), 0.025)
+    model.steps_per_epoch.assign(10.0)
+    np.testing.assert_allclose(model.learning_rate(), 0.025)
     model.epochs_done.assign(3.0)
-    np.testing.assert_allclose(model.learning_rate(0.5), 0.025 - 0.0249 * 3.5 / 4, rtol=1e-6)
-    np.testing.assert_allclose(model.learning_rate(1.0), 0.0001, rtol=1e-5)
+    model.batches_done.assign(5.0)
+    np.testing.assert_allclose(model.learning_rate(), 0.025 - 0.0249 * 35 / 40, rtol=1e-6)
+    np.testing.assert_allclose(model.learning_rate(40), 0.0001, rtol=1e-5)
+    # The distributed path's Keras schedule gives the same float32 values, step by step.
+    schedule = word2vec_learning_rate(0.025, 0.0001, 40)
+    for step in (0, 1, 17, 35, 39, 40, 41):
+        assert float(schedule(step)) == float(model.learning_rate(step)), step
 
 
 # ---------------------------------------------------------------------------------------------

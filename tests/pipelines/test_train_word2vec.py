@@ -14,9 +14,11 @@ TRAINING_FIELDS = {
     "sample": "sample", "negative": "negative", "ns_exponent": "ns_exponent", "alpha": "alpha",
     "min_alpha": "min_alpha", "epochs": "epochs", "seed": "seed", "batch_size": "batch_size",
     "steps_per_execution": "steps_per_execution", "jit_compile": "jit_compile", "verbose": "verbose",
-    "workers": "workers", "negative_group_size": "negative_group_size",
+    "threads": "workers", "negative_group_size": "negative_group_size",
 }
-OTHER_FIELDS = {"corpus", "max_documents", "lowercase", "run_dir"}
+# Used before training, or by the StrategyTrainer path (tests/distribute/test_word2vec_workers.py).
+OTHER_FIELDS = {"corpus", "max_documents", "lowercase", "run_dir", "distribute", "workers", "task_index",
+                "checkpoint_every"}
 
 
 def test_every_field_is_accounted_for_and_has_help_text():
@@ -37,7 +39,7 @@ def test_every_training_field_reaches_train_word2vec(monkeypatch):
     config = TrainConfig(
         vector_size=7, window=3, min_count=2, max_vocab_size=50, sample=1e-4, negative=4, ns_exponent=0.5,
         alpha=0.03, min_alpha=0.002, epochs=2, seed=11, batch_size=64, steps_per_execution=3, jit_compile=False, verbose=0,
-        workers=3, negative_group_size=16,
+        threads=3, negative_group_size=16,
     )
     assert train_word2vec.train(config, [["a"]]) == "trained"
     for field, keyword in TRAINING_FIELDS.items():

@@ -4,6 +4,9 @@
 - `train_word2vec`: tokenised documents -> `TrainedWord2Vec(vectors, model, vocabulary, history, info)`;
   `vectors` is gensim's own `KeyedVectors` (queries, `evaluate_word_pairs`,
   `evaluate_word_analogies`, word2vec text/binary files all come from gensim).
+- `sgns_replica_loss`, `word2vec_learning_rate`, `shard_skipgram_batches`: the same SGD update
+  as a replica loss + Keras `SGD` for `seqkeras.distribute.StrategyTrainer` (several devices or
+  machines, docs/DISTRIBUTED.md).
 - `keyed_vectors`, `load_keyed_vectors` (run dir, model.keras or word2vec file -> gensim
   `KeyedVectors`), `embedding_matrix` / `to_embedding` for downstream models, `save_projector`
   (TensorBoard projector files): what gensim lacks.
@@ -26,6 +29,12 @@ from seqkeras.models.word2vec.keyed_vectors import (
     load_keyed_vectors,
     save_projector,
     to_embedding,
+)
+from seqkeras.models.word2vec.strategy_training import (
+    sgns_pair_losses,
+    sgns_replica_loss,
+    shard_skipgram_batches,
+    word2vec_learning_rate,
 )
 from seqkeras.models.word2vec.training import TrainedWord2Vec, documents_to_ids, tokenize_documents, train_word2vec
 from seqkeras.models.word2vec.word2vec import Word2Vec

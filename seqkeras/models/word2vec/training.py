@@ -66,6 +66,11 @@ def train_word2vec(
     negative_group_size=32,
     callbacks=None,
     verbose=0,
+    strategy=None,
+    checkpoint_dir=None,
+    checkpoint_every=0,
+    log_dir=None,
+    run_trainer=None,
 ):
     """Trains skip-gram word2vec with negative sampling on tokenised documents.
 
@@ -100,9 +105,24 @@ def train_word2vec(
             `benchmarks/bench_word2vec.py`); see `skipgram_dataset`.
         callbacks: extra Keras callbacks for `fit`.
         verbose: Keras `fit` verbosity.
+        strategy: None trains with `Word2Vec.fit` (the threaded sparse SGD above, one machine);
+            a `tf.distribute.Strategy` trains the same update with `StrategyTrainer` under it
+            (`sgns_replica_loss` + Keras `SGD` with `word2vec_learning_rate`; every replica of
+            every worker gets its share of each global batch of `batch_size` pairs, so
+            `batch_size / negative_group_size` must be a multiple of the replicas). `workers`,
+            `steps_per_execution`, `jit_compile` and `callbacks` do not apply there.
+        checkpoint_dir: with `strategy`: the chief's `StrategyTrainer` checkpoint folder (the run
+            resumes from its newest checkpoint at that step); required with `strategy`.
+        checkpoint_every: with `strategy`: steps between checkpoints (0: epoch ends only).
+        log_dir: with `strategy`: TensorBoard folder (chief only), or None.
+        run_trainer: with `strategy`: `fn(trainer, **fit_options) -> history` that runs
+            `trainer.fit(**fit_options)` (default: exactly that); a pipeline passes its own
+            (one-line errors, workers leaving together). `fit_options` include `on_epoch_end`.
 
     Returns:
-        `TrainedWord2Vec(vectors, model, vocabulary, history, info)`.
+        `TrainedWord2Vec(vectors, model, vocabulary, history, info)`; with `strategy`,
+        `history.history` holds `loss` and `alpha` per epoch trained in this call,
+        `history.epoch` their indices, and `info["trainer"]` the `StrategyTrainer`.
 
     Raises:
         ValueError: empty corpus, no word reaching `min_count`, `window < 1`, fewer distinct words
@@ -127,11 +147,60 @@ def train_word2vec(
         ids, counts, window=window, negative=negative, sample=sample, ns_exponent=ns_exponent,
         batch_size=batch_size, seed=seed, negative_group_size=negative_group_size,
     )
-    model = Word2Vec(
-        vocabulary.size, vector_size=vector_size, alpha=alpha, min_alpha=min_alpha, epochs=epochs, seed=seed,
-        workers=workers, words=words, counts=counts[NUM_RESERVED:].tolist(),
-    )
+    info = dict(info, raw_words=sum(len(doc) for doc in documents), vocabulary_size=len(words))
+
+    def build_model():
+        return Word2Vec(
+            vocabulary.size, vector_size=vector_size, alpha=alpha, min_alpha=min_alpha, epochs=epochs, seed=seed,
+            workers=workers, words=words, counts=counts[NUM_RESERVED:].tolist(),
+        )
+
+    if strategy is not None:
+        model, history, trainer = _train_under_strategy(
+            strategy, build_model, dataset, info["steps"], epochs, alpha, min_alpha, checkpoint_dir, checkpoint_every,
+            log_dir, run_trainer, verbose,
+        )
+        info["trainer"] = trainer
+        return TrainedWord2Vec(model.keyed_vectors(), model, vocabulary, history, info)
+    model = build_model()
     model.compile(jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     history = model.fit(dataset, epochs=epochs, callbacks=callbacks, verbose=verbose)
-    info = dict(info, raw_words=sum(len(doc) for doc in documents), vocabulary_size=len(words))
     return TrainedWord2Vec(model.keyed_vectors(), model, vocabulary, history, info)
+
+
+def _train_under_strategy(strategy, build_model, dataset, steps, epochs, alpha, min_alpha, checkpoint_dir,
+                          checkpoint_every, log_dir, run_trainer, verbose):
+    """`StrategyTrainer` with word2vec's update: `(model, history, trainer)`."""
+    import types
+
+    import keras
+
+    from seqkeras.distribute import StrategyTrainer
+    from seqkeras.models.word2vec.strategy_training import (
+        sgns_replica_loss,
+        shard_skipgram_batches,
+        word2vec_learning_rate,
+    )
+
+    if checkpoint_dir is None:
+        raise ValueError("Training under a strategy needs a `checkpoint_dir`. Received: checkpoint_dir=None")
+    groups = dataset.element_spec["negatives"].shape[0]
+    replicas = strategy.num_replicas_in_sync
+    if groups % replicas:
+        raise ValueError(f"batch_size / negative_group_size = {groups} groups of negatives per batch must be a "
+                         f"multiple of the {replicas} replicas. Received: {groups} groups")
+    with strategy.scope():
+        model = build_model()
+        optimizer = keras.optimizers.SGD(word2vec_learning_rate(alpha, min_alpha, epochs * steps))
+    trainer = StrategyTrainer(
+        strategy, model, optimizer, sgns_replica_loss(model, optimizer), checkpoint_dir=checkpoint_dir,
+        checkpoint_every=checkpoint_every, log_dir=log_dir, count_metrics=["alpha"], loss_reduction="sum",
+    )
+    run_trainer = run_trainer or (lambda engine, **options: engine.fit(**options))
+    logs = run_trainer(
+        trainer, dataset_fn=lambda context: shard_skipgram_batches(dataset.repeat(), context), epochs=epochs,
+        steps_per_epoch=steps, verbose=verbose,
+    )
+    history = types.SimpleNamespace(history={key: logs.get(key, []) for key in ("loss", "alpha")},
+                                    epoch=list(logs["epoch"]))
+    return model, history, trainer

@@ -70,8 +70,10 @@ class Word2Vec(keras.Model):
     `context_embedding` (word2vec's `syn1neg`). Training maximises
     `log sigma(u . v) + sum_neg log sigma(-u . v_neg)` with word2vec's update rule: plain SGD on
     the touched rows only (sparse `scatter_add`, no optimizer state), learning rate decaying
-    linearly from `alpha` to `min_alpha` over `epochs` passes, following the `progress` feature
-    of each pair. The reported `loss` is the mean SGNS loss per real pair over the epoch
+    linearly from `alpha` to `min_alpha` over the `epochs * steps_per_epoch` steps of `fit`: step
+    `k` uses `alpha - (alpha - min_alpha) * k / total_steps` (`linear_decay`; the same value as
+    `keras.optimizers.schedules.PolynomialDecay(alpha, total_steps, min_alpha, power=1)`, the
+    schedule of the distributed path, `seqkeras.models.word2vec.strategy_training`). The reported `loss` is the mean SGNS loss per real pair over the epoch
     (padding rows, `weight == 0`, are left out), each pair scored before its own update.
 
     The pairs of a batch are applied at once: updates that hit the same row add up, where
@@ -175,6 +177,10 @@ class Word2Vec(keras.Model):
         self.context_embedding.build((None,))
         # Index of the current epoch for the schedule, set by `fit` at the start of each epoch.
         self.epochs_done = self.add_weight(shape=(), initializer="zeros", trainable=False, name="epochs_done")
+        # The schedule's step within the epoch and the epoch's length, set by `fit` (plain variables,
+        # not saved: `fit` sets them again at every epoch start, so a run resumes at an epoch).
+        self.batches_done = tf.Variable(0.0, trainable=False, name="batches_done")
+        self.steps_per_epoch = tf.Variable(1.0, trainable=False, name="steps_per_epoch")
         self.built = True  # every weight exists now; `fit` callbacks may save or restore them at once
 
     def call(self, inputs):
@@ -204,24 +210,36 @@ class Word2Vec(keras.Model):
         self.compile(**config)
 
     def fit(self, x=None, y=None, epochs=1, callbacks=None, **kwargs):
-        """`keras.Model.fit`, plus a callback that tells the learning-rate schedule the epoch index."""
-        callbacks = [_EpochIndex(self.epochs_done), *(callbacks or [])]
+        """`keras.Model.fit`, plus a callback that tells the learning-rate schedule where it is.
+
+        With a `tf.data.Dataset` of known length, `steps_per_epoch` defaults to that length, so
+        epoch `k` reads pass `k` of the dataset (without it Keras opens a spare iterator between
+        epochs, and every pass of a `skipgram_dataset` draws anew): the same batches as
+        `StrategyTrainer` reading `dataset.repeat()`.
+        """
+        callbacks = [_EpochIndex(self), *(callbacks or [])]
         kwargs.setdefault("shuffle", False)  # the skip-gram dataset shuffles itself
+        if isinstance(x, tf.data.Dataset) and kwargs.get("steps_per_epoch") is None:
+            length = int(x.cardinality())
+            if length > 0:
+                kwargs["steps_per_epoch"] = length
         return super().fit(x, y, epochs=epochs, callbacks=callbacks, **kwargs)
 
     @property
     def metrics(self):
         return [self.loss_tracker, self.learning_rate_tracker]
 
-    def learning_rate(self, progress):
-        """Learning rate at `progress` (fraction of the current epoch) given the epochs done."""
-        done = ops.minimum((self.epochs_done + progress) / self.epochs, 1.0)
-        return self.alpha - (self.alpha - self.min_alpha) * done
+    def learning_rate(self, step=None):
+        """Learning rate of global step `step` (default: the current one) of `epochs * steps_per_epoch`."""
+        if step is None:
+            step = self.epochs_done * self.steps_per_epoch + self.batches_done
+        return linear_decay(self.alpha, self.min_alpha, step, self.epochs * self.steps_per_epoch)
 
     def train_step(self, data):
         target, context, negatives = data["target"], data["context"], data["negatives"]
-        weight, progress = data["weight"], data["progress"]
-        learning_rate = self.learning_rate(progress)  # (B,)
+        weight = data["weight"]  # (B,)
+        learning_rate = self.learning_rate()  # () this step's rate
+        self.batches_done.assign_add(1.0)
         step_size = learning_rate * weight  # (B,), 0 on padding rows
 
         target_variable = self.target_embedding.embeddings.value
@@ -252,7 +270,7 @@ class Word2Vec(keras.Model):
                 apply_fn(target_variable, context_variable, shard_target, target_update, context_rows, context_update)
             pair_loss = tf.concat([update[3] for _, update in results], axis=0)  # (B,)
         self.loss_tracker.update_state(pair_loss, sample_weight=weight)
-        self.learning_rate_tracker.update_state(learning_rate, sample_weight=weight)
+        self.learning_rate_tracker.update_state(tf.fill(tf.shape(weight), learning_rate), sample_weight=weight)
         return {"loss": self.loss_tracker.result(), "alpha": self.learning_rate_tracker.result()}
 
     def get_config(self):
@@ -288,12 +306,30 @@ class Word2Vec(keras.Model):
         return keyed_vectors(words, table, counts=counts)
 
 
-class _EpochIndex(keras.callbacks.Callback):
-    """Copies the epoch index `fit` is at (resumes included) into a model variable."""
+def linear_decay(alpha, min_alpha, step, total_steps):
+    """word2vec's linear decay at global step `step` of `total_steps`, float32, computed as
+    `keras.optimizers.schedules.PolynomialDecay(alpha, total_steps, min_alpha, power=1)(step)` is."""
+    alpha = tf.constant(alpha, tf.float32)
+    total = tf.cast(total_steps, tf.float32)
+    done = tf.minimum(tf.cast(step, tf.float32), total) / total
+    return (alpha - tf.cast(min_alpha, tf.float32)) * (1.0 - done) + tf.cast(min_alpha, tf.float32)
 
-    def __init__(self, variable):
+
+class _EpochIndex(keras.callbacks.Callback):
+    """Tells the model's schedule where `fit` is: the epoch index (resumes included), the epoch's
+    length and the step within it."""
+
+    def __init__(self, word2vec):
         super().__init__()
-        self.variable = variable
+        self.word2vec = word2vec
+
+    def on_train_begin(self, logs=None):
+        steps = self.params.get("steps")
+        if not steps:
+            raise ValueError("Word2Vec's learning-rate schedule needs a dataset of known length (e.g. "
+                             f"`skipgram_dataset`). Received: steps per epoch={steps}")
+        self.word2vec.steps_per_epoch.assign(float(steps))
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.variable.assign(float(epoch))
+        self.word2vec.epochs_done.assign(float(epoch))
+        self.word2vec.batches_done.assign(0.0)
