@@ -304,7 +304,8 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
     # === Held-out figures, metrics, TensorBoard ===
     generated = task.caption(test_x)
     scores = caption_scores(generated, test_captions)
-    sampled = caption_scores(task.caption(test_x, strategy="sample", seed=config.seed), test_captions)
+    sampled_captions = task.caption(test_x, strategy="sample", seed=config.seed)
+    sampled = caption_scores(sampled_captions, test_captions)
     commonest = collections.Counter(train_captions).most_common(1)[0][0]
     summary = {
         "heldout_exact_match": scores["exact_match"],
@@ -321,6 +322,7 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
         "fit_seconds": round(fit_seconds, 1),
         "train_seconds": round(time.time() - started, 1),
         "examples": [f"{c} -> {g}" for c, g in zip(test_captions[:5], generated[:5])],
+        "examples_sampled": [f"{c} -> {s}" for c, s in zip(test_captions[:5], sampled_captions[:5])],
     }
     history_dict = {key: [float(v) for v in values] for key, values in history.history.items()}
     history_dict["epoch"] = list(history.epoch)
