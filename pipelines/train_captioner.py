@@ -175,8 +175,6 @@ def load_data(config):
 def teacher_forced(task, pixels, captions):
     """`(inputs, targets)` numpy arrays of the network: `{"label", "token_ids", "padding_mask"}`
     and the next-character ids (PAD where the caption has ended)."""
-    import numpy as np
-
     previous, following = task.target_sequences(captions)
     token_ids = previous.to_tensor(0).numpy().astype("int32")  # (N, T)
     inputs = {"label": task.label(pixels).numpy(), "token_ids": token_ids, "padding_mask": token_ids != 0}
