@@ -155,6 +155,7 @@ CANDIDATES = {
         "tcn_window24": dict(backbone="tcn", window=24, linear_skip=True, ar_order=0, weight_decay=0.0, **OLD),
         "tcn_ar12_wd": dict(backbone="tcn", ar_order=12, **OLD),
         "tcn_direct_linear": dict(backbone="tcn"),
+        "tcn_direct_linear_monitor_point": dict(backbone="tcn", monitor="forecast"),
     },
     "macrodata": {
         "tcn_nocov_wd": dict(backbone="tcn", covariates=("none",), linear_skip=True, ar_order=0, **OLD),
@@ -163,6 +164,7 @@ CANDIDATES = {
         "tcn_noskip_ar12_wd": dict(backbone="tcn", ar_order=12, **OLD),
         "tcn_direct_linear": dict(backbone="tcn"),
         "attention_direct_linear": dict(backbone="attention"),
+        "tcn_direct_linear_monitor_point": dict(backbone="tcn", monitor="forecast"),
     },
 }
 SELECTION_SEEDS = (0, 1000, 2000)  # the members of a 3-network ensemble: single and averaged figures at once
@@ -242,9 +244,8 @@ def main():
         earlier = json.loads(path.read_text()) if path.is_file() else {}
         kept = {k: v for k, v in earlier.get("candidates", {}).items() if k not in result["candidates"]}
         result["candidates"] = kept | result["candidates"]
-        for key in ("chosen", "note", "chosen_before_direct_linear"):
-            if key in earlier:
-                result.setdefault("earlier_" + key if key != "chosen_before_direct_linear" else key, earlier[key])
+        for key, value in earlier.items():  # hand-written notes ("chosen", "note", ...) stay
+            result.setdefault(key, value)
         benchlib.write_results(result, path)
         return
     seeds = [1000 * i for i in range(1 if args.quick else args.seeds)]  # the members of `--ensemble N`

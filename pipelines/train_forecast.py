@@ -73,6 +73,8 @@ class TrainConfig:
                                                     'epoch count (and calibrate the quantiles)',
                                               minimum=0.0, below=0.5)
     refit_full: bool = common.field(True, 'after choosing the epoch count, refit on all windows for that many epochs')
+    monitor: str = common.field("all", 'held-out loss that chooses the epoch count: all (point + quantile losses) '
+                                       'or forecast (the point loss only)', choices=("all", "forecast"))
     patience: int = common.field(30, 'stop after this many epochs without a better validation loss', minimum=1)
     batch_size: int = common.field(32, 'windows per batch', minimum=1)
     learning_rate: float = common.field(3e-3, 'Adam learning rate', above=0.0)
@@ -166,7 +168,8 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
         history, val_history = fit_core(core, x, labels, losses, epochs, config.batch_size, config.learning_rate,
                                         validation_fraction=validation_fraction, patience=config.patience,
                                         check_every=check_every, weight_decay=config.weight_decay,
-                                        purge=purge, check_initial=config.direct_linear)
+                                        purge=purge, check_initial=config.direct_linear,
+                                        monitor=("forecast",) if config.monitor == "forecast" else None)
         if not np.all(np.isfinite(history)):
             epoch = int(np.argmin(np.isfinite(history)))
             raise common.UserError(f"training diverged: loss={history[epoch]} at epoch {epoch + 1}; "

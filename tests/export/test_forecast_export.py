@@ -17,13 +17,20 @@ WINDOW, HORIZON = 8, 3
 
 @pytest.fixture(scope="module", params=["lstm", "tcn"])
 def forecaster(request):
-    """A forecaster fitted for a few steps on the first 80 sunspot years; windows of the next 30."""
+    """A forecaster fitted for a few steps on the first 80 sunspot years; windows of the next 30 (the TCN one
+    with its closed-form direct linear part, as the pipeline builds it)."""
+    from seqkeras.models.forecaster.direct_linear import fit_direct_linear
+    from seqkeras.models.forecaster.forecaster import set_direct_linear
+
     spots = corpora.sunspots()
     stats = fit_standardization(spots[:80])
+    linear = request.param == "tcn"
     model, core = build_forecaster(WINDOW, HORIZON, stats.mean[None], stats.std[None], backbone=request.param,
-                                   hidden_dim=8, quantiles=(0.1, 0.9), seed=0)
+                                   hidden_dim=8, quantiles=(0.1, 0.9), direct_linear=linear, seed=0)
     x, y = series_window_arrays(spots[:80], WINDOW, HORIZON)
     ys = ((y - stats.mean) / stats.std).astype("float32")
+    if linear:
+        set_direct_linear(core, fit_direct_linear((x - stats.mean) / stats.std, ys, purge=HORIZON - 1))
     core.compile("adam", loss={"forecast": "mae", "quantiles": "mae"})
     core.fit(((x - stats.mean) / stats.std).astype("float32"), {"forecast": ys, "quantiles": ys[:, :, None, :]},
              epochs=2, verbose=0)

@@ -139,13 +139,13 @@ def build_forecaster(window, horizon, mean, std, num_targets=1, backbone="lstm",
         last = keras.layers.Concatenate(name="with_window")([last, keras.layers.Flatten()(core_in)])
     head_init = "zeros" if direct_linear else init
     point = keras.layers.Dense(horizon * num_targets, kernel_initializer=head_init, name="forecast_head")(last)
-    point = keras.layers.Reshape((horizon, num_targets))(point)  # (B, H, T)
     highway = None
-    if direct_linear:
+    if direct_linear:  # added before any reshape (the TFLite converter mis-fuses it after one)
         linear = keras.layers.Dense(horizon * num_targets, kernel_initializer="zeros", trainable=False,
                                     name="direct_linear")(keras.layers.Flatten()(core_in))  # (B, H * T)
-        highway = keras.layers.Reshape((horizon, num_targets))(linear)  # (B, H, T)
-        point = keras.layers.Add(name="with_direct_linear")([point, highway])
+        point = keras.layers.Add(name="with_direct_linear")([point, linear])
+        highway = keras.layers.Reshape((horizon, num_targets), name="direct_linear_steps")(linear)  # (B, H, T)
+    point = keras.layers.Reshape((horizon, num_targets))(point)  # (B, H, T)
     if ar_order:
         recent = keras.layers.Flatten()(core_in[:, window - int(ar_order):, :num_targets])  # (B, p * T)
         highway_ar = keras.layers.Dense(horizon * num_targets, kernel_initializer="zeros", name="ar_highway")(recent)

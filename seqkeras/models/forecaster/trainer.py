@@ -16,7 +16,8 @@ LOSSES = {"mae": keras.losses.MeanAbsoluteError, "mse": keras.losses.MeanSquared
 
 
 def fit_core(core, inputs, targets, losses, epochs, batch_size=32, learning_rate=3e-3, clipnorm=1.0,
-             validation_fraction=0.0, patience=20, check_every=5, weight_decay=0.0, purge=0, check_initial=False):
+             validation_fraction=0.0, patience=20, check_every=5, weight_decay=0.0, purge=0, check_initial=False,
+             monitor=None):
     """Trains `core` on standardized windows; returns `(train_loss, val_loss)` per epoch (NumPy).
 
     With `validation_fraction > 0` the last windows (the latest in time) are held out, the loss on
@@ -39,6 +40,7 @@ def fit_core(core, inputs, targets, losses, epochs, batch_size=32, learning_rate
         check_initial: also score the untrained weights (epoch 0) first, so early stopping may keep
             them (`best_epoch(..., initial=True)` then returns 0): a core that starts as a fitted
             model (`direct_linear`) is only changed where the held-out windows support it.
+        monitor: output names whose held-out loss early stopping reads (default: every output in `losses`).
 
     Shuffling draws from TensorFlow's global seed (set it with `keras.utils.set_random_seed`).
 
@@ -66,10 +68,14 @@ def fit_core(core, inputs, targets, losses, epochs, batch_size=32, learning_rate
     val_x = tf.constant(inputs[first_held:], tf.float32)
     val_y = {name: tf.constant(targets[name][first_held:], tf.float32) for name in loss_fns}
 
+    monitored = list(loss_fns) if monitor is None else [name for name in loss_fns if name in monitor]
+    if not monitored:
+        raise ValueError(f"`monitor` names no output of `losses` {sorted(loss_fns)}. Received: monitor={monitor}")
+
     @tf.function
     def validation_loss():
         outputs = core(val_x, training=False)
-        return tf.add_n([fn(val_y[name], outputs[name]) for name, fn in loss_fns.items()])
+        return tf.add_n([loss_fns[name](val_y[name], outputs[name]) for name in monitored])
 
     @tf.function
     def train(epochs):
