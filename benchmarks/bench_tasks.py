@@ -46,13 +46,8 @@ import tensorflow as tf  # noqa: E402
 import benchlib  # noqa: E402
 
 from seqkeras.data.corpora import EWT_GENRES, ewt_genre, read_conllu  # noqa: E402
-from seqkeras.losses import MaskedSparseCategoricalCrossentropy  # noqa: E402
-from seqkeras.models.captioner import build_captioner  # noqa: E402
-from seqkeras.data.digit_names import DIGIT_NAMES, load_digit_names  # noqa: E402
 from seqkeras.models.classifier import BagOfWordsBaseline, build_classifier_ensemble  # noqa: E402
 from seqkeras.models.common import TextTask  # noqa: E402
-from seqkeras.models.seq2seq import generate  # noqa: E402
-from seqkeras.models.seq2seq.teacher_forcing import ids_to_texts, teacher_forced  # noqa: E402
 from seqkeras.models.tagger import MostFrequentTag  # noqa: E402
 from pipelines import train_classifier, train_tagger  # noqa: E402
 
@@ -120,10 +115,6 @@ def _subset(sentences, count, seed=0):
         return sentences
     picked = np.sort(np.random.default_rng(seed).choice(len(sentences), size=count, replace=False))
     return [sentences[i] for i in picked]
-
-
-def _loss():
-    return MaskedSparseCategoricalCrossentropy(from_logits=True)
 
 
 def upos_task(settings, run_dir):
@@ -437,42 +428,29 @@ def genre_experiment(settings, train, dev):
 
 
 def digits_task(settings):
+    """`seqkeras train captioner` (TrainConfig + `settings`) once per conditioning, against the commonest
+    training name and logistic regression on the pixels whose predicted name is the answer."""
     from sklearn.linear_model import LogisticRegression
 
-    (train_x, train_names, train_y), (test_x, test_names, _), vocabulary = load_digit_names(test_fraction=0.25, seed=0)
-    commonest = collections.Counter(train_names).most_common(1)[0][0]
-    pixels = LogisticRegression(max_iter=2000).fit(train_x, train_y)
-    spelled = [DIGIT_NAMES[d] for d in pixels.predict(test_x)]
-    inputs, targets = teacher_forced(vocabulary, train_names)
-    inputs["label"] = train_x
-    result = {
-        "metric": "held-out exact match of the generated name",
-        "baseline": "commonest name",
-        "baseline_score": float(np.mean([n == commonest for n in test_names])),
-        "reference_pixel_logistic_regression_spelled": float(np.mean([s == n for s, n in zip(spelled, test_names)])),
-        "train_images": len(train_names),
-        "test_images": len(test_names),
-        "settings": settings,
-    }
+    from pipelines import train_captioner
+
+    result = {"metric": "held-out exact match of the generated name", "baseline": "commonest name",
+              "settings": dict(settings)}
     for conditioning in ("initial_state", "concat"):
-        keras.utils.set_random_seed(0)
-        model = build_captioner(
-            train_x.shape[1], vocabulary.size, hidden_dim=settings["hidden_dim"],
-            embedding_dim=settings["embedding_dim"], conditioning=conditioning,
-        )
-        model.compile(keras.optimizers.Adam(settings["learning_rate"]), _loss())
-        start = time.perf_counter()
-        model.fit(inputs, targets, batch_size=settings["batch_size"], epochs=settings["epochs"], verbose=0)
-        seconds = time.perf_counter() - start
-        greedy = ids_to_texts(vocabulary, generate(model, {"label": test_x}, max_length=7))
-        sampled = ids_to_texts(
-            vocabulary, generate(model, {"label": test_x}, max_length=7, strategy="sample", seed=0)
-        )
-        result[f"model_score_{conditioning}"] = float(np.mean([g == n for g, n in zip(greedy, test_names)]))
-        result[f"sampled_score_{conditioning}"] = float(np.mean([g == n for g, n in zip(sampled, test_names)]))
-        result[f"train_seconds_{conditioning}"] = round(seconds, 1)
-    result["model"] = "LSTM decoder conditioned on the flattened image"
-    result["model_score"] = max(result["model_score_initial_state"], result["model_score_concat"])
+        config = train_captioner.TrainConfig(conditioning=conditioning, verbose=0, **settings,
+                                             run_dir=str(REPO / "runs" / f"bench_tasks_digits_{conditioning}"))
+        run = train_captioner.main(config, overwrite=True)
+        result[f"model_score_{conditioning}"] = run["heldout_exact_match"]
+        result[f"sampled_score_{conditioning}"] = run["heldout_exact_match_sampled"]
+        result[f"train_seconds_{conditioning}"] = run["fit_seconds"]
+    (train_x, train_names), (test_x, test_names) = run["data"]["train"], run["data"]["test"]
+    spelled = LogisticRegression(max_iter=2000).fit(train_x / 16.0, train_names).predict(test_x / 16.0)
+    result.update(
+        baseline_score=run["baseline_exact_match"], train_images=run["train_images"], test_images=run["heldout_images"],
+        reference_pixel_logistic_regression_spelled=float(np.mean([s == n for s, n in zip(spelled, test_names)])),
+        model="`seqkeras train captioner`: LSTM decoder conditioned on the flattened image",
+        model_score=max(result["model_score_initial_state"], result["model_score_concat"]),
+    )
     return result
 
 

@@ -1,6 +1,7 @@
 """Launching `seqkeras train ...` subprocesses for the fault-injection tests, always reaped."""
 
 import contextlib
+import dataclasses
 import json
 import os
 import pathlib
@@ -130,3 +131,70 @@ def free_ports(count):
     finally:
         for sock in sockets:
             sock.close()
+
+
+def worker_args(args, run_dir, ports, index, resume=False):
+    """`args` as task `index` of a loopback multi-worker job on `ports`."""
+    workers = ",".join(f"127.0.0.1:{port}" for port in ports)
+    return [*args, "--run-dir", str(run_dir), "--distribute", "multi-worker", "--workers", workers,
+            "--task-index", str(index)] + (["--resume"] if resume else [])
+
+
+@dataclasses.dataclass
+class KilledJob:
+    """What `kill_and_resume` saw; the run dirs hold the finished runs."""
+
+    single: pathlib.Path    # one process, the reference
+    mirrored: pathlib.Path  # `--distribute mirrored` (2 logical CPUs)
+    run_dir: pathlib.Path   # the 2-worker job, killed and resumed
+    killed_at: int          # its newest checkpoint step when killed
+    files_before: set       # its files when killed (checkpoint rotation excluded)
+    config_text: str        # its config.json when killed
+    chiefs: set             # pids of the chief (task 0) processes
+
+
+def kill_and_resume(tmp_path, args, kill_at, timeout):
+    """The fault-injection scenario of a `seqkeras train ...` command `args`.
+
+    Starts together one process (`single`), a `--distribute mirrored` process and a 2-worker
+    loopback job; SIGKILLs worker 1 and then the chief once the job has checkpointed step
+    `kill_at` (the scheduler restarts the whole job); restarts both workers with `--resume`
+    and waits for everything. Every process is reaped, whatever happens.
+    """
+    single, mirrored, run_dir, ports = tmp_path / "single", tmp_path / "mirrored", tmp_path / "run", free_ports(2)
+    with processes(tmp_path / "logs") as group:
+        others = [group.start([*args, "--run-dir", str(single)], "single"),  # run beside the cluster
+                  group.start([*args, "--run-dir", str(mirrored), "--distribute", "mirrored"], "mirrored")]
+        first = [group.start(worker_args(args, run_dir, ports, index), f"first-{index}") for index in (0, 1)]
+        assert wait_for_step(first[0], run_dir, kill_at, timeout), "the job ended before the kill"
+        group.kill(first[1])  # SIGKILL one worker mid-run ...
+        group.kill(first[0])  # ... and the job goes down with it
+        killed_at = latest_step(run_dir)
+        before = {path.relative_to(run_dir) for path in run_dir.rglob("*") if path.is_file()}
+        config_text = (run_dir / "config.json").read_text()
+        again = [group.start(worker_args(args, run_dir, ports, index, resume=True), f"again-{index}")
+                 for index in (0, 1)]
+        for process in again + others:
+            wait(process, timeout)
+    kept = {path for path in before if path.parts[:2] != ("ckpt", "steps") and not path.name.startswith(".")}
+    return KilledJob(single, mirrored, run_dir, killed_at, kept, config_text, {first[0].pid, again[0].pid})
+
+
+def assert_resumed_without_loss(job, total_steps, kill_at):
+    """The restarted job resumed from the chief's checkpoint to `total_steps`, lost no file, kept
+    its config, and only chief processes wrote TensorBoard events (the file name carries the pid)."""
+    assert kill_at <= job.killed_at < total_steps, (job.killed_at, total_steps)
+    assert latest_step(job.run_dir) == total_steps
+    after = {path.relative_to(job.run_dir) for path in job.run_dir.rglob("*") if path.is_file()}
+    assert job.files_before <= after, f"lost: {sorted(job.files_before - after)}"  # old checkpoints rotate out
+    assert (job.run_dir / "config.json").read_text() == job.config_text
+    assert json.loads(job.config_text)["distribute"] == "multi-worker"
+    writers = {int(path.name.split(".")[-3]) for path in (job.run_dir / "tb").rglob("events.*")}
+    assert writers and writers <= job.chiefs, (writers, job.chiefs)
+
+
+def max_weight_difference(run_dir, reference):
+    """Largest absolute difference between two runs' saved weights (same names, same order)."""
+    expected, got = model_weights(reference), model_weights(run_dir)
+    assert [name for name, _ in got] == [name for name, _ in expected]
+    return max(float(np.max(np.abs(a - b))) for (_, a), (_, b) in zip(got, expected))
