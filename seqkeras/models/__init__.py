@@ -2,7 +2,8 @@
 
 - `seqkeras.models.tagger`: sequence -> sequence (`build_tagger`).
 - `seqkeras.models.classifier`: sequence -> label (`build_classifier`).
-- `seqkeras.models.captioner`: label -> sequence (`build_captioner`).
+- `seqkeras.models.captioner`: label -> sequence (`build_captioner`; `CaptionerTask`: pixels in,
+  caption strings out, as `seqkeras train captioner` saves it).
 - `seqkeras.models.seq2seq`: label + sequence -> sequence (`build_seq2seq`, `generate`).
 
 Language-model families (`char_lm`, `word2vec`, `elmo`) live in their own subpackages. The names
@@ -23,6 +24,7 @@ _EXPORTS = {
     "build_classifier": "seqkeras.models.classifier",
     "BagOfWordsBaseline": "seqkeras.models.classifier",
     "build_captioner": "seqkeras.models.captioner",
+    "CaptionerTask": "seqkeras.models.captioner",
     "build_seq2seq": "seqkeras.models.seq2seq",
     "ConditionalDecoder": "seqkeras.models.seq2seq",
     "generate": "seqkeras.models.seq2seq",
