@@ -12,6 +12,25 @@ a CoNLL-U file's sentences), or a UTF-8 text file (one sentence or document per 
 split into sentences, tokenised in-graph by the run's `TokenLookup` and sentences outside
 `[min_words, max_words]` are dropped; a seeded `valid_fraction` of them is held out.
 
+One way per input kind:
+- Named corpora and single files (above) are loaded into memory: a seeded permutation holds out
+  the validation sentences and `batch_sequences` plans each epoch over all sentences (exact
+  bucket quantiles, every sentence once per epoch). Held-out figures (EWT dev perplexity, ...)
+  are those of this path.
+- A file glob (`--corpus 'data/*.txt.gz'`: `*`, `?` or `[` in the entry, which must then be the
+  only one; plain or gzip UTF-8 files, one sentence or document per line) is STREAMED with
+  `tf.data` (`seqkeras.data.text_files`), so memory does not grow with the corpus: lines are read
+  in 1 MiB blocks and split into sentences; a keyed hash of each sentence's text holds out
+  `valid_fraction` of them (the first 2,000 held-out sentences are kept for validation); ONE
+  streaming pass counts the word and character vocabularies (the same vocabularies as the
+  in-memory path on the same training sentences) and the histogram of sentence lengths (bucket
+  boundaries, batches per pass); training batches come from a bounded shuffle buffer of
+  sentences, encoded by the run's `TokenLookup` in the pipeline and grouped by
+  `tf.data.Dataset.bucket_by_sequence_length` (bounded per-bucket buffers): `token_budget` gives
+  `token_budget // bucket width` sentences per batch, `bucketed` `batch_size`, `sorted` one
+  bucket per length, `random` plain batches. The padding fraction is measured on the first 100
+  training batches.
+
 Training uses a sampled softmax by default (`--sampled-softmax 1024`: that many words drawn
 log-uniformly per direction and step, `tf.nn.sampled_softmax_loss`); validation, `evaluate` and
 every perplexity use the full softmax. `--max-minutes` bounds the wall time of fit.
@@ -28,6 +47,7 @@ import dataclasses
 import math
 import os
 import pathlib
+import re
 import time
 
 from pipelines import common
@@ -35,13 +55,19 @@ from pipelines import common
 BATCHINGS = ("random", "sorted", "bucketed", "token_budget")
 SPLITS = ("unicode_script", "whitespace")
 BUNDLED = ("wiki", "lee")
+GLOB_CHARACTERS = "*?["
+HELD_OUT_SENTENCES = 2_000  # validation sentences kept from a streamed --corpus (does not grow with it)
+SHUFFLE_SENTENCES = 8_192  # shuffle buffer of a streamed --corpus (raw sentences)
+ENCODE_SENTENCES = 256  # sentences encoded at a time by the TokenLookup in a streamed pipeline
+PADDING_SAMPLE_BATCHES = 100  # streamed: training batches the padding fraction is measured on
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     # --- data ---
     corpus: tuple = common.field(("wiki",), "corpora: wiki, lee, ewt:PATH (CoNLL-U) or a text file path "
-                                            "(one sentence/document per line)")
+                                            "(one sentence/document per line); or ONE file glob of plain/.gz "
+                                            "text files (e.g. 'data/*.txt.gz'), streamed")
     max_sentences: int = common.field(0, "keep the first N sentences of each corpus (0: all)", minimum=0)
     min_words: int = common.field(3, "drop sentences with fewer words (markup leftovers)", minimum=1)
     max_words: int = common.field(50, "drop sentences with more words (lists, tables)", minimum=1)
@@ -97,6 +123,8 @@ class TrainConfig:
         if self.token_budget < self.max_words:
             raise ValueError(f"`token_budget` must hold the longest sentence (max_words={self.max_words}). "
                              f"Received: token_budget={self.token_budget}")
+        if any(is_glob(name) for name in self.corpus) and len(self.corpus) > 1:
+            raise ValueError(f"a file glob must be the only `corpus` entry (it is streamed). Received: corpus={self.corpus}")
         for name in self.corpus:
             if name.startswith("ewt:") and not name[4:]:
                 raise ValueError(f"`corpus` entry ewt:PATH needs a path. Received: corpus entry {name!r}")
@@ -105,6 +133,15 @@ class TrainConfig:
 # ------------------------------------------------------------------------------------------------
 # Text in
 # ------------------------------------------------------------------------------------------------
+def is_glob(name):
+    """A `--corpus` entry with glob characters (`*`, `?`, `[`): a streamed set of files."""
+    return not name.startswith("ewt:") and any(character in name for character in GLOB_CHARACTERS)
+
+
+def streamed(config):
+    return is_glob(config.corpus[0])
+
+
 def is_conllu(path):
     name = str(path)
     return name.endswith(".conllu") or name.endswith(".conllu.gz")
@@ -153,7 +190,11 @@ def corpus_sentences(name):
 
 
 def check_corpus(config):
-    """Every `--corpus` entry names a bundled corpus or an existing file (checked before the run dir opens)."""
+    """Every `--corpus` entry names a bundled corpus or an existing file (checked before the run dir opens);
+    a glob matches at least one file, not all empty, whose `.gz` files start like gzip."""
+    if streamed(config):
+        corpus_files(config.corpus[0])
+        return
     for name in config.corpus:
         if name in BUNDLED:
             continue
@@ -266,6 +307,208 @@ def heldout_batches(preprocessor, texts, batch_size):
 
 
 # ------------------------------------------------------------------------------------------------
+# A streamed --corpus GLOB (module docstring): memory flat as the corpus grows
+# ------------------------------------------------------------------------------------------------
+def corpus_files(pattern):
+    """The files of a `--corpus` glob, or a one-line UserError: no file, every file empty, or a `.gz`
+    file that is not gzip."""
+    from seqkeras.data import text_files
+
+    try:
+        files = text_files.corpus_files(pattern)
+    except ValueError as error:
+        raise common.UserError(f"--corpus: {error}") from None
+    for path in files:
+        if path.endswith(".gz") and os.path.getsize(path):
+            with open(path, "rb") as handle:
+                if handle.read(2) != b"\x1f\x8b":
+                    raise common.UserError(f"--corpus: {path} is not a gzip file (the name ends in .gz). "
+                                           f"Received: corpus={pattern!r}")
+    if not any(os.path.getsize(path) for path in files):
+        raise common.UserError(f"--corpus: every file matching the pattern is empty ({len(files)} files). "
+                               f"Received: corpus={pattern!r}")
+    return files
+
+
+def stream_sentences(config, files):
+    """The kept sentences of `files` (a dataset of scalar strings, in file order): each line split into
+    sentences (`split_sentences`, as for one text file) in 1 MiB blocks, sentences outside
+    `[min_words, max_words]` dropped, the first `max_sentences` (0: all)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from seqkeras.data import text_files
+    from seqkeras.data.corpora import split_sentences
+    from seqkeras.data.tokenization import WordTokenizer
+
+    blocks = text_files.document_blocks(text_files.line_dataset(files))
+    tokenizer = WordTokenizer(config.split)
+
+    def sentence_blocks():
+        for block in blocks.as_numpy_iterator():
+            texts = [sentence for line in block
+                     for sentence in split_sentences(line.decode("utf-8", errors="replace"))]
+            if texts:
+                yield np.array(texts, dtype=object)
+
+    def kept(block):
+        lengths = tokenizer.tokenize(block).row_lengths()
+        return tf.boolean_mask(block, (lengths >= config.min_words) & (lengths <= config.max_words))
+
+    sentences = tf.data.Dataset.from_generator(
+        sentence_blocks, output_signature=tf.TensorSpec([None], tf.string)).map(kept).unbatch()
+    return sentences.take(config.max_sentences) if config.max_sentences else sentences
+
+
+def stream_splits(config, files):
+    """`(train sentences dataset, held-out sentences list)`: a keyed hash of the sentence's text picks
+    the held-out `valid_fraction` (`text_files.split_lines`); the first `HELD_OUT_SENTENCES` are kept."""
+    from seqkeras.data import text_files
+
+    def split(name):
+        return text_files.split_lines(stream_sentences(config, files), name, valid_fraction=config.valid_fraction,
+                                      test_fraction=0.0, seed=config.split_seed)
+
+    valid = read_stream(lambda: text_files.take_texts(split("valid"), HELD_OUT_SENTENCES), config.corpus[0])
+    if not valid:
+        raise common.UserError(f"--corpus {config.corpus[0]!r}: no held-out sentence of {config.min_words}.."
+                               f"{config.max_words} words (too little text, or raise --valid-fraction)")
+    return split("train"), valid
+
+
+def read_stream(function, pattern):
+    """`function()`, with a read error of the streamed files (corrupt gzip data, ...) as a one-line UserError
+    (a gzip file cut short is read up to the cut, as `tf.data` reads it)."""
+    import tensorflow as tf
+
+    try:
+        return function()
+    except tf.errors.OpError as error:
+        message = re.sub(r"\{\{.*?\}\}|\[Op:.*|\b\w+Error:", " ", (error.message or "").split("\n")[0])
+        message = " ".join(message.split()) or type(error).__name__
+        raise common.UserError(f"--corpus {pattern!r}: cannot read the files ({message})") from None
+
+
+def _vocabulary(counter, min_count, max_size, what):
+    """`Vocabulary.build`'s selection (count desc, ties by bytes; min_count; max_size) from counts."""
+    from seqkeras.data.vocabulary import NUM_RESERVED, Vocabulary
+
+    items = sorted(((token, count) for token, count in counter.items() if count >= min_count),
+                   key=lambda item: (-item[1], item[0].encode("utf-8")))
+    if not items:
+        raise common.UserError(f"--corpus: no {what} occurs at least {min_count} times in the training sentences")
+    if max_size is not None:
+        items = items[: max_size - NUM_RESERVED]
+    return Vocabulary([token for token, _ in items], counts=[count for _, count in items])
+
+
+def stream_vocabularies(config, train):
+    """ONE streaming pass over the training sentences: `(word vocabulary, character vocabulary, length
+    histogram)` - the vocabularies `build_vocabularies` gives on the same sentences, and
+    `histogram[n]` the number of sentences of n words (0..max_words)."""
+    import collections
+
+    import numpy as np
+    import tensorflow as tf
+
+    from seqkeras.data.tokenization import WordTokenizer
+
+    tokenizer = WordTokenizer(config.split)
+
+    def counts(batch):
+        words = tokenizer.tokenize(batch)  # (b, None)
+        flat = words.flat_values
+        lookup = tf.strings.lower(flat, encoding="utf-8") if config.lowercase else flat
+        word_keys, _, word_counts = tf.unique_with_counts(lookup)
+        chars = tf.strings.unicode_split(flat, "UTF-8")[:, : config.max_word_length].flat_values
+        char_keys, _, char_counts = tf.unique_with_counts(chars)
+        histogram = tf.math.bincount(tf.cast(words.row_lengths(), tf.int32), minlength=config.max_words + 1,
+                                     maxlength=config.max_words + 1, dtype=tf.int64)
+        return word_keys, word_counts, char_keys, char_counts, histogram
+
+    word_counter, char_counter = collections.Counter(), collections.Counter()
+    histogram = np.zeros(config.max_words + 1, np.int64)
+
+    def count_all():
+        nonlocal histogram
+        for words, word_n, chars, char_n, lengths in train.batch(4096).map(counts).as_numpy_iterator():
+            for token, n in zip(words.tolist(), word_n.tolist()):
+                word_counter[token.decode("utf-8", errors="replace")] += n
+            for token, n in zip(chars.tolist(), char_n.tolist()):
+                char_counter[token.decode("utf-8", errors="replace")] += n
+            histogram += lengths
+
+    read_stream(count_all, config.corpus[0])
+    if not histogram.sum():
+        raise common.UserError(f"--corpus {config.corpus[0]!r}: no training sentence of {config.min_words}.."
+                               f"{config.max_words} words")
+    vocabulary = _vocabulary(word_counter, config.min_count, config.vocabulary_size, "word")
+    return vocabulary, _vocabulary(char_counter, 1, None, "character"), histogram
+
+
+def histogram_buckets(config, histogram):
+    """`(boundaries, batch sizes per bucket, batches per pass)` of a streamed corpus, from its length
+    histogram: quantile boundaries of the exact histogram (as `length_quantile_boundaries` of a sample), per-bucket sizes as
+    `batch_sequences` (`token_budget // longest length of the bucket`, else `batch_size`)."""
+    import numpy as np
+
+    lengths = np.flatnonzero(histogram)
+    if config.batching == "random":
+        boundaries = []
+    elif config.batching == "sorted":
+        boundaries = [int(n) for n in lengths[1:]]  # one bucket per length
+    else:
+        cumulative = np.cumsum(histogram)
+        quantiles = [int(np.searchsorted(cumulative, q * cumulative[-1], side="left"))
+                     for q in np.arange(1, config.num_buckets) / config.num_buckets]
+        boundaries = sorted({q + 1 for q in quantiles if lengths[0] < q + 1 <= lengths[-1]})
+    edges = [0, *boundaries, len(histogram)]
+    sizes, batches_per_pass = [], 0
+    for low, high in zip(edges, edges[1:]):
+        count = int(histogram[low:high].sum())
+        longest = int(np.flatnonzero(histogram[low:high]).max()) + low if count else max(low, 1)
+        size = max(1, config.token_budget // longest) if config.batching == "token_budget" else config.batch_size
+        sizes.append(size)
+        batches_per_pass += -(-count // size)
+    return boundaries, sizes, batches_per_pass
+
+
+def stream_batches(config, train, preprocessor, boundaries, sizes, shuffle=True):
+    """Training batches of a streamed corpus: `{"token_ids", "char_ids", "padding_mask"}` dense, from a
+    bounded shuffle buffer of sentences, encoded `ENCODE_SENTENCES` at a time, grouped by length
+    (`bucket_by_sequence_length`; bounded per-bucket buffers)."""
+    import tensorflow as tf
+
+    if shuffle:
+        train = train.shuffle(SHUFFLE_SENTENCES, seed=config.seed, reshuffle_each_iteration=True)
+
+    def one_sentence(features):  # one row of a padded batch -> its words and characters only
+        length = tf.reduce_sum(tf.cast(features["padding_mask"], tf.int32))
+        chars = features["char_ids"][:length]  # (t, C)
+        width = tf.reduce_max(tf.reduce_sum(tf.cast(chars != 0, tf.int32), axis=1))
+        return {"token_ids": features["token_ids"][:length], "char_ids": chars[:, :width],
+                "padding_mask": features["padding_mask"][:length]}
+
+    sentences = train.batch(ENCODE_SENTENCES).map(preprocessor).unbatch().map(one_sentence)
+    if not boundaries:
+        batched = sentences.padded_batch(sizes[0])
+    else:
+        batched = sentences.bucket_by_sequence_length(
+            lambda features: tf.shape(features["token_ids"])[0], boundaries, sizes)
+    return batched.prefetch(tf.data.AUTOTUNE)
+
+
+def padding_statistics(dataset, num_batches=PADDING_SAMPLE_BATCHES):
+    """`{"batches", "real_tokens", "cells", "padding_fraction"}` over the first batches of model inputs."""
+    real = cells = batches = 0
+    for batch in dataset.take(num_batches):
+        mask = batch["padding_mask"].numpy()
+        real, cells, batches = real + int(mask.sum()), cells + mask.size, batches + 1
+    return {"batches": batches, "real_tokens": real, "cells": cells,
+            "padding_fraction": 0.0 if cells == 0 else 1.0 - real / cells}
+
+
+# ------------------------------------------------------------------------------------------------
 # Model
 # ------------------------------------------------------------------------------------------------
 def build_network(config, vocabulary_size, char_vocabulary_size):
@@ -359,7 +602,7 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
     import keras
     import tensorflow as tf
 
-    from seqkeras.data.batching import epoch_statistics
+    from seqkeras.data.batching import BatchingInfo, epoch_statistics
     from seqkeras.models.common.text_task import TextTask
 
     check_corpus(config)
@@ -368,18 +611,33 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
     started = time.time()
 
     # === Data ===
-    texts, corpus_sizes = load_corpus(config)
-    vocabulary, char_vocabulary = build_vocabularies(config, texts["train"])
-    preprocessor = make_preprocessor(config, vocabulary, char_vocabulary)
-    encoded = {split: encode(preprocessor, split_texts) for split, split_texts in texts.items()}
-    train_data, train_ragged, info = batches(config, encoded["train"], shuffle=True)
+    if streamed(config):  # --corpus GLOB: one streaming vocabulary pass, tf.data batches (module docstring)
+        train_stream, valid_texts = stream_splits(config, corpus_files(config.corpus[0]))
+        vocabulary, char_vocabulary, histogram = stream_vocabularies(config, train_stream)
+        texts = {"train": train_stream, "valid": valid_texts}
+        preprocessor = make_preprocessor(config, vocabulary, char_vocabulary)
+        encoded = {"valid": encode(preprocessor, valid_texts)}
+        boundaries, sizes, batches_per_pass = histogram_buckets(config, histogram)
+        train_data = stream_batches(config, train_stream, preprocessor, boundaries, sizes)
+        padding = read_stream(lambda: padding_statistics(train_data), config.corpus[0])
+        padding["real_tokens"] = int((histogram * range(len(histogram))).sum())  # the whole pass
+        padding["padding_sample_batches"] = PADDING_SAMPLE_BATCHES
+        info = BatchingInfo(config.batching, int(histogram.sum()), 0, 0, boundaries, sizes, [], batches_per_pass)
+        train_words, train_sentences = padding["real_tokens"], int(histogram.sum())
+        corpus_sizes = {config.corpus[0]: train_sentences + len(valid_texts)}
+    else:
+        texts, corpus_sizes = load_corpus(config)
+        vocabulary, char_vocabulary = build_vocabularies(config, texts["train"])
+        preprocessor = make_preprocessor(config, vocabulary, char_vocabulary)
+        encoded = {split: encode(preprocessor, split_texts) for split, split_texts in texts.items()}
+        train_data, train_ragged, info = batches(config, encoded["train"], shuffle=True)
+        padding = epoch_statistics(train_ragged)
+        train_words, train_sentences = int(encoded["train"][0].flat_values.shape[0]), len(texts["train"])
     valid_data, _, _ = batches(config, encoded["valid"], shuffle=False, strategy="sorted", batch_size=64)
-    padding = epoch_statistics(train_ragged)
-    train_words = int(encoded["train"][0].flat_values.shape[0])
     if config.steps_per_epoch:
         train_data = train_data.repeat()
     if config.verbose:
-        print(f"corpus {','.join(config.corpus)}: {len(texts['train'])} training sentences ({train_words} words), "
+        print(f"corpus {','.join(config.corpus)}: {train_sentences} training sentences ({train_words} words), "
               f"{len(texts['valid'])} held out; vocabulary {vocabulary.size} words, {char_vocabulary.size} "
               f"characters; {config.batching} batches: {info.batches_per_epoch} per pass, padding "
               f"{padding['padding_fraction']:.1%}", flush=True)
@@ -410,7 +668,8 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
         "heldout_backward_perplexity": heldout["backward_perplexity"],
         "heldout": heldout,
         "corpus_words": train_words + heldout["words"],
-        "corpus_sentences": len(texts["train"]) + len(texts["valid"]),
+        "corpus_sentences": train_sentences + len(texts["valid"]),
+        "streamed": streamed(config),
         "corpus_sentences_per_corpus": corpus_sizes,
         "train_words": train_words,
         "vocabulary_size": vocabulary.size,
@@ -460,6 +719,8 @@ def evaluate_texts(run, data):
     """Sentences to evaluate: `--data` (text file or CoNLL-U), else the run's held-out sentences."""
     if data is None:
         config = run.train_config()
+        if streamed(config):
+            return stream_splits(config, corpus_files(config.corpus[0]))[1]
         return load_corpus(config)[0]["valid"]
     texts = text_sentences(data, "--data")
     if not texts:
