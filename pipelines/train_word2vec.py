@@ -241,6 +241,11 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
 
     texts = load_texts(config)  # a bad corpus file fails here, before TensorFlow starts
     strategy = distributed.make_strategy(config) if strategy_trainer else None  # first TensorFlow call
+    import keras
+
+    # Every process the same global seed, whatever ran before it in the process (`Dataset.random`'s
+    # stream depends on it): the same batches on every worker and in every trainer.
+    keras.utils.set_random_seed(config.seed)
     if strategy is not None and (config.batch_size // config.negative_group_size) % strategy.num_replicas_in_sync:
         raise common.UserError(
             f"--batch-size / --negative-group-size (groups of shared negatives per batch) must be a multiple of the "

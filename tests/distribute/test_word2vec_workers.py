@@ -22,7 +22,7 @@ from distributed_processes import free_ports, latest_step, metrics, model_weight
 from seqkeras.data.corpora import lee_documents
 from seqkeras.data.skipgrams import skipgram_dataset
 from seqkeras.data.vocabulary import NUM_RESERVED, Vocabulary
-from seqkeras.distribute import StrategyTrainer
+from seqkeras.distribute import CorruptCheckpointError, StrategyTrainer
 from seqkeras.models.word2vec import (
     Word2Vec,
     documents_to_ids,
@@ -74,7 +74,7 @@ def _strategy_engine(vocabulary_size, steps, checkpoint_dir):
     return model, engine
 
 
-def test_strategy_trainer_gives_word2vec_fits_vectors_and_resumes_at_any_step(lee_batches, tmp_path):
+def test_strategy_trainer_gives_word2vec_fits_vectors_resumes_at_any_step_refuses_a_corrupt_checkpoint(lee_batches, tmp_path):
     vocabulary_size, make, steps = lee_batches
     reference = _model(vocabulary_size)
     reference.compile(jit_compile=True, steps_per_execution=4)  # the `--distribute none` trainer
@@ -85,6 +85,7 @@ def test_strategy_trainer_gives_word2vec_fits_vectors_and_resumes_at_any_step(le
     logs = engine.fit(lambda context: shard_skipgram_batches(make().repeat(), context), epochs=EPOCHS,
                       steps_per_epoch=steps)
     worst = max(float(np.max(np.abs(a - b))) for a, b in zip(_tables(model), _tables(reference)))
+    print(f"loop vs Word2Vec.fit: max abs table difference {worst:.2e} after {EPOCHS * steps} steps")
     assert worst <= ATOL, f"max abs difference {worst} after {EPOCHS * steps} steps"
     assert np.max(np.abs(_tables(model)[1])) > 1e-2  # the tables did move
     np.testing.assert_allclose(logs["loss"], history["loss"], rtol=1e-5)
@@ -98,6 +99,14 @@ def test_strategy_trainer_gives_word2vec_fits_vectors_and_resumes_at_any_step(le
     assert int(engine.step.numpy()) == EPOCHS * steps
     for got, want in zip(_tables(resumed), _tables(model)):
         np.testing.assert_array_equal(got, want)
+
+    # A truncated checkpoint: one line naming the file (the pipeline's fit_engine makes it a UserError).
+    data_file = sorted((tmp_path / "resumed").glob("ckpt-*.data-*"))[-1]
+    data_file.write_bytes(data_file.read_bytes()[:10])
+    _, engine = _strategy_engine(vocabulary_size, steps, tmp_path / "resumed")
+    with pytest.raises(CorruptCheckpointError, match=f"checkpoint {data_file} is corrupt"):
+        engine.fit(lambda context: shard_skipgram_batches(make().repeat(), context), epochs=EPOCHS,
+                   steps_per_epoch=steps)
 
 
 def test_shard_skipgram_batches_splits_pairs_and_their_groups(lee_batches):
@@ -154,6 +163,7 @@ def test_mirrored_and_two_workers_equal_one_process(tmp_path):
         got = _embeddings(run_dir)
         assert [name for name, _ in got] == [name for name, _ in expected]
         worst = max(float(np.max(np.abs(a - b))) for (_, a), (_, b) in zip(got, expected))
+        print(f"{kind}: max abs table difference vs --distribute none: {worst:.2e}")
         assert worst <= ATOL, f"{kind}: max abs difference {worst} > {ATOL}"
         history, want = metrics(run_dir)["history"], metrics(single)["history"]
         assert history["epoch"] == want["epoch"] == [0, 1]
