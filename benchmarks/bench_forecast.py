@@ -52,8 +52,8 @@ def summary(tables, fit_seconds):
     return result
 
 
-def dataset_config(name, quick):
-    settings = dict(SETTINGS[name])
+def dataset_config(name, quick, overrides=()):
+    settings = dict(SETTINGS[name], **dict(overrides))
     if quick:
         settings.update(folds=2, refit_every=1)
     config = TrainConfig(**settings, epochs=3 if quick else TrainConfig.epochs, run_dir="unused")
@@ -72,9 +72,9 @@ def run_baselines(name, quick):
     return base, (time.perf_counter() - start) / len(BASELINES)
 
 
-def run_backbone(name, backbone, seeds, quick):
+def run_backbone(name, backbone, seeds, quick, overrides=()):
     """One backbone, one walk-forward per seed (single networks); the per-seed tables and forecasts."""
-    _, config, splitter = dataset_config(name, quick)
+    _, config, splitter = dataset_config(name, quick, overrides)
     values, _, _ = forecast_series.load_values(config)
     tables, seconds, forecasts, coverage = [], [], [], []
     for seed in seeds:
@@ -91,14 +91,14 @@ def run_backbone(name, backbone, seeds, quick):
     return tables, seconds, forecasts, coverage
 
 
-def run_dataset(name, seeds, quick, pool=None, backbones=BACKBONES):
+def run_dataset(name, seeds, quick, pool=None, backbones=BACKBONES, overrides=()):
     """Starts the dataset's jobs (in `pool` when given); returns a function that waits and summarises them."""
-    settings, config, splitter = dataset_config(name, quick)
+    settings, config, splitter = dataset_config(name, quick, overrides)
     values, targets, covariates = forecast_series.load_values(config)
     print(name, config, flush=True)
     submit = (lambda fn, *args: pool.submit(fn, *args)) if pool else (lambda fn, *args: _Done(fn(*args)))
     base_job = submit(run_baselines, name, quick)
-    jobs = {backbone: submit(run_backbone, name, backbone, seeds, quick) for backbone in backbones}
+    jobs = {backbone: submit(run_backbone, name, backbone, seeds, quick, overrides) for backbone in backbones}
     return lambda: summarise(settings, config, values, targets, covariates, seeds, base_job, jobs)
 
 
@@ -154,17 +154,21 @@ CANDIDATES = {
         "tcn": dict(backbone="tcn", linear_skip=True, ar_order=0, weight_decay=0.0, **OLD),
         "tcn_window24": dict(backbone="tcn", window=24, linear_skip=True, ar_order=0, weight_decay=0.0, **OLD),
         "tcn_ar12_wd": dict(backbone="tcn", ar_order=12, **OLD),
-        "tcn_direct_linear": dict(backbone="tcn"),
-        "tcn_direct_linear_monitor_point": dict(backbone="tcn", monitor="forecast"),
+        "tcn_direct_linear": dict(backbone="tcn", linear_candidates="ridge"),
+        "tcn_direct_linear_monitor_point": dict(backbone="tcn", monitor="forecast", linear_candidates="ridge"),
+        "tcn_linear_ridge_or_autoreg": dict(backbone="tcn", linear_candidates="ridge+autoreg"),
+        "tcn_linear_autoreg": dict(backbone="tcn", linear_candidates="autoreg"),
     },
     "macrodata": {
         "tcn_nocov_wd": dict(backbone="tcn", covariates=("none",), linear_skip=True, ar_order=0, **OLD),
         "tcn_noskip_ar4_wd": dict(backbone="tcn", ar_order=4, **OLD),
         "lstm_noskip_ar4_wd": dict(backbone="lstm", ar_order=4, **OLD),
         "tcn_noskip_ar12_wd": dict(backbone="tcn", ar_order=12, **OLD),
-        "tcn_direct_linear": dict(backbone="tcn"),
-        "attention_direct_linear": dict(backbone="attention"),
-        "tcn_direct_linear_monitor_point": dict(backbone="tcn", monitor="forecast"),
+        "tcn_direct_linear": dict(backbone="tcn", linear_candidates="ridge"),
+        "attention_direct_linear": dict(backbone="attention", linear_candidates="ridge"),
+        "tcn_direct_linear_monitor_point": dict(backbone="tcn", monitor="forecast", linear_candidates="ridge"),
+        "tcn_linear_ridge_or_autoreg": dict(backbone="tcn", linear_candidates="ridge+autoreg"),
+        "tcn_linear_autoreg": dict(backbone="tcn", linear_candidates="autoreg"),
     },
 }
 SELECTION_SEEDS = (0, 1000, 2000)  # the members of a 3-network ensemble: single and averaged figures at once
@@ -230,7 +234,18 @@ def main():
                         help="datasets to run (default: all; the JSON records which ran)")
     parser.add_argument("--backbones", nargs="+", choices=BACKBONES, default=list(BACKBONES),
                         help="backbones to run (default: all; the JSON records which ran)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                        help="override pipeline fields for this run (e.g. linear_candidates=autoreg; a reading of a "
+                             "setting NOT chosen by --select: write it to its own --out)")
     args = parser.parse_args()
+    overrides = []
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if key not in TrainConfig.__dataclass_fields__ or not value:
+            parser.error(f"--set: expected FIELD=VALUE with a TrainConfig field. Received: {item}")
+        kind = type(getattr(TrainConfig(), key))
+        overrides.append((key, value.lower() in ("1", "true") if kind is bool else kind(value)))
+    overrides = tuple(overrides)
     if args.select:
         path = benchlib.results_path(f"forecast_selection_{args.select}", out=args.out)
         chosen = CANDIDATES[args.select]
@@ -255,10 +270,12 @@ def main():
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            pending = {name: run_dataset(name, seeds, args.quick, pool, args.backbones) for name in args.datasets}
+            pending = {name: run_dataset(name, seeds, args.quick, pool, args.backbones, overrides)
+                       for name in args.datasets}
             datasets = {name: collect() for name, collect in pending.items()}
     else:
-        datasets = {name: run_dataset(name, seeds, args.quick, None, args.backbones)() for name in args.datasets}
+        datasets = {name: run_dataset(name, seeds, args.quick, None, args.backbones, overrides)()
+                    for name in args.datasets}
     goals = {}
     for kind, key in (("single", "best_backbone"), ("ensemble", "best_ensemble")):
         goals[kind] = {}
@@ -282,10 +299,11 @@ def main():
         "benchmark": "forecast", "device": benchlib.device_description(), "quick": args.quick,
         "model_settings": {key: getattr(defaults, key) for key in (
             "hidden_dim", "num_layers", "dropout", "kernel_size", "num_heads", "linear_skip", "direct_linear",
+            "linear_candidates", "monitor",
             "ar_order", "ensemble",
             "quantiles", "calibrate", "epochs", "validation_fraction", "refit_full", "batch_size", "learning_rate",
             "weight_decay", "loss")},
-        "seeds": seeds, "datasets_run": list(args.datasets), "backbones_run": list(args.backbones),
+        "overrides": dict(overrides), "seeds": seeds, "datasets_run": list(args.datasets), "backbones_run": list(args.backbones),
         "datasets": datasets, "goals": goals,
         "wall_seconds": time.perf_counter() - start,
         "note": "MASE is scaled by each fold's in-sample one-step naive MAE; *_fold_std is the spread over folds, "

@@ -60,6 +60,9 @@ class TrainConfig:
     direct_linear: bool = common.field(True, 'fit a direct linear (ridge) model of the window in closed form, its '
                                              'order, columns and penalty chosen on the training windows; the '
                                              'network learns only its residual and keeps it where validation does')
+    linear_candidates: str = common.field("ridge", 'candidates of the direct linear part: ridge (direct '
+                                                           'ridge settings), autoreg (the iterated AR, AIC order) or both',
+                                          choices=("ridge", "autoreg", "ridge+autoreg"))
     ar_order: int = common.field(0, "add a linear autoregression on the targets' last N values (at most --window) "
                                     "to the output, trained with the network (LSTNet-style highway; 0: none)",
                                  minimum=0)
@@ -145,7 +148,7 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
     def linear_fit(end):
         """The closed-form linear part on windows [0, end), with its band offsets (residual quantiles)."""
         fit = fit_direct_linear(x[:end], y[:end], validation_fraction=max(config.validation_fraction, 0.15),
-                                purge=purge)
+                                purge=purge, kinds=tuple(config.linear_candidates.split("+")))
         residuals = y[:end] - predict_direct_linear(fit, x[:end])  # (n, H, T)
         levels = np.quantile(residuals, config.quantiles, axis=0) if config.quantiles else None  # (Q, H, T)
         return fit, None if levels is None else levels.transpose(1, 0, 2)
@@ -194,7 +197,7 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
     linear = None
     if config.direct_linear:  # fitted before the held-out windows (and the purge), like the networks
         linear = linear_fit(len(x) - held_out - purge if held_out else len(x))
-        info["direct_linear"] = {key: linear[0][key] for key in ("order", "features", "penalty")}
+        info["direct_linear"] = {key: linear[0][key] for key in ("kind", "order", "features", "penalty")}
     models = []
     for member in range(config.ensemble):
         model, core = build(member, linear)
@@ -215,7 +218,7 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
         models = []
         if config.direct_linear:
             linear = linear_fit(len(x))
-            info["direct_linear_refit"] = {key: linear[0][key] for key in ("order", "features", "penalty")}
+            info["direct_linear_refit"] = {key: linear[0][key] for key in ("kind", "order", "features", "penalty")}
         for member, epochs in enumerate(info["epochs"]):
             model, core = build(member, linear)
             train(core, epochs, 0.0, log_dir("refit_all", member))

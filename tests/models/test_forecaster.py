@@ -202,7 +202,7 @@ def test_direct_linear_chooses_on_the_latest_windows_and_refits_least_squares_on
     from seqkeras.models.forecaster.direct_linear import candidate_settings, fit_direct_linear, predict_direct_linear
 
     x, y, _, _ = _macro_windows()  # (194, 6, 2), (194, 3, 1)
-    fit = fit_direct_linear(x, y, validation_fraction=0.2, purge=2, penalties=(0.0, 1.0))
+    fit = fit_direct_linear(x, y, validation_fraction=0.2, purge=2, penalties=(0.0, 1.0), kinds=("ridge",))
     held, fit_end = round(len(x) * 0.2), len(x) - round(len(x) * 0.2) - 2
     assert len(fit["scores"]) == len(candidate_settings(6, 2, 1, penalties=(0.0, 1.0))) == 4 * 2 * 2  # orders 1, 2, 4, 6
     # each score: least squares on the windows before the purge, MAE on the held-out ones
@@ -278,8 +278,34 @@ def test_direct_linear_baseline_forecasts_from_the_history():
     setting = baselines.direct_linear.last_setting
     mean, std = train.mean(), train.std()
     x, y = series_window_arrays((train - mean) / std, 12, horizon)  # window = min(12, 120 // 4)
-    fit = fit_direct_linear(x, y, validation_fraction=0.15, purge=horizon - 1)
+    fit = fit_direct_linear(x, y, validation_fraction=0.15, purge=horizon - 1, kinds=("ridge",))
     assert setting == {"order": fit["order"], "penalty": fit["penalty"]}
     recent = (history[-fit["order"]:] - mean) / std
     coefficients = fit["kernel"].reshape(12, horizon)[-fit["order"]:]
     np.testing.assert_allclose(forecast, (recent @ coefficients + fit["bias"]) * std + mean, rtol=1e-8)
+
+
+def test_autoreg_candidate_is_the_iterated_least_squares_ar():
+    """The iterated AR (order by AIC on the windows) is a linear map of the window: the same forecasts as
+    iterating its one-step least-squares equation by hand; it competes with the ridge settings."""
+    from seqkeras.models.forecaster.direct_linear import fit_direct_linear, predict_direct_linear
+
+    series = SPOTS[:200]
+    x, y = series_window_arrays((series - series.mean()) / series.std(), 12, 5)
+    fit = fit_direct_linear(x, y, setting="autoreg")
+    order = fit["order"]
+    aics = []
+    for p in range(1, 13):
+        design = np.column_stack([np.ones(len(x)), x[:, -p:, 0]])
+        residual = design @ np.linalg.lstsq(design, y[:, 0, 0], rcond=None)[0] - y[:, 0, 0]
+        aics.append(len(x) * np.log(np.sum(residual ** 2) / len(x)) + 2 * (p + 1))
+    assert fit["kind"] == "autoreg" and order == 1 + int(np.argmin(aics))
+    design = np.column_stack([np.ones(len(x)), x[:, -order:, 0]])
+    beta = np.linalg.lstsq(design, y[:, 0, 0], rcond=None)[0]
+    path = list(x[-1, :, 0])
+    for _ in range(5):
+        path.append(beta[0] + beta[1:] @ np.array(path[-order:]))
+    np.testing.assert_allclose(predict_direct_linear(fit, x[-1:])[0, :, 0], path[-5:], rtol=1e-8, atol=1e-10)
+    both = fit_direct_linear(x, y, purge=4)
+    assert "autoreg" in both["scores"] and len(both["scores"]) > 1
+    assert both["kind"] == ("autoreg" if min(both["scores"], key=both["scores"].get) == "autoreg" else "ridge")

@@ -47,7 +47,7 @@ def test_train_evaluate_predict_through_the_cli(tmp_path):
     # untrained network, i.e. the closed-form direct linear part alone, scored best)
     assert metrics["final_fit"]["refit_full"] and metrics["final_fit"]["epochs"] in ([0], [2])
     assert metrics["final_fit"]["windows"] == 309 - 8 - 3 + 1
-    assert set(metrics["final_fit"]["direct_linear_refit"]) == {"order", "features", "penalty"}
+    assert set(metrics["final_fit"]["direct_linear_refit"]) == {"kind", "order", "features", "penalty"}
     assert all(fit["epochs"] in ([0], [2]) for fit in metrics["fold_fits"])
     # the coverage in metrics.json is the share of actual values inside the stored bands
     saved = np.load(run / "forecasts.npz")
@@ -209,10 +209,12 @@ def test_direct_linear_part_is_fitted_before_the_held_out_windows_then_on_all():
     model, info = fit_model(config, values, 1)
     stats = fit_standardization(values)
     x, y = series_window_arrays((values - stats.mean) / stats.std, 6, 3, [0])
-    first = fit_direct_linear(x[:len(x) - info["held_out"] - 2], y[:len(x) - info["held_out"] - 2], 0.15, purge=2)
-    assert info["direct_linear"] == {key: first[key] for key in ("order", "features", "penalty")}
-    final = fit_direct_linear(x, y, 0.15, purge=2)
-    assert info["direct_linear_refit"] == {key: final[key] for key in ("order", "features", "penalty")}
+    kinds = tuple(config.linear_candidates.split("+"))
+    first = fit_direct_linear(x[:len(x) - info["held_out"] - 2], y[:len(x) - info["held_out"] - 2], 0.15, purge=2,
+                              kinds=kinds)
+    assert info["direct_linear"] == {key: first[key] for key in ("kind", "order", "features", "penalty")}
+    final = fit_direct_linear(x, y, 0.15, purge=2, kinds=kinds)
+    assert info["direct_linear_refit"] == {key: final[key] for key in ("kind", "order", "features", "penalty")}
     layer = model.get_layer("core").get_layer("direct_linear")
     np.testing.assert_allclose(layer.kernel.numpy(), final["kernel"], rtol=1e-5, atol=1e-6)
     if info["epochs"] == [0]:  # the held-out windows supported no training: the model is the linear one

@@ -119,7 +119,7 @@ def direct_linear(train, history, horizon, max_order=12):
     starts = np.arange(count)
     x = scaled[starts[:, None] + np.arange(window)][:, :, None]  # (N, W, 1)
     y = scaled[starts[:, None] + window + np.arange(horizon)][:, :, None]  # (N, H, 1)
-    fit = fit_direct_linear(x, y, validation_fraction=0.15, purge=horizon - 1)
+    fit = fit_direct_linear(x, y, validation_fraction=0.15, purge=horizon - 1, kinds=("ridge",))
     direct_linear.last_setting = {key: fit[key] for key in ("order", "penalty")}
     recent = ((history[-window:] - mean) / std)[None, :, None]
     return predict_direct_linear(fit, recent)[0, :, 0] * std + mean

@@ -7,6 +7,10 @@ chosen on the training windows only, by an inner time split (fit on the earlier 
 mean absolute error on the latest ones, the `purge` windows between them left out), then the chosen
 model is refitted on every training window.
 
+Besides the ridge settings, one candidate is the iterated autoregression of each target on its own
+lags (order by AIC on the same windows, one-step least squares, iterated `H` steps): its forecasts are
+also a linear map of the window, so the same frozen layer holds whichever wins.
+
 The forecaster uses it as its linear part (`build_forecaster(..., direct_linear=True)`): the network
 then learns only the residual, so with no training epochs the forecaster IS this model.
 
@@ -39,6 +43,42 @@ def _ridge(design, targets, penalty):
     return coefficients, mean_y - mean_x @ coefficients
 
 
+def _autoreg_map(x, y, max_order):
+    """Iterated AR per target, order by AIC: `(coefficients (W * F, H * T), intercept (H * T,), order)`.
+
+    Each target's one-step equation `y_t = c + sum_i phi_i y_{t-i}` is fitted by least squares on the
+    windows (every window has `max_order` lags, so the AICs compare on the same sample), then iterated:
+    the h-step forecast is linear in the window, its weights tracked through the recursion.
+    """
+    count, window, features = x.shape
+    horizon, num_targets = y.shape[1], y.shape[2]
+    kernel = np.zeros((window, features, horizon, num_targets))
+    bias = np.zeros((horizon, num_targets))
+    orders = []
+    for t in range(num_targets):
+        best = None
+        for order in range(1, max_order + 1):
+            design = np.column_stack([np.ones(count), x[:, window - order:, t]])
+            beta = np.linalg.lstsq(design, y[:, 0, t], rcond=None)[0]
+            rss = float(np.sum((design @ beta - y[:, 0, t]) ** 2))
+            aic = count * np.log(max(rss, 1e-300) / count) + 2 * (order + 1)
+            if best is None or aic < best[0]:
+                best = (aic, order, beta)
+        _, order, beta = best
+        orders.append(order)
+        # path[k]: the value at step k as (weights over the window's target column, constant)
+        path = [(np.eye(window)[i], 0.0) for i in range(window)]
+        for h in range(horizon):
+            weights, constant = np.zeros(window), beta[0]
+            for lag in range(1, order + 1):  # beta[1:] follows the window's time order: beta[order] is lag 1
+                w, c = path[-lag]
+                phi = beta[1 + order - lag]
+                weights, constant = weights + phi * w, constant + phi * c
+            path.append((weights, constant))
+            kernel[:, t, h, t], bias[h, t] = weights, constant
+    return kernel.reshape(window * features, -1), bias.reshape(-1), max(orders)
+
+
 def candidate_settings(window, features, num_targets, orders=ORDERS, penalties=PENALTIES):
     """Every `(order, features, penalty)` tried: orders up to `window`, targets only or every column."""
     feature_sets = sorted({num_targets, features})
@@ -47,7 +87,7 @@ def candidate_settings(window, features, num_targets, orders=ORDERS, penalties=P
 
 
 def fit_direct_linear(x, y, validation_fraction=0.2, purge=0, orders=ORDERS, penalties=PENALTIES,
-                      setting=None):
+                      setting=None, kinds=("ridge", "autoreg")):
     """Chooses and fits the direct linear model on standardized windows.
 
     Args:
@@ -56,10 +96,12 @@ def fit_direct_linear(x, y, validation_fraction=0.2, purge=0, orders=ORDERS, pen
         validation_fraction: latest share of the windows scoring each candidate setting.
         purge: windows left out between the fitting and scoring parts (`H - 1` for direct targets).
         orders, penalties: the candidate lags and ridge penalties (features: targets only or all).
-        setting: a fixed `(order, features, penalty)`; skips the choice.
+        setting: a fixed `(order, features, penalty)`, or `"autoreg"`; skips the choice.
+        kinds: the candidate families: `"ridge"` (the direct settings) and/or `"autoreg"` (iterated).
 
     Returns:
-        dict with `order`, `features`, `penalty`, `scores` {"order/features/penalty": validation MAE},
+        dict with `kind` ("ridge" or "autoreg"), `order`, `features`, `penalty` (the autoreg's: its AIC
+        order, the targets, 0), `scores` {"order/features/penalty" or "autoreg": validation MAE},
         `kernel` `(W * F, H * T)` (zero outside the chosen lags and features, the layout of the
         flattened window) and `bias` `(H * T,)`: `flatten(x) @ kernel + bias` is the forecast.
 
@@ -78,10 +120,14 @@ def fit_direct_linear(x, y, validation_fraction=0.2, purge=0, orders=ORDERS, pen
     if setting is None:
         held = int(round(count * validation_fraction))
         fit_end = count - held - int(purge)
-        candidates = candidate_settings(window, features, num_targets, orders, penalties)
-        if held < 1 or fit_end < 2:
-            setting = max(candidates, key=lambda c: (c[2], -c[0], -c[1]))  # too few windows: the most shrunk
+        candidates = candidate_settings(window, features, num_targets, orders, penalties) if "ridge" in kinds else []
+        if held < 1 or fit_end < 2:  # too few windows: the most shrunk ridge (or the autoreg alone)
+            setting = max(candidates, key=lambda c: (c[2], -c[0], -c[1])) if candidates else "autoreg"
         else:
+            if "autoreg" in kinds:
+                kernel, bias, _ = _autoreg_map(x[:fit_end], y[:fit_end], window)
+                error = x[count - held:].reshape(held, -1) @ kernel + bias - flat_y[count - held:]
+                scores["autoreg"] = float(np.mean(np.abs(error)))
             for order, used, penalty in candidates:
                 if order * used >= fit_end and penalty == 0:
                     continue  # unpenalized with more inputs than windows: not identified
@@ -89,13 +135,16 @@ def fit_direct_linear(x, y, validation_fraction=0.2, purge=0, orders=ORDERS, pen
                 error = _design(x[count - held:], order, used) @ coefficients + intercept - flat_y[count - held:]
                 scores[f"{order}/{used}/{penalty:g}"] = float(np.mean(np.abs(error)))
             best = min(scores, key=scores.get)
-            order, used, penalty = best.split("/")
-            setting = (int(order), int(used), float(penalty))
+            setting = "autoreg" if best == "autoreg" else tuple(t(v) for t, v in zip((int, int, float), best.split("/")))
+    if setting == "autoreg":
+        kernel, bias, order = _autoreg_map(x, y, window)
+        return {"kind": "autoreg", "order": order, "features": num_targets, "penalty": 0.0, "scores": scores,
+                "horizon": horizon, "num_targets": num_targets, "kernel": kernel, "bias": bias}
     order, used, penalty = int(setting[0]), int(setting[1]), float(setting[2])
     coefficients, intercept = _ridge(_design(x, order, used), flat_y, penalty)
     kernel = np.zeros((window, features, horizon * num_targets))
     kernel[window - order:, :used] = coefficients.reshape(order, used, -1)
-    return {"order": order, "features": used, "penalty": penalty, "scores": scores, "horizon": horizon,
+    return {"kind": "ridge", "order": order, "features": used, "penalty": penalty, "scores": scores, "horizon": horizon,
             "num_targets": num_targets, "kernel": kernel.reshape(window * features, -1), "bias": intercept}
 
 
