@@ -3,6 +3,7 @@
     seqkeras train word2vec                          # Wikipedia excerpt, gensim's defaults, 5 epochs
     seqkeras train word2vec --corpus lee --epochs 10 --run-dir runs/w2v-lee
     seqkeras train word2vec --corpus my_docs.txt     # one document per line (UTF-8)
+    seqkeras train word2vec --corpus 'data/*.txt.gz' # a glob of plain/gzip files, streamed
     seqkeras train word2vec --config run.json        # any TrainConfig fields as JSON
     seqkeras train word2vec --distribute mirrored    # every GPU (or 2 logical CPUs) of this machine
     seqkeras train word2vec --distribute multi-worker --workers h1:2222,h2:2222 --task-index I  # or TF_CONFIG
@@ -18,6 +19,13 @@ files, `tb/projector/` the TensorBoard projector files, and metrics.json the eva
 the gender direction with a bootstrap over the definitional pairs). In Python,
 `seqkeras.models.word2vec.load_keyed_vectors("runs/word2vec")` gives gensim's `KeyedVectors`.
 
+Corpora: the bundled ones ("wiki", "lee") are tokenised in memory (`train_word2vec`); a file or a
+glob of files (plain or `.gz`, one document per line) is streamed (`train_word2vec_stream`: one
+pass counts the vocabulary, one counts the words and expected pairs that fix the steps per epoch
+and the learning-rate decay, then each epoch pairs the corpus block by block), so memory does not
+grow with the corpus. Both give the same batches on the same text. With `--distribute`, every
+worker reads all the files and keeps its rows of each global batch (`shard_skipgram_batches`).
+
 Training: `--distribute none` (default) runs `Word2Vec.fit`, word2vec's sparse SGD sharded over
 `--threads` on one machine (resume: at epoch ends, ckpt/backup). `--distribute mirrored |
 multi-worker` runs the same update with `seqkeras.distribute.StrategyTrainer` (the loop of the
@@ -27,6 +35,8 @@ with word2vec's linear decay over the global step; the chief writes the run dir 
 """
 
 import dataclasses
+import functools
+import glob
 import json
 import pathlib
 import time
@@ -40,7 +50,8 @@ CORPORA = ("wiki", "lee")
 class TrainConfig:
     # --- data ---
     corpus: str = common.field("wiki", '"wiki" (gensim\'s Wikipedia excerpt, markup stripped), "lee" (Lee news '
-                                       'corpus), or a UTF-8 text file, one document per line')
+                                       'corpus), or UTF-8 text files, one document per line: a path or a glob '
+                                       '(quoted: \'data/*.txt.gz\'), plain or .gz, streamed')
     max_documents: int = common.field(0, 'use only the first N documents (0: all)', minimum=0)
     lowercase: bool = common.field(True, 'lower-case the corpus before splitting it into words')
     # --- vocabulary (gensim names) ---
@@ -84,8 +95,9 @@ class TrainConfig:
 
     def __post_init__(self):
         common.check_fields(self)
-        if self.corpus not in CORPORA and not pathlib.Path(self.corpus).is_file():
-            raise ValueError(f"`corpus` must be one of {CORPORA} or an existing text file. Received: corpus={self.corpus!r}")
+        if self.corpus not in CORPORA and not corpus_files(self.corpus):
+            raise ValueError(f"`corpus` must be one of {CORPORA} or a file or glob matching files. "
+                             f"Received: corpus={self.corpus!r}")
         if not 0 <= self.min_alpha <= self.alpha:
             raise ValueError(f"`min_alpha` must be in [0, alpha]. Received: min_alpha={self.min_alpha!r}, alpha={self.alpha!r}")
         if self.batch_size % self.negative_group_size:
@@ -95,11 +107,21 @@ class TrainConfig:
             )
 
 
+def corpus_files(pattern):
+    """Sorted files matching `pattern` (a path or a glob, `**` allowed), without TensorFlow."""
+    return sorted(path for path in glob.glob(str(pattern), recursive=True) if pathlib.Path(path).is_file())
+
+
+def corpus_lines(config):
+    """The streamed documents of a file corpus (first `max_documents` if set): a `tf.data` stream."""
+    from seqkeras.data import text_files
+
+    lines = text_files.line_dataset(corpus_files(config.corpus))
+    return lines.take(config.max_documents) if config.max_documents else lines
+
+
 def load_texts(config):
-    """The plain-text documents of the configured corpus (first `max_documents` if set)."""
-    if config.corpus not in CORPORA:
-        texts = common.read_lines(config.corpus, "--corpus")
-        return texts[: config.max_documents] if config.max_documents else texts
+    """The plain-text documents of a bundled corpus (first `max_documents` if set)."""
     from seqkeras.data import corpora
 
     if config.corpus == "wiki":
@@ -115,11 +137,15 @@ def load_texts(config):
 def train(config, documents, callbacks=(), **strategy_options):
     """`train_word2vec` with every config field mapped explicitly (`strategy_options`: its
     `strategy`, `checkpoint_dir`, `log_dir`, `run_trainer` for the StrategyTrainer path)."""
-    from seqkeras.models.word2vec import train_word2vec
+    from seqkeras.models import word2vec
 
     if strategy_options:
         strategy_options["checkpoint_every"] = config.checkpoint_every
-    return train_word2vec(
+    if config.corpus in CORPORA:
+        train_function = word2vec.train_word2vec
+    else:  # `documents` is the stream of `corpus_lines`
+        train_function = functools.partial(word2vec.train_word2vec_stream, lowercase=config.lowercase)
+    return train_function(
         documents,
         vector_size=config.vector_size,
         window=config.window,
@@ -222,6 +248,19 @@ def open_run(config, resume=False, overwrite=False):
     return common.open_run_dir(config, "word2vec", resume=resume, overwrite=overwrite)
 
 
+def tf_errors():
+    import tensorflow as tf
+
+    return (tf.errors.OpError,)
+
+
+def read_error(error):
+    """The telling line of a TensorFlow read error (the first that names the failure, not a trace)."""
+    lines = [line.strip() for line in str(getattr(error, "message", error)).splitlines()]
+    telling = [line for line in lines if line and not line.startswith(("Traceback", "File ", "^", "[["))]
+    return (telling[-1] if telling else type(error).__name__)[:200]
+
+
 def uses_strategy_trainer(config, run_dir):
     """`--distribute mirrored|multi-worker`, or a run with step checkpoints resumed on one device."""
     return config.distribute != "none" or (pathlib.Path(run_dir) / "ckpt" / "steps").is_dir()
@@ -239,7 +278,8 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
         raise common.UserError(f"--resume: {run_dir} was started with --distribute none (epoch checkpoints in "
                                "ckpt/backup); resume it with --distribute none")
 
-    texts = load_texts(config)  # a bad corpus file fails here, before TensorFlow starts
+    streamed = config.corpus not in CORPORA
+    texts = None if streamed else load_texts(config)
     strategy = distributed.make_strategy(config) if strategy_trainer else None  # first TensorFlow call
     import keras
 
@@ -255,10 +295,12 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
     from seqkeras.models.word2vec import format_bias_table, save_projector, tokenize_documents
     from seqkeras.models.word2vec.keyed_vectors import VECTORS_BINARY, VECTORS_TEXT
 
-    documents = tokenize_documents(texts, lowercase=config.lowercase)
-    if not any(documents):
-        raise common.UserError(f"--corpus: {config.corpus} holds no words")
-    raw_words = sum(len(doc) for doc in documents)
+    if streamed:  # read during training: a bad file (gzip, UTF-8) fails in the vocabulary pass
+        documents = corpus_lines(config)
+    else:
+        documents = tokenize_documents(texts, lowercase=config.lowercase)
+        if not any(documents):
+            raise common.UserError(f"--corpus: {config.corpus} holds no words")
     start = time.perf_counter()
     callbacks, options = [], {}
     if strategy_trainer:
@@ -274,6 +316,10 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
         trained = train(config, documents, callbacks=callbacks, **options)
     except ValueError as error:  # corpus too small for min_count / negative, batch not divisible by replicas
         raise common.UserError(f"--corpus {config.corpus}: {str(error).splitlines()[0]}") from None
+    except tf_errors() as error:  # a streamed file that is not gzip or not UTF-8
+        raise common.UserError(f"--corpus {config.corpus}: cannot read the files (not gzip, or not UTF-8?): "
+                               f"{read_error(error)}") from None
+    raw_words = trained.info["raw_words"] if streamed else sum(len(doc) for doc in documents)
     seconds = time.perf_counter() - start
     if not chief:  # a non-chief worker has done its share; the chief saves, evaluates and reports
         return {"trained": trained}

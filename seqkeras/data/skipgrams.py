@@ -290,21 +290,31 @@ def skipgram_dataset(
     keep_array = keep_probabilities(counts, sample)
     mean_pairs = expected_pairs(ids, doc_ids, keep_array, window, chunk_size)
     steps = max(1, int(np.ceil((mean_pairs + 5.0 * np.sqrt(mean_pairs * window) + 1.0) / batch_size)))
-    keep_probs = tf.constant(keep_array)
-    table, starts = (tf.constant(array) for array in negative_sampling_table(counts, ns_exponent))
-
     total = ids.size
     num_chunks = -(-total // chunk_size)
     padded = num_chunks * chunk_size
-    id_chunks = tf.constant(np.pad(ids, (0, padded - total), constant_values=-1).reshape(num_chunks, chunk_size))
-    doc_chunks = tf.constant(np.pad(doc_ids, (0, padded - total), constant_values=-1).reshape(num_chunks, chunk_size))
+    id_chunks = np.pad(ids, (0, padded - total), constant_values=-1).reshape(num_chunks, chunk_size)
+    doc_chunks = np.pad(doc_ids, (0, padded - total), constant_values=-1).reshape(num_chunks, chunk_size)
+    chunks = tf.data.Dataset.from_tensor_slices((id_chunks, doc_chunks))
+    return _chunk_batches(
+        chunks, counts, keep_array, total, num_chunks, mean_pairs, window, negative, ns_exponent, batch_size, chunk_size,
+        seed, negative_group_size,
+    )
 
+
+def _chunk_batches(chunks, counts, keep_array, total, num_chunks, mean_pairs, window, negative, ns_exponent, batch_size,
+                   chunk_size, seed, negative_group_size):
+    """The epoch's batches from `chunks`, a re-iterable dataset of `(ids, doc_ids)` int32 `(chunk_size,)`
+    pairs padded with -1 (the same for an in-memory corpus and a streamed one)."""
+    steps = max(1, int(np.ceil((mean_pairs + 5.0 * np.sqrt(mean_pairs * window) + 1.0) / batch_size)))
+    keep_probs = tf.constant(keep_array)
+    table, starts = (tf.constant(array) for array in negative_sampling_table(counts, ns_exponent))
     shared = negative_group_size > 1
 
-    def chunk_pairs(epoch_seed, index):
+    def chunk_pairs(epoch_seed, index, chunk_ids, chunk_docs):
         seed_pair = tf.stack([epoch_seed, index])  # (2,) stateless seed of this chunk
         index = tf.cast(index, tf.int32)
-        targets, contexts, positions = skipgram_pairs(id_chunks[index], doc_chunks[index], keep_probs, window, seed_pair)
+        targets, contexts, positions = skipgram_pairs(chunk_ids, chunk_docs, keep_probs, window, seed_pair)
         order = tf.random.experimental.stateless_shuffle(
             tf.range(tf.size(targets)), tf.random.experimental.stateless_fold_in(seed_pair, _SHUFFLE)
         )
@@ -336,16 +346,17 @@ def skipgram_dataset(
         return batch
 
     def epoch(epoch_seed):
-        chunks = tf.data.Dataset.range(num_chunks).map(
-            lambda index: chunk_pairs(epoch_seed, index), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        pairs = chunks.enumerate().map(
+            lambda index, chunk: chunk_pairs(epoch_seed, index, *chunk), num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
         )
         if shared:
-            batches = chunks.rebatch(batch_size).enumerate().map(
+            batches = pairs.rebatch(batch_size).enumerate().map(
                 lambda index, batch: batch_with_shared_negatives(epoch_seed, index, batch),
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
             )
         else:
-            batches = chunks.rebatch(batch_size).map(pad_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            batches = pairs.rebatch(batch_size).map(pad_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return batches.concatenate(padding.repeat()).take(steps)
 
     num_groups = batch_size // negative_group_size
@@ -367,3 +378,82 @@ def skipgram_dataset(
         "negative_group_size": negative_group_size,
     }
     return dataset.prefetch(tf.data.AUTOTUNE), info
+
+
+def id_chunks(flat_ids, chunk_size=10000):
+    """Fixed-size chunks of a stream of words: `flat_ids` is a `tf.data.Dataset` of `(ids, doc_ids)`
+    int32 vectors of any length (a block of documents, laid end to end); the result holds `(ids,
+    doc_ids)` vectors of exactly `chunk_size` words, the last one padded with -1. The chunks are
+    those `skipgram_dataset` cuts from the same words held in memory (only the equality of
+    neighbouring `doc_ids` matters)."""
+
+    def pad(ids, doc_ids):
+        missing = chunk_size - tf.shape(ids)[0]
+        return tf.pad(ids, [[0, missing]], constant_values=-1), tf.pad(doc_ids, [[0, missing]], constant_values=-1)
+
+    return flat_ids.rebatch(chunk_size).map(pad)
+
+
+def streamed_skipgram_dataset(
+    chunks,
+    counts,
+    window=5,
+    negative=5,
+    sample=1e-3,
+    ns_exponent=0.75,
+    batch_size=4096,
+    chunk_size=10000,
+    seed=0,
+    negative_group_size=1,
+):
+    """`skipgram_dataset` over a corpus streamed in chunks rather than held in memory.
+
+    One counting pass over `chunks` (words, chunks, expected pairs: the epoch length and the
+    learning-rate schedule need them before training) holds one chunk at a time; training passes
+    then read the chunks again. On the same words the batches equal `skipgram_dataset`'s.
+
+    Args:
+        chunks: re-iterable `tf.data.Dataset` of `(ids, doc_ids)` int32 `(chunk_size,)` vectors
+            padded with -1 (see `id_chunks`).
+        counts, window, negative, sample, ns_exponent, batch_size, chunk_size, seed,
+            negative_group_size: as in `skipgram_dataset`.
+
+    Returns:
+        `(dataset, info)` as `skipgram_dataset`.
+
+    Example:
+
+    >>> flat = tf.data.Dataset.from_tensors(([4, 5, 6, 7, 4, 5], [0, 0, 0, 0, 0, 0]))
+    >>> dataset, info = streamed_skipgram_dataset(id_chunks(flat, 4), counts=[0, 0, 0, 0, 2, 2, 1, 1],
+    ...                                           window=2, negative=1, sample=0, batch_size=4, chunk_size=4)
+    """
+    for name, value in (("window", window), ("negative", negative), ("batch_size", batch_size), ("chunk_size", chunk_size)):
+        if int(value) != value or value < 1:
+            raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value}")
+    if sample < 0:
+        raise ValueError(f"`sample` must be >= 0. Received: sample={sample}")
+    if int(negative_group_size) != negative_group_size or negative_group_size < 1 or batch_size % negative_group_size:
+        raise ValueError(
+            f"`negative_group_size` must be a positive integer dividing `batch_size`. "
+            f"Received: negative_group_size={negative_group_size}, batch_size={batch_size}"
+        )
+    counts = np.asarray(counts, dtype=np.int64).reshape(-1)
+    distinct = int(np.count_nonzero(counts))
+    if distinct < negative + 1:
+        raise ValueError(
+            f"Negative sampling needs more distinct words than `negative` (negatives must differ from the "
+            f"context word). Received: {distinct} distinct words with negative={negative}."
+        )
+    keep_array = keep_probabilities(counts, sample)
+    total, num_chunks, mean_pairs = 0, 0, 0.0
+    for ids, doc_ids in chunks.as_numpy_iterator():  # one chunk at a time
+        valid = ids >= 0
+        total += int(valid.sum())
+        num_chunks += 1
+        mean_pairs += expected_pairs(ids[valid], doc_ids[valid], keep_array, window, chunk_size)
+    if total == 0:
+        raise ValueError("The corpus is empty: no word left to train on (check `min_count` and the input).")
+    return _chunk_batches(
+        chunks, counts, keep_array, total, num_chunks, mean_pairs, window, negative, ns_exponent, batch_size, chunk_size,
+        seed, int(negative_group_size),
+    )

@@ -52,8 +52,8 @@ def test_every_training_field_reaches_train_word2vec(monkeypatch):
 def test_data_fields_select_the_documents(tmp_path):
     corpus = tmp_path / "docs.txt"
     corpus.write_text("First doc.\n\nSecond Doc here.\nthird\n")
-    texts = train_word2vec.load_texts(TrainConfig(corpus=str(corpus), max_documents=2))
-    assert texts == ["First doc.", "Second Doc here."]
+    lines = train_word2vec.corpus_lines(TrainConfig(corpus=str(corpus), max_documents=2))  # streamed
+    assert [line.decode() for line in lines.as_numpy_iterator()] == ["First doc.", "Second Doc here."]
     assert len(train_word2vec.load_texts(TrainConfig(corpus="lee", max_documents=5))) == 5
     assert len(train_word2vec.load_texts(TrainConfig(corpus="wiki", max_documents=2))) == 2
 

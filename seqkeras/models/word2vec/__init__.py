@@ -36,5 +36,12 @@ from seqkeras.models.word2vec.strategy_training import (
     shard_skipgram_batches,
     word2vec_learning_rate,
 )
-from seqkeras.models.word2vec.training import TrainedWord2Vec, documents_to_ids, tokenize_documents, train_word2vec
+from seqkeras.models.word2vec.training import (
+    TrainedWord2Vec,
+    documents_to_ids,
+    stream_vocabulary,
+    tokenize_documents,
+    train_word2vec,
+    train_word2vec_stream,
+)
 from seqkeras.models.word2vec.word2vec import Word2Vec

@@ -1,11 +1,22 @@
-"""One call from tokenised documents to trained word vectors: vocabulary, tf.data, `fit`."""
+"""One call from tokenised documents to trained word vectors: vocabulary, tf.data, `fit`.
+
+Two inputs, one way each: `train_word2vec(documents)` takes token lists held in memory (the
+bundled corpora); `train_word2vec_stream(lines)` takes a `tf.data` stream of documents (a glob of
+plain/gzip files, `seqkeras.data.text_files`) and never holds the corpus: one streaming pass
+counts the vocabulary, one more counts the words and the expected pairs of each 10,000-word chunk
+(the epoch length, `steps`, and the learning-rate decay need them), and every epoch then
+tokenises, looks up, subsamples and pairs the corpus block by block (1 MiB of text a block, one
+chunk of pairs at a time in the shuffle). On the same text both give the same vocabulary and the
+same batches (tested), so the streamed path is exact, not an approximation.
+"""
 
 import collections
 
 import numpy as np
 import tensorflow as tf
 
-from seqkeras.data.skipgrams import skipgram_dataset
+from seqkeras.data.skipgrams import id_chunks, skipgram_dataset, streamed_skipgram_dataset
+from seqkeras.data.text_files import BLOCK_BYTES, document_blocks
 from seqkeras.data.tokenization import WordTokenizer
 from seqkeras.data.vocabulary import NUM_RESERVED, OOV_ID, Vocabulary
 from seqkeras.models.word2vec.word2vec import Word2Vec
@@ -31,9 +42,54 @@ def tokenize_documents(texts, lowercase=True):
     texts = list(texts)
     if not texts:
         return []
-    tokens = WordTokenizer(method="unicode_script", lowercase=lowercase).tokenize(tf.constant(texts))  # (N, None)
-    words = tf.ragged.boolean_mask(tokens, tf.strings.regex_full_match(tokens, r".*[\pL\pN].*"))  # a letter or digit
+    words = _words(WordTokenizer(method="unicode_script", lowercase=lowercase), tf.constant(texts))
     return [[token.decode("utf-8") for token in row] for row in words.to_list()]
+
+
+def _words(tokenizer, texts):
+    """(N,) strings -> (N, None) words: tokens with a letter or a digit."""
+    tokens = tokenizer.tokenize(texts)  # (N, None)
+    return tf.ragged.boolean_mask(tokens, tf.strings.regex_full_match(tokens, r".*[\pL\pN].*"))
+
+
+def word_blocks(lines, lowercase=True, max_bytes=BLOCK_BYTES):
+    """Ragged `(documents, words)` string batches of a stream of documents, one per block of at most
+    `max_bytes` bytes (`document_blocks`), tokenised as `tokenize_documents` does."""
+    tokenizer = WordTokenizer(method="unicode_script", lowercase=lowercase)
+    return document_blocks(lines, max_bytes).map(lambda block: _words(tokenizer, block),
+                                                 num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def stream_vocabulary(lines, min_count=5, max_vocab_size=None, lowercase=True, max_bytes=BLOCK_BYTES):
+    """`(vocabulary, raw_words)` from one streaming pass: equal to `Vocabulary.build` on
+    `tokenize_documents` of the same texts (same counts, same order), and the number of words."""
+    if int(min_count) != min_count or min_count < 1:
+        raise ValueError(f"`min_count` must be an integer >= 1. Received: min_count={min_count}")
+    every = Vocabulary.build(word_blocks(lines, lowercase, max_bytes), min_count=1)  # raises on an empty corpus
+    tokens, counts = every.tokens[NUM_RESERVED:], every.counts
+    kept = [token for token in tokens if counts[token] >= min_count]  # a prefix: decreasing counts
+    if max_vocab_size is not None:
+        kept = kept[: int(max_vocab_size)]
+    if not kept:
+        raise ValueError(f"No token occurs at least min_count={min_count} times (most frequent: "
+                         f"{(tokens[0], counts[tokens[0]])!r}).")
+    return Vocabulary(kept, counts=[counts[token] for token in kept]), sum(counts[token] for token in tokens)
+
+
+def stream_id_chunks(lines, vocabulary, lowercase=True, chunk_size=10000, max_bytes=BLOCK_BYTES):
+    """The `(ids, doc_ids)` chunks of `streamed_skipgram_dataset` from a stream of documents:
+    blocks tokenised and looked up in-graph, out-of-vocabulary words removed, laid end to end."""
+    block_rows = 1 << 21  # > documents of a block (each non-blank line has >= 1 byte)
+
+    def flat_ids(index, words):
+        ids = vocabulary.lookup(words)
+        ids = tf.ragged.boolean_mask(ids, ids != OOV_ID)  # (N, None)
+        # A document number unique among the few consecutive blocks a chunk can span.
+        doc_ids = tf.cast(index % 512, tf.int32) * block_rows + tf.cast(ids.value_rowids(), tf.int32)
+        return ids.flat_values, doc_ids
+
+    words = word_blocks(lines, lowercase, max_bytes)
+    return id_chunks(words.enumerate().map(flat_ids, num_parallel_calls=tf.data.AUTOTUNE), chunk_size)
 
 
 def documents_to_ids(documents, vocabulary):
@@ -148,6 +204,89 @@ def train_word2vec(
         batch_size=batch_size, seed=seed, negative_group_size=negative_group_size,
     )
     info = dict(info, raw_words=sum(len(doc) for doc in documents), vocabulary_size=len(words))
+    return _fit_vectors(
+        vocabulary, counts, dataset, info, vector_size, alpha, min_alpha, epochs, seed, workers, steps_per_execution,
+        jit_compile, callbacks, verbose, strategy, checkpoint_dir, checkpoint_every, log_dir, run_trainer,
+    )
+
+
+def train_word2vec_stream(
+    lines,
+    vector_size=100,
+    window=5,
+    min_count=5,
+    max_vocab_size=None,
+    sample=1e-3,
+    negative=5,
+    ns_exponent=0.75,
+    alpha=0.025,
+    min_alpha=0.0001,
+    epochs=5,
+    seed=0,
+    batch_size=4096,
+    steps_per_execution=16,
+    jit_compile=True,
+    workers=1,
+    negative_group_size=32,
+    callbacks=None,
+    verbose=0,
+    strategy=None,
+    checkpoint_dir=None,
+    checkpoint_every=0,
+    log_dir=None,
+    run_trainer=None,
+    lowercase=True,
+    max_bytes=BLOCK_BYTES,
+):
+    """`train_word2vec` on a stream of documents, in memory bounded by a block, not by the corpus.
+
+    Two passes before training (vocabulary; words and expected pairs, which fix `info["steps"]`,
+    the batches per epoch, and so the learning-rate decay), then every epoch reads the stream
+    again. On the same texts the vocabulary and the batches equal `train_word2vec`'s on
+    `tokenize_documents(texts, lowercase)`.
+
+    Args:
+        lines: re-iterable `tf.data.Dataset` of scalar strings, one document each
+            (`seqkeras.data.text_files.line_dataset`).
+        lowercase: lower-case before splitting into words.
+        max_bytes: bytes of text per block (`document_blocks`).
+        Others: as `train_word2vec`.
+
+    Returns:
+        `TrainedWord2Vec`, as `train_word2vec`.
+
+    Example:
+
+    >>> from seqkeras.data import text_files
+    >>> lines = text_files.line_dataset(text_files.corpus_files("data/*.txt.gz"))
+    >>> trained = train_word2vec_stream(lines, vector_size=16, min_count=2, epochs=1)
+    """
+    for name, value in (
+        ("window", window), ("negative", negative), ("epochs", epochs), ("vector_size", vector_size), ("workers", workers)
+    ):
+        if int(value) != value or value < 1:
+            raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value}")
+    vocabulary, raw_words = stream_vocabulary(lines, min_count, max_vocab_size, lowercase, max_bytes)
+    words = vocabulary.tokens[NUM_RESERVED:]
+    counts = np.zeros(vocabulary.size, np.int64)
+    counts[NUM_RESERVED:] = [vocabulary.counts[word] for word in words]
+    chunks = stream_id_chunks(lines, vocabulary, lowercase, max_bytes=max_bytes)
+    dataset, info = streamed_skipgram_dataset(
+        chunks, counts, window=window, negative=negative, sample=sample, ns_exponent=ns_exponent,
+        batch_size=batch_size, seed=seed, negative_group_size=negative_group_size,
+    )
+    info = dict(info, raw_words=raw_words, vocabulary_size=len(words))
+    return _fit_vectors(
+        vocabulary, counts, dataset, info, vector_size, alpha, min_alpha, epochs, seed, workers, steps_per_execution,
+        jit_compile, callbacks, verbose, strategy, checkpoint_dir, checkpoint_every, log_dir, run_trainer,
+    )
+
+
+def _fit_vectors(vocabulary, counts, dataset, info, vector_size, alpha, min_alpha, epochs, seed, workers,
+                 steps_per_execution, jit_compile, callbacks, verbose, strategy, checkpoint_dir, checkpoint_every,
+                 log_dir, run_trainer):
+    """The model trained on the skip-gram `dataset`, with `Word2Vec.fit` or under `strategy`."""
+    words = vocabulary.tokens[NUM_RESERVED:]
 
     def build_model():
         return Word2Vec(
