@@ -14,6 +14,7 @@ Claims checked:
    and the same text written 10 times to 40 shards (10x), same steps: peak RSS of the training
    process (`os.wait4`'s ru_maxrss). Goal: 10x <= 1.2 x 1x.
    `memory_bilm`: the same corpora through the streamed biLM pipeline (`train bilm --corpus GLOB`).
+   `memory_word2vec`: the same corpora through `train word2vec --corpus GLOB` (one full epoch).
 
 The CPU of this machine may be shared with other jobs while this runs; `load_average` records the
 1-minute load before and after each measurement.
@@ -22,6 +23,7 @@ The CPU of this machine may be shared with other jobs while this runs; `load_ave
     python benchmarks/bench_distributed.py --only memory   # the memory part alone (~3 minutes); the
                                                            # other entries of the JSON are kept
     python benchmarks/bench_distributed.py --only memory_bilm   # the same for `train bilm --corpus GLOB`
+    python benchmarks/bench_distributed.py --only memory_word2vec   # the same for `train word2vec --corpus GLOB`
 """
 
 import argparse
@@ -181,6 +183,30 @@ def memory_bilm(work):
     return result
 
 
+def memory_word2vec(work):
+    """The same 1x / 10x corpora through `seqkeras train word2vec --corpus GLOB` (streamed: vocabulary
+    pass, counting pass, skip-gram chunks block by block), 16-dimensional vectors, ONE full epoch
+    (every word of the corpus is paired): peak RSS of the training process."""
+    load_before = os.getloadavg()[0]
+    result = {}
+    for name, copies in (("corpus_1x", 1), ("corpus_10x", 10)):
+        shutil.rmtree(work / name, ignore_errors=True)
+        shutil.rmtree(work / f"run-w2v-{name}", ignore_errors=True)
+        words = _write_corpus(work / name, copies)
+        log = work / f"w2v-{name}.log"
+        args = ["train", "word2vec", "--corpus", str(work / name / "*.txt.gz"), "--run-dir",
+                str(work / f"run-w2v-{name}"), "--vector-size", "16", "--epochs", "1", "--verbose", "2"]
+        started = time.time()
+        rss = _wait(_start(args, 0, log), log, 600)
+        metrics = json.loads((work / f"run-w2v-{name}" / "metrics.json").read_text())
+        result[name] = {"words": words, "files": 4 * copies, "tokenised_words": metrics["words"],
+                        "vocabulary_size": metrics["vocabulary_size"], "peak_rss_mb": round(rss, 1),
+                        "seconds": round(time.time() - started, 1)}
+    result["ratio_10x_over_1x"] = round(result["corpus_10x"]["peak_rss_mb"] / result["corpus_1x"]["peak_rss_mb"], 3)
+    result["load_average"] = {"before": load_before, "after": os.getloadavg()[0]}
+    return result
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps-per-epoch", type=int, default=20)
@@ -189,16 +215,16 @@ def main():
     parser.add_argument("--scaling-from", type=pathlib.Path, default=None,
                         help="the work dir of a run whose scaling part finished (its logs and run dirs are read, "
                              "not rerun); only the memory part runs")
-    parser.add_argument("--only", choices=("memory", "memory_bilm"), default=None,
+    parser.add_argument("--only", choices=("memory", "memory_bilm", "memory_word2vec"), default=None,
                         help="run only this part and replace only its entry of the results file")
     args = parser.parse_args()
     steps = 3 if args.quick else args.steps_per_epoch
     path = benchlib.results_path("distributed", quick=args.quick, out=args.out)
-    if args.only in ("memory", "memory_bilm"):
+    if args.only in ("memory", "memory_bilm", "memory_word2vec"):
         work = pathlib.Path(tempfile.mkdtemp(prefix="bench_distributed-"))
         started = time.time()
         try:
-            measured = memory(work) if args.only == "memory" else memory_bilm(work)
+            measured = {"memory": memory, "memory_bilm": memory_bilm, "memory_word2vec": memory_word2vec}[args.only](work)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         measured["seconds"] = round(time.time() - started, 1)
