@@ -351,6 +351,7 @@ def stream_sentences(config, files):
             if texts:
                 yield np.array(texts, dtype=object)
 
+    @tf.autograph.experimental.do_not_convert  # plain graph code: skip AutoGraph's conversion cost
     def kept(block):
         lengths = tokenizer.tokenize(block).row_lengths()
         return tf.boolean_mask(block, (lengths >= config.min_words) & (lengths <= config.max_words))
@@ -365,9 +366,11 @@ def stream_splits(config, files):
     the held-out `valid_fraction` (`text_files.split_lines`); the first `HELD_OUT_SENTENCES` are kept."""
     from seqkeras.data import text_files
 
+    sentences = stream_sentences(config, files)  # built (traced) once, read by both splits
+
     def split(name):
-        return text_files.split_lines(stream_sentences(config, files), name, valid_fraction=config.valid_fraction,
-                                      test_fraction=0.0, seed=config.split_seed)
+        return text_files.split_lines(sentences, name, valid_fraction=config.valid_fraction, test_fraction=0.0,
+                                      seed=config.split_seed)
 
     valid = read_stream(lambda: text_files.take_texts(split("valid"), HELD_OUT_SENTENCES), config.corpus[0])
     if not valid:
@@ -415,6 +418,7 @@ def stream_vocabularies(config, train):
 
     tokenizer = WordTokenizer(config.split)
 
+    @tf.autograph.experimental.do_not_convert  # plain graph code: skip AutoGraph's conversion cost
     def counts(batch):
         words = tokenizer.tokenize(batch)  # (b, None)
         flat = words.flat_values
@@ -482,6 +486,7 @@ def stream_batches(config, train, preprocessor, boundaries, sizes, shuffle=True)
     if shuffle:
         train = train.shuffle(SHUFFLE_SENTENCES, seed=config.seed, reshuffle_each_iteration=True)
 
+    @tf.autograph.experimental.do_not_convert  # plain graph code: skip AutoGraph's conversion cost
     def one_sentence(features):  # one row of a padded batch -> its words and characters only
         length = tf.reduce_sum(tf.cast(features["padding_mask"], tf.int32))
         chars = features["char_ids"][:length]  # (t, C)
