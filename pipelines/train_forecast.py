@@ -8,7 +8,9 @@
 
 Each fold trains on the past only (expanding, or `--sliding N` steps), skips `--gap` steps and
 forecasts the next `--horizon` values from its origin; the baselines (persistence, seasonal naive,
-training mean, AutoReg and ARIMA chosen by AIC) are fitted on the same training part. The run
+training mean, AutoReg and ARIMA chosen by AIC, the direct linear (ridge) regression) are fitted on
+the same training part. By default the forecaster's own linear part is such a direct ridge model of
+the window (covariates included), fitted in closed form; the network learns only its residual. The run
 dir gets config.json, metrics.json (per-fold and per-horizon tables for every method, the
 quantile interval's coverage over the folds, the epoch counts chosen), folds/ (each finished
 fold's forecasts: `--resume` continues from them), tb/ (per-fold scalars), folds.png,

@@ -2,7 +2,8 @@
 
 - `build_forecaster`: window in, the next H values out (LSTM, causal TCN or causal attention
   backbone), scaling inside the model, optional quantile head (`PinballLoss`).
-- `baselines`: persistence, seasonal naive, training mean, AutoReg and ARIMA chosen by AIC.
+- `baselines`: persistence, seasonal naive, training mean, AutoReg and ARIMA chosen by AIC, direct linear.
+- `direct_linear`: the closed-form direct ridge (or iterated AR) model, the forecaster's frozen linear part.
 - `metrics`: MAE, RMSE, MASE, sMAPE per horizon step.
 - `calibration`: conformal offsets for the quantile head (`QuantileCalibration`) and interval coverage.
 """
