@@ -134,8 +134,9 @@ class TrainConfig:
 # Text in
 # ------------------------------------------------------------------------------------------------
 def is_glob(name):
-    """A `--corpus` entry with glob characters (`*`, `?`, `[`): a streamed set of files."""
-    return not name.startswith("ewt:") and any(character in name for character in GLOB_CHARACTERS)
+    """A `--corpus` entry with glob characters (`*`, `?`, `[`), not an existing file's name: a streamed set of files."""
+    return (not name.startswith("ewt:") and any(character in name for character in GLOB_CHARACTERS)
+            and not pathlib.Path(name).is_file())
 
 
 def streamed(config):
