@@ -6,9 +6,9 @@ is no offline EWT test split. This script estimates how the *whole procedure* do
 has never seen, without touching dev:
 
 1. The training documents are dealt to 3 outer folds (whole documents, seeded, via
-   `bench_tasks.document_folds`).
+   `genre_experiment.document_folds`).
 2. For each outer fold, the other two thirds go through exactly the genre procedure of
-   `bench_tasks.genre_task` (it is called, not copied): grouped inner k-fold selection of each
+   `genre_experiment.genre_task` (it is called, not copied): grouped inner k-fold selection of each
    candidate's epoch count, of the candidate combination averaged in the ensemble and of the
    baseline's C (`select_genre_configuration`), then the selected ensemble and the selected
    tf-idf logistic-regression baseline are trained on those two thirds and both score the held-out
@@ -17,9 +17,9 @@ has never seen, without touching dev:
    accuracy, baseline accuracy, their difference, sentence-level wins/losses (sentences exactly
    one of the two gets right) with the exact sign test, document-level wins/losses (held-out
    documents where one scores higher) with the sign test, fold-level wins, and a document
-   bootstrap interval of the pooled difference (`bench_tasks.paired_comparison`).
+   bootstrap interval of the pooled difference (`genre_experiment.paired_comparison`).
 
-The per-sentence predictions come from `bench_tasks.genre_experiment`, the function behind
+The per-sentence predictions come from `genre_experiment.genre_experiment`, the function behind
 `genre_task`, so the numbers here come from the same code path as the dev figure.
 
 Usage:
@@ -39,8 +39,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import bench_tasks  # noqa: E402
 import benchlib  # noqa: E402
+import genre_experiment  # noqa: E402
 
 from seqkeras.data.corpora import EWT_GENRES, ewt_genre, read_conllu  # noqa: E402
 
@@ -49,8 +49,8 @@ OUTER_SEED = 1          # outer document folds (the inner folds keep bench_tasks
 QUICK_DOCUMENTS = 18    # --quick: this many whole training documents, drawn with OUTER_SEED
 # --quick: bench_tasks' QUICK genre settings cut to its small candidate and one member, so the
 # smoke run (3 outer folds x 3 tiny fits) takes about 100 s on 2 cores.
-QUICK_SETTINGS = dict(bench_tasks.QUICK["genre"], ensemble_size=1,
-                      candidates=bench_tasks.QUICK["genre"]["candidates"][1:])
+QUICK_SETTINGS = dict(genre_experiment.QUICK_SETTINGS, ensemble_size=1,
+                      candidates=genre_experiment.QUICK_SETTINGS["candidates"][1:])
 
 
 def _document_of(sentences):
@@ -75,12 +75,12 @@ def _document_sign_test(predicted, baseline_predicted, labels, sentences):
         difference = right[rows].mean() - baseline_right[rows].mean()
         wins, losses, ties = wins + (difference > 0), losses + (difference < 0), ties + (difference == 0)
     return {"document_wins": int(wins), "document_losses": int(losses), "document_ties": int(ties),
-            "document_sign_test_p": round(bench_tasks.two_sided_sign_test(int(wins), int(losses)), 4)}
+            "document_sign_test_p": round(genre_experiment.two_sided_sign_test(int(wins), int(losses)), 4)}
 
 
 def _summary(predicted, baseline_predicted, labels, sentences):
     """Accuracies, difference, sentence- and document-level wins/losses with sign tests, bootstrap interval."""
-    paired = bench_tasks.paired_comparison(predicted, baseline_predicted, labels, sentences)
+    paired = genre_experiment.paired_comparison(predicted, baseline_predicted, labels, sentences)
     return {
         "sentences": len(labels),
         "documents": paired["dev_documents"],
@@ -103,7 +103,7 @@ def outer_fold(settings, train, fold_of, fold):
           f"scoring {len(held)} held-out sentences", flush=True)
     keras.backend.clear_session()
     wall, cpu = time.perf_counter(), time.process_time()
-    entry, predicted, baseline_predicted, labels, reference_predicted = bench_tasks.genre_experiment(
+    entry, predicted, baseline_predicted, labels, reference_predicted = genre_experiment.genre_experiment(
         settings, fit, held
     )
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -148,7 +148,7 @@ def _pooled(fold_arrays):
 
 def _note(settings, quick, complete):
     """What the JSON holds, how it was made, and how to read it."""
-    full = bench_tasks.FULL["genre"]
+    full = genre_experiment.FULL_SETTINGS
     changed = []
     if not quick and settings["ensemble_size"] != full["ensemble_size"]:
         changed.append(f"ensemble_size {settings['ensemble_size']} (bench_tasks: {full['ensemble_size']})")
@@ -163,7 +163,7 @@ def _note(settings, quick, complete):
         settings_line = "Settings are bench_tasks FULL genre settings, unchanged."
     parts = [
         "Nested cross-validation on UD English EWT TRAINING documents only; dev is never read.",
-        (f"{OUTER_FOLDS} outer folds of whole documents (seed {OUTER_SEED}); for each, bench_tasks.genre_task "
+        (f"{OUTER_FOLDS} outer folds of whole documents (seed {OUTER_SEED}); for each, genre_experiment.genre_task "
          "runs unchanged on the other two thirds (inner grouped cross-validation selects each candidate's epochs, "
          "the averaged candidate combination and the baseline's C; then the selected ensemble and the selected "
          "tf-idf logistic-regression baseline are trained on those two thirds) and both score the held-out third. "
@@ -189,20 +189,20 @@ def main():
     parser.add_argument("--inner-folds", type=int, default=None, help="inner selection folds (every outer fold)")
     parser.add_argument("--output", type=pathlib.Path, default=None, help="JSON path")
     args = parser.parse_args()
-    settings = dict(QUICK_SETTINGS if args.quick else bench_tasks.FULL["genre"])
+    settings = dict(QUICK_SETTINGS if args.quick else genre_experiment.FULL_SETTINGS)
     if args.ensemble_size is not None:
         settings["ensemble_size"] = args.ensemble_size
     if args.inner_folds is not None:
         settings["folds"] = args.inner_folds
     output = benchlib.results_path("genre_nested_cv", quick=args.quick, out=args.output)
-    train_path = bench_tasks.EWT_DIR / "en_ewt-ud-train.conllu.gz"
+    train_path = genre_experiment.EWT_DIR / "en_ewt-ud-train.conllu.gz"
     if not train_path.exists():
-        raise SystemExit(f"UD English EWT not found at {bench_tasks.EWT_DIR}; see ../shared/DATA.md")
+        raise SystemExit(f"UD English EWT not found at {genre_experiment.EWT_DIR}; see ../shared/DATA.md")
 
     train = read_conllu(train_path)
     if args.quick:
         train = _pick_documents(train, QUICK_DOCUMENTS, OUTER_SEED)
-    fold_of, documents = bench_tasks.document_folds(train, OUTER_FOLDS, seed=OUTER_SEED)
+    fold_of, documents = genre_experiment.document_folds(train, OUTER_FOLDS, seed=OUTER_SEED)
     genres = list(EWT_GENRES)
     results = {
         "device": benchlib.device_description(),
@@ -232,7 +232,7 @@ def main():
         if complete:
             fold_wins = sum(r["difference"] > 0 for r in results["folds"])
             fold_losses = sum(r["difference"] < 0 for r in results["folds"])
-            fold_p = round(bench_tasks.two_sided_sign_test(fold_wins, fold_losses), 4)
+            fold_p = round(genre_experiment.two_sided_sign_test(fold_wins, fold_losses), 4)
             results["pooled"] = dict(_pooled(fold_arrays), fold_wins=fold_wins, fold_losses=fold_losses,
                                      fold_sign_test_p=fold_p)
         results["total_wall_seconds"] = round(time.perf_counter() - start_wall, 1)
