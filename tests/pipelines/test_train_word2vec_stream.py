@@ -17,7 +17,7 @@ from seqkeras.data.vocabulary import NUM_RESERVED, Vocabulary
 from seqkeras.models.word2vec import documents_to_ids, stream_vocabulary, tokenize_documents
 from seqkeras.models.word2vec.training import stream_id_chunks
 
-TEXTS = corpora.lee_documents()[:90]
+TEXTS = corpora.lee_documents()[:60]
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def shards(tmp_path_factory):
     """Three shards: two gzip, one plain (a blank line in between is skipped)."""
     folder = tmp_path_factory.mktemp("lee")
     for index in range(3):
-        text = "\n".join(TEXTS[index * 30:(index + 1) * 30]) + "\n\n"
+        text = "\n".join(TEXTS[index * 20:(index + 1) * 20]) + "\n\n"
         if index == 2:
             (folder / f"part{index}.txt").write_text(text, encoding="utf-8")
         else:
