@@ -21,6 +21,12 @@ word2vec.c / gensim instead, vectorised over chunks of the corpus and run inside
 each pass, reproducible from `seed`), made of fixed-size batches
 `{"target", "context", "negatives", "weight", "progress"}`. The last batch of an epoch is padded
 with `weight == 0` rows so every batch has the same shape (one XLA compilation).
+
+`streamed_skipgram_dataset` gives the same batches from a corpus streamed in fixed-size chunks
+(`id_chunks`: blocks of documents laid end to end, as `seqkeras.models.word2vec.training.
+stream_id_chunks` builds them from files) instead of id arrays held in memory: one counting pass
+fixes the words, chunks and expected pairs (so `steps` and the learning-rate decay), and each
+epoch then holds one chunk of pairs at a time (the shuffle buffer is a chunk, as in memory).
 """
 
 import numpy as np
