@@ -4,6 +4,8 @@
 - `train_word2vec`: tokenised documents -> `TrainedWord2Vec(vectors, model, vocabulary, history, info)`;
   `vectors` is gensim's own `KeyedVectors` (queries, `evaluate_word_pairs`,
   `evaluate_word_analogies`, word2vec text/binary files all come from gensim).
+  `train_word2vec_stream`: the same from a `tf.data` stream of documents (a glob of plain/gzip
+  files), in memory bounded by a block; `stream_vocabulary` its one-pass vocabulary.
 - `sgns_replica_loss`, `word2vec_learning_rate`, `shard_skipgram_batches`: the same SGD update
   as a replica loss + Keras `SGD` for `seqkeras.distribute.StrategyTrainer` (several devices or
   machines, docs/DISTRIBUTED.md).
