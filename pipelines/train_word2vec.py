@@ -108,7 +108,10 @@ class TrainConfig:
 
 
 def corpus_files(pattern):
-    """Sorted files matching `pattern` (a path or a glob, `**` allowed), without TensorFlow."""
+    """Sorted files matching `pattern` (a path or a glob, `**` allowed), without TensorFlow; an
+    existing file whose name has glob characters (`[`, `*`) is that file."""
+    if pathlib.Path(pattern).is_file():
+        return [str(pattern)]
     return sorted(path for path in glob.glob(str(pattern), recursive=True) if pathlib.Path(path).is_file())
 
 
