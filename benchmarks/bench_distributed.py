@@ -19,7 +19,8 @@ Claims checked:
 The CPU of this machine may be shared with other jobs while this runs; `load_average` records the
 1-minute load before and after each measurement.
 
-    python benchmarks/bench_distributed.py                 # ~8-12 minutes on 2 cores
+    python benchmarks/bench_distributed.py                 # every part (~20 minutes on 2 cores)
+    python benchmarks/bench_distributed.py --only scaling  # the three scaling pairs alone; other entries kept
     python benchmarks/bench_distributed.py --only memory   # the memory part alone (~3 minutes); the
                                                            # other entries of the JSON are kept
     python benchmarks/bench_distributed.py --only memory_bilm   # the same for `train bilm --corpus GLOB`
@@ -44,7 +45,7 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from benchmarks import benchlib  # noqa: E402
 
-MODEL = ["--embedding-dim", "32", "--hidden-dim", "256", "--window", "64", "--batch-size", "32",
+MODEL = ["--embedding-dim", "32", "--hidden-dim", "256",
          "--epochs", "3", "--checkpoint-every", "0", "--valid-article-characters", "256",
          "--sample-length", "20", "--mode", "tbptt", "--lr-schedule", "constant", "--verbose", "1", "--seed", "0"]
 EPOCH_LINE = re.compile(r"^epoch (\d+)/\d+ \(step (\d+), ([0-9.]+) s\)")
@@ -99,12 +100,13 @@ def _free_ports(count):
     return ports
 
 
-def scaling(work, steps, measured=False, clipnorm=1.0):
+def scaling(work, steps, measured=False, clipnorm=1.0, batch_size=32, window=64):
     """Runs (or, with `measured`, reads the logs and run dirs a previous run left in `work`)."""
-    characters_per_step = 32 * 64
-    args = ["train", "charlm", *MODEL, "--steps-per-epoch", str(steps), "--clipnorm", str(clipnorm)]
+    characters_per_step = batch_size * window
+    args = ["train", "charlm", *MODEL, "--steps-per-epoch", str(steps), "--clipnorm", str(clipnorm),
+            "--batch-size", str(batch_size), "--window", str(window)]
     load_before = os.getloadavg()[0]
-    tag = f"clip{clipnorm:g}"
+    tag = f"clip{clipnorm:g}-b{batch_size}-w{window}"
     single_log = work / f"single-{tag}.log"
     logs = [work / f"worker-{index}-{tag}.log" for index in (0, 1)]
     if not measured:
@@ -124,7 +126,8 @@ def scaling(work, steps, measured=False, clipnorm=1.0):
         "two_workers": {"tokens_per_s": round(two, 1), "max_abs_weight_diff_vs_single": diff,
                         "cores": "worker 0: taskset -c 0, worker 1: taskset -c 1"},
         "scaling": round(two / single, 3),
-        "steps_measured": 2 * steps, "global_batch": 32, "window": 64, "hidden_dim": 256, "clipnorm": clipnorm,
+        "steps_measured": 2 * steps, "global_batch": batch_size, "window": window, "hidden_dim": 256,
+        "clipnorm": clipnorm,
         "load_average": {"before": load_before, "after": os.getloadavg()[0]},
     }
 
@@ -223,36 +226,38 @@ def main():
     parser.add_argument("--scaling-from", type=pathlib.Path, default=None,
                         help="the work dir of a run whose scaling part finished (its logs and run dirs are read, "
                              "not rerun); only the memory part runs")
-    parser.add_argument("--only", choices=("memory", "memory_bilm", "memory_word2vec"), default=None,
-                        help="run only this part and replace only its entry of the results file")
+    parser.add_argument("--only", choices=("scaling", "memory", "memory_bilm", "memory_word2vec"), default=None,
+                        help="run only this part and replace only its entries of the results file")
     args = parser.parse_args()
     steps = 3 if args.quick else args.steps_per_epoch
     path = benchlib.results_path("distributed", quick=args.quick, out=args.out)
-    if args.only in ("memory", "memory_bilm", "memory_word2vec"):
-        work = pathlib.Path(tempfile.mkdtemp(prefix="bench_distributed-"))
-        started = time.time()
-        try:
-            measured = {"memory": memory, "memory_bilm": memory_bilm, "memory_word2vec": memory_word2vec}[args.only](work)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        measured["seconds"] = round(time.time() - started, 1)
-        result = json.loads(path.read_text()) if path.exists() else {"device": benchlib.device_description()}
-        result[args.only] = measured
-        print(json.dumps(measured, indent=2))
-        benchlib.write_results(result, path)
-        return
+    memories = {"memory": memory, "memory_bilm": memory_bilm, "memory_word2vec": memory_word2vec}
+    parts = [args.only] if args.only else ["scaling", *memories]
+    if args.scaling_from:
+        parts = ["scaling"]
+    result = json.loads(path.read_text()) if path.exists() and (args.only or args.scaling_from) else {}
+    result["device"] = benchlib.device_description()
     work = args.scaling_from or pathlib.Path(tempfile.mkdtemp(prefix="bench_distributed-"))
     started = time.time()
     try:
-        result = {"device": benchlib.device_description(), **scaling(work, steps, measured=bool(args.scaling_from))}
-        result["clipnorm_0"] = scaling(work, steps, measured=bool(args.scaling_from), clipnorm=0.0)
-        result["memory"] = memory(work)
-        result["memory_bilm"] = memory_bilm(work)
+        for part in parts:
+            part_started = time.time()
+            if part == "scaling":
+                measured = bool(args.scaling_from)
+                result.update(scaling(work, steps, measured=measured))
+                result["clipnorm_0"] = scaling(work, steps, measured=measured, clipnorm=0.0)
+                # 4x the characters per step: more compute per all-reduce of the same gradients.
+                result["batch_64_window_128"] = scaling(work, steps, measured=measured, batch_size=64, window=128)
+                result["scaling_seconds"] = round(time.time() - part_started, 1)
+            else:
+                result[part] = memories[part](work)
+                result[part]["seconds"] = round(time.time() - part_started, 1)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.scaling_from:
+            shutil.rmtree(work, ignore_errors=True)
     result["seconds"] = round(time.time() - started, 1)
-    result["note"] = ("2-core machine shared with other jobs while measured (see load_average); each run pinned "
-                      "with taskset; tokens = characters")
+    result["note"] = ("each run pinned with taskset (1 process on core 0; worker i on core i); tokens = characters; "
+                      "load_average records the 1-minute load before/after each part (the 2 cores may be shared)")
     print(json.dumps(result, indent=2))
     benchlib.write_results(result, path)
 

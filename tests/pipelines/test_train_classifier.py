@@ -140,8 +140,8 @@ def test_every_config_field_reaches_data_model_and_optimizer(trained, word2vec_f
 def test_token_budget_num_buckets_and_seed_reach_the_batches(files):
     from pipelines import _text_tasks
 
-    config = train_classifier.TrainConfig(train=str(files["train"]), dev=str(files["dev"]), token_budget=500,
-                                          num_buckets=3, seed=4)
+    config = train_classifier.TrainConfig(train=str(files["train"]), dev=str(files["dev"]), batching="token_budget",
+                                          token_budget=500, num_buckets=3, seed=4)
     texts, labels = train_classifier.read_examples(files["train"], "", "--train")
     lookup = train_classifier.build_lookup(config, texts)
     assert lookup.split == "unicode_script"  # "auto" for TSV text
