@@ -228,10 +228,10 @@ def main():
             raise SystemExit(f"{output} holds a quick={merged.get('quick')} run; refusing to merge a quick={args.quick} run")
         for name, entry in results["tasks"].items():
             previous = merged["tasks"].get(name)
-            if previous and "model_score" in previous:  # the reading this one replaces, kept beside it
-                entry["previous_reading"] = {key: previous[key] for key in
-                                             ("model_score", "single_model_mean", "single_model_std", "date")
-                                             if key in previous}
+            if previous and "model_score" in previous:  # the readings this one follows, kept beside it
+                entry["previous_readings"] = previous.get("previous_readings", []) + [
+                    {key: previous[key] for key in ("model_score", "single_model_mean", "single_model_std", "date",
+                                                    "pipeline") if key in previous}]
         merged["tasks"].update(results["tasks"])
         merged.update(device=results["device"], tensorflow=results["tensorflow"], keras=results["keras"])
         results = merged

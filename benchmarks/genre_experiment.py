@@ -318,10 +318,12 @@ def genre_experiment(settings, train, dev):
             "above it. The "
             "character n-grams (third reading: a tie) and then the tf-idf weighting of the wide branch with "
             "wide_scale 5 were adopted on training-document cross-validation alone (see genre_nested_cv.json, "
-            "dev never read), before the fourth reading (previous_reading). This fifth reading trains every "
-            "member through the classifier pipeline (`train_classifier.train_network`: token-budget batches) "
-            "instead of the benchmark's former sorted-batch recipe; no choice was changed after a dev reading. "
-            "The nested figure is the clean estimate"
+            "dev never read), before the fourth reading. From the fifth reading on, every member trains through "
+            "the classifier pipeline (`train_classifier.train_network`) instead of the benchmark's own recipe: "
+            "the fifth with the pipeline's token-budget batches (out-of-fold 0.624 against the former recipe's "
+            "0.633 on the same folds), after which the pipeline's default batching became sorted on that "
+            "training-data evidence; earlier readings are in previous_readings. The nested figure is the "
+            "clean estimate"
         ),
         "baseline": f"bag of words (1-2 grams, tf-idf) logistic regression, C={selection['baseline_C']} "
                     "chosen by the same cross-validation",
