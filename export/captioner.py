@@ -35,7 +35,7 @@ QUANTIZATIONS = ("float32", "dynamic_range", "float16")
 INT8_REASON = ("int8 does not apply to captioner runs (the unrolled decoder's recurrent states have no calibration "
                "data); use --quantization dynamic_range (int8 weights) or float16")
 PARITY_IMAGES = 200
-PAD_ID, OOV_ID, BOS_ID, EOS_ID, NUM_RESERVED = 0, 1, 2, 3, 4  # seqkeras.data.vocabulary, without importing TF
+PAD_ID, BOS_ID, EOS_ID = 0, 2, 3  # seqkeras.data.vocabulary, without importing TF
 
 
 # ----------------------------------------------------------------------------------------------
@@ -193,13 +193,9 @@ class CaptionerRunner:
         return np.concatenate(rows)
 
     def detokenize(self, ids):
-        pieces = []
-        for token in ids:
-            if token == EOS_ID:
-                break
-            if token >= NUM_RESERVED or token == OOV_ID:
-                pieces.append(self.tokens[token])
-        return "".join(pieces)
+        from export.task_tflite import detokenize
+
+        return detokenize(ids, self.tokens)
 
     def caption(self, pixels):
         return [self.detokenize(row) for row in self.token_ids(pixels)]

@@ -73,6 +73,17 @@ PAD_ID, OOV_ID, BOS_ID, EOS_ID, NUM_RESERVED = 0, 1, 2, 3, 4  # seqkeras.data.vo
 _UNESCAPES = {"\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
 
 
+def detokenize(ids, tokens):
+    """Tokens of generated `ids` up to the first EOS, joined (`<oov>` for an unknown id, PAD and BOS dropped)."""
+    pieces = []
+    for token in ids:
+        if token == EOS_ID:
+            break
+        if token >= NUM_RESERVED or token == OOV_ID:
+            pieces.append(tokens[token])
+    return "".join(pieces)
+
+
 def read_tokens(path):
     """Tokens of a vocabulary file in id order (`seqkeras.data.token_file` format, read without TensorFlow)."""
     text = pathlib.Path(path).read_bytes().decode("utf-8", errors="surrogateescape")
@@ -192,14 +203,7 @@ class Seq2SeqStepRunner:
         return np.stack(logits)
 
     def detokenize(self, ids):
-        """Characters up to the first EOS (`<oov>` for an unknown id, PAD and BOS dropped)."""
-        pieces = []
-        for token in ids:
-            if token == EOS_ID:
-                break
-            if token >= NUM_RESERVED or token == OOV_ID:
-                pieces.append(self.target_tokens[token])
-        return "".join(pieces)
+        return detokenize(ids, self.target_tokens)
 
     def generate(self, texts, max_length=None):
         """Greedy targets of source strings, as `seqkeras predict RUN --text ...` gives them."""

@@ -3,10 +3,22 @@
 import keras
 import numpy as np
 
-from seqkeras.data.vocabulary import BOS_ID, EOS_ID, PAD_ID
+from seqkeras.data.vocabulary import BOS_ID, EOS_ID, NUM_RESERVED, OOV_ID, PAD_ID
 
 # Inputs read only by the decoder; every other model input feeds the conditioning vector.
 DECODER_INPUTS = ("token_ids", "padding_mask", "decoder_token_ids", "decoder_padding_mask")
+
+
+def generated_text(ids, preprocessor):
+    """Generated ids `[B, T]` -> string tensor `(B,)`: `preprocessor`'s tokens up to the first EOS,
+    joined (an OOV id reads "<oov>", as `Vocabulary.detokenize` writes it; PAD and BOS are dropped)."""
+    import tensorflow as tf
+
+    ids = tf.cast(ids, tf.int32)
+    before_end = tf.equal(tf.cumsum(tf.cast(tf.equal(ids, EOS_ID), tf.int32), axis=-1), 0)  # (B, T)
+    keep = tf.logical_and(before_end, tf.logical_or(ids >= NUM_RESERVED, tf.equal(ids, OOV_ID)))
+    tokens = preprocessor.ids_to_tokens(ids)  # (B, T) string
+    return tf.strings.reduce_join(tf.where(keep, tokens, ""), axis=-1)
 
 
 def context_model(model):

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from seqkeras.data.vocabulary import BOS_ID, EOS_ID, NUM_RESERVED, OOV_ID, PAD_ID
-from seqkeras.models.seq2seq.generation import context_model
+from seqkeras.data.vocabulary import BOS_ID, EOS_ID, PAD_ID
+from seqkeras.models.seq2seq.generation import context_model, generated_text
 
 
 @keras.saving.register_keras_serializable(package="seqkeras")
@@ -70,13 +70,8 @@ class Seq2SeqTask(keras.Model):
         return full[:, :-1], full[:, 1:]
 
     def detokenize(self, ids):
-        """Generated ids `[B, T]` -> string tensor `(B,)`: characters up to the first EOS (an OOV id
-        reads "<oov>", as `Vocabulary.detokenize` writes it; PAD and BOS are dropped)."""
-        ids = tf.cast(ids, tf.int32)
-        before_end = tf.equal(tf.cumsum(tf.cast(tf.equal(ids, EOS_ID), tf.int32), axis=-1), 0)  # (B, T)
-        keep = tf.logical_and(before_end, tf.logical_or(ids >= NUM_RESERVED, tf.equal(ids, OOV_ID)))
-        tokens = self.target_preprocessor.ids_to_tokens(ids)  # (B, T) string
-        return tf.strings.reduce_join(tf.where(keep, tokens, ""), axis=-1)
+        """Generated ids `[B, T]` -> string tensor `(B,)` (`generated_text`: up to the first EOS)."""
+        return generated_text(ids, self.target_preprocessor)
 
     # ------------------------------------------------------------------------------------------
     # Running
