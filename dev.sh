@@ -15,6 +15,6 @@ fi
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}  # hide TensorFlow start-up lines
 case "${1:-}" in
   main) shift; exec .venv/bin/seqkeras train charlm "$@" ;;
-  test) shift; exec .venv/bin/python -m pytest -q -n 2 "$@" ;;
+  test) shift; exec .venv/bin/python -m pytest -q -n 2 --dist loadfile "$@" ;;  # a file per worker: module fixtures built once
   *) echo "usage: ./dev.sh main|test [args...]" >&2; exit 2 ;;
 esac
