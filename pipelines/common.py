@@ -538,6 +538,34 @@ def read_text_file(path, flag):
         raise UserError(f"{flag}: {path} is not valid UTF-8 (byte {error.start}, line {line})") from None
 
 
+def check_text_files(paths, flag, chunk_bytes=1 << 20):
+    """Raises the UserError `read_text_file` would give for the first of `paths` that is not valid
+    gzip (`.gz`) or not valid UTF-8, reading each in chunks (memory stays flat); returns None when
+    every file reads. For streamed corpora: called after `tf.data` failed, to name the file and byte."""
+    import codecs
+    import gzip
+    import zlib
+
+    for path in map(pathlib.Path, paths):
+        decoder, offset, newlines = codecs.getincrementaldecoder("utf-8")(), 0, 0
+        try:
+            with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as handle:
+                while chunk := handle.read(chunk_bytes):
+                    pending = len(decoder.getstate()[0])  # bytes of a character cut by the previous chunk
+                    try:
+                        decoder.decode(chunk)
+                    except UnicodeDecodeError as error:
+                        start = offset - pending + error.start
+                        line = newlines + chunk[: max(error.start - pending, 0)].count(b"\n") + 1
+                        raise UserError(f"{flag}: {path} is not valid UTF-8 (byte {start}, line {line})") from None
+                    offset, newlines = offset + len(chunk), newlines + chunk.count(b"\n")
+                decoder.decode(b"", final=True)
+        except (OSError, EOFError, zlib.error) as error:
+            raise UserError(f"{flag}: {path} is not a valid gzip file ({error})") from None
+        except UnicodeDecodeError:
+            raise UserError(f"{flag}: {path} is not valid UTF-8 (ends inside a character)") from None
+
+
 def read_lines(path, flag, *, allow_empty=False):
     """Non-blank lines of a UTF-8 text file (see :func:`read_text_file`); empty is an error."""
     lines = [line for line in read_text_file(path, flag).splitlines() if line.strip()]

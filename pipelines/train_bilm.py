@@ -388,6 +388,7 @@ def read_stream(function, pattern):
     try:
         return function()
     except tf.errors.OpError as error:
+        common.check_text_files(corpus_files(pattern), "--corpus")  # names the file and byte when it can
         message = re.sub(r"\{\{.*?\}\}|\[Op:.*|\b\w+Error:", " ", (error.message or "").split("\n")[0])
         message = " ".join(message.split()) or type(error).__name__
         raise common.UserError(f"--corpus {pattern!r}: cannot read the files ({message})") from None

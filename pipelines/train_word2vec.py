@@ -320,6 +320,7 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
     except ValueError as error:  # corpus too small for min_count / negative, batch not divisible by replicas
         raise common.UserError(f"--corpus {config.corpus}: {str(error).splitlines()[0]}") from None
     except tf_errors() as error:  # a streamed file that is not gzip or not UTF-8
+        common.check_text_files(corpus_files(config.corpus), "--corpus")  # names the file and byte
         raise common.UserError(f"--corpus {config.corpus}: cannot read the files (not gzip, or not UTF-8?): "
                                f"{read_error(error)}") from None
     raw_words = trained.info["raw_words"] if streamed else sum(len(doc) for doc in documents)

@@ -98,7 +98,7 @@ def test_bad_corpora_are_one_line_errors(tmp_path, capsys):
     cases = {
         str(tmp_path / "none-*.txt"): "none-*.txt",
         str(empty): "empty corpus",
-        str(tmp_path / "bad.txt.gz"): "cannot read the files",
+        str(tmp_path / "bad.txt.gz"): "bad.txt.gz is not a valid gzip file (Not a gzipped file",
     }
     for number, (corpus, message) in enumerate(cases.items()):
         code, errors = train_cli(capsys, "--corpus", corpus, "--run-dir", str(tmp_path / f"run{number}"), "--verbose", "0")

@@ -9,6 +9,17 @@ from seqkeras.data.vocabulary import BOS_ID, EOS_ID, NUM_RESERVED, OOV_ID, PAD_I
 DECODER_INPUTS = ("token_ids", "padding_mask", "decoder_token_ids", "decoder_padding_mask")
 
 
+def shifted_targets(preprocessor, texts):
+    """Ragged `(previous, following)` int32 ids of target strings `(B,)` through `preprocessor` (which
+    adds BOS and EOS): `[BOS] + tokens` and `tokens + [EOS]`, the decoder's teacher-forcing pair."""
+    import tensorflow as tf
+
+    features = preprocessor(texts)
+    lengths = tf.reduce_sum(tf.cast(features["padding_mask"], tf.int64), axis=1)
+    full = tf.RaggedTensor.from_tensor(features["token_ids"], lengths=lengths)  # (B, (n + 2))
+    return full[:, :-1], full[:, 1:]
+
+
 def generated_text(ids, preprocessor):
     """Generated ids `[B, T]` -> string tensor `(B,)`: `preprocessor`'s tokens up to the first EOS,
     joined (an OOV id reads "<oov>", as `Vocabulary.detokenize` writes it; PAD and BOS are dropped)."""

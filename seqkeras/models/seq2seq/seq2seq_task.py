@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from seqkeras.data.vocabulary import BOS_ID, EOS_ID, PAD_ID
-from seqkeras.models.seq2seq.generation import context_model, generated_text
+from seqkeras.models.seq2seq.generation import context_model, generated_text, shifted_targets
 
 
 @keras.saving.register_keras_serializable(package="seqkeras")
@@ -64,10 +64,7 @@ class Seq2SeqTask(keras.Model):
 
     def target_sequences(self, texts):
         """Ragged `(previous, following)` int32 ids of targets: `[BOS] + chars` and `chars + [EOS]`."""
-        features = self.target_preprocessor(_strings(texts))
-        lengths = tf.reduce_sum(tf.cast(features["padding_mask"], tf.int64), axis=1)
-        full = tf.RaggedTensor.from_tensor(features["token_ids"], lengths=lengths)  # (B, (n + 2))
-        return full[:, :-1], full[:, 1:]
+        return shifted_targets(self.target_preprocessor, _strings(texts))
 
     def detokenize(self, ids):
         """Generated ids `[B, T]` -> string tensor `(B,)` (`generated_text`: up to the first EOS)."""
