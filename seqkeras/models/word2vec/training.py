@@ -184,26 +184,19 @@ def train_word2vec(
         ValueError: empty corpus, no word reaching `min_count`, `window < 1`, fewer distinct words
             than `negative + 1`, bad sizes.
     """
-    for name, value in (
-        ("window", window), ("negative", negative), ("epochs", epochs), ("vector_size", vector_size), ("workers", workers)
-    ):
-        if int(value) != value or value < 1:
-            raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value}")
+    _check_sizes(window=window, negative=negative, epochs=epochs, vector_size=vector_size, workers=workers)
     documents = [list(doc) for doc in documents]
     if not any(documents):
         raise ValueError("The corpus is empty: no tokens in any document.")
     max_size = None if max_vocab_size is None else int(max_vocab_size) + NUM_RESERVED
     vocabulary = Vocabulary.build(documents, min_count=min_count, max_size=max_size)
-    words = vocabulary.tokens[NUM_RESERVED:]
-    word_counts = vocabulary.counts
-    counts = np.zeros(vocabulary.size, np.int64)
-    counts[NUM_RESERVED:] = [word_counts[word] for word in words]
+    counts = _id_counts(vocabulary)
     ids = documents_to_ids(documents, vocabulary)
     dataset, info = skipgram_dataset(
         ids, counts, window=window, negative=negative, sample=sample, ns_exponent=ns_exponent,
         batch_size=batch_size, seed=seed, negative_group_size=negative_group_size,
     )
-    info = dict(info, raw_words=sum(len(doc) for doc in documents), vocabulary_size=len(words))
+    info = dict(info, raw_words=sum(len(doc) for doc in documents), vocabulary_size=vocabulary.size - NUM_RESERVED)
     return _fit_vectors(
         vocabulary, counts, dataset, info, vector_size, alpha, min_alpha, epochs, seed, workers, steps_per_execution,
         jit_compile, callbacks, verbose, strategy, checkpoint_dir, checkpoint_every, log_dir, run_trainer,
@@ -261,25 +254,32 @@ def train_word2vec_stream(
     >>> lines = text_files.line_dataset(text_files.corpus_files("data/*.txt.gz"))
     >>> trained = train_word2vec_stream(lines, vector_size=16, min_count=2, epochs=1)
     """
-    for name, value in (
-        ("window", window), ("negative", negative), ("epochs", epochs), ("vector_size", vector_size), ("workers", workers)
-    ):
-        if int(value) != value or value < 1:
-            raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value}")
+    _check_sizes(window=window, negative=negative, epochs=epochs, vector_size=vector_size, workers=workers)
     vocabulary, raw_words = stream_vocabulary(lines, min_count, max_vocab_size, lowercase, max_bytes)
-    words = vocabulary.tokens[NUM_RESERVED:]
-    counts = np.zeros(vocabulary.size, np.int64)
-    counts[NUM_RESERVED:] = [vocabulary.counts[word] for word in words]
+    counts = _id_counts(vocabulary)
     chunks = stream_id_chunks(lines, vocabulary, lowercase, max_bytes=max_bytes)
     dataset, info = streamed_skipgram_dataset(
         chunks, counts, window=window, negative=negative, sample=sample, ns_exponent=ns_exponent,
         batch_size=batch_size, seed=seed, negative_group_size=negative_group_size,
     )
-    info = dict(info, raw_words=raw_words, vocabulary_size=len(words))
+    info = dict(info, raw_words=raw_words, vocabulary_size=vocabulary.size - NUM_RESERVED)
     return _fit_vectors(
         vocabulary, counts, dataset, info, vector_size, alpha, min_alpha, epochs, seed, workers, steps_per_execution,
         jit_compile, callbacks, verbose, strategy, checkpoint_dir, checkpoint_every, log_dir, run_trainer,
     )
+
+
+def _check_sizes(**sizes):
+    for name, value in sizes.items():
+        if int(value) != value or value < 1:
+            raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value}")
+
+
+def _id_counts(vocabulary):
+    """int64 `(vocabulary.size,)`: each word's corpus count at its id (0 for the reserved ids)."""
+    counts = np.zeros(vocabulary.size, np.int64)
+    counts[NUM_RESERVED:] = [vocabulary.counts[word] for word in vocabulary.tokens[NUM_RESERVED:]]
+    return counts
 
 
 def _fit_vectors(vocabulary, counts, dataset, info, vector_size, alpha, min_alpha, epochs, seed, workers,
