@@ -144,46 +144,49 @@ def _write_corpus(folder, copies, shards_per_copy=4):
     return copies * sum(len(text.split()) for text in texts)
 
 
-def memory(work):
+def _memory_pair(work, tag, write_corpus, command, details=lambda run_dir: {}):
+    """Peak RSS of one `seqkeras train` process on a 1x and a 10x corpus (`write_corpus(folder, copies)
+    -> (words, files)`; `command(glob, run_dir)` -> CLI args; `details(run_dir)` -> extra figures)."""
     load_before = os.getloadavg()[0]
     result = {}
     for name, copies in (("corpus_1x", 1), ("corpus_10x", 10)):
-        shutil.rmtree(work / name, ignore_errors=True)
-        shutil.rmtree(work / f"run-{name}", ignore_errors=True)
-        words = _write_corpus(work / name, copies)
-        log = work / f"{name}.log"
-        args = ["train", "charlm", "--corpus", str(work / name / "*.txt.gz"), "--run-dir", str(work / f"run-{name}"),
-                "--hidden-dim", "64", "--window", "64", "--batch-size", "16", "--epochs", "1", "--steps-per-epoch", "20",
-                "--sample-length", "20", "--verbose", "1"]
-        rss = _wait(_start(args, 0, log), log, 600)
-        result[name] = {"words": words, "files": 4 * copies, "peak_rss_mb": round(rss, 1)}
+        corpus, run_dir = work / f"{tag}-{name}", work / f"run-{tag}-{name}"
+        shutil.rmtree(corpus, ignore_errors=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        words, files = write_corpus(corpus, copies)
+        log = work / f"{tag}-{name}.log"
+        started = time.time()
+        rss = _wait(_start(command(str(corpus / "*.txt.gz"), str(run_dir)), 0, log), log, 600)
+        result[name] = {"words": words, "files": files, **details(run_dir), "peak_rss_mb": round(rss, 1),
+                        "seconds": round(time.time() - started, 1)}
     result["ratio_10x_over_1x"] = round(result["corpus_10x"]["peak_rss_mb"] / result["corpus_1x"]["peak_rss_mb"], 3)
     result["load_average"] = {"before": load_before, "after": os.getloadavg()[0]}
     return result
+
+
+def _wiki_shards(folder, copies):
+    return _write_corpus(folder, copies), 4 * copies
+
+
+def memory(work):
+    """`seqkeras train charlm --corpus GLOB`, hidden 64, 20 steps, on the 1x / 10x wiki shards."""
+    return _memory_pair(work, "charlm", _wiki_shards, lambda corpus, run_dir: [
+        "train", "charlm", "--corpus", corpus, "--run-dir", run_dir, "--hidden-dim", "64", "--window", "64",
+        "--batch-size", "16", "--epochs", "1", "--steps-per-epoch", "20", "--sample-length", "20", "--verbose", "1"])
 
 
 def memory_bilm(work):
     """The same 1x / 10x corpora through `seqkeras train bilm --corpus GLOB` (streamed: one vocabulary
     pass, bucketed tf.data batches), a tiny biLM for 20 steps: peak RSS of the training process."""
-    load_before = os.getloadavg()[0]
-    result = {}
-    for name, copies in (("corpus_1x", 1), ("corpus_10x", 10)):
-        shutil.rmtree(work / name, ignore_errors=True)
-        shutil.rmtree(work / f"run-bilm-{name}", ignore_errors=True)
-        words = _write_corpus(work / name, copies)
-        log = work / f"bilm-{name}.log"
-        args = ["train", "bilm", "--corpus", str(work / name / "*.txt.gz"), "--run-dir", str(work / f"run-bilm-{name}"),
-                "--hidden-dim", "16", "--char-filters", "16", "--num-layers", "1", "--vocabulary-size", "2000",
-                "--epochs", "1", "--steps-per-epoch", "20", "--verbose", "2"]
-        started = time.time()
-        rss = _wait(_start(args, 0, log), log, 600)
-        metrics = json.loads((work / f"run-bilm-{name}" / "metrics.json").read_text())
-        result[name] = {"words": words, "files": 4 * copies, "train_sentences": metrics["corpus_sentences"]
-                        - metrics["heldout"]["sentences"], "train_words": metrics["train_words"],
-                        "peak_rss_mb": round(rss, 1), "seconds": round(time.time() - started, 1)}
-    result["ratio_10x_over_1x"] = round(result["corpus_10x"]["peak_rss_mb"] / result["corpus_1x"]["peak_rss_mb"], 3)
-    result["load_average"] = {"before": load_before, "after": os.getloadavg()[0]}
-    return result
+    def details(run_dir):
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        return {"train_sentences": metrics["corpus_sentences"] - metrics["heldout"]["sentences"],
+                "train_words": metrics["train_words"]}
+
+    return _memory_pair(work, "bilm", _wiki_shards, lambda corpus, run_dir: [
+        "train", "bilm", "--corpus", corpus, "--run-dir", run_dir, "--hidden-dim", "16", "--char-filters", "16",
+        "--num-layers", "1", "--vocabulary-size", "2000", "--epochs", "1", "--steps-per-epoch", "20",
+        "--verbose", "2"], details)
 
 
 def memory_word2vec(work):
@@ -193,29 +196,22 @@ def memory_word2vec(work):
     written 10 times): peak RSS of the training process."""
     from seqkeras.data.corpora import wiki_articles
 
-    load_before = os.getloadavg()[0]
     texts = [article.text.replace("\n", " ") for article in wiki_articles()][::4]
-    result = {}
-    for name, copies in (("corpus_1x", 1), ("corpus_10x", 10)):
-        shutil.rmtree(work / name, ignore_errors=True)
-        shutil.rmtree(work / f"run-w2v-{name}", ignore_errors=True)
-        (work / name).mkdir(parents=True)
+
+    def write_corpus(folder, copies):
+        folder.mkdir(parents=True)
         for copy in range(copies):
-            with gzip.open(work / name / f"part-{copy:03d}.txt.gz", "wt", encoding="utf-8") as handle:
+            with gzip.open(folder / f"part-{copy:03d}.txt.gz", "wt", encoding="utf-8") as handle:
                 handle.write("\n".join(texts) + "\n")
-        words = copies * sum(len(text.split()) for text in texts)
-        log = work / f"w2v-{name}.log"
-        args = ["train", "word2vec", "--corpus", str(work / name / "*.txt.gz"), "--run-dir",
-                str(work / f"run-w2v-{name}"), "--vector-size", "16", "--epochs", "1", "--verbose", "2"]
-        started = time.time()
-        rss = _wait(_start(args, 0, log), log, 600)
-        metrics = json.loads((work / f"run-w2v-{name}" / "metrics.json").read_text())
-        result[name] = {"words": words, "files": copies, "tokenised_words": metrics["words"],
-                        "vocabulary_size": metrics["vocabulary_size"], "peak_rss_mb": round(rss, 1),
-                        "seconds": round(time.time() - started, 1)}
-    result["ratio_10x_over_1x"] = round(result["corpus_10x"]["peak_rss_mb"] / result["corpus_1x"]["peak_rss_mb"], 3)
-    result["load_average"] = {"before": load_before, "after": os.getloadavg()[0]}
-    return result
+        return copies * sum(len(text.split()) for text in texts), copies
+
+    def details(run_dir):
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        return {"tokenised_words": metrics["words"], "vocabulary_size": metrics["vocabulary_size"]}
+
+    return _memory_pair(work, "w2v", write_corpus, lambda corpus, run_dir: [
+        "train", "word2vec", "--corpus", corpus, "--run-dir", run_dir, "--vector-size", "16", "--epochs", "1",
+        "--verbose", "2"], details)
 
 
 def main():
@@ -224,8 +220,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="tiny smoke run, written to the temp dir")
     parser.add_argument("--out", default=None)
     parser.add_argument("--scaling-from", type=pathlib.Path, default=None,
-                        help="the work dir of a run whose scaling part finished (its logs and run dirs are read, "
-                             "not rerun); only the memory part runs")
+                        help="the work dir of a run whose scaling part finished: its logs and run dirs are read "
+                             "again (nothing is rerun) and only the scaling entries are replaced")
     parser.add_argument("--only", choices=("scaling", "memory", "memory_bilm", "memory_word2vec"), default=None,
                         help="run only this part and replace only its entries of the results file")
     args = parser.parse_args()
