@@ -24,7 +24,7 @@ import benchlib
 sys.path.insert(0, str(benchlib.REPO))
 
 from pipelines import forecast_series  # noqa: E402
-from pipelines.train_forecast import BACKBONES, TrainConfig, fit_model  # noqa: E402
+from pipelines.train_forecast import BACKBONES, TrainConfig, fit_linear_part, fit_model  # noqa: E402
 from seqkeras.data.splits import WalkForwardSplit  # noqa: E402
 from seqkeras.models.forecaster.baselines import BASELINES  # noqa: E402
 from seqkeras.models.forecaster.metrics import forecast_metrics  # noqa: E402
@@ -86,7 +86,7 @@ def run_backbone(name, backbone, seeds, quick, overrides=()):
         seconds.append(result["fit_seconds"])
         forecasts.append(result["forecasts"]["model"])
         if result["coverage"]:
-            coverage.append(result["coverage"])
+            coverage.append(dict(result["coverage"], bands=result["quantiles"]))
         print(f"{name} {backbone} seed {seed}: MASE {tables[-1]['mase']:.3f} ({seconds[-1]:.0f} s)", flush=True)
     return tables, seconds, forecasts, coverage
 
@@ -118,6 +118,15 @@ def summarise(settings, config, values, targets, covariates, seeds, base_job, jo
             table = forecast_metrics(base["actual"], np.mean(forecasts, axis=0), base["scales"])
             methods[f"seqkeras_{backbone}_ensemble{len(seeds)}"] = summary([table], np.sum(seconds)) | {
                 "members": list(seeds)}
+            if coverage:  # the members' calibrated bands averaged (`--ensemble N` calibrates the averaged raw bands
+                # on its held-out windows instead: an approximation of what it ships)
+                from seqkeras.models.forecaster.calibration import interval_coverage
+
+                band = interval_coverage(base["actual"], np.mean([c["bands"] for c in coverage], axis=0),
+                                         config.quantiles)
+                methods[f"seqkeras_{backbone}_ensemble{len(seeds)}"]["interval_coverage"] = {
+                    "interval": band["interval"], "nominal": band["nominal"], "values": band["count"],
+                    "averaged_calibrated_member_bands": band["coverage"]}
     for key, label in BASELINE_NAMES.items():
         methods[label] = summary([base["metrics"][key]], baseline_seconds)
     singles = [m for m in methods if m.startswith("seqkeras_") and "_ensemble" not in m]
@@ -158,6 +167,7 @@ CANDIDATES = {
         "tcn_direct_linear_monitor_point": dict(backbone="tcn", monitor="forecast", linear_candidates="ridge"),
         "tcn_linear_ridge_or_autoreg": dict(backbone="tcn", linear_candidates="ridge+autoreg"),
         "tcn_linear_autoreg": dict(backbone="tcn", linear_candidates="autoreg"),
+        "default_residual_scales": dict(),
     },
     "macrodata": {
         "tcn_nocov_wd": dict(backbone="tcn", covariates=("none",), linear_skip=True, ar_order=0, **OLD),
@@ -169,8 +179,10 @@ CANDIDATES = {
         "tcn_direct_linear_monitor_point": dict(backbone="tcn", monitor="forecast", linear_candidates="ridge"),
         "tcn_linear_ridge_or_autoreg": dict(backbone="tcn", linear_candidates="ridge+autoreg"),
         "tcn_linear_autoreg": dict(backbone="tcn", linear_candidates="autoreg"),
+        "default_residual_scales": dict(),
     },
 }
+RESIDUAL_SCALES = (0.0, 0.25, 0.5, 0.75, 1.0)  # linear part + scale x the network's residual, read post hoc
 SELECTION_SEEDS = (0, 1000, 2000)  # the members of a 3-network ensemble: single and averaged figures at once
 
 
@@ -206,14 +218,25 @@ def select(name, candidates=None):
             singles.append(out["metrics"]["model"]["mase"])
             forecasts.append(out["forecasts"]["model"])
             epochs.extend(e for info in out["fit_info"] if info for e in info["epochs"])
-        averaged = forecast_metrics(out["actual"], np.mean(forecasts, axis=0), out["scales"])["mase"]
+        ensemble = np.mean(forecasts, axis=0)
+        averaged = forecast_metrics(out["actual"], ensemble, out["scales"])["mase"]
         result["candidates"][label] = {"options": {k: list(v) if isinstance(v, tuple) else v
                                                    for k, v in options.items()},
                                        "mase_single": float(np.mean(singles)), "mase_single_seeds": singles,
                                        "mase_ensemble3": float(averaged), "chosen_epochs": epochs,
                                        "seconds": time.perf_counter() - start}
+        if run_config.direct_linear:  # the linear part alone on the same folds, and the network's residual scaled
+            linear = walk_forward(part, 1, splitter, run_config.window, config.horizon,
+                                  lambda train, fold, c=run_config: fit_linear_part(c, train, 1), (), period)
+            linear_forecast = linear["forecasts"]["model"]
+            result["candidates"][label]["mase_linear_part_only"] = linear["metrics"]["model"]["mase"]
+            result["candidates"][label]["linear_part_settings"] = [i for i in linear["fit_info"] if i]
+            result["candidates"][label]["mase_ensemble3_by_residual_scale"] = {
+                f"{scale:g}": forecast_metrics(out["actual"], linear_forecast + scale * (ensemble - linear_forecast),
+                                               out["scales"])["mase"] for scale in RESIDUAL_SCALES}
         print(name, label, f"single {np.mean(singles):.3f} {np.round(singles, 3).tolist()} ensemble {averaged:.3f} "
-              f"({time.perf_counter() - start:.0f} s)", flush=True)
+              f"({time.perf_counter() - start:.0f} s)", result["candidates"][label].get(
+                  "mase_ensemble3_by_residual_scale"), flush=True)
     return result
 
 
@@ -276,6 +299,13 @@ def main():
     else:
         datasets = {name: run_dataset(name, seeds, args.quick, None, args.backbones, overrides)()
                     for name in args.datasets}
+    out_path = benchlib.results_path("forecast", quick=args.quick, out=args.out)
+    previous = json.loads(out_path.read_text()) if out_path.is_file() and not args.quick else {}
+    for name, data in previous.get("datasets", {}).items():  # a partial run keeps the other datasets' last reading
+        if name not in datasets:
+            datasets[name] = dict(data, kept_from_earlier_run=data.get("kept_from_earlier_run") or {
+                "date": previous.get("date"), "model_settings": previous.get("model_settings"),
+                "overrides": previous.get("overrides"), "seeds": previous.get("seeds")})
     goals = {}
     for kind, key in (("single", "best_backbone"), ("ensemble", "best_ensemble")):
         goals[kind] = {}
@@ -292,11 +322,10 @@ def main():
                 "macrodata_best_backbone_below_persistence": bool(
                     best_macro < macro["methods"]["persistence"]["mase"]),
                 "macrodata_best_backbone_below_autoreg": bool(best_macro < macro["methods"]["autoreg"]["mase"])})
-    out_path = benchlib.results_path("forecast", quick=args.quick, out=args.out)
-    previous = json.loads(out_path.read_text()) if out_path.is_file() and not args.quick else {}
     defaults = TrainConfig()
     result = {
         "benchmark": "forecast", "device": benchlib.device_description(), "quick": args.quick,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "model_settings": {key: getattr(defaults, key) for key in (
             "hidden_dim", "num_layers", "dropout", "kernel_size", "num_heads", "linear_skip", "direct_linear",
             "linear_candidates", "monitor",

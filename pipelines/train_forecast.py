@@ -105,6 +105,38 @@ class TrainConfig:
         series_lib.check_series_flag(self.series)
 
 
+def _fit_linear_part(config, x, y):
+    """The closed-form direct linear part on standardized windows (its setting chosen on them)."""
+    from seqkeras.models.forecaster.direct_linear import fit_direct_linear
+
+    return fit_direct_linear(x, y, validation_fraction=max(config.validation_fraction, 0.15),
+                             purge=config.horizon - 1, kinds=tuple(config.linear_candidates.split("+")))
+
+
+def fit_linear_part(config, train_values, num_targets):
+    """The forecaster's linear part alone, fitted as `fit_model` refits it on all windows of `train_values`.
+
+    Returns `(forecast, info)`: `forecast(window)` maps `(B, window, features)` in series units to the
+    point forecast `(B, H, T)` in series units (what `fit_model`'s model gives with no network epochs).
+    """
+    import numpy as np
+
+    from seqkeras.data.windows import fit_standardization, series_window_arrays
+    from seqkeras.models.forecaster.direct_linear import predict_direct_linear
+    from seqkeras.models.forecaster.forecaster import standardized_targets
+
+    stats = fit_standardization(train_values)
+    inputs, targets = series_window_arrays(train_values, config.window, config.horizon, range(num_targets))
+    x = ((inputs - stats.mean) / stats.std).astype("float32")
+    fit = _fit_linear_part(config, x, standardized_targets(targets, stats.mean, stats.std, num_targets))
+
+    def forecast(window, training=False):
+        scaled = ((np.asarray(window, "float64") - stats.mean) / stats.std).astype("float32")
+        return predict_direct_linear(fit, scaled) * stats.std[:num_targets] + stats.mean[:num_targets]
+
+    return forecast, {key: fit[key] for key in ("kind", "order", "features", "penalty")}
+
+
 def fit_model(config, train_values, num_targets, tb_dir=None):
     """Fits a forecaster on `train_values` (N, F) only; returns `(model, info)`.
 
@@ -131,7 +163,7 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
     from seqkeras.data.windows import fit_standardization, series_window_arrays
     from seqkeras.models.forecaster import (PinballLoss, average_forecasters, build_forecaster, calibration_layer,
                                             conformal_offsets)
-    from seqkeras.models.forecaster.direct_linear import fit_direct_linear, predict_direct_linear
+    from seqkeras.models.forecaster.direct_linear import predict_direct_linear
     from seqkeras.models.forecaster.forecaster import set_direct_linear, standardized_targets
     from seqkeras.models.forecaster.trainer import best_epoch, fit_core
 
@@ -149,8 +181,7 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
 
     def linear_fit(end):
         """The closed-form linear part on windows [0, end), with its band offsets (residual quantiles)."""
-        fit = fit_direct_linear(x[:end], y[:end], validation_fraction=max(config.validation_fraction, 0.15),
-                                purge=purge, kinds=tuple(config.linear_candidates.split("+")))
+        fit = _fit_linear_part(config, x[:end], y[:end])
         residuals = y[:end] - predict_direct_linear(fit, x[:end])  # (n, H, T)
         levels = np.quantile(residuals, config.quantiles, axis=0) if config.quantiles else None  # (Q, H, T)
         return fit, None if levels is None else levels.transpose(1, 0, 2)

@@ -309,3 +309,33 @@ def test_autoreg_candidate_is_the_iterated_least_squares_ar():
     both = fit_direct_linear(x, y, purge=4)
     assert "autoreg" in both["scores"] and len(both["scores"]) > 1
     assert both["kind"] == ("autoreg" if min(both["scores"], key=both["scores"].get) == "autoreg" else "ridge")
+
+
+def test_rolling_inner_origins_and_the_mean_candidate():
+    """With `origins=R` each candidate is scored on the latest R blocks of windows, each by a fit on the windows
+    before it (less the purge): its score is the MAE over all of them; "mean" forecasts the training mean."""
+    from seqkeras.models.forecaster.direct_linear import fit_direct_linear, predict_direct_linear
+
+    x, y, _, _ = _macro_windows()  # (194, 6, 2), (194, 3, 1)
+    fit = fit_direct_linear(x, y, validation_fraction=0.1, purge=2, penalties=(1.0,), kinds=("ridge", "mean"),
+                            origins=3)
+    held = round(len(x) * 0.1)
+    errors_mean, errors_ridge = [], []
+    for k in range(3):
+        end = len(x) - k * held
+        fit_end = end - held - 2
+        errors_mean.append(np.abs(y[:fit_end, :, 0].mean(axis=0) - y[end - held:end, :, 0]))
+        design = np.column_stack([np.ones(fit_end), x[:fit_end, -2:, :2].reshape(fit_end, -1)])
+        gram = design.T @ design + 1.0 * fit_end * np.diag([0.0, 1, 1, 1, 1])  # unpenalized intercept
+        beta = np.linalg.solve(gram, design.T @ y[:fit_end, :, 0])
+        held_design = np.column_stack([np.ones(held), x[end - held:end, -2:, :2].reshape(held, -1)])
+        errors_ridge.append(np.abs(held_design @ beta - y[end - held:end, :, 0]))
+    assert fit["scores"]["mean"] == pytest.approx(np.mean(errors_mean), rel=1e-6)
+    assert fit["scores"]["2/2/1"] == pytest.approx(np.mean(errors_ridge), rel=1e-6)
+    assert fit["kind"] == ("mean" if min(fit["scores"], key=fit["scores"].get) == "mean" else "ridge")
+    mean = fit_direct_linear(x, y, setting="mean")
+    assert mean["kind"] == "mean" and mean["penalty"] is None and not mean["kernel"].any()
+    np.testing.assert_allclose(predict_direct_linear(mean, x[:2])[:, :, 0], np.tile(y[:, :, 0].mean(axis=0), (2, 1)))
+    # origins=1 is the single inner split
+    assert fit_direct_linear(x, y, purge=2, kinds=("ridge",))["scores"] == fit_direct_linear(
+        x, y, purge=2, kinds=("ridge",), origins=1)["scores"]

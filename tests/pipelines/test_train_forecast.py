@@ -2,9 +2,7 @@
 
 import dataclasses
 import json
-import pathlib
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,13 +12,19 @@ from pipelines.train_forecast import TrainConfig, fit_model
 from seqkeras.models.forecaster import calibration_layer
 from seqkeras.data import corpora
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 TINY = ["--horizon", "3", "--window", "8", "--folds", "2", "--epochs", "2", "--hidden-dim", "4", "--ensemble", "1"]
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *map(str, args)], capture_output=True, text=True,
-                          cwd=REPO, timeout=600)
+def _main(capsys, *args):
+    """The console script's entry point (`pipelines.cli.main`) in this process: `(exit code, stdout, stderr)`
+    (one TensorFlow start for the whole scenario instead of one per command)."""
+    from pipelines import cli
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        cli.main([*map(str, args)])
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, exited.value.code, out.out, out.err)
 
 
 def _write_csv(path, rows, header="year,spots,note"):
@@ -29,10 +33,10 @@ def _write_csv(path, rows, header="year,spots,note"):
 
 
 @pytest.mark.slow
-def test_train_evaluate_predict_through_the_cli(tmp_path):
+def test_train_evaluate_predict_through_the_cli(tmp_path, capsys):
     run = tmp_path / "run"
     spots = corpora.sunspots()
-    trained = _cli("train", "forecast", "--series", "sunspots", *TINY, "--backbone", "tcn", "--run-dir", run)
+    trained = _main(capsys, "train", "forecast", "--series", "sunspots", *TINY, "--backbone", "tcn", "--run-dir", run)
     assert trained.returncode == 0, trained.stderr[-2000:]
     assert {"config.json", "metrics.json", "model.keras", "folds.png", "forecasts.png", "error_by_horizon.png",
             "forecasts.npz", "tb"} <= {p.name for p in run.iterdir()}
@@ -68,25 +72,25 @@ def test_train_evaluate_predict_through_the_cli(tmp_path):
     np.savez(run / "folds" / "fold_000.npz", **doctored)
     (run / "folds" / "fold_001.npz").unlink()
     (run / "model.keras").unlink()
-    resumed = _cli("train", "forecast", "--series", "sunspots", *TINY, "--backbone", "tcn", "--run-dir", run,
+    resumed = _main(capsys, "train", "forecast", "--series", "sunspots", *TINY, "--backbone", "tcn", "--run-dir", run,
                    "--resume")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resumed: folds [0]" in resumed.stdout and (run / "model.keras").is_file()
     again = json.loads((run / "metrics.json").read_text())["methods"]["seqkeras_tcn"]["per_fold"]["mase"]
     assert again[0] == 0.0 and again[1] == pytest.approx(per_fold[1], rel=1e-3)
 
-    evaluated = _cli("evaluate", run)
+    evaluated = _main(capsys, "evaluate", run)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert "autoreg" in evaluated.stdout and "seqkeras_tcn" in evaluated.stdout
     assert json.loads((run / "eval-heldout.json").read_text())["methods"]["arima"]["mase"] == pytest.approx(
         metrics["methods"]["arima"]["mase"])
 
     wrong = _write_csv(tmp_path / "wrong.csv", [(1990 + i, v, "x") for i, v in enumerate(spots[-10:])])
-    refused = _cli("predict", run, "--csv", wrong)
+    refused = _main(capsys, "predict", run, "--csv", wrong)
     assert refused.returncode == 2 and "lacks the run's column(s) ['SUNACTIVITY']" in refused.stderr
     recent = _write_csv(tmp_path / "recent.csv", [(1990 + i, v, "x") for i, v in enumerate(spots[-10:])],
                         header="year,SUNACTIVITY,note")
-    predicted = _cli("predict", run, "--csv", recent, "--out", tmp_path / "f.json")
+    predicted = _main(capsys, "predict", run, "--csv", recent, "--out", tmp_path / "f.json")
     assert predicted.returncode == 0, predicted.stderr[-2000:]
     forecast = json.loads((tmp_path / "f.json").read_text())
     model = common.load_model(run / "model.keras")
@@ -103,14 +107,14 @@ def test_train_evaluate_predict_through_the_cli(tmp_path):
     ("unknown_column", "unknown column 'nope'"),
     ("backbone", "`backbone` must be one of ('lstm', 'tcn', 'attention'). Received: backbone='rnn'"),
 ])
-def test_bad_input_is_one_line_and_exit_2(tmp_path, case, message):
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, case, message):
     rows = [(1900 + i, float(v), "x") for i, v in enumerate(corpora.sunspots()[:60])]
     if case == "nan":
         rows[3] = (1903, "", "x")
     csv = _write_csv(tmp_path / "s.csv", rows[:15] if case == "short" else rows)
     extra = {"text_column": ["--target", "note"], "unknown_column": ["--target", "nope"],
              "backbone": ["--backbone", "rnn"]}.get(case, ["--target", "spots"])
-    result = _cli("train", "forecast", "--series", csv, *TINY, *extra, "--run-dir", tmp_path / "run")
+    result = _main(capsys, "train", "forecast", "--series", csv, *TINY, *extra, "--run-dir", tmp_path / "run")
     assert result.returncode == 2, result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines

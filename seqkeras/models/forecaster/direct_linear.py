@@ -86,8 +86,23 @@ def candidate_settings(window, features, num_targets, orders=ORDERS, penalties=P
     return [(o, f, p) for o in orders for f in feature_sets for p in penalties]
 
 
+def _inner_splits(count, validation_fraction, purge, origins):
+    """The `(fit_end, score_start, score_end)` inner splits: `origins` consecutive blocks of the latest
+    windows (each `validation_fraction` of them), each scored by a fit on the windows before it less
+    `purge`; blocks whose fit would keep fewer than 2 windows are skipped."""
+    held = int(round(count * validation_fraction))
+    splits = []
+    for k in range(max(1, int(origins))):
+        end = count - k * held
+        fit_end = end - held - int(purge)
+        if held < 1 or fit_end < 2:
+            break
+        splits.append((fit_end, end - held, end))
+    return splits
+
+
 def fit_direct_linear(x, y, validation_fraction=0.2, purge=0, orders=ORDERS, penalties=PENALTIES,
-                      setting=None, kinds=("ridge", "autoreg")):
+                      setting=None, kinds=("ridge", "autoreg"), origins=1):
     """Chooses and fits the direct linear model on standardized windows.
 
     Args:
@@ -97,11 +112,16 @@ def fit_direct_linear(x, y, validation_fraction=0.2, purge=0, orders=ORDERS, pen
         purge: windows left out between the fitting and scoring parts (`H - 1` for direct targets).
         orders, penalties: the candidate lags and ridge penalties (features: targets only or all).
         setting: a fixed `(order, features, penalty)`, or `"autoreg"`; skips the choice.
-        kinds: the candidate families: `"ridge"` (the direct settings) and/or `"autoreg"` (iterated).
+        kinds: the candidate families: `"ridge"` (the direct settings), `"autoreg"` (iterated) and/or
+            `"mean"` (the training windows' mean target: no inputs).
+        origins: inner splits scoring each candidate (rolling origins): the latest `origins` blocks of
+            `validation_fraction` of the windows, each scored by a fit on the windows before it (less
+            `purge`); a candidate's score is its mean absolute error over all of them.
 
     Returns:
-        dict with `kind` ("ridge" or "autoreg"), `order`, `features`, `penalty` (the autoreg's: its AIC
-        order, the targets, 0), `scores` {"order/features/penalty" or "autoreg": validation MAE},
+        dict with `kind` ("ridge", "autoreg" or "mean"), `order`, `features`, `penalty` (the autoreg's:
+        its AIC order, the targets, 0; the mean's: 0, 0, None), `scores` {"order/features/penalty",
+        "autoreg" or "mean": validation MAE},
         `kernel` `(W * F, H * T)` (zero outside the chosen lags and features, the layout of the
         flattened window) and `bias` `(H * T,)`: `flatten(x) @ kernel + bias` is the forecast.
 
@@ -118,24 +138,39 @@ def fit_direct_linear(x, y, validation_fraction=0.2, purge=0, orders=ORDERS, pen
     flat_y = y.reshape(count, -1)
     scores = {}
     if setting is None:
-        held = int(round(count * validation_fraction))
-        fit_end = count - held - int(purge)
+        splits = _inner_splits(count, validation_fraction, purge, origins)
         candidates = candidate_settings(window, features, num_targets, orders, penalties) if "ridge" in kinds else []
-        if held < 1 or fit_end < 2:  # too few windows: the most shrunk ridge (or the autoreg alone)
-            setting = max(candidates, key=lambda c: (c[2], -c[0], -c[1])) if candidates else "autoreg"
+        if not splits:  # too few windows: the most shrunk ridge (or the mean / the autoreg alone)
+            setting = (max(candidates, key=lambda c: (c[2], -c[0], -c[1])) if candidates
+                       else "mean" if "mean" in kinds else "autoreg")
         else:
-            if "autoreg" in kinds:
-                kernel, bias, _ = _autoreg_map(x[:fit_end], y[:fit_end], window)
-                error = x[count - held:].reshape(held, -1) @ kernel + bias - flat_y[count - held:]
-                scores["autoreg"] = float(np.mean(np.abs(error)))
-            for order, used, penalty in candidates:
-                if order * used >= fit_end and penalty == 0:
-                    continue  # unpenalized with more inputs than windows: not identified
-                coefficients, intercept = _ridge(_design(x[:fit_end], order, used), flat_y[:fit_end], penalty)
-                error = _design(x[count - held:], order, used) @ coefficients + intercept - flat_y[count - held:]
-                scores[f"{order}/{used}/{penalty:g}"] = float(np.mean(np.abs(error)))
+            errors = {}
+
+            def score(name, predict_block):
+                errors.setdefault(name, []).extend(predict_block(fit_end, start, end).ravel()
+                                                   - flat_y[start:end].ravel())
+
+            for fit_end, start, end in splits:
+                if "mean" in kinds:
+                    score("mean", lambda f, a, b: np.broadcast_to(flat_y[:f].mean(axis=0), (b - a, flat_y.shape[1])))
+                if "autoreg" in kinds:
+                    kernel, bias, _ = _autoreg_map(x[:fit_end], y[:fit_end], window)
+                    score("autoreg", lambda f, a, b: x[a:b].reshape(b - a, -1) @ kernel + bias)
+                for order, used, penalty in candidates:
+                    if order * used >= fit_end and penalty == 0:
+                        continue  # unpenalized with more inputs than windows: not identified
+                    coefficients, intercept = _ridge(_design(x[:fit_end], order, used), flat_y[:fit_end], penalty)
+                    score(f"{order}/{used}/{penalty:g}",
+                          lambda f, a, b: _design(x[a:b], order, used) @ coefficients + intercept)
+            size = max(len(e) for e in errors.values())
+            scores = {name: float(np.mean(np.abs(e))) for name, e in errors.items() if len(e) == size}
             best = min(scores, key=scores.get)
-            setting = "autoreg" if best == "autoreg" else tuple(t(v) for t, v in zip((int, int, float), best.split("/")))
+            setting = best if best in ("autoreg", "mean") else tuple(
+                t(v) for t, v in zip((int, int, float), best.split("/")))
+    if setting == "mean":
+        return {"kind": "mean", "order": 0, "features": 0, "penalty": None, "scores": scores,
+                "horizon": horizon, "num_targets": num_targets,
+                "kernel": np.zeros((window * features, horizon * num_targets)), "bias": flat_y.mean(axis=0)}
     if setting == "autoreg":
         kernel, bias, order = _autoreg_map(x, y, window)
         return {"kind": "autoreg", "order": order, "features": num_targets, "penalty": 0.0, "scores": scores,
