@@ -240,6 +240,65 @@ def select(name, candidates=None):
     return result
 
 
+# The forecaster's linear part alone (no network), variants of its choice, on the same selection data as
+# `select` (5 folds) and on 10 folds (step as the test folds) for more evidence: `--select-linear`.
+LINEAR_PENALTIES_WIDE = (0.0, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
+LINEAR_VARIANTS = {
+    "ridge_one_split (default)": dict(kinds=("ridge",)),
+    "ridge_3_origins": dict(kinds=("ridge",), origins=3),
+    "ridge_wide_penalties": dict(kinds=("ridge",), penalties=LINEAR_PENALTIES_WIDE),
+    "ridge_wide_penalties_3_origins": dict(kinds=("ridge",), penalties=LINEAR_PENALTIES_WIDE, origins=3),
+    "ridge_autoreg_mean": dict(kinds=("ridge", "autoreg", "mean")),
+    "ridge_autoreg_mean_3_origins": dict(kinds=("ridge", "autoreg", "mean"), origins=3),
+    "ridge_autoreg_mean_5_origins": dict(kinds=("ridge", "autoreg", "mean"), origins=5),
+    "autoreg_mean_3_origins": dict(kinds=("autoreg", "mean"), origins=3),
+    "ridge_autoreg_3_origins": dict(kinds=("ridge", "autoreg"), origins=3),
+    "autoreg": dict(kinds=("autoreg",)),
+}
+
+
+def select_linear(name):
+    """MASE of the linear part alone under each `LINEAR_VARIANTS` choice rule, on the data before the test folds."""
+    from seqkeras.data.windows import fit_standardization, series_window_arrays
+    from seqkeras.models.forecaster.direct_linear import fit_direct_linear, predict_direct_linear
+    from seqkeras.models.forecaster.forecaster import standardized_targets
+
+    config = TrainConfig(**SETTINGS[name], run_dir="unused")
+    values, _, _ = forecast_series.load_values(config)
+    first_test = WalkForwardSplit.anchored(len(values), config.folds, config.horizon, step=config.step).folds(
+        len(values))[0].test[0]
+    period = forecast_series.PERIODS[name]
+
+    def fitter(options):
+        def fit(train, fold):
+            stats = fit_standardization(train)
+            inputs, targets = series_window_arrays(train, config.window, config.horizon, range(1))
+            x = ((inputs - stats.mean) / stats.std).astype("float32")
+            chosen = fit_direct_linear(x, standardized_targets(targets, stats.mean, stats.std, 1),
+                                       validation_fraction=0.15, purge=config.horizon - 1, **options)
+
+            def forecast(window, training=False):
+                scaled = ((np.asarray(window, "float64") - stats.mean) / stats.std).astype("float32")
+                return predict_direct_linear(chosen, scaled) * stats.std[0] + stats.mean[0]
+            return forecast, {key: chosen[key] for key in ("kind", "order", "features", "penalty")}
+        return fit
+
+    readings = {}
+    for folds in (5, 10):
+        splitter = WalkForwardSplit.anchored(first_test, folds, config.horizon, step=config.step)
+        base = walk_forward(values[:first_test], 1, splitter, config.window, config.horizon, None,
+                            ("mean", "autoreg"), period)
+        reading = {"baselines_mase": {key: base["metrics"][key]["mase"] for key in base["metrics"]}, "variants": {}}
+        for label, options in LINEAR_VARIANTS.items():
+            out = walk_forward(values[:first_test], 1, splitter, config.window, config.horizon, fitter(options), (),
+                               period)
+            reading["variants"][label] = {"mase": out["metrics"]["model"]["mase"],
+                                          "chosen": [i for i in out["fit_info"] if i]}
+            print(name, folds, label, f"{out['metrics']['model']['mase']:.3f}", flush=True)
+        readings[f"{folds}_folds"] = reading
+    return readings
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 2 folds, 3 epochs")
@@ -251,6 +310,9 @@ def main():
     parser.add_argument("--select", choices=sorted(SETTINGS), default=None,
                         help="compare the candidate settings on the data before the test folds -> "
                              "benchmarks/results/forecast_selection_<dataset>.json")
+    parser.add_argument("--select-linear", choices=sorted(SETTINGS), default=None,
+                        help="the linear part alone under each choice rule on the data before the test folds -> "
+                             "linear_part_readings in forecast_selection_<dataset>.json")
     parser.add_argument("--candidates", nargs="+", default=None,
                         help="with --select: run only these candidates (earlier readings in the JSON are kept)")
     parser.add_argument("--datasets", nargs="+", choices=sorted(SETTINGS), default=sorted(SETTINGS),
@@ -269,6 +331,13 @@ def main():
         kind = type(getattr(TrainConfig(), key))
         overrides.append((key, value.lower() in ("1", "true") if kind is bool else kind(value)))
     overrides = tuple(overrides)
+    if args.select_linear:
+        path = benchlib.results_path(f"forecast_selection_{args.select_linear}", out=args.out)
+        result = json.loads(path.read_text()) if path.is_file() else {"dataset": args.select_linear}
+        result["linear_part_readings"] = dict(select_linear(args.select_linear), options=LINEAR_VARIANTS,
+                                              date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+        benchlib.write_results(result, path)
+        return
     if args.select:
         path = benchlib.results_path(f"forecast_selection_{args.select}", out=args.out)
         chosen = CANDIDATES[args.select]
