@@ -2,10 +2,11 @@
 
 Why not `model.fit`: Keras 3's `fit` fails under `MultiWorkerMirroredStrategy` (keras-team/keras
 issue 20585) and Keras 3 has no parameter-server training. This loop is TensorFlow's own recipe:
-`strategy.run` of a replica step, gradients all-reduced by the (Keras) optimizer, losses averaged
-by the GLOBAL number of real tokens, metrics reduced as sums.
+`strategy.run` of a replica step, losses averaged by the GLOBAL number of real tokens, metrics
+reduced as sums; gradients, token count and metric sums travel in one all-reduce per step.
 """
 
+import contextlib
 import math
 import pathlib
 import time
@@ -20,23 +21,29 @@ from seqkeras.distribute.strategy import is_chief
 class StrategyTrainer:
     """Trains `model` with `optimizer` on per-replica batches under `strategy`.
 
-    The replica step calls `replica_loss(batch, carry, training)`, which returns the SUM of the
-    per-token losses of that replica's batch, the number of real tokens (the padding mask's sum)
-    and the new carried state (a list of (per-replica batch, ...) tensors, e.g. the LSTM states of
-    truncated BPTT; `[]` without). The loss that is differentiated on each replica is
-    `tf.nn.compute_average_loss(losses, global_batch_size=real tokens of ALL replicas)`, so the
-    all-reduced (summed) gradient is the gradient of the global mean: sum of losses / sum of real
-    tokens over all replicas, not a mean of per-replica means. Model regularisation losses are
-    scaled with `tf.nn.scale_regularization_loss`. Metrics are kept as global sums of losses and
-    counts (float64), so the reported epoch loss is exact whatever the number of replicas.
+    The replica step calls `replica_loss(batch, carry, training)`, which returns the per-token
+    losses of that replica's batch (zero at padding), the number of real tokens (the padding
+    mask's sum) and the new carried state (a list of (per-replica batch, ...) tensors, e.g. the
+    LSTM states of truncated BPTT; `[]` without). The trained loss is the global mean: the sum of
+    the token losses of ALL replicas / their real tokens, not a mean of per-replica means.
 
-    Gradient clipping: the Keras optimizer clips before its all-reduce, i.e. each replica's part
-    of the gradient. With more than one replica and `clipnorm`/`global_clipnorm` set, this loop
-    all-reduces first, clips the global gradient the way Keras does, and hands the optimizer
-    `gradient / num_replicas` (its own sum then restores the global gradient; its clip is then a
-    no-op), so clipping means the same thing on one device and on many. With clipping, gradients
-    are made dense first (an `IndexedSlices` norm counts a repeated embedding row once per
-    occurrence, so it is not the norm of the gradient).
+    One collective per step: each replica differentiates the SUM of its own token losses and
+    all-reduces, in one `ReplicaContext.all_reduce` of a list (TensorFlow packs it into a single
+    collective), [its gradients..., its loss sum, real tokens, counts]. It then divides the
+    summed gradient by the global real tokens (exact below 2**24 per step), clips the GLOBAL
+    gradient the way the optimizer would (`clipnorm` per variable, `global_clipnorm`,
+    `clipvalue`), and has the optimizer apply it with the optimizer's own all-reduce and clipping
+    switched off (see `_applies_as_given`). The reduced sums are the same on every replica, so
+    the host reads one replica's copy: no further reduction. (Before, a step had up to four: the
+    token count, the optimizer's gradient all-reduce, an extra one of ours with clipping, and
+    `strategy.reduce` of the sums.) Gradients are made dense when they are all-reduced or
+    clipped (the norm of an `IndexedSlices` counts a repeated embedding row once per
+    occurrence); on one device without clipping they stay sparse. Model regularisation losses
+    keep `tf.nn.scale_regularization_loss`'s meaning (each replica adds its own / num_replicas,
+    so a weight penalty counts once): their gradients are differentiated separately, added to
+    the same all-reduce, and added to the loss gradient after the division by the real tokens.
+    Metrics are kept as global sums of losses and counts (float64 across steps), so the
+    reported epoch loss is exact whatever the number of replicas.
 
     Exact resume: a `tf.train.Checkpoint` holds the model and optimizer variables (weights,
     Adam moments, iteration count, hence the schedule; the dropout seed-generator states are
@@ -51,9 +58,11 @@ class StrategyTrainer:
 
     Summed losses (`loss_reduction="sum"`): the differentiated loss is the SUM of the losses of
     all replicas (each replica differentiates the sum of its own; the optimizer's all-reduce adds
-    them up), not their mean, for an update rule defined on summed per-example gradients (e.g.
-    word2vec's sparse SGD, `seqkeras.models.word2vec.sgns_replica_loss`). The logged loss is still
-    the sum of the losses over the count of all replicas. Gradient clipping is refused with it.
+    them up, keeping `tf.IndexedSlices` gradients sparse, then `strategy.reduce` sums the
+    metrics: two collectives), not their mean, for an update rule defined on summed per-example
+    gradients (e.g. word2vec's sparse SGD, `seqkeras.models.word2vec.sgns_replica_loss`). The
+    logged loss is still the sum of the losses over the count of all replicas. Gradient clipping
+    is refused with it.
 
     Early stopping: with `monitor` (e.g. `"val_accuracy"`, `mode="max"`) the best value and its
     epoch are tracked (checkpointed); with `patience` > 0 training stops after `patience` epochs
@@ -65,7 +74,7 @@ class StrategyTrainer:
         strategy: a `tf.distribute.Strategy`; `model` and `optimizer` must have been created
             under `strategy.scope()`.
         model: a Keras model (its variables are checkpointed).
-        optimizer: a Keras optimizer.
+        optimizer: a Keras optimizer (TensorFlow backend).
         replica_loss: `fn(batch, carry, training) -> (loss_sum, count, new_carry[, counts])`,
             see above; called inside `strategy.run`.
         checkpoint_dir: the chief's checkpoint folder.
@@ -102,7 +111,13 @@ class StrategyTrainer:
         if loss_reduction == "sum" and (getattr(optimizer, "clipnorm", None) or getattr(optimizer, "global_clipnorm", None)):
             raise ValueError("`loss_reduction='sum'` takes an optimizer without gradient clipping. "
                              f"Received: clipnorm={optimizer.clipnorm}, global_clipnorm={optimizer.global_clipnorm}")
+        if loss_reduction == "mean" and not hasattr(type(optimizer), "_all_reduce_sum_gradients"):
+            raise TypeError("StrategyTrainer needs a Keras 3 optimizer of the TensorFlow backend (it applies the "
+                            f"all-reduced gradients itself). Received: optimizer={type(optimizer).__name__}")
         self.loss_reduction = loss_reduction
+        # Read here: while the step is traced the optimizer's own clipping is off (`_applies_as_given`).
+        self._clipping = {name: getattr(optimizer, name, None) for name in ("clipnorm", "global_clipnorm", "clipvalue")}
+        self._clips = any(self._clipping.values())
         self.strategy = strategy
         self.model = model
         self.optimizer = optimizer
@@ -153,37 +168,63 @@ class StrategyTrainer:
 
     # --- the replica step ---------------------------------------------------------------------
     def _clip(self, gradients):
-        clipnorm = getattr(self.optimizer, "clipnorm", None)
-        global_clipnorm = getattr(self.optimizer, "global_clipnorm", None)
-        if clipnorm:
-            return [g * clipnorm / tf.maximum(tf.norm(g), clipnorm) for g in gradients]
-        if global_clipnorm:
+        """The optimizer's clipping (as Keras computes it) applied to the GLOBAL gradient."""
+        clipnorm, global_clipnorm, clipvalue = (self._clipping[name] for name in ("clipnorm", "global_clipnorm",
+                                                                                  "clipvalue"))
+        if clipnorm and clipnorm > 0:
+            return [None if g is None else tf.clip_by_norm(g, clipnorm) for g in gradients]
+        if global_clipnorm and global_clipnorm > 0:
             return tf.clip_by_global_norm(gradients, global_clipnorm)[0]
+        if clipvalue and clipvalue > 0:
+            return [None if g is None else tf.clip_by_value(g, -clipvalue, clipvalue) for g in gradients]
         return gradients
 
     def _replica_train_step(self, batch, carry):
+        if self.loss_reduction == "sum":
+            return self._replica_summed_loss_step(batch, carry)
         context = tf.distribute.get_replica_context()
+        variables = self.model.trainable_variables
+        with tf.GradientTape(persistent=True) as tape:
+            losses, count, new_carry, counts = self._call_loss(batch, carry, True)
+            losses = tf.reshape(tf.cast(losses, tf.float32), [-1])
+            loss_sum = tf.reduce_sum(losses)
+            # Counted once over all replicas (each adds its own / num_replicas), as in `model.fit`.
+            regularization = tf.nn.scale_regularization_loss(tf.add_n(self.model.losses)) if self.model.losses else None
+        gradients = tape.gradient(loss_sum, variables)
+        penalties = tape.gradient(regularization, variables) if regularization is not None else [None] * len(variables)
+        del tape
+        dense = self.num_replicas > 1 or self._clips
+        if dense:  # packed into one all-reduce; and a norm of an IndexedSlices counts a repeated row per occurrence
+            gradients = [None if g is None else tf.convert_to_tensor(g) for g in gradients]
+        penalties = [None if p is None else tf.convert_to_tensor(p) for p in penalties]
+        sums = tf.stack([loss_sum, tf.cast(count, tf.float32)] + [tf.cast(c, tf.float32) for c in counts])
+        if self.num_replicas > 1:
+            # ONE collective per step: every replica's gradients of its summed loss, its regularisation
+            # gradients, and its loss sum, real tokens and counts (TensorFlow packs a list into one
+            # all-reduce; float32 throughout so that it is one pack).
+            present = [g for g in gradients + penalties if g is not None]
+            reduced = context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                         [tf.cast(g, tf.float32) for g in present] + [tf.stop_gradient(sums)])
+            reduced, sums = iter([tf.cast(r, g.dtype) for r, g in zip(reduced, present)]), reduced[-1]
+            gradients = [None if g is None else next(reduced) for g in gradients]
+            penalties = [None if p is None else next(reduced) for p in penalties]
+        # Exact below 2**24 real tokens per step.
+        global_count = tf.maximum(tf.round(sums[1]), 1.0)
+        gradients = [_combine(g, p, global_count) for g, p in zip(gradients, penalties)]
+        gradients = self._clip(gradients)
+        self.optimizer.apply_gradients(zip(gradients, variables))  # no all-reduce, no clip: see _applies_as_given
+        return tf.cast(sums, tf.float64), [tf.stop_gradient(c) for c in new_carry]
+
+    def _replica_summed_loss_step(self, batch, carry):
+        """`loss_reduction="sum"`: each replica's summed loss; the optimizer's all-reduce adds them up."""
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             losses, count, new_carry, counts = self._call_loss(batch, carry, True)
             losses = tf.reshape(tf.cast(losses, tf.float32), [-1])
-            if self.loss_reduction == "sum":  # the optimizer's all-reduce adds the replicas' sums
-                loss = tf.reduce_sum(losses)
-            else:
-                global_count = context.all_reduce(tf.distribute.ReduceOp.SUM,
-                                                  tf.stop_gradient(tf.cast(count, tf.float32)))
-                global_count = tf.maximum(tf.cast(tf.round(global_count), tf.int64), 1)  # exact below 2**24 tokens
-                loss = tf.nn.compute_average_loss(losses, global_batch_size=global_count)
+            loss = tf.reduce_sum(losses)
             if self.model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(self.model.losses))
         gradients = tape.gradient(loss, variables)
-        clips = getattr(self.optimizer, "clipnorm", None) or getattr(self.optimizer, "global_clipnorm", None)
-        if clips:
-            # Dense: the norm of an IndexedSlices counts a repeated row once per occurrence.
-            gradients = [tf.convert_to_tensor(g) for g in gradients]
-        if self.num_replicas > 1 and clips:
-            gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
-            gradients = [g / self.num_replicas for g in self._clip(gradients)]
         self.optimizer.apply_gradients(zip(gradients, variables))
         return self._sums(losses, count, counts), [tf.stop_gradient(c) for c in new_carry]
 
@@ -209,7 +250,12 @@ class StrategyTrainer:
         return self.strategy.reduce(tf.distribute.ReduceOp.SUM, sums, axis=None), carry
 
     def _distributed_train_step(self, iterator, carry):
-        return self._reduce(self.strategy.run(self._replica_train_step, args=(next(iterator), carry)))
+        if self.loss_reduction == "sum":
+            return self._reduce(self.strategy.run(self._replica_train_step, args=(next(iterator), carry)))
+        with _applies_as_given(self.optimizer):  # runs while tracing (every trace)
+            sums, carry = self.strategy.run(self._replica_train_step, args=(next(iterator), carry))
+        # Already the global sums, the same on every replica: no further reduction.
+        return self.strategy.experimental_local_results(sums)[0], carry
 
     def _distributed_eval_step(self, iterator, carry):
         return self._reduce(self.strategy.run(self._replica_eval_step, args=(next(iterator), carry)))
@@ -237,11 +283,17 @@ class StrategyTrainer:
                 variable.assign(value)
 
     # --- data -----------------------------------------------------------------------------------
-    def _distribute(self, dataset_fn, skip_steps=0):
+    def _distribute(self, dataset_fn, skip_steps=0, forever=False):
         def worker_dataset(context):
             dataset = dataset_fn(context)
             local_replicas = context.num_replicas_in_sync // context.num_input_pipelines
-            return dataset.skip(skip_steps * local_replicas) if skip_steps else dataset
+            dataset = dataset.skip(skip_steps * local_replicas) if skip_steps else dataset
+            if forever:
+                # Known to be infinite (it fails if it ends), so no worker needs to ask the others
+                # whether they still have data: without it, a multi-worker iterator adds an
+                # all-reduce of "has a value" to every step (partial-batch handling).
+                dataset = dataset.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
+            return dataset
 
         return self.strategy.distribute_datasets_from_function(worker_dataset)
 
@@ -301,7 +353,7 @@ class StrategyTrainer:
         if start >= total_steps or self.stop_training:
             self._restore_best()
             return history
-        iterator = iter(self._distribute(dataset_fn, skip_steps=start))
+        iterator = iter(self._distribute(dataset_fn, skip_steps=start, forever=True))
         carry = self._distribute_carry([v.value() for v in self.carry] if start and self.carry_shapes else None)
         step = start
         started = epoch_started = time.perf_counter()
@@ -393,3 +445,40 @@ class StrategyTrainer:
         valid = {f"epoch_{k[4:]}": v for k, v in logs.items() if k.startswith("val_")}
         if valid:
             self._scalars("validation", valid, epoch)
+
+
+def _combine(gradient, penalty, global_count):
+    """The global gradient of one variable: summed loss gradient / real tokens + regularisation gradient."""
+    if gradient is None:
+        return penalty
+    if isinstance(gradient, tf.IndexedSlices):  # one replica, no clipping: stays sparse
+        gradient = tf.IndexedSlices(gradient.values / tf.cast(global_count, gradient.dtype), gradient.indices,
+                                    gradient.dense_shape)
+    else:
+        gradient = gradient / tf.cast(global_count, gradient.dtype)
+    return gradient if penalty is None else tf.convert_to_tensor(gradient) + penalty
+
+
+@contextlib.contextmanager
+def _applies_as_given(optimizer):
+    """While the train step is traced, `optimizer` applies the gradients it gets as they are.
+
+    They are already global (all-reduced, divided by the real tokens, clipped), so the Keras
+    TensorFlow optimizer's own gradient all-reduce (`_all_reduce_sum_gradients`, a second
+    collective) and its clipping are switched off on this instance; its update (weight decay,
+    the per-variable update under `merge_call`, constraints, iteration count) runs unchanged.
+    Applying from a cross-replica `merge_call` would skip that all-reduce as well, but Keras then
+    calls `maybe_merge_call` again for the weight decay and the update, which under Mirrored and
+    MultiWorkerMirrored strategies needs a replica context (`'NoneType' object has no attribute
+    'merge_call'`), hence this.
+    """
+    clipping = {name: getattr(optimizer, name, None) for name in ("clipnorm", "global_clipnorm", "clipvalue")}
+    vars(optimizer)["_all_reduce_sum_gradients"] = list  # an instance attribute hides the method
+    for name in clipping:
+        setattr(optimizer, name, None)
+    try:
+        yield
+    finally:
+        vars(optimizer).pop("_all_reduce_sum_gradients", None)
+        for name, value in clipping.items():
+            setattr(optimizer, name, value)

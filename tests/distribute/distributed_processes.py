@@ -36,9 +36,10 @@ class Processes:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.started = []
 
-    def start(self, args, name, env=None):
+    def start(self, args, name, env=None, program=("-m", "pipelines.cli")):
+        """Starts `python PROGRAM ARGS` (default: the CLI) in the repository, logging to `name`.log."""
         log = open(self.log_dir / f"{name}.log", "ab")
-        process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, env=env or environment(),
+        process = subprocess.Popen([sys.executable, *program, *args], cwd=REPO, env=env or environment(),
                                    stdout=log, stderr=subprocess.STDOUT)
         process.log_path = self.log_dir / f"{name}.log"
         log.close()
