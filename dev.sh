@@ -15,6 +15,8 @@ fi
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}  # hide TensorFlow start-up lines
 case "${1:-}" in
   main) shift; exec .venv/bin/seqkeras train charlm "$@" ;;
-  test) shift; exec .venv/bin/python -m pytest -q -n 2 --dist loadfile "$@" ;;  # a file per worker: module fixtures built once
+  # -n 2: one worker per core; loadfile: a file per worker (module fixtures built once), the export
+  # files sharing session fixtures as one unit, longest units first (tests/conftest.py).
+  test) shift; exec .venv/bin/python -m pytest -q -n 2 --dist loadfile "$@" ;;
   *) echo "usage: ./dev.sh main|test [args...]" >&2; exit 2 ;;
 esac

@@ -1,7 +1,9 @@
 """The `seqkeras` command: lazy parser, --version, fast --help, and one-line user errors.
 
-The bad-input table runs the real console command in a subprocess (issue 14): every user error
-must exit 2 with one line on stderr naming the flag or file and the value, and no traceback.
+The bad-input table runs the console command's entry point (`pipelines.cli.main`) in a fresh
+process, all cases in one child (issue 14), and one case also as its own `python -m pipelines.cli`
+process: every user error must exit 2 with one line on stderr naming the flag or file and the value,
+and no traceback.
 """
 
 import json
@@ -63,14 +65,20 @@ def test_help_in_a_fresh_process_imports_no_tensorflow():
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
-@pytest.mark.parametrize("words", [words for words, _, _ in cli.COMMANDS], ids=" ".join)
-def test_every_command_help_imports_no_tensorflow(words):
-    code = (f"import sys\nfrom pipelines import cli\ntry:\n    cli.main({[*words, '--help']!r})\n"
-            "except SystemExit as e:\n    assert e.code == 0\n"
-            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+def test_every_command_help_imports_no_tensorflow():
+    """Each command's --help in turn, in one fresh process: after each, neither TensorFlow nor Keras
+    is imported (a command whose module imports them is named by the first failing line)."""
+    commands = [list(words) for words, _, _ in cli.COMMANDS]
+    code = ("import json, sys\nfrom pipelines import cli\n"
+            f"for words in {commands!r}:\n"
+            "    try:\n        cli.main([*words, '--help'])\n    except SystemExit as e:\n"
+            "        assert e.code == 0, (words, e.code)\n"
+            "    print(json.dumps([words, sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)]))\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "[]"
+    imported = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('[["')]
+    assert [words for words, _ in imported] == commands
+    assert [(words, modules) for words, modules in imported if modules] == []
 
 
 def test_version():
@@ -151,18 +159,40 @@ BAD_INPUTS = {
 }
 
 
+def _argv(case, root):
+    argv, _ = BAD_INPUTS[case]
+    return [arg.replace("{root}", root) if isinstance(arg, str) else arg for arg in argv]
+
+
+@pytest.fixture(scope="module")
+def bad_input_results(files, cli_cases):
+    """Every BAD_INPUTS case through `pipelines.cli.main` (the console script's entry point), all in
+    one fresh process started in the cases' folder: {case: (exit code, stdout, stderr)}."""
+    cases = sorted(BAD_INPUTS)
+    return dict(zip(cases, cli_cases([_argv(case, str(files)) for case in cases], cwd=files)))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
-def test_user_errors_are_one_line_and_exit_2(case, files):
-    argv, expected = BAD_INPUTS[case]
+def test_user_errors_are_one_line_and_exit_2(case, files, bad_input_results):
     root = str(files)
-    argv = [arg.replace("{root}", root) if isinstance(arg, str) else arg for arg in argv]
-    result = _run(*argv, cwd=files)
-    lines = _error_lines(result.stderr)
-    assert result.returncode == 2, (case, result.stderr.decode("utf-8", "replace")[-2000:])
-    assert b"Traceback" not in result.stderr
+    code, _, stderr = bad_input_results[case]
+    lines = _error_lines(stderr.encode())
+    assert code == 2, (case, stderr[-2000:])
+    assert "Traceback" not in stderr
     assert len(lines) == 1 and lines[0].startswith("seqkeras: error: "), lines
-    assert expected.replace("{root}", root) in lines[0]
+    assert BAD_INPUTS[case][1].replace("{root}", root) in lines[0]
+
+
+@pytest.mark.slow
+def test_a_user_error_from_a_separate_seqkeras_process_is_the_same(files, bad_input_results):
+    """The real command (`python -m pipelines.cli`, argv bytes decoded by the interpreter) gives the
+    same exit code and stderr as the shared child process, for an undecodable argument."""
+    case = "generate invalid UTF-8 prompt"
+    result = _run(*_argv(case, str(files)), cwd=files)
+    code, _, stderr = bad_input_results[case]
+    assert result.returncode == code == 2
+    assert _error_lines(result.stderr) == _error_lines(stderr.encode())
 
 
 @pytest.mark.slow
