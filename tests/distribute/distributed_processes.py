@@ -154,18 +154,20 @@ class KilledJob:
     chiefs: set             # pids of the chief (task 0) processes
 
 
-def kill_and_resume(tmp_path, args, kill_at, timeout):
+def kill_and_resume(tmp_path, args, kill_at, timeout, mirrored_args=()):
     """The fault-injection scenario of a `seqkeras train ...` command `args`.
 
-    Starts together one process (`single`), a `--distribute mirrored` process and a 2-worker
-    loopback job; SIGKILLs worker 1 and then the chief once the job has checkpointed step
-    `kill_at` (the scheduler restarts the whole job); restarts both workers with `--resume`
-    and waits for everything. Every process is reaped, whatever happens.
+    Starts together one process (`single`), a `--distribute mirrored` process (`args` then
+    `mirrored_args`: a later flag overrides) and a 2-worker loopback job; SIGKILLs worker 1 and
+    then the chief once the job has checkpointed step `kill_at` (the scheduler restarts the whole
+    job); restarts both workers with `--resume` and waits for everything. Every process is
+    reaped, whatever happens.
     """
     single, mirrored, run_dir, ports = tmp_path / "single", tmp_path / "mirrored", tmp_path / "run", free_ports(2)
     with processes(tmp_path / "logs") as group:
         others = [group.start([*args, "--run-dir", str(single)], "single"),  # run beside the cluster
-                  group.start([*args, "--run-dir", str(mirrored), "--distribute", "mirrored"], "mirrored")]
+                  group.start([*args, *mirrored_args, "--run-dir", str(mirrored), "--distribute", "mirrored"],
+                              "mirrored")]
         first = [group.start(worker_args(args, run_dir, ports, index), f"first-{index}") for index in (0, 1)]
         assert wait_for_step(first[0], run_dir, kill_at, timeout), "the job ended before the kill"
         group.kill(first[1])  # SIGKILL one worker mid-run ...
