@@ -1,4 +1,5 @@
-"""Tiny models trained for a few steps on real data slices, exported once per test session.
+"""Tiny models trained for a few steps on real data slices, exported once per test session (the
+export files using these fixtures run on one xdist worker: tests/conftest.py GROUPS).
 
 - tagger: UPOS on the first 120 EWT dev-file sentences (BiLSTM + character features; the small dev
   file keeps reading fast, the next 20 sentences are the held-out examples);
@@ -94,26 +95,11 @@ def char_lm_bundle():
 
 
 @pytest.fixture(scope="session")
-def exports(tmp_path_factory, tagger_bundle, classifier_bundle, char_lm_bundle):
-    """SavedModels of the three bundles under one TF Serving base directory."""
-    from export.saved_model import export_saved_model, preprocessing_arguments
-
-    base = tmp_path_factory.mktemp("serving")
-    paths = {
-        "tagger": export_saved_model(
-            tagger_bundle.model, base, task="tagger", labels=tagger_bundle.labels, max_length=24,
-            warmup_texts=tagger_bundle.texts[:3], **preprocessing_arguments(tagger_bundle.lookup),
-        ),
-        "classifier": export_saved_model(
-            classifier_bundle.model, base, task="classifier", labels=classifier_bundle.labels, max_length=24,
-            warmup_texts=classifier_bundle.texts[:3], **preprocessing_arguments(classifier_bundle.lookup),
-        ),
-        "char_lm": export_saved_model(
-            char_lm_bundle.model, base, task="char_lm", vocabulary=char_lm_bundle.vocabulary, max_length=80,
-            warmup_texts=char_lm_bundle.texts[:2],
-        ),
-    }
-    return base, paths
+def exports(served):
+    """SavedModels of the tagger, classifier and char LM runs (`served`: exported through the CLI
+    from their run directories) under one TF Serving base directory, keyed by task."""
+    paths = {"tagger": served["tagger"], "classifier": served["classifier"], "char_lm": served["charlm"]}
+    return paths["tagger"].parents[1], paths
 
 
 @pytest.fixture(scope="session")
@@ -176,6 +162,59 @@ def runs(tmp_path_factory, tagger_bundle, classifier_bundle, char_lm_bundle):
 
 
 @pytest.fixture(scope="session")
+def served(runs, tmp_path_factory, tagger_bundle):
+    """Every text-family run exported through `seqkeras export savedmodel RUN` (no vocabulary or labels
+    flags: all from the run's model.keras) under one base directory, keyed by run; the char LM's
+    TextTask run is served as `char_lm`. Also the SavedModels of test_saved_model.py and friends."""
+    from pipelines.cli import COMMANDS, build_parser
+
+    parser = build_parser([command for command in COMMANDS if command[0][0] == "export"])
+    base = tmp_path_factory.mktemp("served")
+    warmup = tmp_path_factory.mktemp("warmup") / "texts.txt"
+    warmup.write_text("\n".join(tagger_bundle.texts[:3]), encoding="utf-8")
+    paths = {}
+    for family, name in (("tagger", "tagger"), ("classifier", "classifier"), ("charlm", "char_lm"),
+                         ("charlm_legacy", "charlm_legacy")):
+        args = parser.parse_args([
+            "export", "savedmodel", str(runs[family]), "--base-dir", str(base), "--name", name, "--warmup-file",
+            str(warmup), "--max-length", "24" if family in ("tagger", "classifier") else "81", "--max-batch-size",
+            "8", "--max-text-chars", "400"])
+        assert args._run(args) == 0
+        paths[family] = base / name / "1"
+    return paths
+
+
+@pytest.fixture(scope="session")
+def served_in_a_fresh_process(served, tagger_bundle, classifier_bundle, char_lm_bundle):
+    """The `served` SavedModels called in ONE new process that imports only TensorFlow and TF Text
+    (`export.verify.call_in_fresh_process`): `({name: outputs}, info)`, for test_from_run.py (each run's
+    text signature) and test_saved_model.py (every kind of signature, token ids and scalars too)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from export import verify
+
+    def texts(values):
+        return {"text": np.array(values, dtype=object)}
+
+    batch = tagger_bundle.lookup(tf.constant(tagger_bundle.texts[:3]))
+    calls = {
+        "tagger": (served["tagger"], "tag_text", texts(tagger_bundle.texts[:4])),
+        "classifier": (served["classifier"], "classify_text", texts(classifier_bundle.texts[:4])),
+        "charlm": (served["charlm"], "score_text", texts(char_lm_bundle.texts[:3])),
+        "charlm_legacy": (served["charlm_legacy"], "score_text", texts(char_lm_bundle.texts[:3])),
+        "tag_text": (served["tagger"], "tag_text", texts(tagger_bundle.texts[:3])),
+        "tag_token_ids": (served["tagger"], "tag_token_ids", {k: v.numpy() for k, v in batch.items()}),
+        "score_text": (served["charlm"], "score_text", texts(char_lm_bundle.texts[:2])),
+        "generate": (served["charlm"], "generate", {
+            "prompt": np.array(["The"], dtype=object), "num_chars": np.int32(5), "temperature": np.float32(1.0),
+            "top_k": np.int32(3), "top_p": np.float32(0.9), "seed": np.int32(1)}),
+    }
+    outputs, info = verify.call_in_fresh_process(served["tagger"], list(calls.values()))
+    return dict(zip(calls, outputs)), info
+
+
+@pytest.fixture(scope="session")
 def pooled_run(tmp_path_factory, classifier_bundle):
     """A recurrence-free classifier run: cheap to export many times (versions, limits, bad requests)."""
     from seqkeras.data.token_lookup import TokenLookup
@@ -227,60 +266,3 @@ def task_runs(tmp_path_factory):
         runs[family] = root / family
         module.main(module.TrainConfig(**fields, run_dir=str(runs[family])))
     return runs
-
-
-# ----------------------------------------------------------------------------------------------
-# Many CLI cases in one child process (one Python + TensorFlow start instead of one per case).
-# ----------------------------------------------------------------------------------------------
-_CLI_CASES_SCRIPT = r'''
-import json, os, sys, tempfile, traceback
-from pipelines.cli import main
-results = []
-for argv in json.loads(sys.argv[1]):
-    files = tempfile.TemporaryFile(), tempfile.TemporaryFile()
-    sys.stdout.flush(); sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    os.dup2(files[0].fileno(), 1); os.dup2(files[1].fileno(), 2)  # Python and native (TF) writes alike
-    try:
-        try:
-            code = main(argv)
-        except SystemExit as error:
-            code = error.code if isinstance(error.code, int) else (0 if error.code is None else 1)
-        except BaseException:
-            traceback.print_exc()
-            code = "uncaught exception"
-    finally:
-        sys.stdout.flush(); sys.stderr.flush()
-        os.dup2(saved[0], 1); os.dup2(saved[1], 2)
-        os.close(saved[0]); os.close(saved[1])
-    texts = []
-    for handle in files:
-        handle.seek(0)
-        texts.append(handle.read().decode("utf-8", "replace"))
-        handle.close()
-    results.append({"code": code, "stdout": texts[0], "stderr": texts[1]})
-print("@@RESULT@@" + json.dumps(results))
-'''
-
-
-@pytest.fixture(scope="session")
-def cli_cases():
-    """`run(list of argv) -> [(exit code, stdout, stderr)]`: every `seqkeras` command line run by
-    `pipelines.cli.main` in ONE fresh process (exit codes from SystemExit; stdout/stderr captured at
-    file-descriptor level per case, so TensorFlow's native log lines would show as extra lines)."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    def run(cases, timeout=600):
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        env.pop("SEQKERAS_TF_LOGS", None)
-        process = subprocess.run(
-            [sys.executable, "-c", _CLI_CASES_SCRIPT, json.dumps([[str(arg) for arg in argv] for argv in cases])],
-            capture_output=True, text=True, timeout=timeout, env=env)
-        marker = [line for line in process.stdout.splitlines() if line.startswith("@@RESULT@@")]
-        assert process.returncode == 0 and marker, process.stderr[-3000:]
-        return [(case["code"], case["stdout"], case["stderr"]) for case in json.loads(marker[-1][len("@@RESULT@@"):])]
-
-    return run

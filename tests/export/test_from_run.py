@@ -26,35 +26,16 @@ def _cli(argv):
     return args._run(args)
 
 
-@pytest.fixture(scope="module")
-def served(runs, tmp_path_factory, tagger_bundle):
-    """Every text family exported through the CLI from its run directory (no vocabulary/labels flags)."""
-    base = tmp_path_factory.mktemp("served")
-    warmup = tmp_path_factory.mktemp("warmup") / "texts.txt"
-    warmup.write_text("\n".join(tagger_bundle.texts[:3]), encoding="utf-8")
-    paths = {}
-    for family in ("tagger", "classifier", "charlm", "charlm_legacy"):
-        assert _cli(["export", "savedmodel", str(runs[family]), "--base-dir", str(base), "--name", family,
-                     "--warmup-file", str(warmup), "--max-length", "24" if family in ("tagger", "classifier") else "81",
-                     "--max-batch-size", "8", "--max-text-chars", "400"]) == 0
-        paths[family] = base / family / "1"
-    return paths
-
-
-def test_savedmodel_from_each_run_matches_keras_in_a_fresh_process(served, runs, tagger_bundle, classifier_bundle,
-                                                                   char_lm_bundle):
+def test_savedmodel_from_each_run_matches_keras_in_a_fresh_process(served_in_a_fresh_process, runs, tagger_bundle,
+                                                                   classifier_bundle, char_lm_bundle):
     from seqkeras.models.char_lm import CharScorer
 
     tagger_texts = tagger_bundle.texts[:4]
     classifier_texts = classifier_bundle.texts[:4]
     lm_texts = char_lm_bundle.texts[:3]
-    calls = [
-        (served["tagger"], "tag_text", {"text": np.array(tagger_texts, dtype=object)}),
-        (served["classifier"], "classify_text", {"text": np.array(classifier_texts, dtype=object)}),
-        (served["charlm"], "score_text", {"text": np.array(lm_texts, dtype=object)}),
-        (served["charlm_legacy"], "score_text", {"text": np.array(lm_texts, dtype=object)}),
-    ]
-    outputs, info = verify.call_in_fresh_process(served["tagger"], calls)
+    # each run's text signature, called in a process that imports only TF + TF Text (conftest.py)
+    fresh, info = served_in_a_fresh_process
+    outputs = [fresh["tagger"], fresh["classifier"], fresh["charlm"], fresh["charlm_legacy"]]
     assert info["modules"] == []  # the serving host needs none of our code
 
     tagger = common.load_model(runs["tagger"] / "model.keras")  # the run's own self-contained model

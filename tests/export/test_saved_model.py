@@ -118,16 +118,14 @@ def test_bad_serving_input_is_documented_behaviour(signatures):
             signature(text=tf.constant([b"fine", b"caf\xe9"]))  # Latin-1, not UTF-8: a clear error
 
 
-def test_fresh_process_calls_every_signature_without_our_code(exports, signatures, tagger_bundle, char_lm_bundle):
+def test_fresh_process_calls_every_signature_without_our_code(exports, signatures, served_in_a_fresh_process,
+                                                              tagger_bundle, char_lm_bundle):
     _, paths = exports
-    texts = np.array(tagger_bundle.texts[:3], dtype=object)
     batch = tagger_bundle.lookup(tf.constant(tagger_bundle.texts[:3]))
-    calls = [("tag_text", {"text": texts}), ("tag_token_ids", {k: v.numpy() for k, v in batch.items()}),
-             (paths["char_lm"], "score_text", {"text": np.array(char_lm_bundle.texts[:2], dtype=object)}),
-             (paths["char_lm"], "generate", {
-                 "prompt": np.array(["The"], dtype=object), "num_chars": np.int32(5), "temperature": np.float32(1.0),
-                 "top_k": np.int32(3), "top_p": np.float32(0.9), "seed": np.int32(1)})]
-    outputs, info = verify.call_in_fresh_process(paths["tagger"], calls)
+    # text, token-id and scalar-input signatures, called in one process importing only TF + TF Text
+    # (conftest.py `served_in_a_fresh_process`, shared with test_from_run.py)
+    fresh, info = served_in_a_fresh_process
+    outputs = [fresh["tag_text"], fresh["tag_token_ids"], fresh["score_text"], fresh["generate"]]
     assert info["modules"] == []  # none of our code: only tensorflow + tensorflow_text were imported
     assert "tag_text" in info["signatures"][str(paths["tagger"])]
     expected = tf.nn.softmax(tagger_bundle.model(batch), axis=-1).numpy()
