@@ -20,7 +20,7 @@ the gender direction with a bootstrap over the definitional pairs). In Python,
 `seqkeras.models.word2vec.load_keyed_vectors("runs/word2vec")` gives gensim's `KeyedVectors`.
 
 Corpora: the bundled ones ("wiki", "lee") are tokenised in memory (`train_word2vec`); a file or a
-glob of files (plain or `.gz`, one document per line) is streamed (`train_word2vec_stream`: one
+glob of files (plain or `.gz`, one document per line) is streamed (`train_word2vec` on a `tf.data` stream: one
 pass counts the vocabulary, one counts the words and expected pairs that fix the steps per epoch
 and the learning-rate decay, then each epoch pairs the corpus block by block), so memory does not
 grow with the corpus. Both give the same batches on the same text. With `--distribute`, every
@@ -35,7 +35,6 @@ with word2vec's linear decay over the global step; the chief writes the run dir 
 """
 
 import dataclasses
-import functools
 import glob
 import json
 import pathlib
@@ -144,12 +143,8 @@ def train(config, documents, callbacks=(), **strategy_options):
 
     if strategy_options:
         strategy_options["checkpoint_every"] = config.checkpoint_every
-    if config.corpus in CORPORA:
-        train_function = word2vec.train_word2vec
-    else:  # `documents` is the stream of `corpus_lines`
-        train_function = functools.partial(word2vec.train_word2vec_stream, lowercase=config.lowercase)
-    return train_function(
-        documents,
+    return word2vec.train_word2vec(
+        documents,  # token lists of a bundled corpus, or the stream of `corpus_lines`
         vector_size=config.vector_size,
         window=config.window,
         min_count=config.min_count,
@@ -168,6 +163,7 @@ def train(config, documents, callbacks=(), **strategy_options):
         jit_compile=config.jit_compile,
         callbacks=list(callbacks),
         verbose=config.verbose,
+        lowercase=config.lowercase,
         **strategy_options,
     )
 

@@ -14,10 +14,10 @@ TRAINING_FIELDS = {
     "sample": "sample", "negative": "negative", "ns_exponent": "ns_exponent", "alpha": "alpha",
     "min_alpha": "min_alpha", "epochs": "epochs", "seed": "seed", "batch_size": "batch_size",
     "steps_per_execution": "steps_per_execution", "jit_compile": "jit_compile", "verbose": "verbose",
-    "threads": "workers", "negative_group_size": "negative_group_size",
+    "threads": "workers", "negative_group_size": "negative_group_size", "lowercase": "lowercase",
 }
 # Used before training, or by the StrategyTrainer path (tests/distribute/test_word2vec_workers.py).
-OTHER_FIELDS = {"corpus", "max_documents", "lowercase", "run_dir", "distribute", "workers", "task_index",
+OTHER_FIELDS = {"corpus", "max_documents", "run_dir", "distribute", "workers", "task_index",
                 "checkpoint_every"}
 
 

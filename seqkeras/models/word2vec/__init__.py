@@ -1,11 +1,11 @@
 """word2vec skip-gram with negative sampling: model, training, and using the vectors.
 
 - `Word2Vec`: the Keras model (target and context tables, word2vec's sparse SGD in `train_step`).
-- `train_word2vec`: tokenised documents -> `TrainedWord2Vec(vectors, model, vocabulary, history, info)`;
-  `vectors` is gensim's own `KeyedVectors` (queries, `evaluate_word_pairs`,
-  `evaluate_word_analogies`, word2vec text/binary files all come from gensim).
-  `train_word2vec_stream`: the same from a `tf.data` stream of documents (a glob of plain/gzip
-  files), in memory bounded by a block; `stream_vocabulary` its one-pass vocabulary.
+- `train_word2vec`: tokenised documents, or a `tf.data` stream of documents (a glob of plain/gzip
+  files, in memory bounded by a block) -> `TrainedWord2Vec(vectors, model, vocabulary, history,
+  info)`; `vectors` is gensim's own `KeyedVectors` (queries, `evaluate_word_pairs`,
+  `evaluate_word_analogies`, word2vec text/binary files all come from gensim);
+  `stream_vocabulary` the stream's one-pass vocabulary.
 - `sgns_replica_loss`, `word2vec_learning_rate`, `shard_skipgram_batches`: the same SGD update
   as a replica loss + Keras `SGD` for `seqkeras.distribute.StrategyTrainer` (several devices or
   machines, docs/DISTRIBUTED.md).
@@ -44,6 +44,5 @@ from seqkeras.models.word2vec.training import (
     stream_vocabulary,
     tokenize_documents,
     train_word2vec,
-    train_word2vec_stream,
 )
 from seqkeras.models.word2vec.word2vec import Word2Vec

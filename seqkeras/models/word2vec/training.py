@@ -1,8 +1,8 @@
 """One call from tokenised documents to trained word vectors: vocabulary, tf.data, `fit`.
 
-Two inputs, one way each: `train_word2vec(documents)` takes token lists held in memory (the
-bundled corpora); `train_word2vec_stream(lines)` takes a `tf.data` stream of documents (a glob of
-plain/gzip files, `seqkeras.data.text_files`) and never holds the corpus: one streaming pass
+One entry point, two inputs: `train_word2vec(documents)` takes token lists held in memory (the
+bundled corpora) or a `tf.data` stream of documents (a glob of plain/gzip files,
+`seqkeras.data.text_files`), which it never holds: one streaming pass
 counts the vocabulary, one more counts the words and the expected pairs of each 10,000-word chunk
 (the epoch length, `steps`, and the learning-rate decay need them), and every epoch then
 tokenises, looks up, subsamples and pairs the corpus block by block (1 MiB of text a block, one
@@ -127,13 +127,23 @@ def train_word2vec(
     checkpoint_every=0,
     log_dir=None,
     run_trainer=None,
+    lowercase=True,
+    max_bytes=BLOCK_BYTES,
 ):
-    """Trains skip-gram word2vec with negative sampling on tokenised documents.
+    """Trains skip-gram word2vec with negative sampling on tokenised documents or a text stream.
 
     Parameters carry gensim's names and meanings (`sg=1`); the extra ones set the batching.
 
+    Two inputs, one way each. Token lists are held in memory. A `tf.data.Dataset` of documents
+    (one scalar string each, e.g. `seqkeras.data.text_files.line_dataset` of a glob of plain/gzip
+    files) is streamed in memory bounded by a block, not by the corpus: two passes before training
+    (vocabulary; words and expected pairs, which fix `info["steps"]`, the batches per epoch, and so
+    the learning-rate decay), then every epoch reads the stream again. On the same texts both give
+    the same vocabulary and batches (a stream of texts equals `tokenize_documents(texts, lowercase)`).
+
     Args:
-        documents: iterable of token lists (a window never crosses a document).
+        documents: iterable of token lists (a window never crosses a document), or a re-iterable
+            `tf.data.Dataset` of scalar strings, one document each (streamed, see above).
         vector_size: embedding dimension.
         window: maximum distance between target and context words (>= 1).
         min_count: ignore words seen fewer times.
@@ -174,94 +184,43 @@ def train_word2vec(
         run_trainer: with `strategy`: `fn(trainer, **fit_options) -> history` that runs
             `trainer.fit(**fit_options)` (default: exactly that); a pipeline passes its own
             (one-line errors, workers leaving together). `fit_options` include `on_epoch_end`.
+        lowercase: with a stream: lower-case before splitting into words (token lists are used as
+            they are).
+        max_bytes: with a stream: bytes of text per block (`document_blocks`).
 
     Returns:
         `TrainedWord2Vec(vectors, model, vocabulary, history, info)`; with `strategy`,
         `history.history` holds `loss` and `alpha` per epoch trained in this call,
         `history.epoch` their indices, and `info["trainer"]` the `StrategyTrainer`.
 
+    Example:
+
+    >>> trained = train_word2vec(tokenize_documents(texts), vector_size=16, min_count=2, epochs=1)
+    >>> from seqkeras.data import text_files
+    >>> lines = text_files.line_dataset(text_files.corpus_files("data/*.txt.gz"))
+    >>> trained = train_word2vec(lines, vector_size=16, min_count=2, epochs=1)  # streamed
+
     Raises:
         ValueError: empty corpus, no word reaching `min_count`, `window < 1`, fewer distinct words
             than `negative + 1`, bad sizes.
     """
     _check_sizes(window=window, negative=negative, epochs=epochs, vector_size=vector_size, workers=workers)
-    documents = [list(doc) for doc in documents]
-    if not any(documents):
-        raise ValueError("The corpus is empty: no tokens in any document.")
-    max_size = None if max_vocab_size is None else int(max_vocab_size) + NUM_RESERVED
-    vocabulary = Vocabulary.build(documents, min_count=min_count, max_size=max_size)
-    counts = _id_counts(vocabulary)
-    ids = documents_to_ids(documents, vocabulary)
-    dataset, info = skipgram_dataset(
-        ids, counts, window=window, negative=negative, sample=sample, ns_exponent=ns_exponent,
-        batch_size=batch_size, seed=seed, negative_group_size=negative_group_size,
-    )
-    info = dict(info, raw_words=sum(len(doc) for doc in documents), vocabulary_size=vocabulary.size - NUM_RESERVED)
-    return _fit_vectors(
-        vocabulary, counts, dataset, info, vector_size, alpha, min_alpha, epochs, seed, workers, steps_per_execution,
-        jit_compile, callbacks, verbose, strategy, checkpoint_dir, checkpoint_every, log_dir, run_trainer,
-    )
-
-
-def train_word2vec_stream(
-    lines,
-    vector_size=100,
-    window=5,
-    min_count=5,
-    max_vocab_size=None,
-    sample=1e-3,
-    negative=5,
-    ns_exponent=0.75,
-    alpha=0.025,
-    min_alpha=0.0001,
-    epochs=5,
-    seed=0,
-    batch_size=4096,
-    steps_per_execution=16,
-    jit_compile=True,
-    workers=1,
-    negative_group_size=32,
-    callbacks=None,
-    verbose=0,
-    strategy=None,
-    checkpoint_dir=None,
-    checkpoint_every=0,
-    log_dir=None,
-    run_trainer=None,
-    lowercase=True,
-    max_bytes=BLOCK_BYTES,
-):
-    """`train_word2vec` on a stream of documents, in memory bounded by a block, not by the corpus.
-
-    Two passes before training (vocabulary; words and expected pairs, which fix `info["steps"]`,
-    the batches per epoch, and so the learning-rate decay), then every epoch reads the stream
-    again. On the same texts the vocabulary and the batches equal `train_word2vec`'s on
-    `tokenize_documents(texts, lowercase)`.
-
-    Args:
-        lines: re-iterable `tf.data.Dataset` of scalar strings, one document each
-            (`seqkeras.data.text_files.line_dataset`).
-        lowercase: lower-case before splitting into words.
-        max_bytes: bytes of text per block (`document_blocks`).
-        Others: as `train_word2vec`.
-
-    Returns:
-        `TrainedWord2Vec`, as `train_word2vec`.
-
-    Example:
-
-    >>> from seqkeras.data import text_files
-    >>> lines = text_files.line_dataset(text_files.corpus_files("data/*.txt.gz"))
-    >>> trained = train_word2vec_stream(lines, vector_size=16, min_count=2, epochs=1)
-    """
-    _check_sizes(window=window, negative=negative, epochs=epochs, vector_size=vector_size, workers=workers)
-    vocabulary, raw_words = stream_vocabulary(lines, min_count, max_vocab_size, lowercase, max_bytes)
-    counts = _id_counts(vocabulary)
-    chunks = stream_id_chunks(lines, vocabulary, lowercase, max_bytes=max_bytes)
-    dataset, info = streamed_skipgram_dataset(
-        chunks, counts, window=window, negative=negative, sample=sample, ns_exponent=ns_exponent,
-        batch_size=batch_size, seed=seed, negative_group_size=negative_group_size,
-    )
+    pairs = dict(window=window, negative=negative, sample=sample, ns_exponent=ns_exponent, batch_size=batch_size,
+                 seed=seed, negative_group_size=negative_group_size)
+    if isinstance(documents, tf.data.Dataset):  # streamed: the corpus is never held
+        vocabulary, raw_words = stream_vocabulary(documents, min_count, max_vocab_size, lowercase, max_bytes)
+        counts = _id_counts(vocabulary)
+        chunks = stream_id_chunks(documents, vocabulary, lowercase, max_bytes=max_bytes)
+        dataset, info = streamed_skipgram_dataset(chunks, counts, **pairs)
+    else:
+        documents = [list(doc) for doc in documents]
+        if not any(documents):
+            raise ValueError("The corpus is empty: no tokens in any document.")
+        max_size = None if max_vocab_size is None else int(max_vocab_size) + NUM_RESERVED
+        vocabulary = Vocabulary.build(documents, min_count=min_count, max_size=max_size)
+        counts = _id_counts(vocabulary)
+        dataset, info = skipgram_dataset(documents_to_ids(documents, vocabulary), counts, **pairs)
+        raw_words = sum(len(doc) for doc in documents)
     info = dict(info, raw_words=raw_words, vocabulary_size=vocabulary.size - NUM_RESERVED)
     return _fit_vectors(
         vocabulary, counts, dataset, info, vector_size, alpha, min_alpha, epochs, seed, workers, steps_per_execution,
