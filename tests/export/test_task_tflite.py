@@ -91,7 +91,6 @@ def fresh(task_runs, lstm_seq2seq_run, tflite_exports):
     sentences = _lee_texts(40, 41)[:4]
     examples, _ = bilm_examples(bilm_task.preprocessor, sentences)
     # seq2seq: held-out addition problems, and the network's teacher-forced logits on their answers.
-    trained = common.load_model(task_runs["seq2seq"] / "model.keras")
     sources, answers = addition_problems(6, max_digits=2, seed=99)
     calls = [(tflite_exports[name], "serving_default", {"token_ids": ids[None]})
              for name in ("word2vec", "word2vec_int8")]
