@@ -2,7 +2,8 @@
 
     seqkeras train tagger --train en_ewt-ud-train.conllu.gz --dev en_ewt-ud-dev.conllu.gz
     seqkeras train tagger --train T.conllu --dev D.conllu --column xpos --run-dir runs/xpos
-    seqkeras train tagger ... --embeddings runs/word2vec --freeze-embeddings   # word2vec-initialised words
+    seqkeras train tagger ... --embeddings runs/word2vec   # word2vec-initialised words; every word2vec word gets an id
+    seqkeras train tagger ... --embeddings runs/word2vec --freeze-embeddings --no-embeddings-vocabulary
     seqkeras train tagger ... --contextual runs/bilm                           # + frozen biLM layer mix (ELMo)
     seqkeras evaluate runs/tagger --data en_ewt-ud-dev.conllu.gz
     seqkeras predict runs/tagger --file sentences.txt      # one sentence per line, whitespace-tokenised
@@ -55,6 +56,8 @@ class TrainConfig:
     embeddings: str = common.field("", "word2vec run dir or word2vec text/binary file initialising the word "
                                        "embedding (its width must equal --embedding-dim)")
     freeze_embeddings: bool = common.field(False, "keep the word embedding fixed during training")
+    embeddings_vocabulary: bool = common.field(True, "also give an id to every --embeddings word, so words rare or "
+                                                      "unseen in training keep their pretrained vector")
     contextual: str = common.field("", "biLM run dir: its layers, frozen, are mixed into the word features (ELMo)")
     # --- model ---
     embedding_dim: int = common.field(100, "word embedding width", minimum=1)
@@ -69,7 +72,7 @@ class TrainConfig:
                                             "unseen-word path)", minimum=0.0, below=1.0)
     # --- training ---
     epochs: int = common.field(20, "most passes over the training sentences", minimum=1)
-    patience: int = common.field(2, "stop after this many epochs without a better validation accuracy and keep "
+    patience: int = common.field(4, "stop after this many epochs without a better validation accuracy and keep "
                                     "the best epoch's weights (0: run every epoch, keep the last)", minimum=0)
     batching: str = common.field("token_budget", "random, sorted, bucketed or token_budget (buckets from length "
                                                  "quantiles); packed does not fit this model",
@@ -173,8 +176,15 @@ def build_lookup(config, train, bilm_lookup=None):
     """The tagger's `TokenLookup` (the biLM's character vocabulary with --contextual: its encoder reads them)."""
     from seqkeras.models.common import build_word_lookup
 
+    word_lists = [sentence.words for sentence in train]
+    if getattr(config, "embeddings_vocabulary", False) and config.embeddings:
+        # Each pretrained word counted `min_count` times: it gets an id even if training never shows it.
+        pretrained = _text_tasks.load_keyed_vectors(config.embeddings).index_to_key
+        if bilm_lookup is None and config.char_filters:  # the characters stay those of the training words
+            bilm_lookup = build_word_lookup(word_lists, characters=True, max_word_length=config.max_word_length)
+        word_lists = word_lists + [[word] * config.min_count for word in pretrained]
     return build_word_lookup(
-        [sentence.words for sentence in train], min_count=config.min_count, characters=bool(config.char_filters),
+        word_lists, min_count=config.min_count, characters=bool(config.char_filters),
         lowercase=config.lowercase, max_word_length=config.max_word_length,
         char_vocabulary=bilm_lookup.char_vocabulary if bilm_lookup is not None else None,
     )
