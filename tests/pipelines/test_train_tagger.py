@@ -70,10 +70,28 @@ def _tiny(files, word2vec_file, bilm_run, run_dir):
         train=str(files["train"]), dev=str(files["dev"]), column="xpos", max_train_sentences=60,
         validation_fraction=0.25, min_count=1, lowercase=False, max_word_length=6, embeddings=str(word2vec_file[0]),
         freeze_embeddings=True, contextual=str(bilm_run[0]), embedding_dim=8, char_embedding_dim=4, char_filters=6,
+        embeddings_vocabulary=False,
         hidden_dim=5, num_layers=2, dropout=0.1, word_dropout=0.3, epochs=3, patience=1, batching="bucketed",
         batch_size=16, token_budget=300, num_buckets=4, learning_rate=0.004, clipnorm=0.5, seed=3,
         run_dir=str(run_dir), verbose=0,
     )
+
+
+def test_embeddings_vocabulary_gives_pretrained_words_an_id(files, word2vec_file):
+    """--embeddings-vocabulary (the default): a word2vec word unseen in training gets an id (and its row);
+    the characters stay the training words'."""
+    sentences = train_tagger.read_sentences(files["train"], "upos", "--train")
+    few, vectors = sentences[:5], word2vec_file[1]
+    seen = {w.lower() for s in few for w in s.words}
+    options = dict(train="t", dev="d", embeddings=str(word2vec_file[0]), embedding_dim=8)
+    plain = train_tagger.build_lookup(train_tagger.TrainConfig(embeddings_vocabulary=False, **options), few)
+    extended = train_tagger.build_lookup(train_tagger.TrainConfig(**options), few)
+    unseen = [w for w in vectors.index_to_key if w == w.lower() and w not in seen]
+    assert unseen and not set(unseen) & set(plain.tokens) and set(unseen) <= set(extended.tokens)
+    assert extended.char_vocabulary.tokens == plain.char_vocabulary.tokens
+    weights, found = _text_tasks.load_embedding_weights(str(word2vec_file[0]), extended, 8)
+    row = extended.tokens.index(unseen[0])
+    np.testing.assert_allclose(weights[row], vectors[unseen[0]], atol=1e-6)
 
 
 @pytest.fixture(scope="module")
