@@ -196,7 +196,7 @@ def test_evaluate_predict_and_model_keras_alone(plain_run, files, tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_bad_inputs_are_one_line_exit_2(files, tmp_path):
+def test_cli_bad_inputs_are_one_line_exit_2(files, tmp_path, cli_cases):
     no_tab = tmp_path / "no_tab.tsv"
     no_tab.write_text("weblog this line has no tab\n")
     run = ["--run-dir", str(tmp_path / "run")]
@@ -208,12 +208,11 @@ def test_cli_bad_inputs_are_one_line_exit_2(files, tmp_path):
          "applies to CoNLL-U files"),
         (["--train", str(files["train"]), "--dev", str(files["dev"]), "--pooling", "median"], "pooling='median'"),
     ]
-    for argv, message in cases:
-        done = subprocess.run([sys.executable, "-m", "pipelines.cli", "train", "classifier", *argv, *run],
-                              capture_output=True, text=True, cwd=REPO, timeout=300,
-                              env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-        lines = done.stderr.strip().splitlines()
-        assert done.returncode == 2 and len(lines) == 1 and message in lines[0], (argv, done.stderr[-1000:])
+    # every case through `pipelines.cli.main` in one fresh process (tests/conftest.py `cli_cases`)
+    results = cli_cases([["train", "classifier", *argv, *run] for argv, _ in cases])
+    for (argv, message), (code, _, stderr) in zip(cases, results):
+        lines = stderr.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and message in lines[0], (argv, stderr[-1000:])
     assert not (tmp_path / "run").exists()
 
 

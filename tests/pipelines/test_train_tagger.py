@@ -249,14 +249,8 @@ def test_evaluate_predict_and_model_keras_alone(plain_run, files, tmp_path, caps
     assert json.loads(done.stdout.strip().splitlines()[-1]) == [row["upos"] for row in rows]
 
 
-def _cli(*argv):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *argv], capture_output=True, text=True, env=env,
-                          cwd=REPO, timeout=300)
-
-
 @pytest.mark.slow
-def test_cli_bad_inputs_are_one_line_exit_2(files, tmp_path):
+def test_cli_bad_inputs_are_one_line_exit_2(files, tmp_path, cli_cases):
     empty = tmp_path / "empty.conllu"
     empty.write_text("")
     corrupt = tmp_path / "corrupt.conllu.gz"
@@ -270,11 +264,12 @@ def test_cli_bad_inputs_are_one_line_exit_2(files, tmp_path):
         (["--train", str(files["train"]), "--dev", str(files["dev"]), "--batching", "packed"], "packed"),
         (["--train", str(files["train"]), "--dev", str(files["dev"]), "--epochs", "0"], "epochs=0"),
     ]
-    for argv, message in cases:
-        done = _cli("train", "tagger", *argv, *run)
-        assert done.returncode == 2, (argv, done.stderr[-1000:])
-        lines = done.stderr.strip().splitlines()
-        assert len(lines) == 1 and message in lines[0] and "Traceback" not in done.stderr, (argv, done.stderr)
+    # every case through `pipelines.cli.main` in one fresh process (tests/conftest.py `cli_cases`)
+    results = cli_cases([["train", "tagger", *argv, *run] for argv, _ in cases])
+    for (argv, message), (code, _, stderr) in zip(cases, results):
+        assert code == 2, (argv, stderr[-1000:])
+        lines = stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0] and "Traceback" not in stderr, (argv, stderr)
     assert not (tmp_path / "run").exists()  # nothing was created for a bad input
 
 
