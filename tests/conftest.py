@@ -48,6 +48,7 @@ def _unit_of(nodeid):
     return next((group for group, files in GROUPS.items() if path in files), path)
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: unknown when it is not loaded
 def pytest_xdist_make_scheduler(config, log):
     """`--dist loadfile` with the GROUPS above as units, longest unit first."""
     if config.getvalue("dist") != "loadfile":
