@@ -1,8 +1,10 @@
 """Walk-forward forecasting: the seqkeras forecaster (3 backbones x seeds) against classical baselines.
 
-    python benchmarks/bench_forecast.py            # -> benchmarks/results/forecast.json (~20 min on 2 busy cores)
+    python benchmarks/bench_forecast.py            # -> benchmarks/results/forecast.json (~34 min, --jobs 1, busy 2 cores)
+    python benchmarks/bench_forecast.py --datasets macrodata   # one dataset; the other's last reading is kept
     python benchmarks/bench_forecast.py --quick    # smoke run, 1 seed, 2 folds, to the temp dir
     python benchmarks/bench_forecast.py --select sunspots   # model selection on the data before the test folds
+    python benchmarks/bench_forecast.py --select-linear sunspots   # the linear part alone, its choice rules
 
 Datasets (statsmodels, offline): sunspots (yearly, 309 values), horizons 1..11, period 11;
 macrodata, target quarterly real GDP growth (100 x log difference), the other growth rates,
