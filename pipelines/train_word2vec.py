@@ -4,6 +4,7 @@
     seqkeras train word2vec --corpus lee --epochs 10 --run-dir runs/w2v-lee
     seqkeras train word2vec --corpus my_docs.txt     # one document per line (UTF-8)
     seqkeras train word2vec --corpus 'data/*.txt.gz' # a glob of plain/gzip files, streamed
+    seqkeras train word2vec --corpus wiki,lee,ewt:../shared/data/ud-english-ewt/en_ewt-ud-train.conllu.gz
     seqkeras train word2vec --config run.json        # any TrainConfig fields as JSON
     seqkeras train word2vec --distribute mirrored    # every GPU (or 2 logical CPUs) of this machine
     seqkeras train word2vec --distribute multi-worker --workers h1:2222,h2:2222 --task-index I  # or TF_CONFIG
@@ -19,7 +20,8 @@ files, `tb/projector/` the TensorBoard projector files, and metrics.json the eva
 the gender direction with a bootstrap over the definitional pairs). In Python,
 `seqkeras.models.word2vec.load_keyed_vectors("runs/word2vec")` gives gensim's `KeyedVectors`.
 
-Corpora: the bundled ones ("wiki", "lee") are tokenised in memory (`train_word2vec`); a file or a
+Corpora: the bundled ones ("wiki", "lee"), `ewt:PATH` (a CoNLL-U file's sentences, one document
+each) and comma-separated lists of these and text files are tokenised in memory; one file or a
 glob of files (plain or `.gz`, one document per line) is streamed (`train_word2vec` on a `tf.data` stream: one
 pass counts the vocabulary, one counts the words and expected pairs that fix the steps per epoch
 and the learning-rate decay, then each epoch pairs the corpus block by block), so memory does not
@@ -49,8 +51,9 @@ CORPORA = ("wiki", "lee")
 class TrainConfig:
     # --- data ---
     corpus: str = common.field("wiki", '"wiki" (gensim\'s Wikipedia excerpt, markup stripped), "lee" (Lee news '
-                                       'corpus), or UTF-8 text files, one document per line: a path or a glob '
-                                       '(quoted: \'data/*.txt.gz\'), plain or .gz, streamed')
+                                       'corpus), "ewt:PATH" (a CoNLL-U file\'s sentences), UTF-8 text files (one '
+                                       'document per line), or a comma-separated list of these, read in memory; '
+                                       'one path or glob alone (quoted: \'data/*.txt.gz\', plain or .gz) is streamed')
     max_documents: int = common.field(0, 'use only the first N documents (0: all)', minimum=0)
     lowercase: bool = common.field(True, 'lower-case the corpus before splitting it into words')
     # --- vocabulary (gensim names) ---
@@ -94,9 +97,14 @@ class TrainConfig:
 
     def __post_init__(self):
         common.check_fields(self)
-        if self.corpus not in CORPORA and not corpus_files(self.corpus):
-            raise ValueError(f"`corpus` must be one of {CORPORA} or a file or glob matching files. "
-                             f"Received: corpus={self.corpus!r}")
+        entries = corpus_entries(self.corpus)
+        if entries is None and not corpus_files(self.corpus):
+            raise ValueError(f"`corpus` must be one of {CORPORA}, ewt:PATH, a file or glob matching files, or a "
+                             f"comma-separated list of these. Received: corpus={self.corpus!r}")
+        for entry in entries or ():
+            if entry not in CORPORA and not pathlib.Path(entry.removeprefix("ewt:")).is_file():
+                raise ValueError(f"`corpus` entries must be one of {CORPORA}, ewt:PATH or a file. "
+                                 f"Received: corpus entry {entry!r} (not found)")
         if not 0 <= self.min_alpha <= self.alpha:
             raise ValueError(f"`min_alpha` must be in [0, alpha]. Received: min_alpha={self.min_alpha!r}, alpha={self.alpha!r}")
         if self.batch_size % self.negative_group_size:
@@ -114,6 +122,14 @@ def corpus_files(pattern):
     return sorted(path for path in glob.glob(str(pattern), recursive=True) if pathlib.Path(path).is_file())
 
 
+def corpus_entries(corpus):
+    """`corpus` as the entries read in memory (bundled names, ewt:PATH, text files), or None when it
+    is one file or glob, which is streamed."""
+    if pathlib.Path(corpus).is_file() or ("," not in corpus and corpus not in CORPORA and not corpus.startswith("ewt:")):
+        return None
+    return [entry.strip() for entry in corpus.split(",")]
+
+
 def corpus_lines(config):
     """The streamed documents of a file corpus (first `max_documents` if set): a `tf.data` stream."""
     from seqkeras.data import text_files
@@ -123,16 +139,22 @@ def corpus_lines(config):
 
 
 def load_texts(config):
-    """The plain-text documents of a bundled corpus (first `max_documents` if set)."""
+    """The plain-text documents of the in-memory corpus entries, in order (first `max_documents` if set)."""
     from seqkeras.data import corpora
+    from pipelines.train_bilm import conllu_sentences
 
-    if config.corpus == "wiki":
-        articles = corpora.wiki_articles()
-        if config.max_documents:
-            articles = articles[: config.max_documents]
-        texts = [corpora.strip_wiki_markup(article.text) for article in articles]
-    else:
-        texts = corpora.lee_documents()
+    texts = []
+    for entry in corpus_entries(config.corpus):
+        if entry == "wiki":
+            texts += [corpora.strip_wiki_markup(article.text) for article in corpora.wiki_articles()]
+        elif entry == "lee":
+            texts += corpora.lee_documents()
+        elif entry.startswith("ewt:"):
+            texts += conllu_sentences(entry[4:], "--corpus")
+        else:
+            texts += common.read_lines(entry, "--corpus")
+        if config.max_documents and len(texts) >= config.max_documents:
+            break
     return texts[: config.max_documents] if config.max_documents else texts
 
 
@@ -277,7 +299,7 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
         raise common.UserError(f"--resume: {run_dir} was started with --distribute none (epoch checkpoints in "
                                "ckpt/backup); resume it with --distribute none")
 
-    streamed = config.corpus not in CORPORA
+    streamed = corpus_entries(config.corpus) is None
     texts = None if streamed else load_texts(config)
     strategy = distributed.make_strategy(config) if strategy_trainer else None  # first TensorFlow call
     import keras

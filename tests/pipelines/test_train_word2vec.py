@@ -58,6 +58,24 @@ def test_data_fields_select_the_documents(tmp_path):
     assert len(train_word2vec.load_texts(TrainConfig(corpus="wiki", max_documents=2))) == 2
 
 
+def test_a_list_of_corpora_is_read_in_order(tmp_path, ewt_dir):
+    (tmp_path / "own.txt").write_text("my own document\n\nand a second one\n")
+    ewt = ewt_dir / "en_ewt-ud-dev.conllu.gz"
+    config = TrainConfig(corpus=f"lee, ewt:{ewt},{tmp_path / 'own.txt'}")
+    texts = train_word2vec.load_texts(config)
+    from seqkeras.data import corpora
+
+    lee = corpora.lee_documents()
+    ewt_sentences = [" ".join(sentence.words) for sentence in corpora.read_conllu(ewt) if sentence.words]
+    assert texts == lee + ewt_sentences + ["my own document", "and a second one"]
+    assert train_word2vec.load_texts(dataclasses.replace(config, max_documents=len(lee) + 3)) == lee + ewt_sentences[:3]
+    assert train_word2vec.corpus_entries(str(tmp_path / "own.txt")) is None  # one file alone is streamed
+    with pytest.raises(ValueError, match="Received: corpus entry 'ewt:nope.conllu' \\(not found\\)"):
+        TrainConfig(corpus="wiki,ewt:nope.conllu")
+    with pytest.raises(ValueError, match="Received: corpus entry ''"):
+        TrainConfig(corpus="wiki,")
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [({"corpus": "nope"}, "Received: corpus='nope'"), ({"window": 0}, "Received: window=0"), ({"sample": -1.0}, "Received: sample=-1.0"),
