@@ -36,12 +36,15 @@ class StrategyTrainer:
     switched off (see `_applies_as_given`). The reduced sums are the same on every replica, so
     the host reads one replica's copy: no further reduction. (Before, a step had up to four: the
     token count, the optimizer's gradient all-reduce, an extra one of ours with clipping, and
-    `strategy.reduce` of the sums.) Gradients are made dense when they are all-reduced or
-    clipped (the norm of an `IndexedSlices` counts a repeated embedding row once per
-    occurrence); on one device without clipping they stay sparse. Model regularisation losses
-    keep `tf.nn.scale_regularization_loss`'s meaning (each replica adds its own / num_replicas,
-    so a weight penalty counts once): their gradients are differentiated separately, added to
-    the same all-reduce, and added to the loss gradient after the division by the real tokens.
+    `strategy.reduce` of the sums.) Gradients are made dense when they are clipped (the norm of
+    an `IndexedSlices` counts a repeated embedding row once per occurrence); without clipping,
+    `IndexedSlices` (embedding rows) stay sparse, on one device and in the all-reduce (gathered
+    beside the packed dense values: two more collectives), because Keras' Adam squares each
+    slice, so densifying them would change its update of a row repeated in the batch. Model
+    regularisation losses keep `tf.nn.scale_regularization_loss`'s meaning (each replica adds
+    its own / num_replicas, so a weight penalty counts once): their gradients are differentiated
+    separately, added to the same all-reduce, and added to the loss gradient after the division
+    by the real tokens.
     Metrics are kept as global sums of losses and counts (float64 across steps), so the
     reported epoch loss is exact whatever the number of replicas.
 
@@ -193,19 +196,22 @@ class StrategyTrainer:
         gradients = tape.gradient(loss_sum, variables)
         penalties = tape.gradient(regularization, variables) if regularization is not None else [None] * len(variables)
         del tape
-        dense = self.num_replicas > 1 or self._clips
-        if dense:  # packed into one all-reduce; and a norm of an IndexedSlices counts a repeated row per occurrence
+        if self._clips:  # the norm of an IndexedSlices counts a repeated row once per occurrence
             gradients = [None if g is None else tf.convert_to_tensor(g) for g in gradients]
         penalties = [None if p is None else tf.convert_to_tensor(p) for p in penalties]
         sums = tf.stack([loss_sum, tf.cast(count, tf.float32)] + [tf.cast(c, tf.float32) for c in counts])
         if self.num_replicas > 1:
-            # ONE collective per step: every replica's gradients of its summed loss, its regularisation
-            # gradients, and its loss sum, real tokens and counts (TensorFlow packs a list into one
-            # all-reduce; float32 throughout so that it is one pack).
+            # ONE collective per step for the dense values: every replica's gradients of its summed
+            # loss, its regularisation gradients, and its loss sum, real tokens and counts
+            # (TensorFlow packs a list into one all-reduce; float32 throughout so that it is one
+            # pack). `IndexedSlices` (embedding rows, without clipping) stay sparse and are
+            # all-gathered beside it, as the optimizer would: Keras' Adam squares each slice, so a
+            # row repeated in the batch gets sum(g_i**2), not (sum g_i)**2, in its second moment;
+            # making them dense would change that update (one device must train what many train).
             present = [g for g in gradients + penalties if g is not None]
             reduced = context.all_reduce(tf.distribute.ReduceOp.SUM,
-                                         [tf.cast(g, tf.float32) for g in present] + [tf.stop_gradient(sums)])
-            reduced, sums = iter([tf.cast(r, g.dtype) for r, g in zip(reduced, present)]), reduced[-1]
+                                         [_to_float32(g) for g in present] + [tf.stop_gradient(sums)])
+            reduced, sums = iter([_to_dtype(r, g.dtype) for r, g in zip(reduced, present)]), reduced[-1]
             gradients = [None if g is None else next(reduced) for g in gradients]
             penalties = [None if p is None else next(reduced) for p in penalties]
         # Exact below 2**24 real tokens per step.
@@ -445,6 +451,14 @@ class StrategyTrainer:
         valid = {f"epoch_{k[4:]}": v for k, v in logs.items() if k.startswith("val_")}
         if valid:
             self._scalars("validation", valid, epoch)
+
+
+def _to_float32(value):
+    return value if value.dtype == tf.float32 else tf.cast(value, tf.float32)
+
+
+def _to_dtype(value, dtype):
+    return value if value.dtype == dtype else tf.cast(value, dtype)
 
 
 def _combine(gradient, penalty, global_count):
