@@ -187,7 +187,7 @@ class StrategyTrainer:
             return self._replica_summed_loss_step(batch, carry)
         context = tf.distribute.get_replica_context()
         variables = self.model.trainable_variables
-        with tf.GradientTape(persistent=True) as tape:
+        with tf.GradientTape(persistent=bool(self.model.losses)) as tape:  # persistent only when needed
             losses, count, new_carry, counts = self._call_loss(batch, carry, True)
             losses = tf.reshape(tf.cast(losses, tf.float32), [-1])
             loss_sum = tf.reduce_sum(losses)
