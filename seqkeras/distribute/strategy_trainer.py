@@ -210,7 +210,7 @@ class StrategyTrainer:
             # making them dense would change that update (one device must train what many train).
             present = [g for g in gradients + penalties if g is not None]
             reduced = context.all_reduce(tf.distribute.ReduceOp.SUM,
-                                         [_to_float32(g) for g in present] + [tf.stop_gradient(sums)])
+                                         [_to_dtype(g, tf.float32) for g in present] + [tf.stop_gradient(sums)])
             reduced, sums = iter([_to_dtype(r, g.dtype) for r, g in zip(reduced, present)]), reduced[-1]
             gradients = [None if g is None else next(reduced) for g in gradients]
             penalties = [None if p is None else next(reduced) for p in penalties]
@@ -451,10 +451,6 @@ class StrategyTrainer:
         valid = {f"epoch_{k[4:]}": v for k, v in logs.items() if k.startswith("val_")}
         if valid:
             self._scalars("validation", valid, epoch)
-
-
-def _to_float32(value):
-    return value if value.dtype == tf.float32 else tf.cast(value, tf.float32)
 
 
 def _to_dtype(value, dtype):
