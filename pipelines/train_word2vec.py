@@ -145,8 +145,9 @@ def load_texts(config):
 
     texts = []
     for entry in corpus_entries(config.corpus):
-        if entry == "wiki":
-            texts += [corpora.strip_wiki_markup(article.text) for article in corpora.wiki_articles()]
+        if entry == "wiki":  # markup stripped only from the articles kept
+            articles = corpora.wiki_articles()[: config.max_documents - len(texts) if config.max_documents else None]
+            texts += [corpora.strip_wiki_markup(article.text) for article in articles]
         elif entry == "lee":
             texts += corpora.lee_documents()
         elif entry.startswith("ewt:"):
