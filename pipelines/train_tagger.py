@@ -177,7 +177,7 @@ def build_lookup(config, train, bilm_lookup=None):
     from seqkeras.models.common import build_word_lookup
 
     word_lists = [sentence.words for sentence in train]
-    if getattr(config, "embeddings_vocabulary", False) and config.embeddings:
+    if config.embeddings_vocabulary and config.embeddings:
         # Each pretrained word counted `min_count` times: it gets an id even if training never shows it.
         pretrained = _text_tasks.load_keyed_vectors(config.embeddings).index_to_key
         if bilm_lookup is None and config.char_filters:  # the characters stay those of the training words
