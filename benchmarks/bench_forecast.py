@@ -170,6 +170,8 @@ CANDIDATES = {
         "tcn_linear_ridge_or_autoreg": dict(backbone="tcn", linear_candidates="ridge+autoreg"),
         "tcn_linear_autoreg": dict(backbone="tcn", linear_candidates="autoreg"),
         "default_residual_scales": dict(),
+        "residual_scale_rule_ensemble3": dict(residual_scales=(1.0, 0.5, 0.0), ensemble=3),
+        "default_ensemble3": dict(ensemble=3),
     },
     "macrodata": {
         "tcn_nocov_wd": dict(backbone="tcn", covariates=("none",), linear_skip=True, ar_order=0, **OLD),
@@ -182,6 +184,8 @@ CANDIDATES = {
         "tcn_linear_ridge_or_autoreg": dict(backbone="tcn", linear_candidates="ridge+autoreg"),
         "tcn_linear_autoreg": dict(backbone="tcn", linear_candidates="autoreg"),
         "default_residual_scales": dict(),
+        "residual_scale_rule_ensemble3": dict(residual_scales=(1.0, 0.5, 0.0), ensemble=3),
+        "default_ensemble3": dict(ensemble=3),
     },
 }
 RESIDUAL_SCALES = (0.0, 0.25, 0.5, 0.75, 1.0)  # linear part + scale x the network's residual, read post hoc
@@ -192,7 +196,9 @@ def select(name, candidates=None):
     """Walk-forward on the part before the benchmark's first test value: each candidate's mean MASE over
     `SELECTION_SEEDS` and the MASE of their averaged forecast (what `--ensemble 3` ships), with the
     baselines' MASE on the same folds and, with `direct_linear`, how often the epoch choice kept
-    the linear model (0 epochs)."""
+    the linear model (0 epochs). A candidate whose options set `ensemble` is instead fitted as that
+    ensemble (seed 0: members 0, 1000, 2000, as `SELECTION_SEEDS`), once: what the pipeline ships when
+    a choice is made on the averaged forecast inside the fit (`residual_scales`)."""
     from seqkeras.models.forecaster.metrics import forecast_metrics
 
     settings = dict(SETTINGS[name])
@@ -213,8 +219,9 @@ def select(name, candidates=None):
         part, _, _ = forecast_series.load_values(run_config)
         part = part[:first_test]
         singles, forecasts, epochs, start = [], [], [], time.perf_counter()
-        for seed in SELECTION_SEEDS:
-            seeded = dataclasses.replace(run_config, seed=seed, ensemble=1)
+        fitted = ([dataclasses.replace(run_config, seed=SELECTION_SEEDS[0])] if "ensemble" in options else
+                  [dataclasses.replace(run_config, seed=seed, ensemble=1) for seed in SELECTION_SEEDS])
+        for seeded in fitted:
             out = walk_forward(part, 1, splitter, run_config.window, config.horizon,
                                lambda train, fold, c=seeded: fit_model(c, train, 1), (), period)
             singles.append(out["metrics"]["model"]["mase"])
@@ -224,10 +231,16 @@ def select(name, candidates=None):
         averaged = forecast_metrics(out["actual"], ensemble, out["scales"])["mase"]
         result["candidates"][label] = {"options": {k: list(v) if isinstance(v, tuple) else v
                                                    for k, v in options.items()},
-                                       "mase_single": float(np.mean(singles)), "mase_single_seeds": singles,
+                                       "mase_single": None if "ensemble" in options else float(np.mean(singles)),
+                                       "mase_single_seeds": [] if "ensemble" in options else singles,
                                        "mase_ensemble3": float(averaged), "chosen_epochs": epochs,
-                                       "seconds": time.perf_counter() - start}
-        if run_config.direct_linear:  # the linear part alone on the same folds, and the network's residual scaled
+                                       "seconds": time.perf_counter() - start,
+                                       "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+        if run_config.residual_scales != (1.0,):
+            result["candidates"][label]["chosen_residual_scales"] = [
+                {"scale": info.get("residual_scale"), "held_out_mae": info.get("residual_scale_mae")}
+                for info in out["fit_info"] if info]
+        elif run_config.direct_linear:  # the linear part alone on the same folds, and the network's residual scaled
             linear = walk_forward(part, 1, splitter, run_config.window, config.horizon,
                                   lambda train, fold, c=run_config: fit_linear_part(c, train, 1), (), period)
             linear_forecast = linear["forecasts"]["model"]
@@ -236,7 +249,7 @@ def select(name, candidates=None):
             result["candidates"][label]["mase_ensemble3_by_residual_scale"] = {
                 f"{scale:g}": forecast_metrics(out["actual"], linear_forecast + scale * (ensemble - linear_forecast),
                                                out["scales"])["mase"] for scale in RESIDUAL_SCALES}
-        print(name, label, f"single {np.mean(singles):.3f} {np.round(singles, 3).tolist()} ensemble {averaged:.3f} "
+        print(name, label, f"single(s) {np.mean(singles):.3f} {np.round(singles, 3).tolist()} ensemble {averaged:.3f} "
               f"({time.perf_counter() - start:.0f} s)", result["candidates"][label].get(
                   "mase_ensemble3_by_residual_scale"), flush=True)
     return result

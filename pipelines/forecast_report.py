@@ -30,6 +30,10 @@ def coverage_lines(coverage):
         low, high = table["interval"]
         lines.append(f"{low:g}-{high:g} interval ({kind}): coverage {100 * table['coverage']:.1f}% of "
                      f"{table['count']} values (nominal {100 * table['nominal']:.0f}%)")
+        if kind == "calibrated" and len(table.get("per_horizon", ())) > 1:
+            lines.append("  by horizon step h=1..: " + " ".join(
+                "  -" if value is None or value != value else f"{100 * value:3.0f}" for value in table["per_horizon"])
+                + " %")
     return lines
 
 
@@ -120,6 +124,38 @@ def plot_error_by_horizon(methods, path):
         axis.set_xlabel("horizon step")
         axis.set_title(metric.upper())
     axes[0].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def plot_coverage(coverage, path):
+    """Empirical coverage of the quantile interval per horizon step (lines) and per fold (bars), against the
+    nominal level; calibrated and uncalibrated bands."""
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    figure, (by_step, by_fold) = plt.subplots(1, 2, figsize=(10, 3.5))
+    first = next(iter(coverage.values()))
+    low, high = first["interval"]
+    kinds = [kind for kind in ("calibrated", "uncalibrated") if coverage.get(kind)]
+    for offset, kind in enumerate(kinds):
+        table = coverage[kind]
+        steps = np.arange(1, len(table["per_horizon"]) + 1)
+        by_step.plot(steps, np.asarray(table["per_horizon"], dtype=float), "-o" if offset == 0 else "--x",
+                     label=f"{kind} ({100 * table['coverage']:.0f}% of {table['count']} values)")
+        folds = np.arange(len(table["per_fold"]))
+        width = 0.8 / len(kinds)
+        by_fold.bar(folds + (offset - (len(kinds) - 1) / 2) * width, np.asarray(table["per_fold"], dtype=float),
+                    width, label=kind)
+    for axis, label in ((by_step, "horizon step"), (by_fold, "fold")):
+        axis.axhline(first["nominal"], color="gray", linestyle=":", label=f"nominal {100 * first['nominal']:.0f}%")
+        axis.set_ylim(-0.03, 1.05)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.set_xlabel(label)
+        axis.set_ylabel("share inside the band")
+        axis.set_title(f"{low:g}-{high:g} interval coverage by {label}")
+    by_step.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

@@ -12,11 +12,12 @@ training mean, AutoReg and ARIMA chosen by AIC, the direct linear (ridge) regres
 the same training part. By default the forecaster's own linear part is such a direct ridge model of
 the window (covariates included), fitted in closed form; the network learns only its residual. The run
 dir gets config.json, metrics.json (per-fold and per-horizon tables for every method, the
-quantile interval's coverage over the folds, the epoch counts chosen), folds/ (each finished
-fold's forecasts: `--resume` continues from them), tb/ (per-fold scalars), folds.png,
-forecasts.png, error_by_horizon.png and model.keras (fitted on the whole series by the same
-procedure as every fold, see `fit_model`: a float32 "window" (B, window, features) in,
-(B, horizon) out, series units).
+quantile interval's coverage over the folds: overall, per horizon step and per fold, the epoch
+counts chosen), folds/ (each finished fold's forecasts: `--resume` continues from them), tb/
+(per-fold scalars), folds.png, forecasts.png, error_by_horizon.png, coverage.png (with a quantile
+head: the interval's coverage per horizon step and per fold against its nominal level) and
+model.keras (fitted on the whole series by the same procedure as every fold, see `fit_model`: a
+float32 "window" (B, window, features) in, (B, horizon) out, series units).
 """
 
 import dataclasses
@@ -68,6 +69,9 @@ class TrainConfig:
     ar_order: int = common.field(0, "add a linear autoregression on the targets' last N values (at most --window) "
                                     "to the output, trained with the network (LSTNet-style highway; 0: none)",
                                  minimum=0)
+    residual_scales: tuple = common.field((1.0,), "candidate scales s of the networks' point residual (forecast = "
+                                                  "direct linear part + s x residual): the one with the lowest "
+                                                  "held-out MAE of the averaged forecast is kept (ties: the first)")
     ensemble: int = common.field(3, 'average the forecasts of this many networks fitted from different seeds',
                                  minimum=1)
     quantiles: tuple = common.field((0.1, 0.9), 'quantile levels of the interval head (empty: none)')
@@ -100,6 +104,18 @@ class TrainConfig:
         if any(not 0 < q < 1 for q in levels) or list(levels) != sorted(set(levels)):
             raise ValueError(f"--quantiles must be increasing levels in (0, 1). Received: --quantiles {levels}")
         object.__setattr__(self, "quantiles", levels)
+        try:
+            scales = tuple(float(s) for s in self.residual_scales)
+        except ValueError:
+            raise ValueError(f"--residual-scales must be numbers. Received: --residual-scales {self.residual_scales}"
+                             ) from None
+        if not scales or any(not 0 <= s < float("inf") for s in scales):
+            raise ValueError(f"--residual-scales must be one or more finite numbers >= 0. Received: "
+                             f"--residual-scales {scales}")
+        if scales != (1.0,) and not self.direct_linear:
+            raise ValueError(f"--residual-scales scales the residual of the direct linear part: it needs "
+                             f"--direct-linear. Received: --residual-scales {scales}")
+        object.__setattr__(self, "residual_scales", scales)
         if self.backbone == "attention" and self.hidden_dim % self.num_heads:
             raise ValueError(f"--hidden-dim must divide by --num-heads. Received: {self.hidden_dim}, {self.num_heads}")
         series_lib.check_series_flag(self.series)
@@ -148,19 +164,26 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
        `seqkeras.models.forecaster.direct_linear`) and frozen in the model; each of the `ensemble`
        networks (heads starting at zero: the forecast starts as the linear one) trains with early
        stopping on the held-out windows, which chooses its epoch count (0 keeps the linear model);
-    3. the quantile offsets are calibrated on the held-out windows (split conformal, `calibrate`).
+    3. with `residual_scales` other than (1,) (needs `direct_linear`), the scale s of the networks'
+       averaged point residual (forecast = linear part + s x residual) with the lowest MAE on the
+       held-out windows is kept (the first one without held-out windows; `scale_residual`: the point
+       head and AR highway weights times s, the quantile head's weights are left alone);
+    4. the quantile offsets are calibrated on the held-out windows (split conformal, `calibrate`).
        These are also the windows that chose the epoch count: kept on purpose. The choice is one
        integer per network (checks every 5 epochs), so it leaves the held-out residuals close to
        out-of-sample ones, while splitting ~15% of a few hundred windows in two would leave ~15
        windows per horizon step for each job; the calibrated bands' coverage on the benchmark's
        test folds (benchmarks/results/forecast.json, `interval_coverage`) is the check;
-    4. with `refit_full`, each network is rebuilt from its seed and trained on ALL windows for its
+    5. with `refit_full`, each network is rebuilt from its seed and trained on ALL windows for its
        chosen epoch count (the linear model refitted on all windows first, its setting chosen
-       again); the saved model averages the networks and carries the offsets.
+       again), its residual scaled by the chosen s; the saved model averages the networks and
+       carries the offsets.
 
     `info`: {"epochs": chosen epoch count per network, "windows": training windows,
     "held_out": held-out windows, "calibration_offsets": mean offset per quantile level,
-    "direct_linear": the chosen linear setting(s) {"order", "features", "penalty"}}.
+    "direct_linear": the chosen linear setting(s) {"order", "features", "penalty"}, with
+    `residual_scales`: "residual_scale" (the chosen s) and "residual_scale_mae" {s: held-out MAE in
+    standardized units}}.
     """
     import keras
     import numpy as np
@@ -169,7 +192,7 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
     from seqkeras.models.forecaster import (PinballLoss, average_forecasters, build_forecaster, calibration_layer,
                                             conformal_offsets)
     from seqkeras.models.forecaster.direct_linear import predict_direct_linear
-    from seqkeras.models.forecaster.forecaster import set_direct_linear, standardized_targets
+    from seqkeras.models.forecaster.forecaster import scale_residual, set_direct_linear, standardized_targets
     from seqkeras.models.forecaster.trainer import best_epoch, fit_core
 
     check_every = 5
@@ -236,7 +259,7 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
     if config.direct_linear:  # fitted before the held-out windows (and the purge), like the networks
         linear = linear_fit(len(x) - held_out - purge if held_out else len(x))
         info["direct_linear"] = {key: linear[0][key] for key in ("kind", "order", "features", "penalty")}
-    models = []
+    models, cores = [], []
     for member in range(config.ensemble):
         model, core = build(member, linear)
         history, val_history = train(core, config.epochs, config.validation_fraction if held_out else 0.0,
@@ -245,6 +268,21 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
                   if len(val_history) else len(history))
         info["epochs"].append(int(epochs))
         models.append(model)
+        cores.append(core)
+    scale = 1.0
+    if config.residual_scales != (1.0,):  # the residual's scale, chosen on the held-out windows
+        scale = config.residual_scales[0]
+        if held_out:
+            linear_part = predict_direct_linear(linear[0], x[-held_out:])  # (N, H, T) standardized
+            residual = np.mean([np.asarray(core(x[-held_out:], training=False)["forecast"]) for core in cores],
+                               axis=0) - linear_part  # (N, H, T)
+            errors = [float(np.mean(np.abs(y[-held_out:] - linear_part - s * residual)))
+                      for s in config.residual_scales]
+            scale = config.residual_scales[int(np.argmin(errors))]
+            info["residual_scale_mae"] = {f"{s:g}": error for s, error in zip(config.residual_scales, errors)}
+        info["residual_scale"] = scale
+        for core in cores:
+            scale_residual(core, scale)
     offsets = None
     if config.quantiles and config.calibrate and held_out:
         output = combine(models, False)(inputs[-held_out:].astype("float32"), training=False)
@@ -260,6 +298,8 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
         for member, epochs in enumerate(info["epochs"]):
             model, core = build(member, linear)
             train(core, epochs, 0.0, log_dir("refit_all", member))
+            if scale != 1.0:
+                scale_residual(core, scale)
             models.append(model)
     model = combine(models, True)
     if offsets is not None:
@@ -304,6 +344,8 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
     forecast_report.plot_folds(result["folds"], len(values), config.gap, run_dir / "folds.png")
     forecast_report.plot_forecasts(values, result, config, run_dir / "forecasts.png")
     forecast_report.plot_error_by_horizon(methods, run_dir / "error_by_horizon.png")
+    if result["coverage"]:
+        forecast_report.plot_coverage(result["coverage"], run_dir / "coverage.png")
     forecast_report.save_forecasts(result, run_dir / "forecasts.npz")
     done = resume and (run_dir / common.MODEL_FILE).is_file() and "final_fit" in metrics
     if config.refit_final and not done:
@@ -314,7 +356,7 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
                                         final_fit=dict(info, refit_full=config.refit_full))
     print(forecast_report.comparison_table(metrics))
     print(f"wrote {run_dir} (config.json, metrics.json, folds/, tb/, folds.png, forecasts.png, error_by_horizon.png"
-          f"{', model.keras' if config.refit_final else ''})")
+          f"{', coverage.png' if result['coverage'] else ''}{', model.keras' if config.refit_final else ''})")
     return metrics
 
 

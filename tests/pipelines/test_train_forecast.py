@@ -41,7 +41,7 @@ def test_train_evaluate_predict_through_the_cli(tmp_path, capsys):
     trained = _main(capsys, "train", "forecast", "--series", "sunspots", *TINY, "--backbone", "tcn", "--run-dir", run)
     assert trained.returncode == 0, trained.stderr[-2000:]
     assert {"config.json", "metrics.json", "model.keras", "folds.png", "forecasts.png", "error_by_horizon.png",
-            "forecasts.npz", "tb"} <= {p.name for p in run.iterdir()}
+            "coverage.png", "forecasts.npz", "tb"} <= {p.name for p in run.iterdir()}
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["methods"]) == {"seqkeras_tcn", "persistence", "seasonal_naive", "mean", "autoreg", "arima",
                                        "direct_linear"}
@@ -62,6 +62,12 @@ def test_train_evaluate_predict_through_the_cli(tmp_path, capsys):
         inside = (bands[..., 0] <= actual) & (actual <= bands[..., 1])
         assert metrics["coverage"][kind]["coverage"] == pytest.approx(inside.mean())
         assert metrics["coverage"][kind]["count"] == 6
+        # per fold and per horizon step (what coverage.png plots): shares in [0, 1], fold 1 by hand
+        table = metrics["coverage"][kind]
+        assert len(table["per_fold"]) == 2 and len(table["per_horizon"]) == 3
+        assert all(0.0 <= v <= 1.0 for v in table["per_fold"] + table["per_horizon"])
+        assert table["per_fold"][1] == pytest.approx(np.mean(inside[1]))
+        np.testing.assert_allclose(table["per_horizon"], inside.mean(axis=0))
     assert np.all(saved["quantiles"][..., 1] - saved["quantiles"][..., 0] >
                   saved["quantiles_raw"][..., 1] - saved["quantiles_raw"][..., 0])  # calibration widened the band
 
@@ -84,6 +90,8 @@ def test_train_evaluate_predict_through_the_cli(tmp_path, capsys):
     evaluated = _main(capsys, "evaluate", run)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert "autoreg" in evaluated.stdout and "seqkeras_tcn" in evaluated.stdout
+    stored = json.loads((run / "metrics.json").read_text())["coverage"]["calibrated"]["per_horizon"]
+    assert "by horizon step h=1..: " + " ".join(f"{100 * v:3.0f}" for v in stored) + " %" in evaluated.stdout
     assert json.loads((run / "eval-heldout.json").read_text())["methods"]["arima"]["mase"] == pytest.approx(
         metrics["methods"]["arima"]["mase"])
 
@@ -157,6 +165,11 @@ def test_config_fields_reach_the_model():
     assert "with_window" not in [layer.name for layer in core.layers]
     with pytest.raises(ValueError, match="--quantiles"):
         TrainConfig(quantiles=(0.9, 0.1))
+    assert TrainConfig(residual_scales=("1", "0.5")).residual_scales == (1.0, 0.5)
+    with pytest.raises(ValueError, match="needs --direct-linear"):
+        TrainConfig(residual_scales=(1.0, 0.0), direct_linear=False)
+    with pytest.raises(ValueError, match=r"finite numbers >= 0. Received: --residual-scales \(-1.0,\)"):
+        TrainConfig(residual_scales=(-1.0,))
     ensemble, info = fit_model(dataclasses.replace(config, backbone="tcn", hidden_dim=4, num_layers=1, ensemble=2,
                                                    weight_decay=0.01, validation_fraction=0.15,
                                                    refit_full=False),  # the refit is tested below
@@ -227,3 +240,34 @@ def test_direct_linear_part_is_fitted_before_the_held_out_windows_then_on_all():
     if info["epochs"] == [0]:  # the held-out windows supported no training: the model is the linear one
         expected = predict_direct_linear(final, x[-1:])[0, :, 0] * stats.std[0] + stats.mean[0]
         np.testing.assert_allclose(model(values[None, -9:-3].astype("float32"))[0], expected, rtol=1e-4)
+
+
+def test_residual_scale_is_chosen_on_the_held_out_windows():
+    """With several `residual_scales`, fit_model keeps the s whose linear part + s x the networks' averaged residual
+    has the lowest MAE on the held-out windows, and the returned model forecasts exactly that."""
+    from seqkeras.data.windows import fit_standardization, series_window_arrays
+
+    config = TrainConfig(series="macrodata", covariates=("infl",), window=6, horizon=3, hidden_dim=4, epochs=10,
+                         ensemble=2, quantiles=(), residual_scales=(1.0, 0.5, 0.0), refit_full=False,
+                         linear_skip=False)
+    values = forecast_series.load_values(config)[0][:120]
+    model, info = fit_model(config, values, 1)
+    errors = {float(s): e for s, e in info["residual_scale_mae"].items()}
+    assert set(errors) == {1.0, 0.5, 0.0} and info["residual_scale"] == min(errors, key=errors.get)
+    # by hand on the held-out windows, in standardized units: the model is the linear part + s x residual
+    stats = fit_standardization(values)
+    inputs, targets = series_window_arrays(values, 6, 3, [0])
+    held = info["held_out"]
+    y = (targets[-held:, :, 0] - stats.mean[0]) / stats.std[0]  # (N, H)
+    forecast = (np.asarray(model(inputs[-held:].astype("float32"))) - stats.mean[0]) / stats.std[0]  # (N, H)
+    linear = model.get_layer("member_0").get_layer("core").get_layer("direct_linear")
+    part = (((inputs[-held:] - stats.mean) / stats.std).reshape(held, -1) @ linear.kernel.numpy()
+            + linear.bias.numpy())  # (N, H): the frozen linear part, shared by the members
+    scale = info["residual_scale"]
+    assert np.mean(np.abs(y - forecast)) == pytest.approx(errors[scale], rel=1e-4)
+    if scale == 0.0:
+        np.testing.assert_allclose(forecast, part, rtol=1e-4, atol=1e-4)
+    else:
+        residual = (forecast - part) / scale
+        for s, error in errors.items():
+            assert np.mean(np.abs(y - part - s * residual)) == pytest.approx(error, rel=1e-3, abs=1e-5)
