@@ -170,7 +170,6 @@ CANDIDATES = {
         "tcn_linear_ridge_or_autoreg": dict(backbone="tcn", linear_candidates="ridge+autoreg"),
         "tcn_linear_autoreg": dict(backbone="tcn", linear_candidates="autoreg"),
         "default_residual_scales": dict(),
-        "residual_scale_rule_ensemble3": dict(residual_scales=(1.0, 0.5, 0.0), ensemble=3),
         "default_ensemble3": dict(ensemble=3),
     },
     "macrodata": {
@@ -184,7 +183,6 @@ CANDIDATES = {
         "tcn_linear_ridge_or_autoreg": dict(backbone="tcn", linear_candidates="ridge+autoreg"),
         "tcn_linear_autoreg": dict(backbone="tcn", linear_candidates="autoreg"),
         "default_residual_scales": dict(),
-        "residual_scale_rule_ensemble3": dict(residual_scales=(1.0, 0.5, 0.0), ensemble=3),
         "default_ensemble3": dict(ensemble=3),
     },
 }
@@ -197,8 +195,8 @@ def select(name, candidates=None):
     `SELECTION_SEEDS` and the MASE of their averaged forecast (what `--ensemble 3` ships), with the
     baselines' MASE on the same folds and, with `direct_linear`, how often the epoch choice kept
     the linear model (0 epochs). A candidate whose options set `ensemble` is instead fitted as that
-    ensemble (seed 0: members 0, 1000, 2000, as `SELECTION_SEEDS`), once: what the pipeline ships when
-    a choice is made on the averaged forecast inside the fit (`residual_scales`)."""
+    ensemble (seed 0: members 0, 1000, 2000, as `SELECTION_SEEDS`), once: what the pipeline ships, for
+    a choice made on the averaged forecast inside the fit."""
     from seqkeras.models.forecaster.metrics import forecast_metrics
 
     settings = dict(SETTINGS[name])
@@ -236,11 +234,7 @@ def select(name, candidates=None):
                                        "mase_ensemble3": float(averaged), "chosen_epochs": epochs,
                                        "seconds": time.perf_counter() - start,
                                        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-        if run_config.residual_scales != (1.0,):
-            result["candidates"][label]["chosen_residual_scales"] = [
-                {"scale": info.get("residual_scale"), "held_out_mae": info.get("residual_scale_mae")}
-                for info in out["fit_info"] if info]
-        elif run_config.direct_linear:  # the linear part alone on the same folds, and the network's residual scaled
+        if run_config.direct_linear:  # the linear part alone on the same folds, and the network's residual scaled
             linear = walk_forward(part, 1, splitter, run_config.window, config.horizon,
                                   lambda train, fold, c=run_config: fit_linear_part(c, train, 1), (), period)
             linear_forecast = linear["forecasts"]["model"]

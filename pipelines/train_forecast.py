@@ -69,9 +69,6 @@ class TrainConfig:
     ar_order: int = common.field(0, "add a linear autoregression on the targets' last N values (at most --window) "
                                     "to the output, trained with the network (LSTNet-style highway; 0: none)",
                                  minimum=0)
-    residual_scales: tuple = common.field((1.0,), "candidate scales s of the networks' point residual (forecast = "
-                                                  "direct linear part + s x residual): the one with the lowest "
-                                                  "held-out MAE of the averaged forecast is kept (ties: the first)")
     ensemble: int = common.field(3, 'average the forecasts of this many networks fitted from different seeds',
                                  minimum=1)
     quantiles: tuple = common.field((0.1, 0.9), 'quantile levels of the interval head (empty: none)')
@@ -104,18 +101,6 @@ class TrainConfig:
         if any(not 0 < q < 1 for q in levels) or list(levels) != sorted(set(levels)):
             raise ValueError(f"--quantiles must be increasing levels in (0, 1). Received: --quantiles {levels}")
         object.__setattr__(self, "quantiles", levels)
-        try:
-            scales = tuple(float(s) for s in self.residual_scales)
-        except ValueError:
-            raise ValueError(f"--residual-scales must be numbers. Received: --residual-scales {self.residual_scales}"
-                             ) from None
-        if not scales or any(not 0 <= s < float("inf") for s in scales):
-            raise ValueError(f"--residual-scales must be one or more finite numbers >= 0. Received: "
-                             f"--residual-scales {scales}")
-        if scales != (1.0,) and not self.direct_linear:
-            raise ValueError(f"--residual-scales scales the residual of the direct linear part: it needs "
-                             f"--direct-linear. Received: --residual-scales {scales}")
-        object.__setattr__(self, "residual_scales", scales)
         if self.backbone == "attention" and self.hidden_dim % self.num_heads:
             raise ValueError(f"--hidden-dim must divide by --num-heads. Received: {self.hidden_dim}, {self.num_heads}")
         series_lib.check_series_flag(self.series)
@@ -164,26 +149,19 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
        `seqkeras.models.forecaster.direct_linear`) and frozen in the model; each of the `ensemble`
        networks (heads starting at zero: the forecast starts as the linear one) trains with early
        stopping on the held-out windows, which chooses its epoch count (0 keeps the linear model);
-    3. with `residual_scales` other than (1,) (needs `direct_linear`), the scale s of the networks'
-       averaged point residual (forecast = linear part + s x residual) with the lowest MAE on the
-       held-out windows is kept (the first one without held-out windows; `scale_residual`: the point
-       head and AR highway weights times s, the quantile head's weights are left alone);
-    4. the quantile offsets are calibrated on the held-out windows (split conformal, `calibrate`).
+    3. the quantile offsets are calibrated on the held-out windows (split conformal, `calibrate`).
        These are also the windows that chose the epoch count: kept on purpose. The choice is one
        integer per network (checks every 5 epochs), so it leaves the held-out residuals close to
        out-of-sample ones, while splitting ~15% of a few hundred windows in two would leave ~15
        windows per horizon step for each job; the calibrated bands' coverage on the benchmark's
        test folds (benchmarks/results/forecast.json, `interval_coverage`) is the check;
-    5. with `refit_full`, each network is rebuilt from its seed and trained on ALL windows for its
+    4. with `refit_full`, each network is rebuilt from its seed and trained on ALL windows for its
        chosen epoch count (the linear model refitted on all windows first, its setting chosen
-       again), its residual scaled by the chosen s; the saved model averages the networks and
-       carries the offsets.
+       again); the saved model averages the networks and carries the offsets.
 
     `info`: {"epochs": chosen epoch count per network, "windows": training windows,
     "held_out": held-out windows, "calibration_offsets": mean offset per quantile level,
-    "direct_linear": the chosen linear setting(s) {"order", "features", "penalty"}, with
-    `residual_scales`: "residual_scale" (the chosen s) and "residual_scale_mae" {s: held-out MAE in
-    standardized units}}.
+    "direct_linear": the chosen linear setting(s) {"order", "features", "penalty"}}.
     """
     import keras
     import numpy as np
@@ -192,7 +170,7 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
     from seqkeras.models.forecaster import (PinballLoss, average_forecasters, build_forecaster, calibration_layer,
                                             conformal_offsets)
     from seqkeras.models.forecaster.direct_linear import predict_direct_linear
-    from seqkeras.models.forecaster.forecaster import scale_residual, set_direct_linear, standardized_targets
+    from seqkeras.models.forecaster.forecaster import set_direct_linear, standardized_targets
     from seqkeras.models.forecaster.trainer import best_epoch, fit_core
 
     check_every = 5
@@ -259,7 +237,7 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
     if config.direct_linear:  # fitted before the held-out windows (and the purge), like the networks
         linear = linear_fit(len(x) - held_out - purge if held_out else len(x))
         info["direct_linear"] = {key: linear[0][key] for key in ("kind", "order", "features", "penalty")}
-    models, cores = [], []
+    models = []
     for member in range(config.ensemble):
         model, core = build(member, linear)
         history, val_history = train(core, config.epochs, config.validation_fraction if held_out else 0.0,
@@ -268,21 +246,6 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
                   if len(val_history) else len(history))
         info["epochs"].append(int(epochs))
         models.append(model)
-        cores.append(core)
-    scale = 1.0
-    if config.residual_scales != (1.0,):  # the residual's scale, chosen on the held-out windows
-        scale = config.residual_scales[0]
-        if held_out:
-            linear_part = predict_direct_linear(linear[0], x[-held_out:])  # (N, H, T) standardized
-            residual = np.mean([np.asarray(core(x[-held_out:], training=False)["forecast"]) for core in cores],
-                               axis=0) - linear_part  # (N, H, T)
-            errors = [float(np.mean(np.abs(y[-held_out:] - linear_part - s * residual)))
-                      for s in config.residual_scales]
-            scale = config.residual_scales[int(np.argmin(errors))]
-            info["residual_scale_mae"] = {f"{s:g}": error for s, error in zip(config.residual_scales, errors)}
-        info["residual_scale"] = scale
-        for core in cores:
-            scale_residual(core, scale)
     offsets = None
     if config.quantiles and config.calibrate and held_out:
         output = combine(models, False)(inputs[-held_out:].astype("float32"), training=False)
@@ -298,8 +261,6 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
         for member, epochs in enumerate(info["epochs"]):
             model, core = build(member, linear)
             train(core, epochs, 0.0, log_dir("refit_all", member))
-            if scale != 1.0:
-                scale_residual(core, scale)
             models.append(model)
     model = combine(models, True)
     if offsets is not None:

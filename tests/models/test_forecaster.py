@@ -250,35 +250,6 @@ def test_untrained_forecaster_with_direct_linear_is_the_linear_model(tmp_path):
         set_direct_linear(core, fit_direct_linear(x[:, 1:], y, purge=2))
 
 
-def test_scale_residual_scales_the_network_part_of_the_point_forecast_only():
-    from seqkeras.models.forecaster.direct_linear import fit_direct_linear, predict_direct_linear
-    from seqkeras.models.forecaster.forecaster import scale_residual, set_direct_linear
-
-    x, y, _, stats = _macro_windows()
-    fit = fit_direct_linear(x, y, purge=2)
-    _, core = build_forecaster(6, 3, stats.mean, stats.std, backbone="tcn", hidden_dim=4, linear_skip=False,
-                               direct_linear=True, ar_order=2, quantiles=(0.1, 0.9), seed=0)
-    set_direct_linear(core, fit)
-    rng = np.random.default_rng(0)
-    for name in ("forecast_head", "ar_highway", "quantile_head"):  # a trained network part (random weights)
-        layer = core.get_layer(name)
-        layer.set_weights([rng.normal(size=w.shape).astype("float32") for w in layer.get_weights()])
-    linear = predict_direct_linear(fit, x[:20])  # (20, 3, 1)
-    before = core(x[:20].astype("float32"))
-    assert np.abs(np.asarray(before["forecast"]) - linear).mean() > 0.1
-    scale_residual(core, 0.5)
-    after = core(x[:20].astype("float32"))
-    np.testing.assert_allclose(after["forecast"], linear + 0.5 * (np.asarray(before["forecast"]) - linear),
-                               rtol=1e-4, atol=1e-4)
-    quantile_weights = core.get_layer("quantile_head").get_weights()
-    scale_residual(core, 0.0)
-    for got, want in zip(core.get_layer("quantile_head").get_weights(), quantile_weights):
-        np.testing.assert_array_equal(got, want)
-    np.testing.assert_allclose(core(x[:20].astype("float32"))["forecast"], linear, rtol=1e-4, atol=1e-4)
-    with pytest.raises(ValueError, match="no direct linear part"):
-        scale_residual(build_forecaster(6, 3, stats.mean, stats.std, backbone="tcn", hidden_dim=4)[1], 0.5)
-
-
 def test_early_stopping_can_keep_the_untrained_core():
     """With `check_initial`, a core whose training only makes the held-out loss worse stays as it started."""
     from seqkeras.models.forecaster.direct_linear import fit_direct_linear

@@ -165,11 +165,6 @@ def test_config_fields_reach_the_model():
     assert "with_window" not in [layer.name for layer in core.layers]
     with pytest.raises(ValueError, match="--quantiles"):
         TrainConfig(quantiles=(0.9, 0.1))
-    assert TrainConfig(residual_scales=("1", "0.5")).residual_scales == (1.0, 0.5)
-    with pytest.raises(ValueError, match="needs --direct-linear"):
-        TrainConfig(residual_scales=(1.0, 0.0), direct_linear=False)
-    with pytest.raises(ValueError, match=r"finite numbers >= 0. Received: --residual-scales \(-1.0,\)"):
-        TrainConfig(residual_scales=(-1.0,))
     ensemble, info = fit_model(dataclasses.replace(config, backbone="tcn", hidden_dim=4, num_layers=1, ensemble=2,
                                                    weight_decay=0.01, validation_fraction=0.15,
                                                    refit_full=False),  # the refit is tested below
@@ -240,34 +235,3 @@ def test_direct_linear_part_is_fitted_before_the_held_out_windows_then_on_all():
     if info["epochs"] == [0]:  # the held-out windows supported no training: the model is the linear one
         expected = predict_direct_linear(final, x[-1:])[0, :, 0] * stats.std[0] + stats.mean[0]
         np.testing.assert_allclose(model(values[None, -9:-3].astype("float32"))[0], expected, rtol=1e-4)
-
-
-def test_residual_scale_is_chosen_on_the_held_out_windows():
-    """With several `residual_scales`, fit_model keeps the s whose linear part + s x the networks' averaged residual
-    has the lowest MAE on the held-out windows, and the returned model forecasts exactly that."""
-    from seqkeras.data.windows import fit_standardization, series_window_arrays
-
-    config = TrainConfig(series="macrodata", covariates=("infl",), window=6, horizon=3, hidden_dim=4, epochs=10,
-                         ensemble=2, quantiles=(), residual_scales=(1.0, 0.5, 0.0), refit_full=False,
-                         linear_skip=False)
-    values = forecast_series.load_values(config)[0][:120]
-    model, info = fit_model(config, values, 1)
-    errors = {float(s): e for s, e in info["residual_scale_mae"].items()}
-    assert set(errors) == {1.0, 0.5, 0.0} and info["residual_scale"] == min(errors, key=errors.get)
-    # by hand on the held-out windows, in standardized units: the model is the linear part + s x residual
-    stats = fit_standardization(values)
-    inputs, targets = series_window_arrays(values, 6, 3, [0])
-    held = info["held_out"]
-    y = (targets[-held:, :, 0] - stats.mean[0]) / stats.std[0]  # (N, H)
-    forecast = (np.asarray(model(inputs[-held:].astype("float32"))) - stats.mean[0]) / stats.std[0]  # (N, H)
-    linear = model.get_layer("member_0").get_layer("core").get_layer("direct_linear")
-    part = (((inputs[-held:] - stats.mean) / stats.std).reshape(held, -1) @ linear.kernel.numpy()
-            + linear.bias.numpy())  # (N, H): the frozen linear part, shared by the members
-    scale = info["residual_scale"]
-    assert np.mean(np.abs(y - forecast)) == pytest.approx(errors[scale], rel=1e-4)
-    if scale == 0.0:
-        np.testing.assert_allclose(forecast, part, rtol=1e-4, atol=1e-4)
-    else:
-        residual = (forecast - part) / scale
-        for s, error in errors.items():
-            assert np.mean(np.abs(y - part - s * residual)) == pytest.approx(error, rel=1e-3, abs=1e-5)

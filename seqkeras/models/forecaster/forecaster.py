@@ -210,34 +210,6 @@ def set_direct_linear(core, fit, residual_quantiles=None):
         head.bias.assign(np.asarray(residual_quantiles, "float32").reshape(-1))
 
 
-def scale_residual(core, scale):
-    """Scales the network's part of a core's point forecast: `linear part + scale x residual`.
-
-    With `direct_linear`, the point forecast is the frozen linear map plus the network's residual
-    (the point head and, with `ar_order`, the trained AR highway); multiplying those two layers'
-    weights by `scale` multiplies that residual exactly. The quantile head's weights are left alone
-    (with `ar_order` the bands, which add the highway, move with it).
-
-    Args:
-        core: the standardized core from `build_forecaster(..., direct_linear=True)`.
-        scale: a finite number >= 0 (0: the linear part alone, 1: unchanged).
-
-    Example:
-
-    >>> scale_residual(core, 0.5)
-    """
-    if not 0 <= float(scale) < float("inf"):
-        raise ValueError(f"`scale` must be a finite number >= 0. Received: scale={scale}")
-    names = [layer.name for layer in core.layers]
-    if "direct_linear" not in names:
-        raise ValueError(f"`core` has no direct linear part to keep: build it with direct_linear=True. "
-                         f"Received: a core with layers {names}")
-    for name in ("forecast_head", "ar_highway"):
-        if name in names:
-            layer = core.get_layer(name)
-            layer.set_weights([weight * float(scale) for weight in layer.get_weights()])
-
-
 def average_forecasters(members, calibrate=True, name="forecaster_ensemble"):
     """One model averaging the outputs of several forecasters of the same shape (an ensemble).
 
