@@ -492,7 +492,7 @@ def plot_history(history, path, title=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = sorted(key for key in history if not key.startswith("val_") and key not in ("epoch", "learning_rate"))
+    names = sorted(key for key in history if not key.startswith("val_") and key not in ("epoch", "learning_rate", "train_seconds"))
     if not names:
         return None
     figure, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)

@@ -280,7 +280,9 @@ def fit_under_strategy(config, strategy, run_dir, trainer, documents, steps, sam
 
     def on_epoch_end(epoch, logs):
         samples.on_epoch_end(epoch)
-        common.update_metrics(run_dir, history={**{key: [value] for key, value in logs.items()}, "epoch": [epoch]})
+        # train_seconds: the epoch's training steps alone (validation, checkpoints and samples excluded)
+        common.update_metrics(run_dir, history={**{key: [value] for key, value in logs.items()}, "epoch": [epoch],
+                                                "train_seconds": [round(engine.epoch_seconds[-1], 3)]})
         if engine.improved:
             common.save_model(task, run_dir / "ckpt" / "best.keras")
 
@@ -291,6 +293,7 @@ def fit_under_strategy(config, strategy, run_dir, trainer, documents, steps, sam
         valid_steps=int(valid.cardinality()), on_epoch_end=on_epoch_end, verbose=config.verbose,
     )
     samples.on_train_end()
+    history["train_seconds"] = [round(seconds, 3) for seconds in engine.epoch_seconds]  # this call's epochs
     epochs = history.pop("epoch")
     return types.SimpleNamespace(history=history, epoch=epochs), engine
 
