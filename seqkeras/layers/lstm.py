@@ -23,6 +23,7 @@ How the pieces fit (read top to bottom):
 """
 
 import contextlib
+import functools
 import threading
 import uuid
 
@@ -32,7 +33,7 @@ from keras import ops
 
 from seqkeras.layers._masks import assert_right_padded, check_mask, check_sequence_inputs
 from seqkeras.layers._validation import check_choice, check_positive_int, check_rate
-from seqkeras.layers.lstm_cell import LSTMCell
+from seqkeras.layers.lstm_cell import LSTMCell, check_cell_clip
 
 _RUNTIME_CPU = 1.0
 _RUNTIME_GPU = 2.0
@@ -61,13 +62,15 @@ def _forward_loop(xz, h0, c0, recurrent_kernel, step_mask, rec_keep, gate_fn, ke
         recurrent_kernel: `(H, 4H)`.
         step_mask: `(T, B, 1)` bool or None; a False step keeps the previous state.
         rec_keep: `(B, H)` recurrent-dropout multiplier or None.
-        gate_fn: `(z (B, 4H), c_prev) -> ([i, f, g, o] activated or None, c_new, h_new)`.
+        gate_fn: `(z (B, 4H), c_prev) -> ([i, f, g, o] activated or None, c_new, h_new)`;
+            a clipped gate function appends a fifth block, the clip's pass-through
+            indicator, which the backward pass reads with the gates.
         keep: also return what the hand-written backward pass needs.
 
     Returns:
         dict with `h` `(T, B, H)` held hidden states and `c_last` `(B, H)`; with `keep`,
         also `c` `(T, B, H)` held cell states, `gates` `(T, B, 4H)` and `c_new`
-        `(T, B, H)` (the unheld new cell states).
+        `(T, B, H)` (the unheld new cell states); `gates` is `(T, B, 5H)` with a clip.
     """
     steps = tf.shape(xz)[0]
     xs = tf.TensorArray(xz.dtype, size=steps, clear_after_read=True).unstack(xz)
@@ -110,27 +113,41 @@ def _forward_loop(xz, h0, c0, recurrent_kernel, step_mask, rec_keep, gate_fn, ke
     return result
 
 
-def _default_gates(z, c_prev):
-    """tanh/sigmoid LSTM gates; the activated gates come back as `[i, f, g, o]`."""
+def _default_gates(z, c_prev, cell_clip=None):
+    """tanh/sigmoid LSTM gates; the activated gates come back as `[i, f, g, o]`.
+
+    With `cell_clip`, `c_new` is clipped to `[-cell_clip, cell_clip]` and a fifth block is
+    appended: the clip's derivative, 1.0 where `|f c_prev + i g| <= cell_clip` else 0.0
+    (the same subgradient as `tf.clip_by_value`'s, so both paths agree everywhere).
+    """
     z_i, z_f, z_g, z_o = tf.split(z, 4, axis=1)
     i = tf.sigmoid(z_i)  # input gate
     f = tf.sigmoid(z_f)  # forget gate
     g = tf.tanh(z_g)  # candidate
     o = tf.sigmoid(z_o)  # output gate
     c_new = f * c_prev + i * g
+    gates = [i, f, g, o]
+    if cell_clip is not None:
+        gates.append(tf.cast(tf.abs(c_new) <= cell_clip, c_new.dtype))  # d clip / d c
+        c_new = tf.clip_by_value(c_new, -cell_clip, cell_clip)
     h_new = o * tf.tanh(c_new)
-    return [i, f, g, o], c_new, h_new
+    return gates, c_new, h_new
 
 
-def _fused_recurrence(xz, h0, c0, recurrent_kernel, step_mask=None, rec_keep=None):
+def _fused_recurrence(xz, h0, c0, recurrent_kernel, step_mask=None, rec_keep=None, cell_clip=None):
     """tanh/sigmoid recurrence with a hand-written gradient.
 
-    Returns `(hs (T, B, H) held hidden states, c_last (B, H))`.
+    Returns `(hs (T, B, H) held hidden states, c_last (B, H))`. With `cell_clip` the forward
+    loop clips every new cell state and stores the clip's pass-through indicator beside the
+    gates; without it the graph is the unclipped one, op for op.
     """
+    gate_fn = _default_gates
+    if cell_clip is not None:
+        gate_fn = functools.partial(_default_gates, cell_clip=cell_clip)
 
     @tf.custom_gradient
     def run(xz, h0, c0, recurrent_kernel):
-        fwd = _forward_loop(xz, h0, c0, recurrent_kernel, step_mask, rec_keep, _default_gates, True)
+        fwd = _forward_loop(xz, h0, c0, recurrent_kernel, step_mask, rec_keep, gate_fn, True)
         hs, c_last = fwd["h"], fwd["c_last"]
 
         def grad(d_hs, d_c_last):
@@ -138,6 +155,7 @@ def _fused_recurrence(xz, h0, c0, recurrent_kernel, step_mask=None, rec_keep=Non
             # h_t = m_t h_new + (1 - m_t) h_{t-1} (same for c), so a masked step passes
             # its incoming gradient straight to step t-1. For a real step:
             #   dc_new = dc + dh o (1 - tanh(c_new)^2),   do = dh tanh(c_new),
+            #   (with a clip, c_new = clip(f c_{t-1} + i g): dc_new *= [|pre-clip c| <= clip])
             #   di = dc_new g,  df = dc_new c_{t-1},  dg = dc_new i,
             #   dz = [di i(1-i), df f(1-f), dg (1-g^2), do o(1-o)],
             #   dh_{t-1} = dz U^T,  dc_{t-1} = dc_new f,  dU = sum_t h_{t-1}^T dz_t.
@@ -160,7 +178,10 @@ def _fused_recurrence(xz, h0, c0, recurrent_kernel, step_mask=None, rec_keep=Non
             recurrent_kernel_t = tf.transpose(recurrent_kernel)  # (4H, H), once
 
             def body(t, dh, dc, dz_ta):
-                i, f, g, o = tf.split(gates_ta.read(t), 4, axis=1)
+                if cell_clip is None:
+                    i, f, g, o = tf.split(gates_ta.read(t), 4, axis=1)
+                else:
+                    i, f, g, o, through = tf.split(gates_ta.read(t), 5, axis=1)
                 tanh_c = tf.tanh(c_out_ta.read(t))
                 total_dh = d_hs_ta.read(t) + dh  # gradient reaching the held h_t
                 if mask_ta is not None:
@@ -170,6 +191,8 @@ def _fused_recurrence(xz, h0, c0, recurrent_kernel, step_mask=None, rec_keep=Non
                 else:
                     dh_new, dc_new = total_dh, dc
                 dc_new = dc_new + dh_new * o * (1.0 - tanh_c * tanh_c)
+                if cell_clip is not None:
+                    dc_new = dc_new * through  # no gradient past the clip
                 dz = tf.concat(
                     [
                         dc_new * g * i * (1.0 - i),
@@ -247,8 +270,19 @@ def _standard_lstm(
     zero_output_for_mask=False,
     gate_fn=None,
     rec_keep=None,
+    cell_clip=None,
 ):
-    """Portable LSTM; returns `(last_output, outputs, h, c, runtime)`, batch-major."""
+    """Portable LSTM; returns `(last_output, outputs, h, c, runtime)`, batch-major.
+
+    `gate_fn=None` runs the fused recurrence (hand-written backward), clipped at `cell_clip`
+    when set; a `gate_fn` runs the autodiff loop and carries its own clip (`cell_clip` must
+    then be None).
+    """
+    if gate_fn is not None and cell_clip is not None:
+        raise ValueError(
+            "_standard_lstm: pass cell_clip inside gate_fn for the autodiff loop. "
+            f"Received: cell_clip={cell_clip!r}"
+        )
     units = tf.shape(recurrent_kernel)[0]
     x = tf.transpose(inputs, [1, 0, 2])  # (T, B, D)
     step_mask = None
@@ -263,7 +297,9 @@ def _standard_lstm(
     xz = tf.matmul(tf.reshape(x, [-1, tf.shape(x)[2]]), kernel) + bias  # (T*B, 4H)
     xz = tf.reshape(xz, [steps, batch, 4 * units])  # (T, B, 4H)
     if gate_fn is None:
-        hs, c_last = _fused_recurrence(xz, init_h, init_c, recurrent_kernel, step_mask, rec_keep)
+        hs, c_last = _fused_recurrence(
+            xz, init_h, init_c, recurrent_kernel, step_mask, rec_keep, cell_clip
+        )
     else:
         hs, c_last = _generic_recurrence(
             xz, init_h, init_c, recurrent_kernel, gate_fn, step_mask, rec_keep
@@ -396,6 +432,14 @@ class LSTM(keras.layers.Layer):
     `UNIDIRECTIONAL_SEQUENCE_LSTM` when traced with a static batch, no mask and
     `return_state=False`; trace inside `LSTM.tflite_fusion()` to drop masks.
 
+    Cell clip: with `cell_clip=C` every cell state is bounded, `c_t = clip(f c_{t-1} + i g,
+    -C, C)` and `h_t = o tanh(c_t)` (ELMo uses 3). It keeps long carried states (truncated
+    BPTT) from saturating. cuDNN has no cell clip, so a clipped layer always runs the
+    portable recurrence (`use_cudnn="auto"`; `use_cudnn=True` is an error). The TFLite
+    converter's fused LSTM ignores the layer's body (it sets its own clip of 10), so a
+    clipped layer is not tagged for fusion: it converts as a loop (WHILE) computing the
+    clip exactly.
+
     Args:
         hidden_dim: positive int, size of the hidden and cell states.
         return_sequences: return the output of every step `(B, T, H)` instead of the
@@ -411,6 +455,8 @@ class LSTM(keras.layers.Layer):
         dropout: rate of dropout on the inputs (one mask per sequence, training only).
         recurrent_dropout: rate of dropout on the recurrent input `h_{t-1}` (one mask
             per sequence, training only; disables cuDNN).
+        cell_clip: None (default, unbounded) or a positive float bounding every cell
+            state to `[-cell_clip, cell_clip]` (disables cuDNN and TFLite fusion).
         zero_output_for_mask: output zeros (instead of the previous output) at masked
             steps.
         use_cudnn: "auto" (cuDNN on GPU when the configuration allows), True (require
@@ -455,6 +501,7 @@ class LSTM(keras.layers.Layer):
         zero_output_for_mask=False,
         use_cudnn="auto",
         seed=None,
+        cell_clip=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -477,10 +524,16 @@ class LSTM(keras.layers.Layer):
             kernel_initializer=kernel_initializer,
             recurrent_initializer=recurrent_initializer,
             bias_initializer=bias_initializer,
+            cell_clip=check_cell_clip(cell_clip),
             dtype=self.dtype_policy,
             trainable=self.trainable,  # a frozen LSTM stays frozen when a saved model is reloaded
             name="cell",
         )
+        if use_cudnn is True and cell_clip is not None:
+            raise ValueError(
+                "use_cudnn=True cannot clip the cell state (cuDNN's LSTM has no cell clip); "
+                f"use use_cudnn='auto' or False. Received: cell_clip={cell_clip!r}"
+            )
         if use_cudnn is True and not self._cudnn_config_ok:
             raise ValueError(
                 "use_cudnn=True needs activation='tanh', recurrent_activation='sigmoid' "
@@ -496,7 +549,16 @@ class LSTM(keras.layers.Layer):
 
     @property
     def _cudnn_config_ok(self):
-        return self.cell.uses_default_activations and self.recurrent_dropout == 0
+        return (
+            self.cell.uses_default_activations
+            and self.recurrent_dropout == 0
+            and self.cell.cell_clip is None
+        )
+
+    @property
+    def cell_clip(self):
+        """The bound on the cell state (None: unbounded); held by `cell`."""
+        return self.cell.cell_clip
 
     @property
     def states(self):
@@ -663,6 +725,13 @@ class LSTM(keras.layers.Layer):
         if not self.cell.uses_default_activations:
             gate_fn = lambda z, c: _generic_gates(self.cell, z, c)  # noqa: E731
             return _standard_lstm(*args, gate_fn=gate_fn, rec_keep=rec_keep, **options)[:4]
+        if self.cell.cell_clip is not None:
+            # No cuDNN kernel and no TFLite fusion can clip: the portable recurrence, untagged.
+            clip = self.cell.cell_clip
+            if training:
+                return _standard_lstm(*args, rec_keep=rec_keep, cell_clip=clip, **options)[:4]
+            gate_fn = functools.partial(_default_gates, cell_clip=clip)
+            return _standard_lstm(*args, gate_fn=gate_fn, rec_keep=rec_keep, **options)[:4]
         if rec_keep is not None:
             return _standard_lstm(*args, rec_keep=rec_keep, **options)[:4]
         cudnn_allowed = self.use_cudnn in ("auto", True)
@@ -723,6 +792,7 @@ class LSTM(keras.layers.Layer):
                 "zero_output_for_mask": self.zero_output_for_mask,
                 "use_cudnn": self.use_cudnn,
                 "seed": self.seed,
+                "cell_clip": self.cell.cell_clip,
             }
         )
         return config

@@ -1,9 +1,19 @@
 """The LSTM cell: forget, input and output gates around the cell-state "conveyor belt"."""
 
 import keras
+import numpy as np
 from keras import ops
 
-from seqkeras.layers._validation import check_positive_int, get_activation
+from seqkeras.layers._validation import check_positive_float, check_positive_int, get_activation
+
+
+def check_cell_clip(value):
+    """`None`, or a positive finite float bounding the cell state; else a one-line `ValueError`."""
+    if value is None:
+        return None
+    if not isinstance(value, bool) and isinstance(value, np.floating):
+        value = float(value)
+    return check_positive_float("cell_clip", value)
 
 
 @keras.saving.register_keras_serializable(package="seqkeras")
@@ -18,6 +28,11 @@ class LSTMCell(keras.layers.Layer):
     - input gate `i = sigmoid(z_i)` times the candidate `g = tanh(z_g)` is what
       gets added to it: `c_t = f * c_{t-1} + i * g`;
     - output gate `o = sigmoid(z_o)` reads the belt out: `h_t = o * tanh(c_t)`.
+
+    With `cell_clip`, the belt is bounded: `c_t = clip(f * c_{t-1} + i * g, -cell_clip,
+    cell_clip)` before the read-out (ELMo's and TF1 `LSTMCell`'s `cell_clip`). Without it a
+    forget gate near 1 lets `|c|` grow without bound over a long carried state, and `tanh(c)`
+    saturates; the gradient through the clip is 1 inside the bound and 0 outside.
 
     The weights have the same shapes and layout as `keras.layers.LSTMCell`, so they
     can be copied between the two. The cell computes one step; run it with
@@ -37,6 +52,8 @@ class LSTMCell(keras.layers.Layer):
         recurrent_initializer: initializer of `recurrent_kernel`
             `(hidden_dim, 4 * hidden_dim)`.
         bias_initializer: initializer of `bias` `(4 * hidden_dim,)`.
+        cell_clip: None (default, unbounded) or a positive float: every cell state is
+            clipped to `[-cell_clip, cell_clip]` after its update.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -64,10 +81,12 @@ class LSTMCell(keras.layers.Layer):
         kernel_initializer="glorot_uniform",
         recurrent_initializer="orthogonal",
         bias_initializer="zeros",
+        cell_clip=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.hidden_dim = check_positive_int("hidden_dim", hidden_dim)
+        self.cell_clip = check_cell_clip(cell_clip)
         self._activation_fn = get_activation("LSTMCell", "activation", activation)
         self._recurrent_activation_fn = get_activation(
             "LSTMCell", "recurrent_activation", recurrent_activation
@@ -139,6 +158,8 @@ class LSTMCell(keras.layers.Layer):
         write = self._recurrent_activation_fn(z_i)  # how much of the candidate to add
         candidate = self._activation_fn(z_g)
         c = forget * c_prev + write * candidate  # the conveyor belt
+        if self.cell_clip is not None:
+            c = ops.clip(c, -self.cell_clip, self.cell_clip)  # a bounded belt
         read = self._recurrent_activation_fn(z_o)
         h = read * self._activation_fn(c)
         return h, c
@@ -173,6 +194,7 @@ class LSTMCell(keras.layers.Layer):
                     self.recurrent_initializer
                 ),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "cell_clip": self.cell_clip,
             }
         )
         return config

@@ -1,3 +1,4 @@
+import functools
 import itertools
 
 import keras
@@ -344,3 +345,87 @@ def test_frozen_lstm_stays_frozen_after_reload():
     model = keras.Model(outer_inputs, keras.layers.Dense(2)(frozen(outer_inputs)))
     reloaded = reload_keras(model)
     assert len(model.trainable_weights) == len(reloaded.trainable_weights) == 2  # the Dense kernel and bias
+
+
+CLIP = 0.5
+
+
+def clip_driving_weights(seed=4):
+    """Weights whose input and forget gates stay open, so cell states pass CLIP within 2 steps."""
+    rng = np.random.default_rng(seed)
+    kernel = rng.normal(scale=0.5, size=(2, 4 * HIDDEN)).astype("float32")
+    recurrent = rng.normal(scale=0.5, size=(HIDDEN, 4 * HIDDEN)).astype("float32")
+    bias = np.concatenate(
+        [np.full(2 * HIDDEN, 3.0), [1.5, -1.5, 1.5], rng.normal(size=HIDDEN)]
+    ).astype("float32")
+    return [kernel, recurrent, bias]
+
+
+@pytest.mark.parametrize("use_mask", [False, True])
+def test_clipped_hand_written_gradient_equals_autodiff(rng_inputs, use_mask):
+    """With cell states driven past the clip, the fused backward pass equals autodiff."""
+    inputs, mask, state = rng_inputs
+    weights = [tf.constant(w) for w in clip_driving_weights()]
+    sources = [tf.constant(inputs), *[tf.constant(s) for s in state], *weights]
+    step_mask = mask if use_mask else None
+
+    def grads(gate_fn, cell_clip):
+        with tf.GradientTape() as tape:
+            tape.watch(sources)
+            last, seq, h, c, _ = lstm_module._standard_lstm(
+                *sources, step_mask, gate_fn=gate_fn, cell_clip=cell_clip
+            )
+            loss = tf.reduce_sum(tf.cos(seq)) + tf.reduce_sum(h * c) + tf.reduce_sum(last)
+        return [loss, c] + tape.gradient(loss, sources)
+
+    clipped_gates = functools.partial(lstm_module._default_gates, cell_clip=CLIP)
+    fused, autodiff = grads(None, CLIP), grads(clipped_gates, None)
+    unclipped = grads(None, None)
+    assert np.abs(unclipped[1]).max() > 2 * CLIP  # the clip is active ...
+    assert np.abs(fused[1]).max() == CLIP
+    assert not np.allclose(fused[3], unclipped[3], atol=1e-3)  # ... and changes the gradients
+    assert_all_close(fused, autodiff, atol=1e-6)
+
+
+def test_clipped_layer_equals_rnn_of_clipped_cell(rng_inputs):
+    """Every LSTM path (eager/graph, fused/lean) equals keras.layers.RNN over the clipped cell."""
+    from seqkeras.layers import LSTMCell
+
+    inputs, mask, state = rng_inputs
+    ours = LSTM(HIDDEN, return_sequences=True, return_state=True, cell_clip=CLIP)
+    reference = keras.layers.RNN(
+        LSTMCell(HIDDEN, cell_clip=CLIP), return_sequences=True, return_state=True
+    )
+    ours(inputs)
+    reference(inputs)
+    ours.set_weights(clip_driving_weights())
+    reference.set_weights(clip_driving_weights())
+    want_out, want_grad = outputs_and_grads(reference, inputs, mask, state)
+    assert np.abs(want_out[2]).max() == CLIP
+    for training in (True, False):
+        got_out, got_grad = outputs_and_grads(ours, inputs, mask, state, training=training)
+        assert_all_close(got_out, want_out, atol=1e-5)
+        assert_all_close(got_grad, want_grad, atol=1e-5)
+    graph = tf.function(lambda x, m, s0, s1: outputs_and_grads(ours, x, m, [s0, s1]))
+    got_out, got_grad = graph(inputs, mask, *state)
+    assert_all_close(got_out, want_out, atol=1e-5)
+    assert_all_close(got_grad, want_grad, atol=1e-5)
+    # Traced, a clipped layer is not tagged for cuDNN / TFLite fusion (neither can clip).
+    functions = graph.get_concrete_function(inputs, mask, *state).graph.as_graph_def().library.function
+    assert not any("api_implements" in f.attr for f in functions)
+
+
+def test_cell_clip_config_validation_and_old_configs():
+    layer = LSTM(HIDDEN, cell_clip=3)
+    config = layer.get_config()
+    assert config["cell_clip"] == 3.0 and layer.cell.get_config()["cell_clip"] == 3.0
+    assert LSTM.from_config(config).cell_clip == 3.0
+    assert layer.supports_jit  # no cuDNN kernel to protect from XLA
+    del config["cell_clip"]  # saved before the argument existed
+    assert LSTM.from_config(config).cell_clip is None
+    assert LSTM(HIDDEN).get_config()["cell_clip"] is None
+    for bad in (0, -1.0, float("inf"), float("nan"), True, "3"):
+        with pytest.raises(ValueError, match=r"Received: cell_clip="):
+            LSTM(HIDDEN, cell_clip=bad)
+    with pytest.raises(ValueError, match=r"cuDNN.*no cell clip.*Received: cell_clip=3"):
+        LSTM(HIDDEN, cell_clip=3.0, use_cudnn=True)

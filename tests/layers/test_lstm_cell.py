@@ -68,6 +68,18 @@ def test_constant_weights_known_numbers():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(h_state), keras.ops.convert_to_numpy(h))
 
 
+def test_cell_clip_known_numbers():
+    # Zero weights: c = 0.5 c_prev + 0.5 * 0. From c_prev = [8, -1] the belt gives [4, -0.5];
+    # cell_clip=3 bounds the first to 3 and h = 0.5 tanh(c) reads the clipped value.
+    cell = LSTMCell(2, kernel_initializer="zeros", recurrent_initializer="zeros",
+                    unit_forget_bias=False, cell_clip=3)
+    c_prev = np.array([[8.0, -1.0]], "float32")
+    h, (_, c) = cell(np.ones((1, 3), "float32"), [np.zeros((1, 2), "float32"), c_prev])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(c), [[3.0, -0.5]], atol=1e-7)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(h), 0.5 * np.tanh([[3.0, -0.5]]), atol=1e-6)
+    assert cell.get_config()["cell_clip"] == 3.0 and LSTMCell(2).get_config()["cell_clip"] is None
+
+
 def test_unit_forget_bias_initialises_forget_block_to_one():
     cell = LSTMCell(3)
     cell.build((None, 2))
@@ -96,6 +108,8 @@ def test_same_weights_as_keras_cell(sunspot_batch):
         ({"hidden_dim": -1}, "Received: hidden_dim=-1"),
         ({"hidden_dim": 4, "activation": "nope"}, "Received: activation='nope'"),
         ({"hidden_dim": 4, "recurrent_activation": 3}, "Received: recurrent_activation=3"),
+        ({"hidden_dim": 4, "cell_clip": 0.0}, "Received: cell_clip=0.0"),
+        ({"hidden_dim": 4, "cell_clip": float("nan")}, "Received: cell_clip=nan"),
     ],
 )
 def test_bad_arguments(kwargs, message):

@@ -145,3 +145,24 @@ def test_saved_model_calls_portable_function(tmp_path, sunspot_batch):
     for function in alternatives:
         gpu_ops |= reachable_ops(function.node_def, library)[0]
     assert "CudnnRNNV3" in gpu_ops
+
+
+def test_tflite_clipped_lstm_converts_as_a_loop_with_the_clip(sunspot_window):
+    """The converter's fused op would set its own clip of 10 and drop ours, so a clipped layer is
+    left untagged: it converts as WHILE and keeps `cell_clip` exactly."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(sunspot_window.shape[1:], batch_size=1)
+    layer = LSTM(4, return_sequences=True, cell_clip=0.5)
+    model = keras.Model(inputs, layer(inputs))
+    kernel, recurrent, bias = layer.get_weights()
+    bias[:8] = 3.0  # input and forget gates open: the cell states pass the clip
+    layer.set_weights([kernel, recurrent, bias])
+    unclipped = keras.Model(inputs, LSTM(4, return_sequences=True)(inputs))
+    unclipped.set_weights(model.get_weights())
+    want = np.asarray(model(sunspot_window))
+    assert not np.allclose(want, np.asarray(unclipped(sunspot_window)), atol=1e-3)
+    with LSTM.tflite_fusion():
+        blob = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    ops, got = tflite_run(blob, sunspot_window)
+    assert "WHILE" in ops and "UNIDIRECTIONAL_SEQUENCE_LSTM" not in ops, sorted(ops)
+    np.testing.assert_allclose(got, want, atol=1e-5)
