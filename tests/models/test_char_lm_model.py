@@ -122,3 +122,55 @@ def test_keras_file_round_trip_keeps_step(model, tmp_path):
     np.testing.assert_allclose(restored(_inputs(ids)), model(_inputs(ids)), atol=1e-6)
     logits, _ = restored.step(ids[:, 0], restored.initial_states(1))
     np.testing.assert_allclose(logits, model(_inputs(ids))[:, 0], atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def clipped_pair():
+    """A 2-layer model with cell_clip=0.5 and its unclipped twin (same weights), with input and forget
+    gates held open so the cell states run far past the clip within a few characters."""
+    keras.utils.set_random_seed(3)
+    clipped = CharLanguageModel(vocabulary_size=VOCAB, embedding_dim=4, hidden_dim=6, num_layers=2, cell_clip=0.5)
+    twin = CharLanguageModel(vocabulary_size=VOCAB, embedding_dim=4, hidden_dim=6, num_layers=2)
+    ids = np.array([[2, 4, 5, 6, 7, 8, 3, 9], [2, 10, 9, 8, 7, 6, 6, 6]], "int32")
+    clipped(_inputs(ids))
+    twin(_inputs(ids))
+    clipped.embedding.set_weights([20.0 * clipped.embedding.get_weights()[0]])  # inputs that matter
+    for layer in clipped.recurrent_layers:
+        kernel, recurrent, bias = layer.get_weights()
+        bias[:12] = 4.0  # input and forget gates open: c accumulates i * g
+        bias[12:18] = [2.0, -2.0, 2.0, -2.0, 2.0, -2.0]  # candidates g near +-1
+        layer.set_weights([kernel, recurrent, bias])
+    twin.set_weights(clipped.get_weights())
+    return clipped, twin, ids
+
+
+def test_cell_clip_bounds_every_path_and_steps_equal_run(clipped_pair):
+    clipped, twin, ids = clipped_pair
+    _, twin_states = twin.run(ids)
+    assert max(np.abs(c).max() for c in twin_states[1::2]) > 1.0  # unclipped states leave [-0.5, 0.5]
+    logits, states = clipped.run(ids)
+    for c in states[1::2]:
+        assert np.abs(c).max() <= 0.5 and np.isclose(np.abs(c).max(), 0.5)
+    assert not np.allclose(logits, twin.run(ids)[0], atol=1e-3)
+    # The training path (fused recurrence) and the functional call agree with run.
+    np.testing.assert_allclose(clipped.run(ids, training=True)[0], logits, atol=1e-5)
+    np.testing.assert_allclose(clipped(_inputs(ids)), logits, atol=1e-5)
+    step_states = clipped.initial_states(2)
+    for t in range(ids.shape[1]):
+        step_logits, step_states = clipped.step(ids[:, t], step_states)
+        np.testing.assert_allclose(step_logits.numpy(), logits[:, t], atol=1e-5)
+    for a, b in zip(step_states, states):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    check_causal(clipped, VOCAB)  # does not raise
+
+
+def test_cell_clip_config_and_configs_saved_before_it_load():
+    model = CharLanguageModel(vocabulary_size=9, embedding_dim=3, hidden_dim=5, num_layers=2, cell_clip=3)
+    config = model.get_config()
+    assert config["cell_clip"] == 3.0 and all(layer.cell_clip == 3.0 for layer in model.recurrent_layers)
+    assert CharLanguageModel.from_config(json.loads(json.dumps(config))).get_config() == config
+    del config["cell_clip"]  # a model saved before the field existed
+    old = CharLanguageModel.from_config(config)
+    assert old.cell_clip is None and all(layer.cell_clip is None for layer in old.recurrent_layers)
+    with pytest.raises(ValueError, match=r"Received: cell_clip=-1"):
+        CharLanguageModel(vocabulary_size=9, cell_clip=-1.0)

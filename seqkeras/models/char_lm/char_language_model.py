@@ -30,6 +30,9 @@ class CharLanguageModel(keras.Model):
         hidden_dim: int, units of every LSTM layer.
         num_layers: int, number of stacked LSTM layers.
         dropout: float in [0, 1), dropout on the embedding and between layers (training only).
+        cell_clip: None (default, unbounded) or a positive float: every LSTM cell state is kept in
+            `[-cell_clip, cell_clip]`, in `run`, `step` and the functional call alike. Truncated BPTT
+            with a carried state otherwise lets cell states grow without bound.
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Call arguments:
@@ -45,7 +48,8 @@ class CharLanguageModel(keras.Model):
     (1, 3, 12)
     """
 
-    def __init__(self, vocabulary_size, embedding_dim=64, hidden_dim=256, num_layers=1, dropout=0.0, **kwargs):
+    def __init__(self, vocabulary_size, embedding_dim=64, hidden_dim=256, num_layers=1, dropout=0.0, cell_clip=None,
+                 **kwargs):
         for name, value in (("vocabulary_size", vocabulary_size), ("embedding_dim", embedding_dim),
                             ("hidden_dim", hidden_dim), ("num_layers", num_layers)):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -57,7 +61,7 @@ class CharLanguageModel(keras.Model):
         embedding = keras.layers.Embedding(vocabulary_size, embedding_dim, name="embedding")
         embedding_dropout = keras.layers.Dropout(dropout, name="embedding_dropout")
         recurrent_layers = [
-            LSTM(hidden_dim, return_sequences=True, return_state=True, name=f"lstm_{index}")
+            LSTM(hidden_dim, return_sequences=True, return_state=True, cell_clip=cell_clip, name=f"lstm_{index}")
             for index in range(num_layers)
         ]
         layer_dropouts = [keras.layers.Dropout(dropout, name=f"lstm_{index}_dropout") for index in range(num_layers)]
@@ -79,6 +83,7 @@ class CharLanguageModel(keras.Model):
         self.hidden_dim = hidden_dim
         self.num_layers = num_layers
         self.dropout = dropout
+        self.cell_clip = recurrent_layers[0].cell_clip  # validated by the LSTM (None or a float)
         self.embedding = embedding
         self.embedding_dropout = embedding_dropout
         self.recurrent_layers = recurrent_layers
@@ -132,6 +137,7 @@ class CharLanguageModel(keras.Model):
             "hidden_dim": self.hidden_dim,
             "num_layers": self.num_layers,
             "dropout": self.dropout,
+            "cell_clip": self.cell_clip,
             "name": self.name,
             "trainable": self.trainable,
         }
