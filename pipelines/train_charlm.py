@@ -49,6 +49,7 @@ class TrainConfig:
     num_layers: int = common.field(1, 'stacked LSTM layers', minimum=1)
     dropout: float = common.field(0.0, 'dropout on the embedding and after every LSTM layer',
                                   minimum=0.0, below=1.0)
+    cell_clip: float = common.field(0.0, 'bound on every LSTM cell state, |c| <= cell_clip (0: unbounded)', minimum=0)
     # --- training ---
     mode: str = common.field("tbptt", '"tbptt": state carried across batches; "windows": independent windows',
                              choices=MODES)
@@ -194,6 +195,7 @@ def build_model(config, vocabulary_size):
         hidden_dim=config.hidden_dim,
         num_layers=config.num_layers,
         dropout=config.dropout,
+        cell_clip=config.cell_clip or None,  # 0: unbounded
         name="char_lm",
     )
 

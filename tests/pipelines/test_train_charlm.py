@@ -21,7 +21,7 @@ from seqkeras.data.corpora import split_documents, wiki_articles
 TINY = dict(
     valid_fraction=0.2, test_fraction=0.15, split_seed=3, max_article_characters=900,
     valid_article_characters=300, min_character_count=4, embedding_dim=6, hidden_dim=10, num_layers=2,
-    dropout=0.1, mode="windows", window=24, batch_size=5, epochs=2, steps_per_epoch=3, learning_rate=0.004,
+    dropout=0.1, cell_clip=2.5, mode="windows", window=24, batch_size=5, epochs=2, steps_per_epoch=3, learning_rate=0.004,
     lr_schedule="constant", clipnorm=0.5, seed=11, sample_seed_text="{{", sample_length=17,
     sample_temperature=0.7, run_dir=None, verbose=0,
 )
@@ -64,6 +64,8 @@ def test_every_config_field_reaches_data_model_and_optimizer(trained, capsys):
     # model
     model = trainer.language_model
     assert (model.embedding_dim, model.hidden_dim, model.num_layers, model.dropout) == (6, 10, 2, 0.1)
+    assert model.cell_clip == 2.5 and [layer.cell_clip for layer in model.recurrent_layers] == [2.5, 2.5]
+    assert train_charlm.build_model(train_charlm.TrainConfig(), 9).cell_clip is None  # 0: unbounded
     assert model.vocabulary_size == results["vocabulary"].size
     # optimizer and schedule
     optimizer = trainer.optimizer
@@ -139,6 +141,7 @@ def test_cosine_schedule_and_tbptt_data():
     ("window", 0, "window=0"),
     ("learning_rate", 0.0, "learning_rate=0.0"),
     ("steps_per_epoch", -1, "steps_per_epoch=-1"),
+    ("cell_clip", -1.0, "cell_clip=-1.0"),
 ])
 def test_bad_config_values(field, value, message):
     with pytest.raises(ValueError, match=message):
