@@ -228,6 +228,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps-per-epoch", type=int, default=200, help="of the headline pair (the pipeline's default)")
     parser.add_argument("--repeats", type=int, default=3, help="readings of the headline pair")
+    parser.add_argument("--pairs", default="headline,equality,clipnorm_0,batch_32_window_64,batch_64_window_128",
+                        help="with the scaling part: which pairs to run (the other entries of the results file are kept)")
     parser.add_argument("--quick", action="store_true", help="tiny smoke run, written to the temp dir")
     parser.add_argument("--out", default=None)
     parser.add_argument("--scaling-from", type=pathlib.Path, default=None,
@@ -252,27 +254,33 @@ def main():
             part_started = time.time()
             if part == "scaling":
                 measured = bool(args.scaling_from)
-                # Equal weights are checked on a short pair: over hundreds of steps the last-bit
-                # differences of the all-reduce's summation order grow as any perturbation of
-                # training does (the losses stay equal to ~3 decimals), so a long pair's final
-                # weights measure chaos, not the reduction.
-                equal = scaling(work, EQUALITY_STEPS, measured=measured)["two_workers"]
-                readings = [scaling(work, steps, measured=measured, repeat=repeat) for repeat in range(args.repeats)]
-                median = sorted(readings, key=lambda reading: reading["scaling"])[len(readings) // 2]
-                result.update(median)
-                result["two_workers"] = {**median["two_workers"],
-                                         "max_abs_weight_diff_vs_single": equal["max_abs_weight_diff_vs_single"],
-                                         "weights_compared_after_steps": equal["weights_compared_after_steps"],
-                                         "max_abs_weight_diff_at_the_end": median["two_workers"]["max_abs_weight_diff_vs_single"],
-                                         "steps_at_the_end": median["two_workers"]["weights_compared_after_steps"]}
-                result["readings"] = [{key: reading[key] for key in ("single", "two_workers", "scaling", "scaling_wall",
-                                                                    "load_average")} for reading in readings]
-                result["scaling_min_max"] = [min(r["scaling"] for r in readings), max(r["scaling"] for r in readings)]
+                pairs = args.pairs.split(",")
+                if "headline" in pairs:
+                    readings = [scaling(work, steps, measured=measured, repeat=repeat) for repeat in range(args.repeats)]
+                    median = sorted(readings, key=lambda reading: reading["scaling"])[len(readings) // 2]
+                    result.update(median)
+                    ends = {"max_abs_weight_diff_vs_single": "max_abs_weight_diff_at_the_end",
+                            "weights_compared_after_steps": "steps_at_the_end"}
+                    result["two_workers"] = {ends.get(key, key): value for key, value in median["two_workers"].items()}
+                    result["readings"] = [{key: reading[key] for key in ("single", "two_workers", "scaling",
+                                                                        "scaling_wall", "load_average")}
+                                          for reading in readings]
+                    result["scaling_min_max"] = [min(r["scaling"] for r in readings), max(r["scaling"] for r in readings)]
+                if "equality" in pairs:
+                    # Equal weights are checked on a short pair: over hundreds of steps the last-bit
+                    # differences of the all-reduce's summation order grow as any perturbation of
+                    # training does (the losses stay equal to ~3 decimals), so a long pair's final
+                    # weights measure chaos, not the reduction.
+                    equal = scaling(work, EQUALITY_STEPS, measured=measured)["two_workers"]
+                    result.setdefault("two_workers", {}).update(
+                        {key: equal[key] for key in ("max_abs_weight_diff_vs_single", "weights_compared_after_steps")})
                 small = max(steps // 2, 3)  # the other pairs: half the steps, one reading each
-                result["clipnorm_0"] = scaling(work, small, measured=measured, clipnorm=0.0)
-                # half and twice the characters per step: less / more compute per all-reduce of the same gradients.
-                result["batch_32_window_64"] = scaling(work, small, measured=measured, window=64)
-                result["batch_64_window_128"] = scaling(work, small, measured=measured, batch_size=64)
+                others = {"clipnorm_0": {"clipnorm": 0.0},
+                          # half and twice the characters per step: less / more compute per all-reduce
+                          "batch_32_window_64": {"window": 64}, "batch_64_window_128": {"batch_size": 64}}
+                for name, options in others.items():
+                    if name in pairs:
+                        result[name] = scaling(work, small, measured=measured, **options)
                 result["scaling_seconds"] = round(time.time() - part_started, 1)
             else:
                 result[part] = memories[part](work)
