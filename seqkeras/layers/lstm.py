@@ -113,12 +113,13 @@ def _forward_loop(xz, h0, c0, recurrent_kernel, step_mask, rec_keep, gate_fn, ke
     return result
 
 
-def _default_gates(z, c_prev, cell_clip=None):
+def _default_gates(z, c_prev, cell_clip=None, clip_gradient_mask=True):
     """tanh/sigmoid LSTM gates; the activated gates come back as `[i, f, g, o]`.
 
     With `cell_clip`, `c_new` is clipped to `[-cell_clip, cell_clip]` and a fifth block is
     appended: the clip's derivative, 1.0 where `|f c_prev + i g| <= cell_clip` else 0.0
-    (the same subgradient as `tf.clip_by_value`'s, so both paths agree everywhere).
+    (the same subgradient as `tf.clip_by_value`'s, so both paths agree everywhere), unless
+    `clip_gradient_mask=False` (inference, where nothing reads it).
     """
     z_i, z_f, z_g, z_o = tf.split(z, 4, axis=1)
     i = tf.sigmoid(z_i)  # input gate
@@ -127,8 +128,9 @@ def _default_gates(z, c_prev, cell_clip=None):
     o = tf.sigmoid(z_o)  # output gate
     c_new = f * c_prev + i * g
     gates = [i, f, g, o]
-    if cell_clip is not None:
+    if cell_clip is not None and clip_gradient_mask:
         gates.append(tf.cast(tf.abs(c_new) <= cell_clip, c_new.dtype))  # d clip / d c
+    if cell_clip is not None:
         c_new = tf.clip_by_value(c_new, -cell_clip, cell_clip)
     h_new = o * tf.tanh(c_new)
     return gates, c_new, h_new
@@ -730,7 +732,7 @@ class LSTM(keras.layers.Layer):
             clip = self.cell.cell_clip
             if training:
                 return _standard_lstm(*args, rec_keep=rec_keep, cell_clip=clip, **options)[:4]
-            gate_fn = functools.partial(_default_gates, cell_clip=clip)
+            gate_fn = functools.partial(_default_gates, cell_clip=clip, clip_gradient_mask=False)
             return _standard_lstm(*args, gate_fn=gate_fn, rec_keep=rec_keep, **options)[:4]
         if rec_keep is not None:
             return _standard_lstm(*args, rec_keep=rec_keep, **options)[:4]
