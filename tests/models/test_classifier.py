@@ -166,12 +166,20 @@ def test_all_pad_row_is_an_error():
 
 
 @pytest.fixture(scope="module")
-def genre_slice(ewt_dir):
+def genre_slice(ewt_dir, tmp_path_factory):
+    import gzip
+
     from seqkeras.data.corpora import EWT_GENRES, ewt_genre, read_conllu
 
-    train = read_conllu(ewt_dir / "en_ewt-ud-train.conllu.gz")
+    # 900 random training sentences; only they are parsed (the whole file takes seconds)
+    source = gzip.open(ewt_dir / "en_ewt-ud-train.conllu.gz", "rt", encoding="utf-8").read()
+    blocks = [block for block in source.split("\n\n") if block.strip()]  # one per sentence
     rng = np.random.default_rng(0)
-    picked = [train[i] for i in rng.choice(len(train), size=900, replace=False)]
+    chosen = tmp_path_factory.mktemp("ewt") / "chosen.conllu"
+    chosen.write_text("\n\n".join(blocks[i] for i in rng.choice(len(blocks), size=900, replace=False)) + "\n\n",
+                      encoding="utf-8")
+    picked = read_conllu(chosen)
+    assert len(picked) == 900
     genres = list(EWT_GENRES)
     words = [s.words for s in picked]
     labels = [genres.index(ewt_genre(s.sent_id)) for s in picked]
