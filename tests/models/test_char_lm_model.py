@@ -164,6 +164,18 @@ def test_cell_clip_bounds_every_path_and_steps_equal_run(clipped_pair):
     check_causal(clipped, VOCAB)  # does not raise
 
 
+def test_cell_clip_survives_the_tflite_inference_copy(clipped_pair):
+    """`export.tflite.fusable_inference_model` (the sequence-only copy the TFLite export converts)
+    keeps the clip: its logits equal the clipped model's, not its unclipped twin's."""
+    from export.tflite import fusable_inference_model
+
+    clipped, twin, ids = clipped_pair
+    copy = fusable_inference_model(clipped)
+    assert copy is not clipped
+    assert [layer.cell_clip for layer in copy.layers if hasattr(layer, "cell_clip")] == [0.5, 0.5]
+    np.testing.assert_allclose(copy(_inputs(ids)), clipped.run(ids)[0], atol=1e-5)
+
+
 def test_cell_clip_config_and_configs_saved_before_it_load():
     model = CharLanguageModel(vocabulary_size=9, embedding_dim=3, hidden_dim=5, num_layers=2, cell_clip=3)
     config = model.get_config()
