@@ -105,7 +105,7 @@ def upos_task(settings, run_dir):
     dev_metrics, summary = result["metrics"]["dev"], result["metrics"]["training"]
     return {
         "metric": "dev token accuracy",
-        "model": "BiLSTM tagger (words + character CNN, word dropout): `seqkeras train tagger` defaults "
+        "model": "2-layer BiLSTM tagger (words + character CNN, word dropout): `seqkeras train tagger` defaults "
                  "(early stopping on 10% of the training documents; dev read once, at the end) with "
                  "`--embeddings` from `seqkeras train word2vec --corpus wiki,lee,ewt:TRAIN`",
         "word2vec": {"settings": {key: value for key, value in vars(w2v_config).items() if key != "run_dir"},

@@ -12,9 +12,10 @@
     seqkeras train tagger ... --distribute mirrored       # every GPU (or 2 logical CPUs) of this machine
 
 The model: lower-cased word embedding (with word dropout: training words read as <oov> at
-random, so the unseen-word path learns) + character CNN (+ the biLM mix), a BiLSTM, one linear
-layer per token (`TextBackbone` + `build_tagger`). Training runs `seqkeras.distribute.StrategyTrainer`,
-the same loop on one device, on one machine's GPUs and on several machines (docs/DISTRIBUTED.md):
+random, so the unseen-word path learns) + character CNN (+ the biLM mix), two stacked BiLSTM
+layers, one linear layer per token (`TextBackbone` + `build_tagger`). Training runs
+`seqkeras.distribute.StrategyTrainer`, the same loop on one device, on one machine's GPUs and on
+several machines (docs/DISTRIBUTED.md):
 the loss is the sum of the token losses of all replicas over all their real tokens, the accuracy
 a sum of counts, and `ckpt/steps` resumes a killed run at its last step (`--checkpoint-every`).
 Training holds out `--validation-fraction` of
@@ -65,7 +66,7 @@ class TrainConfig:
     char_filters: int = common.field(100, "character CNN filters = character word-vector width (0: no characters)",
                                      minimum=0)
     hidden_dim: int = common.field(128, "LSTM units per direction", minimum=1)
-    num_layers: int = common.field(1, "stacked BiLSTM layers", minimum=1)
+    num_layers: int = common.field(2, "stacked BiLSTM layers", minimum=1)
     dropout: float = common.field(0.33, "dropout on the word features and after each BiLSTM layer",
                                   minimum=0.0, below=1.0)
     word_dropout: float = common.field(0.2, "probability of reading a training word as <oov> (trains the "

@@ -71,7 +71,7 @@ def _tiny(files, word2vec_file, bilm_run, run_dir):
         validation_fraction=0.25, min_count=1, lowercase=False, max_word_length=6, embeddings=str(word2vec_file[0]),
         freeze_embeddings=True, contextual=str(bilm_run[0]), embedding_dim=8, char_embedding_dim=4, char_filters=6,
         embeddings_vocabulary=False,
-        hidden_dim=5, num_layers=2, dropout=0.1, word_dropout=0.3, epochs=3, patience=1, batching="bucketed",
+        hidden_dim=5, num_layers=1, dropout=0.1, word_dropout=0.3, epochs=3, patience=1, batching="bucketed",
         batch_size=16, token_budget=300, num_buckets=4, learning_rate=0.004, clipnorm=0.5, seed=3,
         run_dir=str(run_dir), verbose=0,
     )
@@ -143,7 +143,7 @@ def test_every_config_field_reaches_data_model_and_optimizer(trained, word2vec_f
     # model sizes
     backbone = network.get_layer("backbone")
     assert (backbone.embedding_dim, backbone.char_embedding_dim, backbone.char_filters) == (8, 4, 6)
-    assert (backbone.hidden_dim, backbone.num_layers, backbone.dropout) == (5, 2, 0.1)
+    assert (backbone.hidden_dim, backbone.num_layers, backbone.dropout) == (5, 1, 0.1)
     assert backbone.word_dropout == 0.3 and backbone.get_layer("word_dropout").rate == 0.3
     # batching: bucketed batches of <= 16 sentences, 4 quantile buckets at most
     summary = result["summary"]
@@ -198,8 +198,8 @@ def plain_run(files, tmp_path_factory):
     """A small run with default features (lower-cased words, characters, token-budget batches)."""
     run_dir = tmp_path_factory.mktemp("plain")
     config = train_tagger.TrainConfig(train=str(files["train"]), dev=str(files["dev"]), epochs=3, hidden_dim=8,
-                                      embedding_dim=8, char_filters=8, learning_rate=0.03, run_dir=str(run_dir),
-                                      verbose=0)
+                                      num_layers=1, embedding_dim=8, char_filters=8, learning_rate=0.03,
+                                      run_dir=str(run_dir), verbose=0)
     train_tagger.main(config, overwrite=True)
     return run_dir
 
