@@ -99,7 +99,8 @@ def export_saved_model(task, base_dir, name, *, version=None, overwrite=False, w
     archive = build_captioner_archive(task, limits)
 
     def write(tmp_dir):
-        archive.write_out(str(tmp_dir), verbose=False)
+        from export.archive import write_archive
+        write_archive(archive, str(tmp_dir))
         write_request_limits(tmp_dir, limits)
 
     return write_version_atomically(base_dir, name, version, write, overwrite=overwrite)
@@ -152,7 +153,8 @@ def convert(task, quantization="float32", batch_size=1, scratch=None):
                          input_signature=[tf.TensorSpec([batch_size, task.label_dim], tf.float32, name="pixels")])
     folder = tempfile.TemporaryDirectory() if scratch is None else contextlib.nullcontext(str(scratch))
     with folder as scratch:
-        archive.write_out(scratch, verbose=False)
+        from export.archive import write_archive
+        write_archive(archive, scratch)
         converter = tf.lite.TFLiteConverter.from_saved_model(scratch)
         if quantization != "float32":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -45,6 +45,7 @@ import pathlib
 import keras
 import tensorflow as tf
 
+from export.archive import write_archive
 from export.versioning import write_version_atomically
 from export.warmup import build_warmup_requests, write_warmup_requests
 from seqkeras.data.token_file import write_token_file
@@ -714,7 +715,7 @@ def export_saved_model(
         else:
             archive = build_char_lm_archive(model, token_lookup, _as_vocabulary(vocabulary), from_logits=from_logits,
                                             limits=limits)
-        archive.write_out(str(tmp_dir), verbose=False)
+        write_archive(archive, str(tmp_dir))
         write_request_limits(tmp_dir, limits)
         if warmup_texts is not None:
             requests = build_warmup_requests(name, task, token_lookup, warmup_texts,
@@ -737,7 +738,7 @@ def export_archive(archive, base_dir, name, *, version=None, overwrite=False, li
     """Writes a ready `keras.export.ExportArchive` as a version of `name` (atomic, as every export)."""
 
     def write(tmp_dir):
-        archive.write_out(str(tmp_dir), verbose=False)
+        write_archive(archive, str(tmp_dir))
         if limits is not None:
             write_request_limits(tmp_dir, limits)
 

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from export.archive import write_archive
 from export.saved_model import RequestLimits, validated_text, write_request_limits
 from export.versioning import write_version_atomically
 from seqkeras.data.vocabulary import NUM_RESERVED
@@ -200,7 +201,7 @@ def export_task_run(run, model, base_dir, name, *, version=None, overwrite=False
     archive = build_task_archive(run, model, limits)
 
     def write(tmp_dir):
-        archive.write_out(str(tmp_dir), verbose=False)
+        write_archive(archive, str(tmp_dir))
         write_request_limits(tmp_dir, limits)
         if warmup_texts:
             from export.warmup import predict_request, write_warmup_requests

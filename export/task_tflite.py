@@ -365,7 +365,8 @@ def convert_seq2seq(task, quantization="float32", scratch=None):
     folder = tempfile.TemporaryDirectory() if scratch is None else contextlib.nullcontext(str(scratch))
     with folder as scratch, LSTM.tflite_fusion():
         archive, info = seq2seq_step_archive(task)
-        archive.write_out(scratch, verbose=False)
+        from export.archive import write_archive
+        write_archive(archive, scratch)
         converter = tf.lite.TFLiteConverter.from_saved_model(scratch, signature_keys=["encode", "decode_step"])
         if quantization != "float32":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -35,6 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from export.archive import write_archive
 from seqkeras.data.token_file import write_token_file
 
 QUANTIZATIONS = ("float32", "dynamic_range", "float16", "int8")
@@ -114,7 +115,8 @@ def fusable_inference_model(model):
     x = model.embedding(token_ids)  # (B, T, E)
     for layer in recurrent:
         units = getattr(layer, "hidden_dim", None) or getattr(layer, "units")
-        copy = LSTM(units, return_sequences=True, name=f"{layer.name}_inference")
+        copy = LSTM(units, return_sequences=True, cell_clip=getattr(layer, "cell_clip", None),
+                    name=f"{layer.name}_inference")
         x = copy(x, mask=padding_mask)  # (B, T, H)
         copy.set_weights(layer.get_weights())
     logits = model.head(x)  # (B, T, V)
@@ -212,7 +214,7 @@ def convert(
             "serving_default", serve,
             input_signature=[specs],
         )
-        archive.write_out(scratch, verbose=False)
+        write_archive(archive, scratch)
 
         def make_converter():
             converter = tf.lite.TFLiteConverter.from_saved_model(scratch)
