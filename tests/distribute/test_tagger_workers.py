@@ -39,7 +39,8 @@ def tagger_args(ewt_dir, tmp_path_factory):
     dev = conllu_slice(ewt_dir / "en_ewt-ud-dev.conllu.gz", folder / "dev.conllu", 10, stride=1)
     return ["train", "tagger", "--train", str(train), "--dev", str(dev), "--validation-fraction", "0.25",
             "--embedding-dim", "8", "--char-embedding-dim", "4", "--char-filters", "6", "--max-word-length", "8",
-            "--hidden-dim", "6", "--dropout", "0", "--word-dropout", "0", "--epochs", "2", "--batch-size", "8",
+            "--hidden-dim", "6", "--num-layers", "1", "--dropout", "0", "--word-dropout", "0", "--epochs", "2",
+            "--batch-size", "8",
             "--num-buckets", "4", "--learning-rate", "0.01", "--seed", "3", "--checkpoint-every", "1",
             "--verbose", "0"]
 
