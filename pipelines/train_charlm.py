@@ -1,6 +1,6 @@
 """Train the character-level LSTM language model on the bundled Wikipedia markup.
 
-    seqkeras train charlm                      # defaults: 256 units, 1,600 steps (~7 min, 2 cores)
+    seqkeras train charlm                      # defaults: 256 units, 3,200 steps of 16 x 128 characters (~7 min, 2 cores)
     seqkeras train charlm --num-layers 2 --dropout 0.1 --epochs 20 --run-dir runs/charlm-big
     seqkeras train charlm --config run.json    # any TrainConfig fields as JSON
     seqkeras train charlm --resume             # continue an interrupted run (same options)
@@ -54,10 +54,10 @@ class TrainConfig:
     mode: str = common.field("tbptt", '"tbptt": state carried across batches; "windows": independent windows',
                              choices=MODES)
     window: int = common.field(128, 'time steps per batch row = BPTT truncation length k', minimum=1)
-    batch_size: int = common.field(32, 'rows per batch (tbptt: parallel streams of articles)', minimum=1)
+    batch_size: int = common.field(16, 'rows per batch (tbptt: parallel streams of articles)', minimum=1)
     epochs: int = common.field(8, 'epochs of steps_per_epoch batches; validation, checkpoint and samples after each',
                                minimum=1)
-    steps_per_epoch: int = common.field(200, 'batches per epoch (0: one full pass over the training text)', minimum=0)
+    steps_per_epoch: int = common.field(400, 'batches per epoch (0: one full pass over the training text)', minimum=0)
     learning_rate: float = common.field(5e-3, 'Adam (peak of the schedule)', above=0.0)
     lr_schedule: str = common.field("cosine", '"constant" or "cosine" decay to 10% over all steps', choices=SCHEDULES)
     clipnorm: float = common.field(1.0, 'gradient norm clipping (0: none)', minimum=0)
