@@ -1,6 +1,6 @@
 """Train the character-level LSTM language model on the bundled Wikipedia markup.
 
-    seqkeras train charlm                      # defaults: 256 units, 3,200 steps of 16 x 128 characters (~7 min, 2 cores)
+    seqkeras train charlm                      # defaults: 256 units, 3,200 steps of 16 x 128 characters (~10 min, 2 cores)
     seqkeras train charlm --num-layers 2 --dropout 0.1 --epochs 20 --run-dir runs/charlm-big
     seqkeras train charlm --config run.json    # any TrainConfig fields as JSON
     seqkeras train charlm --resume             # continue an interrupted run (same options)

@@ -11,7 +11,7 @@ def check_cell_clip(value):
     """`None`, or a positive finite float bounding the cell state; else a one-line `ValueError`."""
     if value is None:
         return None
-    if not isinstance(value, bool) and isinstance(value, np.floating):
+    if isinstance(value, np.floating):  # NumPy scalars (np.float32 is not a Python float)
         value = float(value)
     return check_positive_float("cell_clip", value)
 
