@@ -14,7 +14,10 @@ Claims checked:
    `max_abs_weight_diff_at_the_end`.
    The headline pair is batch 32 x window 128 (4,096 characters per step; the pipeline's
    default batch is 16), hidden 256, `--clipnorm 1`, 200 steps per epoch, measured `--repeats` times (the median is "scaling",
-   every reading is kept); then, once each, `--clipnorm 0` and two other batch sizes.
+   every reading is kept); each reading also runs two independent single processes of half the
+   batch at the same time, one per core: their summed throughput over the single run is the
+   ceiling with free communication ("ceiling"; "scaling_over_ceiling" is what the all-reduce and
+   the workers' lockstep leave of it). Then, once each, `--clipnorm 0` and two other batch sizes.
 2. Memory: `--corpus` streaming on the bundled Wikipedia articles written to 4 gzip shards (1x)
    and the same text written 10 times to 40 shards (10x), same steps: peak RSS of the training
    process (`os.wait4`'s ru_maxrss). Goal: 10x <= 1.2 x 1x.
@@ -109,8 +112,14 @@ def _free_ports(count):
     return ports
 
 
-def scaling(work, steps, measured=False, clipnorm=1.0, batch_size=32, window=128, repeat=0):
-    """Runs (or, with `measured`, reads the logs and run dirs a previous run left in `work`)."""
+def scaling(work, steps, measured=False, clipnorm=1.0, batch_size=32, window=128, repeat=0, ceiling=False):
+    """Runs (or, with `measured`, reads the logs and run dirs a previous run left in `work`).
+
+    With `ceiling`, also two INDEPENDENT single processes of half the batch each, at the same time
+    on cores 0 and 1 (no communication, no common weights): their summed throughput over the
+    single run is what two workers could reach if the all-reduce and the wait for the slower
+    worker cost nothing. It is below 2 when a half batch takes more than half a step's time.
+    """
     characters_per_step = batch_size * window
     args = ["train", "charlm", *MODEL, "--steps-per-epoch", str(steps), "--clipnorm", str(clipnorm),
             "--batch-size", str(batch_size), "--window", str(window)]
@@ -129,6 +138,21 @@ def scaling(work, steps, measured=False, clipnorm=1.0, batch_size=32, window=128
     single, single_wall = _throughput(single_log, single_dir, characters_per_step, steps)
     two, two_wall = _throughput(logs[0], two_dir, characters_per_step, steps)
     diff = max(float(np.max(np.abs(a - b))) for (_, a), (_, b) in zip(_weights(single_dir), _weights(two_dir)))
+    extra = {}
+    if ceiling:
+        half = [*args[:args.index("--batch-size")], "--batch-size", str(batch_size // 2), "--window", str(window)]
+        half_dirs = [work / f"half-{index}-{tag}" for index in (0, 1)]
+        half_logs = [work / f"half-{index}-{tag}.log" for index in (0, 1)]
+        if not measured:
+            processes = [_start([*half, "--run-dir", str(half_dirs[index])], index, half_logs[index]) for index in (0, 1)]
+            for process, log in zip(processes, half_logs):
+                _wait(process, log, 1200)
+        halves = [_throughput(log, run_dir, characters_per_step // 2, steps)[0]
+                  for log, run_dir in zip(half_logs, half_dirs)]
+        extra = {"independent_halves": {"tokens_per_s": round(sum(halves), 1),
+                                        "per_process_tokens_per_s": [round(h, 1) for h in halves],
+                                        "cores": "process 0: taskset -c 0, process 1: taskset -c 1"},
+                 "ceiling": round(sum(halves) / single, 3), "scaling_over_ceiling": round(two / sum(halves), 3)}
     return {
         "single": {"tokens_per_s": round(single, 1), "tokens_per_s_wall": round(single_wall, 1),
                    "cores": "taskset -c 0"},
@@ -138,7 +162,7 @@ def scaling(work, steps, measured=False, clipnorm=1.0, batch_size=32, window=128
         "scaling": round(two / single, 3), "scaling_wall": round(two_wall / single_wall, 3),
         "steps_per_epoch": steps, "steps_measured": (EPOCHS - 1) * steps, "global_batch": batch_size, "window": window,
         "hidden_dim": 256, "clipnorm": clipnorm,
-        "load_average": {"before": load_before, "after": os.getloadavg()[0]},
+        **extra, "load_average": {"before": load_before, "after": os.getloadavg()[0]},
     }
 
 
@@ -256,16 +280,19 @@ def main():
                 measured = bool(args.scaling_from)
                 pairs = args.pairs.split(",")
                 if "headline" in pairs:
-                    readings = [scaling(work, steps, measured=measured, repeat=repeat) for repeat in range(args.repeats)]
+                    readings = [scaling(work, steps, measured=measured, repeat=repeat, ceiling=True)
+                                for repeat in range(args.repeats)]
                     median = sorted(readings, key=lambda reading: reading["scaling"])[len(readings) // 2]
                     result.update(median)
                     ends = {"max_abs_weight_diff_vs_single": "max_abs_weight_diff_at_the_end",
                             "weights_compared_after_steps": "steps_at_the_end"}
                     result["two_workers"] = {ends.get(key, key): value for key, value in median["two_workers"].items()}
-                    result["readings"] = [{key: reading[key] for key in ("single", "two_workers", "scaling",
-                                                                        "scaling_wall", "load_average")}
+                    result["readings"] = [{key: reading[key] for key in ("single", "two_workers", "scaling", "scaling_wall",
+                                                                        "independent_halves", "ceiling",
+                                                                        "scaling_over_ceiling", "load_average")}
                                           for reading in readings]
                     result["scaling_min_max"] = [min(r["scaling"] for r in readings), max(r["scaling"] for r in readings)]
+                    result["ceiling_median"] = sorted(r["ceiling"] for r in readings)[len(readings) // 2]
                 if "equality" in pairs:
                     # Equal weights are checked on a short pair: over hundreds of steps the last-bit
                     # differences of the all-reduce's summation order grow as any perturbation of
