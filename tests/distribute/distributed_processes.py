@@ -1,4 +1,6 @@
-"""Launching `seqkeras train ...` subprocesses for the fault-injection tests, always reaped."""
+"""Launching `seqkeras train ...` subprocesses for the fault-injection tests, always reaped, and
+the single-process reference runs on a thread of the test process (no interpreter to start and no
+TensorFlow to import: a suite worker has imported it while collecting)."""
 
 import contextlib
 import dataclasses
@@ -9,16 +11,17 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
-# A tiny char LM: 40 articles cut to 400 characters, hidden 8, 3 epochs of 6 steps, a checkpoint
-# at every step (so a kill can land anywhere), 2 short samples.
+# A tiny char LM: 40 articles cut to 400 characters, hidden 8, 2 epochs of 6 steps (a resume can
+# cross an epoch end), a checkpoint at every step (so a kill can land anywhere), 2 short samples.
 TINY = ["--max-article-characters", "400", "--min-character-count", "2", "--embedding-dim", "4",
-        "--hidden-dim", "8", "--window", "16", "--batch-size", "4", "--epochs", "3", "--steps-per-epoch", "6",
+        "--hidden-dim", "8", "--window", "16", "--batch-size", "4", "--epochs", "2", "--steps-per-epoch", "6",
         "--checkpoint-every", "1", "--sample-length", "8", "--valid-article-characters", "64", "--verbose", "0"]
 
 
@@ -28,33 +31,90 @@ def environment():
     return env
 
 
+class Forked:
+    """A child of the zygote (zygote.py), with the part of `subprocess.Popen` the tests use."""
+
+    def __init__(self, pid, log_path, status_path):
+        self.pid, self.log_path, self.status_path, self.returncode = pid, log_path, status_path, None
+
+    def poll(self):
+        if self.returncode is None:
+            try:
+                self.returncode = int(self.status_path.read_text())  # written (atomically) once reaped
+            except (FileNotFoundError, ValueError):
+                return None
+        return self.returncode
+
+    def wait(self, timeout=None):
+        deadline = None if timeout is None else time.time() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.time() > deadline:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout)
+            time.sleep(0.01)
+        return self.returncode
+
+
 class Processes:
-    """Starts processes and kills (SIGKILL) and reaps every one still alive on exit."""
+    """Starts processes and kills (SIGKILL) and reaps every one still alive on exit.
+
+    Each process is a fork of one zygote (zygote.py, started with the first process): a fresh
+    `python -m pipelines.cli ARGS` would spend ~8 s of CPU importing TensorFlow, Keras and the
+    pipelines before anything else; a fork has them already and starts its own TensorFlow
+    runtime, cluster and seeds, as that process would.
+    """
 
     def __init__(self, log_dir):
         self.log_dir = pathlib.Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.started = []
+        self.zygote = None
+
+    def _fork(self, request):
+        if self.zygote is None:
+            log = open(self.log_dir / "zygote.log", "ab")
+            self.zygote = subprocess.Popen([sys.executable, str(pathlib.Path(__file__).with_name("zygote.py"))],
+                                           cwd=REPO, env=environment(), stdin=subprocess.PIPE,
+                                           stdout=subprocess.PIPE, stderr=log)
+            log.close()
+            ready = self.zygote.stdout.readline()
+            assert ready, f"the zygote did not start: {(self.log_dir / 'zygote.log').read_text()[-2000:]}"
+        self.zygote.stdin.write((json.dumps(request) + "\n").encode())
+        self.zygote.stdin.flush()
+        reply = self.zygote.stdout.readline()
+        assert reply, f"the zygote ended: {(self.log_dir / 'zygote.log').read_text()[-2000:]}"
+        return json.loads(reply)["pid"]
 
     def start(self, args, name, env=None, program=("-m", "pipelines.cli")):
         """Starts `python PROGRAM ARGS` (default: the CLI) in the repository, logging to `name`.log."""
-        log = open(self.log_dir / f"{name}.log", "ab")
-        process = subprocess.Popen([sys.executable, *program, *args], cwd=REPO, env=env or environment(),
-                                   stdout=log, stderr=subprocess.STDOUT)
-        process.log_path = self.log_dir / f"{name}.log"
-        log.close()
+        log_path, status_path = self.log_dir / f"{name}.log", self.log_dir / f"{name}.exit"
+        status_path.unlink(missing_ok=True)
+        pid = self._fork({"args": [str(arg) for arg in args], "env": env or environment(), "log": str(log_path),
+                          "status": str(status_path),
+                          "program": "cli" if tuple(program) == ("-m", "pipelines.cli") else program[0]})
+        process = Forked(pid, log_path, status_path)
         self.started.append(process)
         return process
 
     def kill(self, process):
         if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-        process.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
 
     def reap(self):
-        for process in self.started:
-            with contextlib.suppress(ProcessLookupError):
-                self.kill(process)
+        try:
+            for process in self.started:
+                with contextlib.suppress(ProcessLookupError, subprocess.TimeoutExpired):
+                    self.kill(process)
+        finally:
+            if self.zygote is not None:  # end of its stdin: it kills and reaps what is left, then exits
+                with contextlib.suppress(OSError):
+                    self.zygote.stdin.close()
+                try:
+                    self.zygote.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    self.zygote.kill()
+                    self.zygote.wait()
 
 
 @contextlib.contextmanager
@@ -64,6 +124,57 @@ def processes(log_dir):
         yield group
     finally:
         group.reap()
+
+
+class InProcess:
+    """`seqkeras ARGS` (a `--distribute none` run) on a thread of this process, beside the subprocesses.
+
+    The same command as a subprocess, without its start-up: the interpreter, TensorFlow and Keras
+    imports (~6 s of CPU) and, in a suite worker, the AutoGraph conversions other tests made. A
+    Keras thread starts from fresh global state (seed generator, dtype policy are thread-local),
+    and the pipeline seeds itself, so the run trains what a fresh process trains (checked: the
+    exact-resume test compares its weights bit for bit with subprocesses). `join` re-raises its
+    error; `inside` joins it whatever happens, so no run outlives its test.
+    """
+
+    def __init__(self, args):
+        import keras  # noqa: F401  (imported here, on the main thread, not by the runner)
+        import tensorflow  # noqa: F401
+
+        from pipelines import cli
+
+        self.args, self.error = list(args), None
+
+        def target():
+            try:
+                cli.main(self.args)
+            except SystemExit as exit_:
+                if exit_.code:
+                    self.error = AssertionError(f"seqkeras {' '.join(self.args)}: exit {exit_.code}")
+            except BaseException as error:  # noqa: BLE001  (re-raised by join)
+                self.error = error
+
+        self.thread = threading.Thread(target=target, name="seqkeras-in-process", daemon=True)
+        self.thread.start()
+
+    def join(self, timeout):
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            raise AssertionError(f"in-process run timed out after {timeout} s: seqkeras {' '.join(self.args)}")
+        if self.error is not None:
+            raise self.error
+
+
+@contextlib.contextmanager
+def in_process(args, timeout):
+    """Starts `InProcess(args)`; on leaving, waits for it (and re-raises its error when the body did not fail)."""
+    run = InProcess(args)
+    try:
+        yield run
+    except BaseException:
+        run.thread.join(timeout)  # a failing test still ends with its run
+        raise
+    run.join(timeout)
 
 
 def wait(process, timeout):
@@ -145,7 +256,7 @@ def worker_args(args, run_dir, ports, index, resume=False):
 class KilledJob:
     """What `kill_and_resume` saw; the run dirs hold the finished runs."""
 
-    single: pathlib.Path    # one process, the reference
+    single: pathlib.Path    # one process (a thread of the test's), the reference
     mirrored: pathlib.Path  # `--distribute mirrored` (2 logical CPUs)
     run_dir: pathlib.Path   # the 2-worker job, killed and resumed
     killed_at: int          # its newest checkpoint step when killed
@@ -157,30 +268,37 @@ class KilledJob:
 def kill_and_resume(tmp_path, args, kill_at, timeout, mirrored_args=()):
     """The fault-injection scenario of a `seqkeras train ...` command `args`.
 
-    Starts together one process (`single`), a `--distribute mirrored` process (`args` then
-    `mirrored_args`: a later flag overrides) and a 2-worker loopback job; SIGKILLs worker 1 and
-    then the chief once the job has checkpointed step `kill_at` (the scheduler restarts the whole
-    job); restarts both workers with `--resume` and waits for everything. Every process is
-    reaped, whatever happens.
+    Starts together one run in this process (`single`, `InProcess`), a `--distribute mirrored`
+    process (`args` then `mirrored_args`: a later flag overrides) and a 2-worker loopback job;
+    SIGKILLs worker 1 and then the chief once the job has checkpointed step `kill_at` (the
+    scheduler restarts the whole job); restarts both workers with `--resume` and waits for
+    everything. Every process is reaped and the in-process run joined, whatever happens.
     """
     single, mirrored, run_dir, ports = tmp_path / "single", tmp_path / "mirrored", tmp_path / "run", free_ports(2)
     with processes(tmp_path / "logs") as group:
-        others = [group.start([*args, "--run-dir", str(single)], "single"),  # run beside the cluster
-                  group.start([*args, *mirrored_args, "--run-dir", str(mirrored), "--distribute", "mirrored"],
+        others = [group.start([*args, *mirrored_args, "--run-dir", str(mirrored), "--distribute", "mirrored"],
                               "mirrored")]
         first = [group.start(worker_args(args, run_dir, ports, index), f"first-{index}") for index in (0, 1)]
-        assert wait_for_step(first[0], run_dir, kill_at, timeout), "the job ended before the kill"
-        group.kill(first[1])  # SIGKILL one worker mid-run ...
-        group.kill(first[0])  # ... and the job goes down with it
-        killed_at = latest_step(run_dir)
-        before = {path.relative_to(run_dir) for path in run_dir.rglob("*") if path.is_file()}
-        config_text = (run_dir / "config.json").read_text()
-        again = [group.start(worker_args(args, run_dir, ports, index, resume=True), f"again-{index}")
-                 for index in (0, 1)]
-        for process in again + others:
-            wait(process, timeout)
+        with in_process([*args, "--run-dir", str(single)], timeout):  # runs beside the cluster
+            killed_at, before, config_text, again = _kill_and_restart(group, first, args, run_dir, ports, kill_at,
+                                                                      timeout)
+            for process in again + others:
+                wait(process, timeout)
     kept = {path for path in before if path.parts[:2] != ("ckpt", "steps") and not path.name.startswith(".")}
     return KilledJob(single, mirrored, run_dir, killed_at, kept, config_text, {first[0].pid, again[0].pid})
+
+
+def _kill_and_restart(group, first, args, run_dir, ports, kill_at, timeout):
+    """Kills the first pair once it checkpointed `kill_at`, snapshots the run dir, restarts the pair."""
+    assert wait_for_step(first[0], run_dir, kill_at, timeout), "the job ended before the kill"
+    group.kill(first[1])  # SIGKILL one worker mid-run ...
+    group.kill(first[0])  # ... and the job goes down with it
+    killed_at = latest_step(run_dir)
+    before = {path.relative_to(run_dir) for path in run_dir.rglob("*") if path.is_file()}
+    config_text = (run_dir / "config.json").read_text()
+    again = [group.start(worker_args(args, run_dir, ports, index, resume=True), f"again-{index}")
+             for index in (0, 1)]
+    return killed_at, before, config_text, again
 
 
 def assert_resumed_without_loss(job, total_steps, kill_at):

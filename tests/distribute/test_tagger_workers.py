@@ -5,7 +5,8 @@ seed.
 
 One cluster job checks all of it: the kill lands after a checkpoint at step >= KILL_AT, the
 restarted workers resume from the chief's checkpoint (the same step count, nothing lost), and the
-final weights equal the uninterrupted single-process run.
+final weights equal the uninterrupted single-process run (on a thread of this process, beside the
+others: `distributed_processes.kill_and_resume`).
 
 Tolerance: every global batch (token-budget batches of varying size, padded with empty rows to a
 multiple of the 2 replicas) is split by rows, and the loss is the sum of the token losses of both
@@ -28,7 +29,7 @@ from distributed_processes import (
 from helpers import conllu_slice
 
 ATOL = 1e-5
-TIMEOUT = 600  # per process (a bound for failures): ~20 s each on an idle 2-core machine, minutes at load 15
+TIMEOUT = 600  # per run (a bound for failures): ~20 s each on an idle 2-core machine, minutes at load 15
 KILL_AT = 4
 
 
@@ -51,6 +52,7 @@ def test_two_workers_killed_and_resumed_equal_one_process(tagger_args, tmp_path)
     assert_resumed_without_loss(job, latest_step(job.single), KILL_AT)
     for other in (job.run_dir, job.mirrored):
         worst = max_weight_difference(other, job.single)
+        print(f"{other.name}: max abs weight difference vs one process {worst:.1e}")
         assert worst <= ATOL, f"{other.name}: max abs weight difference {worst} > {ATOL}"
     history, want = metrics(job.run_dir)["history"], metrics(job.single)["history"]
     assert history["epoch"] == want["epoch"] == [0, 1]

@@ -34,7 +34,7 @@ from seqkeras.models.word2vec import (
 
 ATOL = 1e-5
 EPOCHS = 2
-TIMEOUT = 600  # per process (a bound for failures): ~15 s on an idle 2-core machine
+TIMEOUT = 600  # per run (a bound for failures): ~15 s on an idle 2-core machine
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +127,8 @@ def test_shard_skipgram_batches_splits_pairs_and_their_groups(lee_batches):
         shard_skipgram_batches(data, tf.distribute.InputContext(1, 0, 3))
 
 
-# The pipeline, one round of processes started together and one restart: `--distribute none`
-# (the threaded `Word2Vec.fit`) on the bundled Lee documents, `--distribute mirrored` (2 logical
+# The pipeline, one round of runs started together and one restart: `--distribute none` (the
+# threaded `Word2Vec.fit`, on a thread of this process) on the bundled Lee documents, `--distribute mirrored` (2 logical
 # CPUs) on the SAME documents written to sharded files and streamed (`--corpus GLOB`), and a
 # 2-worker loopback job SIGKILLed once it checkpointed step KILL_AT and restarted with --resume.
 # The streamed batches equal the in-memory ones (tests/pipelines/test_train_word2vec_stream.py),
