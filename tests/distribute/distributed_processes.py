@@ -1,6 +1,7 @@
-"""Launching `seqkeras train ...` subprocesses for the fault-injection tests, always reaped, and
-the single-process reference runs on a thread of the test process (no interpreter to start and no
-TensorFlow to import: a suite worker has imported it while collecting)."""
+"""Launching `seqkeras train ...` processes for the fault-injection tests (forks of one zygote,
+zygote.py, so TensorFlow is imported once per scenario), always reaped, and the single-process
+reference run on a thread of the test process when TensorFlow is already imported there (a suite
+worker imported it while collecting)."""
 
 import contextlib
 import dataclasses
@@ -127,14 +128,15 @@ def processes(log_dir):
 
 
 class InProcess:
-    """`seqkeras ARGS` (a `--distribute none` run) on a thread of this process, beside the subprocesses.
+    """`seqkeras ARGS` (a `--distribute none` run) on a thread of this process, beside the processes.
 
-    The same command as a subprocess, without its start-up: the interpreter, TensorFlow and Keras
-    imports (~6 s of CPU) and, in a suite worker, the AutoGraph conversions other tests made. A
+    The same command as a process, without its start-up: the interpreter, the TensorFlow and Keras
+    imports (~8 s of CPU) and, in a suite worker, the AutoGraph conversions other tests made. A
     Keras thread starts from fresh global state (seed generator, dtype policy are thread-local),
     and the pipeline seeds itself, so the run trains what a fresh process trains (checked: the
-    exact-resume test compares its weights bit for bit with subprocesses). `join` re-raises its
-    error; `inside` joins it whatever happens, so no run outlives its test.
+    exact-resume test's reference, a thread in a suite worker, equals the killed and resumed
+    processes bit for bit). `join` re-raises its error; `reference_run` joins it whatever
+    happens, so no run outlives its test.
     """
 
     def __init__(self, args):
@@ -166,8 +168,19 @@ class InProcess:
 
 
 @contextlib.contextmanager
-def in_process(args, timeout):
-    """Starts `InProcess(args)`; on leaving, waits for it (and re-raises its error when the body did not fail)."""
+def reference_run(group, args, name, timeout):
+    """Runs `seqkeras ARGS` beside the body of the `with`, where it is cheapest, and waits for it.
+
+    In a test process that has imported TensorFlow (a suite worker always has: collection imports
+    every test module) the run is an `InProcess` thread; otherwise (a test file run alone) it is
+    one more fork of `group`'s zygote, rather than a second import of TensorFlow here. Either way
+    it is the same command; a failing body still waits for the run (processes are reaped by `group`).
+    """
+    if "tensorflow" not in sys.modules:
+        process = group.start(args, name)
+        yield process
+        wait(process, timeout)
+        return
     run = InProcess(args)
     try:
         yield run
@@ -256,7 +269,7 @@ def worker_args(args, run_dir, ports, index, resume=False):
 class KilledJob:
     """What `kill_and_resume` saw; the run dirs hold the finished runs."""
 
-    single: pathlib.Path    # one process (a thread of the test's), the reference
+    single: pathlib.Path    # one process (or a thread of the test's), the reference
     mirrored: pathlib.Path  # `--distribute mirrored` (2 logical CPUs)
     run_dir: pathlib.Path   # the 2-worker job, killed and resumed
     killed_at: int          # its newest checkpoint step when killed
@@ -268,7 +281,7 @@ class KilledJob:
 def kill_and_resume(tmp_path, args, kill_at, timeout, mirrored_args=()):
     """The fault-injection scenario of a `seqkeras train ...` command `args`.
 
-    Starts together one run in this process (`single`, `InProcess`), a `--distribute mirrored`
+    Starts together one run (`single`, `reference_run`: a thread here or a fork), a `--distribute mirrored`
     process (`args` then `mirrored_args`: a later flag overrides) and a 2-worker loopback job;
     SIGKILLs worker 1 and then the chief once the job has checkpointed step `kill_at` (the
     scheduler restarts the whole job); restarts both workers with `--resume` and waits for
@@ -279,7 +292,7 @@ def kill_and_resume(tmp_path, args, kill_at, timeout, mirrored_args=()):
         others = [group.start([*args, *mirrored_args, "--run-dir", str(mirrored), "--distribute", "mirrored"],
                               "mirrored")]
         first = [group.start(worker_args(args, run_dir, ports, index), f"first-{index}") for index in (0, 1)]
-        with in_process([*args, "--run-dir", str(single)], timeout):  # runs beside the cluster
+        with reference_run(group, [*args, "--run-dir", str(single)], "single", timeout):  # beside the cluster
             killed_at, before, config_text, again = _kill_and_restart(group, first, args, run_dir, ports, kill_at,
                                                                       timeout)
             for process in again + others:

@@ -1,15 +1,18 @@
 """Fault injection: kill -9 `seqkeras train charlm` at 3 random steps, resume each time, and get
 the uninterrupted run's final weights bit for bit (CPU) and its metrics history.
 
-The uninterrupted reference runs on a thread of this process (`InProcess`) beside the killed
-subprocesses: bit-identical weights also show that it trains what a fresh process trains."""
+The uninterrupted reference runs beside the killed processes, on a thread of this process in a
+suite worker (`reference_run`): bit-identical weights also show that such a run trains what a
+fresh process trains."""
 
 import random
 
 import numpy as np
 import pytest
 
-from distributed_processes import TINY, in_process, latest_step, metrics, model_weights, processes, wait, wait_for_step
+from distributed_processes import (
+    TINY, latest_step, metrics, model_weights, processes, reference_run, wait, wait_for_step,
+)
 
 TOTAL_STEPS = 2 * 6  # TINY: --epochs 2 --steps-per-epoch 6
 
@@ -22,8 +25,9 @@ def test_kill_at_three_random_steps_then_resume_gives_the_same_weights(tmp_path)
     kill_steps = sorted(rng.sample(range(1, TOTAL_STEPS - 1), 3))
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
     args = ["train", "charlm", *TINY, "--mode", "tbptt", "--dropout", "0.1", "--seed", "5"]
-    with processes(tmp_path / "logs") as group, in_process([*args, "--run-dir", str(reference)], 180):
-        killed_at = []  # meanwhile the reference trains on a thread
+    with processes(tmp_path / "logs") as group, reference_run(group, [*args, "--run-dir", str(reference)],
+                                                              "reference", 180):
+        killed_at = []  # meanwhile the reference trains
         for index, step in enumerate(kill_steps):
             process = group.start([*args, "--run-dir", str(interrupted)] + (["--resume"] if index else []),
                                   f"killed-{index}")

@@ -128,9 +128,10 @@ def test_shard_skipgram_batches_splits_pairs_and_their_groups(lee_batches):
 
 
 # The pipeline, one round of runs started together and one restart: `--distribute none` (the
-# threaded `Word2Vec.fit`, on a thread of this process) on the bundled Lee documents, `--distribute mirrored` (2 logical
-# CPUs) on the SAME documents written to sharded files and streamed (`--corpus GLOB`), and a
-# 2-worker loopback job SIGKILLed once it checkpointed step KILL_AT and restarted with --resume.
+# threaded `Word2Vec.fit`, on a thread of this process) on the bundled Lee documents,
+# `--distribute mirrored` (2 logical CPUs) on the SAME documents written to sharded files and
+# streamed (`--corpus GLOB`), and a 2-worker loopback job SIGKILLed once it checkpointed step
+# KILL_AT and restarted with --resume (processes: forks of one zygote, distributed_processes.py).
 # The streamed batches equal the in-memory ones (tests/pipelines/test_train_word2vec_stream.py),
 # so all three train the same updates: the tolerance above applies to each.
 PIPELINE_ARGS = ["train", "word2vec", "--corpus", "lee", "--max-documents", "30", "--min-count", "3",
