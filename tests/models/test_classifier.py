@@ -443,7 +443,8 @@ def test_classifier_with_character_ngrams_round_trips_and_trains():
                                            char_filters=4, wide_buckets=11, wide_char_buckets=64)
     chars = _random_char_ids(np.random.default_rng(0), [3, 5], width=5)
     inputs = dict(_inputs(), char_ids=chars)
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    # two steps on two rows: run op by op (tracing the step would cost far more than running it)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), run_eagerly=True)
     wide = model.get_layer("wide_ngram_logits")
     wide.adapt(inputs)  # one batch, as a dict
     model.fit(inputs, np.array([0, 2]), epochs=2, verbose=0)
