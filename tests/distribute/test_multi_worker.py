@@ -5,15 +5,16 @@ logical CPUs, against one process with the same global batch and seed.
 One cluster job checks both claims (it is the slow part, so it runs once): after the kill the
 restarted workers resume from the chief's checkpoint with the right step count and nothing lost,
 and the final weights equal the uninterrupted single-process run (a resume bug and a distribution
-bug would each break that equality). The single-process (a thread of this process: no start-up),
-mirrored and cluster runs start together, so the test costs two rounds of process start-up.
+bug would each break that equality). The single-process run (a thread of this process in a suite
+worker, else a process), the mirrored and the cluster runs start together; every process is a fork
+of one zygote that imported TensorFlow once (distributed_processes.py).
 
 Tolerance: both runs compute the same global batch (each worker gets its rows, the loss is the
 sum over all real characters divided by their global count), so they differ only in the order
 of floating-point additions: per-worker partial sums all-reduced instead of one sum over the
 batch. That is ~1e-7 relative per step in float32; Adam's update then moves each weight by at
 most ~learning_rate per step, so after 12 steps the weights agree to far better than
-ATOL = 1e-5 (measured: ~1e-7). A bug (a mean of per-worker means, a worker reading the wrong
+ATOL = 1e-5 (measured: 3e-8). A bug (a mean of per-worker means, a worker reading the wrong
 rows, a missing all-reduce, data not skipped on resume) shows up at 1e-3 or more.
 """
 
