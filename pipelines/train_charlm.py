@@ -278,6 +278,7 @@ def fit_under_strategy(config, strategy, run_dir, trainer, documents, steps, sam
         checkpoint_dir=run_dir / "ckpt" / "steps", checkpoint_every=config.checkpoint_every,
         carry_shapes=[(batch_size // replicas, model.hidden_dim)] * (model.num_states if tbptt else 0),
         log_dir=run_dir / "tb", derived_metrics={"bpc": lambda nats: nats / math.log(2.0)}, monitor="val_loss",
+        autograph=False,  # the step has no Python control flow on tensors
     )
 
     def on_epoch_end(epoch, logs):

@@ -324,6 +324,7 @@ def fit_under_strategy(config, strategy, run_dir, network, optimizer, task, trai
         strategy, network, optimizer, masked_token_replica_loss(network),
         checkpoint_dir=run_dir / "ckpt" / "steps", checkpoint_every=config.checkpoint_every, log_dir=run_dir / "tb",
         count_metrics=["accuracy"], monitor="val_accuracy", mode="max", patience=config.patience,
+        autograph=False,  # the step has no Python control flow on tensors
     )
     valid_steps = int(validation_data.reduce(0, lambda count, _: count + 1))
 

@@ -293,6 +293,7 @@ def _train_under_strategy(strategy, build_model, dataset, steps, epochs, alpha, 
     trainer = StrategyTrainer(
         strategy, model, optimizer, sgns_replica_loss(model, optimizer), checkpoint_dir=checkpoint_dir,
         checkpoint_every=checkpoint_every, log_dir=log_dir, count_metrics=["alpha"], loss_reduction="sum",
+        autograph=False,  # the step has no Python control flow on tensors
     )
     run_trainer = run_trainer or (lambda engine, **options: engine.fit(**options))
     logs = run_trainer(
