@@ -46,13 +46,4 @@ def split_global_batches(global_dataset, input_context):
 
         return tf.data.Dataset.from_tensor_slices(tf.nest.map_structure(part, element))
 
-    return keep_infinite(global_dataset, global_dataset.flat_map(split))
-
-
-def keep_infinite(source, derived):
-    """`derived` marked infinite when `source` is: `flat_map` loses the cardinality, and with an
-    unknown one a multi-worker iterator checks every `next` for a partial batch with one more
-    all-reduce (a sync point before each step's compute)."""
-    if source.cardinality() == tf.data.INFINITE_CARDINALITY:
-        return derived.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
-    return derived
+    return global_dataset.flat_map(split)

@@ -182,9 +182,7 @@ def split_rows(dataset, first, local, per_replica):
 
         return tf.data.Dataset.from_tensor_slices(({key: rows(value) for key, value in features.items()}, rows(targets)))
 
-    from seqkeras.distribute.sharding import keep_infinite
-
-    return keep_infinite(dataset, dataset.flat_map(split))
+    return dataset.flat_map(split)
 
 
 def streamed_dataset(lines, vocabulary, window, rows, mode="tbptt", block_bytes=1 << 20, seed=0):
