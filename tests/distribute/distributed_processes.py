@@ -1,7 +1,5 @@
 """Launching `seqkeras train ...` processes for the fault-injection tests (forks of one zygote,
-zygote.py, so TensorFlow is imported once per scenario), always reaped, and the single-process
-reference run on a thread of the test process when TensorFlow is already imported there (a suite
-worker imported it while collecting)."""
+zygote.py, so TensorFlow is imported once per scenario), always reaped."""
 
 import contextlib
 import dataclasses
@@ -12,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -127,67 +124,13 @@ def processes(log_dir):
         group.reap()
 
 
-class InProcess:
-    """`seqkeras ARGS` (a `--distribute none` run) on a thread of this process, beside the processes.
-
-    The same command as a process, without its start-up: the interpreter, the TensorFlow and Keras
-    imports (~8 s of CPU) and, in a suite worker, the AutoGraph conversions other tests made. A
-    Keras thread starts from fresh global state (seed generator, dtype policy are thread-local),
-    and the pipeline seeds itself, so the run trains what a fresh process trains (checked: the
-    exact-resume test's reference, a thread in a suite worker, equals the killed and resumed
-    processes bit for bit). `join` re-raises its error; `reference_run` joins it whatever
-    happens, so no run outlives its test.
-    """
-
-    def __init__(self, args):
-        import keras  # noqa: F401  (imported here, on the main thread, not by the runner)
-        import tensorflow  # noqa: F401
-
-        from pipelines import cli
-
-        self.args, self.error = list(args), None
-
-        def target():
-            try:
-                cli.main(self.args)
-            except SystemExit as exit_:
-                if exit_.code:
-                    self.error = AssertionError(f"seqkeras {' '.join(self.args)}: exit {exit_.code}")
-            except BaseException as error:  # noqa: BLE001  (re-raised by join)
-                self.error = error
-
-        self.thread = threading.Thread(target=target, name="seqkeras-in-process", daemon=True)
-        self.thread.start()
-
-    def join(self, timeout):
-        self.thread.join(timeout)
-        if self.thread.is_alive():
-            raise AssertionError(f"in-process run timed out after {timeout} s: seqkeras {' '.join(self.args)}")
-        if self.error is not None:
-            raise self.error
-
-
 @contextlib.contextmanager
 def reference_run(group, args, name, timeout):
-    """Runs `seqkeras ARGS` beside the body of the `with`, where it is cheapest, and waits for it.
-
-    In a test process that has imported TensorFlow (a suite worker always has: collection imports
-    every test module) the run is an `InProcess` thread; otherwise (a test file run alone) it is
-    one more fork of `group`'s zygote, rather than a second import of TensorFlow here. Either way
-    it is the same command; a failing body still waits for the run (processes are reaped by `group`).
-    """
-    if "tensorflow" not in sys.modules:
-        process = group.start(args, name)
-        yield process
-        wait(process, timeout)
-        return
-    run = InProcess(args)
-    try:
-        yield run
-    except BaseException:
-        run.thread.join(timeout)  # a failing test still ends with its run
-        raise
-    run.join(timeout)
+    """Runs `seqkeras ARGS` (one more fork of `group`'s zygote) beside the body of the `with`, then
+    waits for it; if the body fails, `group` kills and reaps it."""
+    process = group.start(args, name)
+    yield process
+    wait(process, timeout)
 
 
 def wait(process, timeout):
@@ -269,7 +212,7 @@ def worker_args(args, run_dir, ports, index, resume=False):
 class KilledJob:
     """What `kill_and_resume` saw; the run dirs hold the finished runs."""
 
-    single: pathlib.Path    # one process (or a thread of the test's), the reference
+    single: pathlib.Path    # one process, the reference
     mirrored: pathlib.Path  # `--distribute mirrored` (2 logical CPUs)
     run_dir: pathlib.Path   # the 2-worker job, killed and resumed
     killed_at: int          # its newest checkpoint step when killed
@@ -281,11 +224,11 @@ class KilledJob:
 def kill_and_resume(tmp_path, args, kill_at, timeout, mirrored_args=()):
     """The fault-injection scenario of a `seqkeras train ...` command `args`.
 
-    Starts together one run (`single`, `reference_run`: a thread here or a fork), a `--distribute mirrored`
+    Starts together one process (`single`, `reference_run`), a `--distribute mirrored`
     process (`args` then `mirrored_args`: a later flag overrides) and a 2-worker loopback job;
     SIGKILLs worker 1 and then the chief once the job has checkpointed step `kill_at` (the
     scheduler restarts the whole job); restarts both workers with `--resume` and waits for
-    everything. Every process is reaped and the in-process run joined, whatever happens.
+    everything. Every process is reaped, whatever happens.
     """
     single, mirrored, run_dir, ports = tmp_path / "single", tmp_path / "mirrored", tmp_path / "run", free_ports(2)
     with processes(tmp_path / "logs") as group:

@@ -1,9 +1,8 @@
 """Fault injection: kill -9 `seqkeras train charlm` at 3 random steps, resume each time, and get
 the uninterrupted run's final weights bit for bit (CPU) and its metrics history.
 
-The uninterrupted reference runs beside the killed processes, on a thread of this process in a
-suite worker (`reference_run`): bit-identical weights also show that such a run trains what a
-fresh process trains."""
+The uninterrupted reference runs beside the killed processes (`reference_run`), a fork of the
+same zygote."""
 
 import random
 

@@ -5,8 +5,7 @@ logical CPUs, against one process with the same global batch and seed.
 One cluster job checks both claims (it is the slow part, so it runs once): after the kill the
 restarted workers resume from the chief's checkpoint with the right step count and nothing lost,
 and the final weights equal the uninterrupted single-process run (a resume bug and a distribution
-bug would each break that equality). The single-process run (a thread of this process in a suite
-worker, else a process), the mirrored and the cluster runs start together; every process is a fork
+bug would each break that equality). The single-process run, the mirrored and the cluster runs start together; every process is a fork
 of one zygote that imported TensorFlow once (distributed_processes.py).
 
 Tolerance: both runs compute the same global batch (each worker gets its rows, the loss is the

@@ -5,8 +5,8 @@ seed.
 
 One cluster job checks all of it: the kill lands after a checkpoint at step >= KILL_AT, the
 restarted workers resume from the chief's checkpoint (the same step count, nothing lost), and the
-final weights equal the uninterrupted single-process run (on a thread of this process, beside the
-others: `distributed_processes.kill_and_resume`).
+final weights equal the uninterrupted single-process run (beside the others:
+`distributed_processes.kill_and_resume`).
 
 Tolerance: every global batch (token-budget batches of varying size, padded with empty rows to a
 multiple of the 2 replicas) is split by rows, and the loss is the sum of the token losses of both

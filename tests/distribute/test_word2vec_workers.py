@@ -128,7 +128,7 @@ def test_shard_skipgram_batches_splits_pairs_and_their_groups(lee_batches):
 
 
 # The pipeline, one round of runs started together and one restart: `--distribute none` (the
-# threaded `Word2Vec.fit`, on a thread of this process) on the bundled Lee documents,
+# threaded `Word2Vec.fit`) on the bundled Lee documents,
 # `--distribute mirrored` (2 logical CPUs) on the SAME documents written to sharded files and
 # streamed (`--corpus GLOB`), and a 2-worker loopback job SIGKILLed once it checkpointed step
 # KILL_AT and restarted with --resume (processes: forks of one zygote, distributed_processes.py).
