@@ -50,6 +50,10 @@ class TrainConfig:
     dropout: float = common.field(0.0, 'dropout on the embedding and after every LSTM layer',
                                   minimum=0.0, below=1.0)
     cell_clip: float = common.field(0.0, 'bound on every LSTM cell state, |c| <= cell_clip (0: unbounded)', minimum=0)
+    matmul_dtype: str = common.field(
+        "float32", 'dtype of the LSTM matrix products in training steps: "float32", "bfloat16" (faster on CPUs '
+        'with AVX512_BF16 or AMX, emulated and slower elsewhere) or "auto" (bfloat16 where the CPU has it); '
+        'evaluation, sampling and the saved model compute in float32', choices=("float32", "bfloat16", "auto"))
     # --- training ---
     mode: str = common.field("tbptt", '"tbptt": state carried across batches; "windows": independent windows',
                              choices=MODES)
@@ -196,8 +200,18 @@ def build_model(config, vocabulary_size):
         num_layers=config.num_layers,
         dropout=config.dropout,
         cell_clip=config.cell_clip or None,  # 0: unbounded
+        train_matmul_dtype=train_matmul_dtype(config.matmul_dtype),
         name="char_lm",
     )
+
+
+def train_matmul_dtype(choice):
+    """`--matmul-dtype` -> the LSTM's `train_matmul_dtype` (None: float32)."""
+    if choice == "auto":
+        from seqkeras.layers.lstm import cpu_has_bfloat16
+
+        choice = "bfloat16" if cpu_has_bfloat16() else "float32"
+    return None if choice == "float32" else choice
 
 
 def build_optimizer(config, total_steps):

@@ -21,7 +21,7 @@ from seqkeras.data.corpora import split_documents, wiki_articles
 TINY = dict(
     valid_fraction=0.2, test_fraction=0.15, split_seed=3, max_article_characters=900,
     valid_article_characters=300, min_character_count=4, embedding_dim=6, hidden_dim=10, num_layers=2,
-    dropout=0.1, cell_clip=2.5, mode="windows", window=24, batch_size=5, epochs=2, steps_per_epoch=3, learning_rate=0.004,
+    dropout=0.1, cell_clip=2.5, matmul_dtype="bfloat16", mode="windows", window=24, batch_size=5, epochs=2, steps_per_epoch=3, learning_rate=0.004,
     lr_schedule="constant", clipnorm=0.5, seed=11, sample_seed_text="{{", sample_length=17,
     sample_temperature=0.7, run_dir=None, verbose=0,
 )
@@ -66,6 +66,12 @@ def test_every_config_field_reaches_data_model_and_optimizer(trained, capsys):
     assert (model.embedding_dim, model.hidden_dim, model.num_layers, model.dropout) == (6, 10, 2, 0.1)
     assert model.cell_clip == 2.5 and [layer.cell_clip for layer in model.recurrent_layers] == [2.5, 2.5]
     assert train_charlm.build_model(train_charlm.TrainConfig(), 9).cell_clip is None  # 0: unbounded
+    assert [layer.train_matmul_dtype for layer in model.recurrent_layers] == ["bfloat16", "bfloat16"]
+    assert model.get_config()["train_matmul_dtype"] == "bfloat16"
+    assert train_charlm.build_model(train_charlm.TrainConfig(), 9).train_matmul_dtype is None  # float32
+    from seqkeras.layers.lstm import cpu_has_bfloat16
+    auto = train_charlm.build_model(train_charlm.TrainConfig(matmul_dtype="auto"), 9).train_matmul_dtype
+    assert auto == ("bfloat16" if cpu_has_bfloat16() else None)
     assert model.vocabulary_size == results["vocabulary"].size
     # optimizer and schedule
     optimizer = trainer.optimizer
@@ -183,7 +189,9 @@ def test_existing_run_dir_is_refused_and_resume_checks_the_config(tmp_path):
 @pytest.mark.slow
 def test_a_diverging_run_stops_with_one_line_and_saves_no_model(tmp_path):
     config = train_charlm.TrainConfig(**{
-        **TINY, "learning_rate": 1e30, "clipnorm": 0.0, "lr_schedule": "constant", "epochs": 1,
+        # Adam steps of ~1e38 per weight: the second step overflows the weights to inf (float32
+        # max 3.4e38), whatever the CPU's matmul does with huge finite values.
+        **TINY, "learning_rate": 1e38, "clipnorm": 0.0, "lr_schedule": "constant", "epochs": 1,
         "run_dir": str(tmp_path / "run"),
     })
     with pytest.raises(common.UserError, match="training diverged"):

@@ -33,6 +33,8 @@ class CharLanguageModel(keras.Model):
         cell_clip: None (default, unbounded) or a positive float: every LSTM cell state is kept in
             `[-cell_clip, cell_clip]`, in `run`, `step` and the functional call alike. Truncated BPTT
             with a carried state otherwise lets cell states grow without bound.
+        train_matmul_dtype: None or "bfloat16": the dtype of the LSTM matrix products in training
+            calls (see `seqkeras.layers.LSTM`); inference always computes in float32.
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Call arguments:
@@ -49,7 +51,7 @@ class CharLanguageModel(keras.Model):
     """
 
     def __init__(self, vocabulary_size, embedding_dim=64, hidden_dim=256, num_layers=1, dropout=0.0, cell_clip=None,
-                 **kwargs):
+                 train_matmul_dtype=None, **kwargs):
         for name, value in (("vocabulary_size", vocabulary_size), ("embedding_dim", embedding_dim),
                             ("hidden_dim", hidden_dim), ("num_layers", num_layers)):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -61,7 +63,8 @@ class CharLanguageModel(keras.Model):
         embedding = keras.layers.Embedding(vocabulary_size, embedding_dim, name="embedding")
         embedding_dropout = keras.layers.Dropout(dropout, name="embedding_dropout")
         recurrent_layers = [
-            LSTM(hidden_dim, return_sequences=True, return_state=True, cell_clip=cell_clip, name=f"lstm_{index}")
+            LSTM(hidden_dim, return_sequences=True, return_state=True, cell_clip=cell_clip,
+                 train_matmul_dtype=train_matmul_dtype, name=f"lstm_{index}")
             for index in range(num_layers)
         ]
         layer_dropouts = [keras.layers.Dropout(dropout, name=f"lstm_{index}_dropout") for index in range(num_layers)]
@@ -84,6 +87,7 @@ class CharLanguageModel(keras.Model):
         self.num_layers = num_layers
         self.dropout = dropout
         self.cell_clip = recurrent_layers[0].cell_clip  # validated by the LSTM (None or a float)
+        self.train_matmul_dtype = train_matmul_dtype
         self.embedding = embedding
         self.embedding_dropout = embedding_dropout
         self.recurrent_layers = recurrent_layers
@@ -138,6 +142,7 @@ class CharLanguageModel(keras.Model):
             "num_layers": self.num_layers,
             "dropout": self.dropout,
             "cell_clip": self.cell_clip,
+            "train_matmul_dtype": self.train_matmul_dtype,
             "name": self.name,
             "trainable": self.trainable,
         }
