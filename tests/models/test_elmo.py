@@ -22,6 +22,7 @@ from seqkeras.models.elmo import (
     tagger_preprocessor,
     word_sentences,
 )
+from seqkeras.models.elmo import _bilm_graph
 from seqkeras.models.classifier import build_classifier, build_wide_and_deep_classifier
 from seqkeras.models.tagger import build_tagger
 from helpers import assert_causal, conllu_slice, reload_keras, run_layer_test
@@ -118,6 +119,30 @@ def test_bilm_shapes_masks_and_shared_layers(bilm):
     assert names.count("word_logits") == 1 and names.count("char_encoder") == 1  # shared by both directions
     assert {"forward_lstm_1", "backward_lstm_1"} <= set(names) and "forward_lstm_2" not in names
     assert "token_ids" in {tensor.name for tensor in bilm.inputs}
+
+
+def test_each_distinct_word_is_encoded_once_and_lands_at_every_position(bilm):
+    """The token layer and its gradients equal the character encoder's run on every position."""
+    chars = CHAR_IDS.copy()
+    chars[1, 3] = chars[0, 0]  # one word in both rows
+    chars[1, 1] = chars[1, 0]  # and twice in a row
+    distinct, positions = _bilm_graph.DistinctWords()(chars)  # (1, U, C), (B, T)
+    rows = {tuple(row) for row in chars.reshape(-1, chars.shape[2])}  # padded steps: one all-zero row
+    assert distinct.shape == (1, len(rows), chars.shape[2]) and len(rows) < chars.shape[0] * chars.shape[1]
+    np.testing.assert_array_equal(distinct.numpy()[0][positions.numpy()], chars)
+
+    token = keras.Model(bilm.input, bilm.get_layer("token_projection").output)
+    encoder, projection = bilm.get_layer("char_encoder"), bilm.get_layer("token_projection")
+    weights = tf.constant(np.random.default_rng(0).normal(size=(2, 5, 8)), "float32")
+    variables = encoder.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        got = token(_inputs(chars=chars))  # (B, T, H)
+        expected = projection(encoder(chars))  # every position through the encoder
+        got_sum, expected_sum = tf.reduce_sum(got * weights), tf.reduce_sum(expected * weights)
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-6)
+    for got_grad, expected_grad in zip(tape.gradient(got_sum, variables), tape.gradient(expected_sum, variables)):
+        np.testing.assert_allclose(tf.convert_to_tensor(got_grad).numpy(), tf.convert_to_tensor(expected_grad).numpy(),
+                                   atol=1e-5)
 
 
 def _ids_from(values):
@@ -314,6 +339,8 @@ def test_embedder_layers_are_the_bilm_states(bilm):
     x = {"char_ids": CHAR_IDS, "padding_mask": MASK}
     layers = [layer.numpy() for layer in embedder(x)]
     assert [layer.shape for layer in layers] == [(2, 5, 16)] * 3  # L + 1 = 3 layers of 2 * hidden_dim
+    assert "distinct_words" in {layer.name for layer in bilm.layers}  # the embedder: no UniqueV2, which TFLite lacks
+    assert "distinct_words" not in {layer.name for layer in embedder.layers}
     names = ["token_projection", "forward_lstm_0", "backward_lstm_0", "forward_lstm_1", "backward_lstm_1"]
     probe = keras.Model(bilm.inputs, [bilm.get_layer(name).output for name in names])
     token, forward_0, backward_0, forward_1, backward_1 = [s.numpy() for s in probe(_inputs())]

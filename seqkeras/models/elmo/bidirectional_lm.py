@@ -22,7 +22,8 @@ def build_bidirectional_lm(
     - Token layer (layer 0): every word is encoded from its characters alone
       (`CharacterWordEncoder`: character embedding, convolution, max over characters) and
       projected to `hidden_dim` by a `Dense` layer. It is context independent and defined for
-      any word, in the output vocabulary or not.
+      any word, in the output vocabulary or not. Each distinct word of a batch is encoded once
+      and its vector copied to every position it holds (same outputs and gradients, less work).
     - Forward LM: `num_layers` left-to-right seqkeras `LSTM` layers; its output at step `t` has
       read steps `<= t` and predicts token `t + 1`.
     - Backward LM: the same stack (its own weights) over each row's real steps reversed
@@ -81,7 +82,8 @@ def build_bidirectional_lm(
     padding_mask = keras.Input(shape=(None,), dtype="bool", name="padding_mask")
 
     layers = _bilm_graph.make_layers(char_vocabulary_size, char_embedding_dim, char_filters, hidden_dim, num_layers)
-    _, forward, backward = _bilm_graph.run_layers(layers, char_ids, padding_mask, num_layers, dropout)
+    _, forward, backward = _bilm_graph.run_layers(layers, char_ids, padding_mask, num_layers, dropout,
+                                                  distinct_words=True)
     if dropout:
         forward_top = keras.layers.Dropout(dropout, name="forward_output_dropout")(forward[-1])
         backward_top = keras.layers.Dropout(dropout, name="backward_output_dropout")(backward[-1])
