@@ -366,7 +366,7 @@ def main():
 
     keep = ("corpus_words", "corpus_sentences", "corpus_sentences_per_corpus", "train_words", "vocabulary_size",
             "char_vocabulary_size", "softmax", "tokens_per_s", "tokens_per_cpu_s", "load_average", "train_steps",
-            "train_seconds", "stopped_by_max_minutes", "padding_fraction", "heldout", "curve", "history")
+            "train_seconds", "stopped_by_max_minutes", "padding_fraction", "heldout", "curve", "history", "threads")
     pretraining = {key: results[key] for key in keep}
     short = {name: pathlib.Path(name.removeprefix("ewt:")).name if "/" in name else name for name in corpus}
     pretraining["corpora"] = list(short.values())

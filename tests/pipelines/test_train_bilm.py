@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import math
+import os
 import pathlib
 import subprocess
 import sys
@@ -95,6 +96,9 @@ def test_every_config_field_reaches_data_model_and_optimizer(trained, capsys):
     assert metrics["softmax"] == "sampled (9 per step)" and metrics["tokens_per_cpu_s"] > 0
     assert metrics["train_steps"] == 6 and not metrics["stopped_by_max_minutes"]  # max_minutes 30: no stop
     assert [row["epoch"] for row in metrics["curve"]] == [1, 2]
+    assert 0 < metrics["curve"][0]["cpu_seconds"] <= metrics["curve"][1]["cpu_seconds"]
+    assert metrics["threads"] == {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                                  "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
     assert metrics["curve"][-1]["val_forward_perplexity"] == pytest.approx(
         math.exp(metrics["history"]["val_forward_loss"][-1]))
     assert 0 <= metrics["padding_fraction"] < 1
@@ -204,6 +208,31 @@ def test_the_console_command_exits_2_on_bad_data(trained):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert [line for line in result.stderr.splitlines() if line.startswith("seqkeras:")] == [
         "seqkeras: error: --data: CoNLL-U file not found. Received: no_such_file.conllu"]
+
+
+# Run in a fresh process (thread pools are set once per process): the pools before and after `split_threads`.
+THREADS = """
+import json, tensorflow as tf
+from pipelines import train_bilm
+pools = lambda: {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                 "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
+%s
+print(json.dumps([before, after]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("code, sets", [
+    ("before = pools(); after = train_bilm.split_threads(); tf.constant(1.0) + 1.0", True),
+    ("tf.constant(1.0) + 1.0; before = pools(); after = train_bilm.split_threads()", False),  # too late: left alone
+])
+def test_split_threads_gives_each_op_half_the_cores_before_tensorflow_starts(code, sets):
+    result = subprocess.run([sys.executable, "-c", THREADS % code], capture_output=True, text=True, cwd=REPO,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    before, after = json.loads(result.stdout.strip().splitlines()[-1])
+    cores = len(os.sched_getaffinity(0))
+    assert after == ({"intra_op": max(1, cores // 2), "inter_op": max(2, cores)} if sets else before)
 
 
 def test_max_minutes_stops_training_and_the_clock_leaves_out_the_first_step():
