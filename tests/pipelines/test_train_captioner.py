@@ -137,15 +137,17 @@ def test_bad_pixel_rows_exit_2_with_one_line(trained, tmp_path, capsys, row, mes
 
 
 @pytest.mark.slow
-def test_bad_inputs_through_the_command_line(trained, tmp_path):
+def test_bad_evaluate_data_exits_2_with_one_line(trained, tmp_path, capsys):
+    """Through the console script's entry point in this process (a separate `python -m pipelines.cli evaluate`
+    process with a bad input is tests/pipelines/test_common.py's)."""
     config, _ = trained
     bad = tmp_path / "bad.csv"
     bad.write_text(",".join(["2"] * 48) + ",seven\n" + ",".join(["-1"] * 48) + ",7\n")
-    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "evaluate", config.run_dir, "--data", str(bad)],
-                            capture_output=True, text=True, cwd=REPO, timeout=300)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert [line for line in result.stderr.splitlines() if line.startswith("seqkeras:")] == [
-        f"seqkeras: error: --data: {bad} row 2 column 1 is outside 0..32. Received: -1"]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["evaluate", config.run_dir, "--data", str(bad)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    assert err.strip().splitlines() == [f"seqkeras: error: --data: {bad} row 2 column 1 is outside 0..32. Received: -1"]
 
 
 @pytest.mark.slow
