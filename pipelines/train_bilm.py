@@ -31,7 +31,7 @@ One way per input kind:
   bucket per length, `random` plain batches. The padding fraction is measured on the first 100
   training batches.
 
-Training uses a sampled softmax by default (`--sampled-softmax 1024`: that many words drawn
+Training uses a sampled softmax by default (`--sampled-softmax 512`: that many words drawn
 log-uniformly per direction and step, `tf.nn.sampled_softmax_loss`); validation, `evaluate` and
 every perplexity use the full softmax. `--max-minutes` bounds the wall time of fit.
 
@@ -90,7 +90,7 @@ class TrainConfig:
     hidden_dim: int = common.field(128, "token layer and each LSTM, per direction", minimum=1)
     num_layers: int = common.field(2, "LSTM layers per direction", minimum=1)
     dropout: float = common.field(0.1, "dropout on what each LSTM and the softmax read", minimum=0.0, below=1.0)
-    sampled_softmax: int = common.field(1024, "words drawn (log-uniform over the frequency-sorted vocabulary) per "
+    sampled_softmax: int = common.field(512, "words drawn (log-uniform over the frequency-sorted vocabulary) per "
                                               "direction and training step for a sampled softmax; 0 (or a sample as "
                                               "large as the vocabulary): full softmax (evaluation and perplexities "
                                               "always use the full softmax)", minimum=0)
