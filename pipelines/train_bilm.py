@@ -532,33 +532,6 @@ def build_network(config, vocabulary_size, char_vocabulary_size):
     )
 
 
-def split_threads():
-    """Runs each op on half the cores (at least one) and up to two ops at once: the biLM's directions side by side.
-
-    A training step is two independent chains of small ops, the forward and the backward LM (one
-    LSTM step is a `(B, H) x (H, 4H)` matmul), each a loop of a few hundred such steps. Splitting
-    every op over all cores (TensorFlow's default) costs more in hand-offs than it gains at these
-    sizes; one op per half of the cores lets the two chains (and the two directions' softmax) run
-    at the same time. On the 2-core benchmark machine (nearly idle) a step of 1,024-word batches took
-    63 ms instead of 86-106 ms. It sets the process's thread pools, so it only works before
-    TensorFlow's first op.
-
-    Returns:
-        `{"intra_op": n, "inter_op": n}`: the pools in force, as TensorFlow reports them (0: its
-        default, every core), set or not.
-    """
-    import tensorflow as tf
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(max(1, cores // 2))
-        tf.config.threading.set_inter_op_parallelism_threads(max(2, cores))
-    except RuntimeError:  # TensorFlow already runs (e.g. main called from a process that trained before)
-        pass
-    return {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
-            "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
-
-
 def build_optimizer(config):
     import keras
 
@@ -644,7 +617,7 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
     from seqkeras.data.batching import BatchingInfo, epoch_statistics
     from seqkeras.models.common.text_task import TextTask
 
-    threads = split_threads()  # first: before TensorFlow's first op
+    threads = common.split_threads()  # first: before TensorFlow's first op
     check_corpus(config)
     run_dir = common.open_run_dir(config, "bilm", resume=resume, overwrite=overwrite)
     keras.utils.set_random_seed(config.seed)

@@ -45,23 +45,27 @@ class TrainConfig:
     min_character_count: int = common.field(20, 'rarer characters share the <oov> id', minimum=1)
     # --- model ---
     embedding_dim: int = common.field(64, 'size of the character embedding', minimum=1)
-    hidden_dim: int = common.field(256, 'LSTM units per layer', minimum=1)
+    hidden_dim: int = common.field(512, 'LSTM units per layer', minimum=1)
     num_layers: int = common.field(1, 'stacked LSTM layers', minimum=1)
-    dropout: float = common.field(0.0, 'dropout on the embedding and after every LSTM layer',
+    dropout: float = common.field(0.1, 'dropout on the embedding and after every LSTM layer',
                                   minimum=0.0, below=1.0)
     cell_clip: float = common.field(0.0, 'bound on every LSTM cell state, |c| <= cell_clip (0: unbounded)', minimum=0)
     matmul_dtype: str = common.field(
-        "float32", 'dtype of the LSTM matrix products in training steps: "float32", "bfloat16" (faster on CPUs '
+        "auto", 'dtype of the LSTM matrix products in training steps: "float32", "bfloat16" (faster on CPUs '
         'with AVX512_BF16 or AMX, emulated and slower elsewhere) or "auto" (bfloat16 where the CPU has it); '
         'evaluation, sampling and the saved model compute in float32', choices=("float32", "bfloat16", "auto"))
+    parallel_rows: int = common.field(
+        2, 'tbptt training runs the batch as this many independent groups of rows at the same time, each op '
+        'on its share of the cores (same result up to rounding; batch_size must divide evenly; 1: one chain, '
+        'every op on all cores)', minimum=1)
     # --- training ---
     mode: str = common.field("tbptt", '"tbptt": state carried across batches; "windows": independent windows',
                              choices=MODES)
     window: int = common.field(128, 'time steps per batch row = BPTT truncation length k', minimum=1)
-    batch_size: int = common.field(16, 'rows per batch (tbptt: parallel streams of articles)', minimum=1)
-    epochs: int = common.field(8, 'epochs of steps_per_epoch batches; validation, checkpoint and samples after each',
+    batch_size: int = common.field(32, 'rows per batch (tbptt: parallel streams of articles)', minimum=1)
+    epochs: int = common.field(12, 'epochs of steps_per_epoch batches; validation, checkpoint and samples after each',
                                minimum=1)
-    steps_per_epoch: int = common.field(400, 'batches per epoch (0: one full pass over the training text)', minimum=0)
+    steps_per_epoch: int = common.field(250, 'batches per epoch (0: one full pass over the training text)', minimum=0)
     learning_rate: float = common.field(5e-3, 'Adam (peak of the schedule)', above=0.0)
     lr_schedule: str = common.field("cosine", '"constant" or "cosine" decay to 10% over all steps', choices=SCHEDULES)
     clipnorm: float = common.field(1.0, 'gradient norm clipping (0: none)', minimum=0)
@@ -89,6 +93,9 @@ class TrainConfig:
         if self.valid_fraction + self.test_fraction >= 1.0:
             raise ValueError("`valid_fraction + test_fraction` must be < 1. "
                              f"Received: valid_fraction={self.valid_fraction!r}, test_fraction={self.test_fraction!r}")
+        if self.batch_size % self.parallel_rows:
+            raise ValueError("`batch_size` must be a multiple of `parallel_rows`. "
+                             f"Received: batch_size={self.batch_size!r}, parallel_rows={self.parallel_rows!r}")
         if not self.corpus:
             raise ValueError(f"`corpus` must be \"wiki\" or a file glob. Received: corpus={self.corpus!r}")
         if self.corpus != "wiki" and self.steps_per_epoch == 0:
@@ -201,6 +208,7 @@ def build_model(config, vocabulary_size):
         dropout=config.dropout,
         cell_clip=config.cell_clip or None,  # 0: unbounded
         train_matmul_dtype=train_matmul_dtype(config.matmul_dtype),
+        parallel_rows=config.parallel_rows,
         name="char_lm",
     )
 
@@ -267,6 +275,9 @@ def fit_under_strategy(config, strategy, run_dir, trainer, documents, steps, sam
     if batch_size % replicas:
         raise common.UserError(f"--batch-size must be a multiple of the {replicas} replicas of --distribute "
                                f"{config.distribute}. Received: batch_size={batch_size}")
+    if tbptt and (batch_size // replicas) % config.parallel_rows:
+        raise common.UserError(f"--batch-size / {replicas} replicas must be a multiple of --parallel-rows. "
+                               f"Received: batch_size={batch_size}, parallel_rows={config.parallel_rows}")
     if not isinstance(documents["train"], list):  # --corpus GLOB: each worker streams its documents
         from seqkeras.data.text_files import shard_documents
 
@@ -323,6 +334,8 @@ def main(config=TrainConfig(), resume=False, overwrite=False, test=True):
     the results hold the validation history.
     """
     distributed.setup(config)  # TF_CONFIG from --workers/--task-index, before TensorFlow starts
+    if config.parallel_rows > 1:
+        common.split_threads()  # before TensorFlow's first op: the row groups run side by side
     if config.corpus != "wiki" and not any(pathlib.Path(path).is_file() for path in glob.iglob(config.corpus, recursive=True)):
         raise common.UserError(f"--corpus: no file matches the pattern. Received: corpus={config.corpus!r}")
     chief = distributed.is_chief(config)  # only the chief writes the run dir; other workers only log

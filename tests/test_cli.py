@@ -139,7 +139,7 @@ BAD_INPUTS = {
                                       "must be finite. Received: learning_rate=inf"),
     "charlm existing run dir": (["train", "charlm", "--run-dir", "{root}/existing"], "already exists; pass --resume"),
     "charlm resume with a changed option": (["train", "charlm", "--run-dir", "{root}/existing", "--resume",
-                                             "--hidden-dim", "64"], "hidden_dim: 256 -> 64"),
+                                             "--hidden-dim", "64"], "hidden_dim: 512 -> 64"),
     "word2vec missing corpus": (["train", "word2vec", "--corpus", "{root}/nope.txt", "--run-dir", "{root}/w1"],
                                 "corpus='"),
     "word2vec invalid UTF-8 corpus": (["train", "word2vec", "--corpus", "{root}/bad-utf8.txt", "--run-dir", "{root}/w2"],
@@ -200,4 +200,4 @@ def test_rejected_configs_leave_no_run_dir(files):
     for name in ("r1", "r2", "r3", "w1", "w3"):
         assert not (pathlib.Path(files) / name).exists(), name
     existing = pathlib.Path(files) / "existing" / "config.json"
-    assert json.loads(existing.read_text())["hidden_dim"] == 256  # the refused resume rewrote nothing
+    assert json.loads(existing.read_text())["hidden_dim"] == 512  # the refused resume rewrote nothing

@@ -19,7 +19,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 # A tiny char LM: 40 articles cut to 400 characters, hidden 8, 2 epochs of 6 steps (a resume can
 # cross an epoch end), a checkpoint at every step (so a kill can land anywhere), 2 short samples.
 TINY = ["--max-article-characters", "400", "--min-character-count", "2", "--embedding-dim", "4",
-        "--hidden-dim", "8", "--window", "16", "--batch-size", "4", "--epochs", "2", "--steps-per-epoch", "6",
+        "--hidden-dim", "8", "--dropout", "0", "--matmul-dtype", "float32", "--window", "16", "--batch-size", "4", "--epochs", "2", "--steps-per-epoch", "6",
         "--checkpoint-every", "1", "--sample-length", "8", "--valid-article-characters", "64", "--verbose", "0"]
 
 

@@ -213,7 +213,7 @@ def test_the_console_command_exits_2_on_bad_data(trained):
 # Run in a fresh process (thread pools are set once per process): the pools before and after `split_threads`.
 THREADS = """
 import json, tensorflow as tf
-from pipelines import train_bilm
+from pipelines import common
 pools = lambda: {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                  "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
 %s
@@ -223,8 +223,8 @@ print(json.dumps([before, after]))
 
 @pytest.mark.slow
 @pytest.mark.parametrize("code, sets", [
-    ("before = pools(); after = train_bilm.split_threads(); tf.constant(1.0) + 1.0", True),
-    ("tf.constant(1.0) + 1.0; before = pools(); after = train_bilm.split_threads()", False),  # too late: left alone
+    ("before = pools(); after = common.split_threads(); tf.constant(1.0) + 1.0", True),
+    ("tf.constant(1.0) + 1.0; before = pools(); after = common.split_threads()", False),  # too late: left alone
 ])
 def test_split_threads_gives_each_op_half_the_cores_before_tensorflow_starts(code, sets):
     result = subprocess.run([sys.executable, "-c", THREADS % code], capture_output=True, text=True, cwd=REPO,

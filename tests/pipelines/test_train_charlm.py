@@ -21,7 +21,7 @@ from seqkeras.data.corpora import split_documents, wiki_articles
 TINY = dict(
     valid_fraction=0.2, test_fraction=0.15, split_seed=3, max_article_characters=900,
     valid_article_characters=300, min_character_count=4, embedding_dim=6, hidden_dim=10, num_layers=2,
-    dropout=0.1, cell_clip=2.5, matmul_dtype="bfloat16", mode="windows", window=24, batch_size=5, epochs=2, steps_per_epoch=3, learning_rate=0.004,
+    dropout=0.15, cell_clip=2.5, matmul_dtype="bfloat16", parallel_rows=1, mode="windows", window=24, batch_size=5, epochs=2, steps_per_epoch=3, learning_rate=0.004,
     lr_schedule="constant", clipnorm=0.5, seed=11, sample_seed_text="{{", sample_length=17,
     sample_temperature=0.7, run_dir=None, verbose=0,
 )
@@ -63,15 +63,16 @@ def test_every_config_field_reaches_data_model_and_optimizer(trained, capsys):
     assert trainer.truncated_bptt is False
     # model
     model = trainer.language_model
-    assert (model.embedding_dim, model.hidden_dim, model.num_layers, model.dropout) == (6, 10, 2, 0.1)
+    assert (model.embedding_dim, model.hidden_dim, model.num_layers, model.dropout) == (6, 10, 2, 0.15)
     assert model.cell_clip == 2.5 and [layer.cell_clip for layer in model.recurrent_layers] == [2.5, 2.5]
     assert train_charlm.build_model(train_charlm.TrainConfig(), 9).cell_clip is None  # 0: unbounded
     assert [layer.train_matmul_dtype for layer in model.recurrent_layers] == ["bfloat16", "bfloat16"]
     assert model.get_config()["train_matmul_dtype"] == "bfloat16"
-    assert train_charlm.build_model(train_charlm.TrainConfig(), 9).train_matmul_dtype is None  # float32
+    assert model.parallel_rows == 1 and train_charlm.build_model(train_charlm.TrainConfig(), 9).parallel_rows == 2
     from seqkeras.layers.lstm import cpu_has_bfloat16
-    auto = train_charlm.build_model(train_charlm.TrainConfig(matmul_dtype="auto"), 9).train_matmul_dtype
+    auto = train_charlm.build_model(train_charlm.TrainConfig(), 9).train_matmul_dtype  # default: "auto"
     assert auto == ("bfloat16" if cpu_has_bfloat16() else None)
+    assert train_charlm.build_model(train_charlm.TrainConfig(matmul_dtype="float32"), 9).train_matmul_dtype is None
     assert model.vocabulary_size == results["vocabulary"].size
     # optimizer and schedule
     optimizer = trainer.optimizer
@@ -130,7 +131,8 @@ def test_tensorboard_has_loss_bpc_learning_rate_and_text_samples(trained):
 
 
 def test_cosine_schedule_and_tbptt_data():
-    config = train_charlm.TrainConfig(lr_schedule="cosine", learning_rate=0.01, mode="tbptt", batch_size=3, window=7)
+    config = train_charlm.TrainConfig(lr_schedule="cosine", learning_rate=0.01, mode="tbptt", batch_size=3, window=7,
+                                      parallel_rows=1)
     optimizer = train_charlm.build_optimizer(config, total_steps=100)
     assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(0.01)
     optimizer.iterations.assign(100)  # the end of the schedule: 10% of the peak
@@ -160,6 +162,8 @@ def test_bad_config_values(field, value, message):
     ({"learning_rate": float("inf")}, "must be finite"),
     ({"window": "128"}, "must be an integer"),
     ({"valid_fraction": 0.6, "test_fraction": 0.5}, "valid_fraction \\+ test_fraction"),
+    ({"batch_size": 5, "parallel_rows": 2}, "Received: batch_size=5, parallel_rows=2"),
+    ({"parallel_rows": 0}, "parallel_rows=0"),
 ])
 def test_config_from_json_values_is_checked_before_anything_runs(values, message, tmp_path):
     with pytest.raises(common.UserError, match=message):

@@ -35,6 +35,11 @@ class CharLanguageModel(keras.Model):
             with a carried state otherwise lets cell states grow without bound.
         train_matmul_dtype: None or "bfloat16": the dtype of the LSTM matrix products in training
             calls (see `seqkeras.layers.LSTM`); inference always computes in float32.
+        parallel_rows: int >= 1: a training `run` splits the batch rows into this many groups and
+            runs the stack on each group as an independent chain of ops (the same weights), so
+            TensorFlow can run the chains at the same time (give each op part of the cores:
+            `pipelines.common.split_threads`). The rows are independent, so the result is the same
+            up to float rounding; the batch must divide evenly. Inference runs one chain.
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Call arguments:
@@ -51,11 +56,13 @@ class CharLanguageModel(keras.Model):
     """
 
     def __init__(self, vocabulary_size, embedding_dim=64, hidden_dim=256, num_layers=1, dropout=0.0, cell_clip=None,
-                 train_matmul_dtype=None, **kwargs):
+                 train_matmul_dtype=None, parallel_rows=1, **kwargs):
         for name, value in (("vocabulary_size", vocabulary_size), ("embedding_dim", embedding_dim),
                             ("hidden_dim", hidden_dim), ("num_layers", num_layers)):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+        if not isinstance(parallel_rows, int) or isinstance(parallel_rows, bool) or parallel_rows < 1:
+            raise ValueError(f"`parallel_rows` must be an integer >= 1. Received: parallel_rows={parallel_rows!r}")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
 
@@ -88,6 +95,7 @@ class CharLanguageModel(keras.Model):
         self.dropout = dropout
         self.cell_clip = recurrent_layers[0].cell_clip  # validated by the LSTM (None or a float)
         self.train_matmul_dtype = train_matmul_dtype
+        self.parallel_rows = parallel_rows
         self.embedding = embedding
         self.embedding_dropout = embedding_dropout
         self.recurrent_layers = recurrent_layers
@@ -111,6 +119,17 @@ class CharLanguageModel(keras.Model):
         padding_mask = tf.convert_to_tensor(padding_mask, dtype=tf.bool)
         if states is None:
             states = self.initial_states(tf.shape(token_ids)[0])
+        if training and self.parallel_rows > 1:
+            groups = self.parallel_rows
+            tf.debugging.assert_equal(tf.shape(token_ids)[0] % groups, 0,
+                                      message=f"the batch must divide into parallel_rows={groups} groups")
+            parts = [tf.split(tensor, groups) for tensor in (token_ids, padding_mask, *states)]
+            runs = [self._run_stack(part[0], part[1], part[2:], training) for part in zip(*parts)]
+            logits = tf.concat([logits for logits, _ in runs], axis=0)
+            return logits, [tf.concat(group, axis=0) for group in zip(*(final for _, final in runs))]
+        return self._run_stack(token_ids, padding_mask, states, training)
+
+    def _run_stack(self, token_ids, padding_mask, states, training):
         x = self.embedding_dropout(self.embedding(token_ids), training=training)  # (B, T, E)
         final_states = []
         for index, (recurrent, layer_dropout) in enumerate(zip(self.recurrent_layers, self.layer_dropouts)):
@@ -143,6 +162,7 @@ class CharLanguageModel(keras.Model):
             "dropout": self.dropout,
             "cell_clip": self.cell_clip,
             "train_matmul_dtype": self.train_matmul_dtype,
+            "parallel_rows": self.parallel_rows,
             "name": self.name,
             "trainable": self.trainable,
         }
