@@ -341,3 +341,23 @@ def conllu_slice(source, target, count, stride=1):
     blocks = gzip.open(source, "rt", encoding="utf-8").read().split("\n\n")[::stride][:count]
     target.write_text("\n\n".join(blocks) + "\n\n", encoding="utf-8")
     return target
+
+
+def outputs_and_grads(layer, inputs, mask, initial_state, training=True):
+    """An LSTM layer's (`return_state=True`) outputs and gradients w.r.t. inputs, initial states
+    and weights of a mixed loss.
+
+    `training=True` runs the fused recurrence with its hand-written backward pass;
+    `training=False` the lean inference loop (differentiated by autodiff)."""
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(inputs)
+    states = None if initial_state is None else [tf.convert_to_tensor(s) for s in initial_state]
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        if states is not None:
+            tape.watch(states)
+        output, h, c = layer(x, mask=mask, initial_state=states, training=training)
+        loss = tf.reduce_sum(output**2) + tf.reduce_sum(tf.sin(h)) + 3.0 * tf.reduce_sum(c)
+    sources = [x] + (states or []) + list(layer.trainable_weights)
+    return [output, h, c], tape.gradient(loss, sources)

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from hypothesis import given, settings, strategies as st
 
-from helpers import assert_causal, assert_padded_matches_unpadded, reload_keras, run_layer_test
+from helpers import assert_causal, assert_padded_matches_unpadded, outputs_and_grads, reload_keras, run_layer_test
 from seqkeras.layers import LSTM
 from seqkeras.layers import lstm as lstm_module
 
@@ -29,23 +29,6 @@ def twin_layers(inputs, seed=0, **kwargs):
     theirs.set_weights(weights)
     ours.set_weights(weights)
     return ours, theirs
-
-
-def outputs_and_grads(layer, inputs, mask, initial_state, training=True):
-    """Outputs and gradients w.r.t. inputs, initial states and weights of a mixed loss.
-
-    `training=True` runs the fused recurrence with its hand-written backward pass;
-    `training=False` the lean inference loop (differentiated by autodiff)."""
-    x = tf.convert_to_tensor(inputs)
-    states = None if initial_state is None else [tf.convert_to_tensor(s) for s in initial_state]
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        if states is not None:
-            tape.watch(states)
-        output, h, c = layer(x, mask=mask, initial_state=states, training=training)
-        loss = tf.reduce_sum(output**2) + tf.reduce_sum(tf.sin(h)) + 3.0 * tf.reduce_sum(c)
-    sources = [x] + (states or []) + list(layer.trainable_weights)
-    return [output, h, c], tape.gradient(loss, sources)
 
 
 def assert_all_close(got, want, atol):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import assert_causal, reload_keras
+from helpers import assert_causal, outputs_and_grads, reload_keras
 from seqkeras.layers import LSTM
 from seqkeras.layers.lstm import cpu_has_bfloat16
 
@@ -29,16 +29,6 @@ def twins(inputs, **kwargs):
     low(inputs)
     low.set_weights(full.get_weights())
     return full, low
-
-
-def outputs_and_grads(layer, inputs, mask, state, training):
-    x = tf.convert_to_tensor(inputs)
-    states = [tf.convert_to_tensor(s) for s in state]
-    with tf.GradientTape() as tape:
-        tape.watch([x, *states])
-        output, h, c = layer(x, mask=mask, initial_state=states, training=training)
-        loss = tf.reduce_sum(output**2) + tf.reduce_sum(tf.sin(h)) + 3.0 * tf.reduce_sum(c)
-    return [output, h, c], tape.gradient(loss, [x, *states, *layer.trainable_weights])
 
 
 def relative_error(got, want):
