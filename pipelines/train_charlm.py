@@ -93,7 +93,7 @@ class TrainConfig:
         if self.valid_fraction + self.test_fraction >= 1.0:
             raise ValueError("`valid_fraction + test_fraction` must be < 1. "
                              f"Received: valid_fraction={self.valid_fraction!r}, test_fraction={self.test_fraction!r}")
-        if self.batch_size % self.parallel_rows:
+        if self.mode == "tbptt" and self.batch_size % self.parallel_rows:
             raise ValueError("`batch_size` must be a multiple of `parallel_rows`. "
                              f"Received: batch_size={self.batch_size!r}, parallel_rows={self.parallel_rows!r}")
         if not self.corpus:
@@ -334,7 +334,7 @@ def main(config=TrainConfig(), resume=False, overwrite=False, test=True):
     the results hold the validation history.
     """
     distributed.setup(config)  # TF_CONFIG from --workers/--task-index, before TensorFlow starts
-    if config.parallel_rows > 1:
+    if config.mode == "tbptt" and config.parallel_rows > 1:  # the row groups of `CharLanguageModel.run`
         common.split_threads()  # before TensorFlow's first op: the row groups run side by side
     if config.corpus != "wiki" and not any(pathlib.Path(path).is_file() for path in glob.iglob(config.corpus, recursive=True)):
         raise common.UserError(f"--corpus: no file matches the pattern. Received: corpus={config.corpus!r}")

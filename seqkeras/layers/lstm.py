@@ -310,8 +310,8 @@ def _standard_lstm(
 
     `gate_fn=None` runs the fused recurrence (hand-written backward), clipped at `cell_clip`
     when set; a `gate_fn` runs the autodiff loop and carries its own clip (`cell_clip` must
-    then be None). `matmul_dtype` (fused recurrence only): the dtype of the input projection
-    and of the recurrence's matmuls.
+    then be None). `matmul_dtype`: None, or the dtype of the input projection and of the
+    recurrence's matmuls (both loops).
     """
     if gate_fn is not None and cell_clip is not None:
         raise ValueError(
@@ -501,8 +501,9 @@ class LSTM(keras.layers.Layer):
             matrix products (input projection, recurrence and their gradients) in training
             calls. States, gates, weights and gradients stay float32, and inference calls
             (`training=False`: evaluation, generation, export) always compute in float32. On a
-            CPU with AVX512_BF16 or AMX the products run about twice as fast; where the CPU has
-            no bfloat16 instructions they are emulated and slower. Training calls then run the
+            CPU with AVX512_BF16 the products ran 1.6-2.1x as fast and a whole hidden-512
+            train step ~1.26x (measured on one core); where the CPU has no bfloat16
+            instructions they are emulated and slower. Training calls then run the
             portable recurrence (no cuDNN).
         **kwargs: base layer arguments.
 

@@ -69,6 +69,7 @@ def test_every_config_field_reaches_data_model_and_optimizer(trained, capsys):
     assert [layer.train_matmul_dtype for layer in model.recurrent_layers] == ["bfloat16", "bfloat16"]
     assert model.get_config()["train_matmul_dtype"] == "bfloat16"
     assert model.parallel_rows == 1 and train_charlm.build_model(train_charlm.TrainConfig(), 9).parallel_rows == 2
+    assert train_charlm.TrainConfig(mode="windows", batch_size=5).parallel_rows == 2  # row groups: tbptt only
     from seqkeras.layers.lstm import cpu_has_bfloat16
     auto = train_charlm.build_model(train_charlm.TrainConfig(), 9).train_matmul_dtype  # default: "auto"
     assert auto == ("bfloat16" if cpu_has_bfloat16() else None)
