@@ -1,8 +1,14 @@
 """`TextTask`: a trained network with its in-graph preprocessor attached (raw strings in)."""
 
+import weakref
+
 import keras
 import numpy as np
 import tensorflow as tf
+
+# One compiled inference function per task, kept outside the model so that saving and export never
+# see it; repeated `predict_texts` calls (evaluation every epoch, `seqkeras predict`) reuse its traces.
+_PREDICT_FUNCTIONS = weakref.WeakKeyDictionary()
 
 
 @keras.saving.register_keras_serializable(package="seqkeras")
@@ -64,7 +70,11 @@ class TextTask(keras.Model):
             return []
         dataset = text_batches(self.preprocessor, texts, batching="sorted", batch_size=batch_size, shuffle=False,
                                keep_order_index=True)
-        run = tf.function(lambda features: self.network(features, training=False), reduce_retracing=True)
+        network, run = _PREDICT_FUNCTIONS.get(self, (None, None))
+        if network is not self.network:
+            network = self.network
+            run = tf.function(lambda features: network(features, training=False), reduce_retracing=True)
+            _PREDICT_FUNCTIONS[self] = (network, run)
         results = [None] * len(texts)
         for features in dataset:
             index = features.pop("index").numpy()
