@@ -27,7 +27,7 @@ Claims checked (issue #15, goal 1):
 sentences, a 500-sentence tagger for two epochs, one seed).
 
 Usage:
-    python benchmarks/bench_elmo.py                       # full run -> benchmarks/results/elmo.json
+    python benchmarks/bench_elmo.py                       # full run (~55 min) -> benchmarks/results/elmo.json
     python benchmarks/bench_elmo.py --pretrain-minutes 15  # a shorter pretraining budget
     python benchmarks/bench_elmo.py --quick               # smoke run, JSON to the temp dir
 """
@@ -76,7 +76,8 @@ class Config:
     learning_rate: float = 2e-3  # Adam, global gradient norm clipped to 1
     steps_per_epoch: int = 250  # an "epoch" is 250 batches (~1/4 pass): one learning-curve point each
     max_epochs: int = 400  # far more than the time budget allows: `pretrain_minutes` ends training
-    pretrain_minutes: float = 15.0  # wall-clock budget of fit (the issue's limit: 40)
+    pretrain_minutes: float = 38.0  # wall-clock budget of fit; the issue's limit is 40 and the epoch running
+    # when the budget ends finishes (~1 min)
     valid_fraction: float = 0.01  # held out of the pretraining text for the learning curve
     # --- tagger: the same model with and without the ELMo mix ---
     tagger_sentences: int = 4000  # first EWT training sentences, as bench_word2vec
