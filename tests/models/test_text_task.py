@@ -8,6 +8,7 @@ import tensorflow as tf
 from seqkeras.data.batching import length_quantile_boundaries
 from seqkeras.data.conllu import read_conllu_sentences, sentence_from_words, write_conllu
 from seqkeras.models.common import TextTask, build_word_lookup, text_batches
+from seqkeras.models.common import text_task as text_task_module
 from seqkeras.models.common.text_batches import matched_token_budget
 from seqkeras.models.tagger import build_tagger
 from helpers import reload_keras
@@ -79,6 +80,12 @@ def test_text_task_saves_one_file_that_tags_raw_strings(sentences, tmp_path):
     texts = [" ".join(s.words) for s in sentences[:5]]
     per_text = task.predict_texts(texts)
     assert [len(row) for row in per_text] == [len(s.words) for s in sentences[:5]]
+    _, compiled = text_task_module._PREDICT_FUNCTIONS[task]
+    traces = compiled.experimental_get_tracing_count()
+    again = task.predict_texts(texts)  # a second call reuses the compiled function and its traces
+    assert compiled.experimental_get_tracing_count() == traces
+    for first, second in zip(per_text, again):
+        np.testing.assert_array_equal(first, second)
     reloaded = reload_keras(task)
     assert reloaded.labels == tags and reloaded.task == "tagger" and reloaded.preprocessor.tokens == lookup.tokens
     together = reloaded(tf.constant(texts)).numpy()  # (5, T, tags), padded to the longest
