@@ -27,7 +27,7 @@ Claims checked (issue #15, goal 1):
 sentences, a 500-sentence tagger for two epochs, one seed).
 
 Usage:
-    python benchmarks/bench_elmo.py                       # full run (~55 min) -> benchmarks/results/elmo.json
+    python benchmarks/bench_elmo.py                       # full run (~43 min) -> benchmarks/results/elmo.json
     python benchmarks/bench_elmo.py --pretrain-minutes 15  # a shorter pretraining budget
     python benchmarks/bench_elmo.py --quick               # smoke run, JSON to the temp dir
 """
