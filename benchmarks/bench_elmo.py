@@ -29,6 +29,7 @@ sentences, a 500-sentence tagger for two epochs, one seed).
 Usage:
     python benchmarks/bench_elmo.py                       # full run (~43 min) -> benchmarks/results/elmo.json
     python benchmarks/bench_elmo.py --pretrain-minutes 15  # a shorter pretraining budget
+    python benchmarks/bench_elmo.py --hidden-dim 256 --output /tmp/elmo_h256.json  # another biLM width
     python benchmarks/bench_elmo.py --quick               # smoke run, JSON to the temp dir
 """
 
@@ -318,9 +319,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="slices of the data, one minute; JSON to the temp dir")
     parser.add_argument("--pretrain-minutes", type=float, default=None, help="pretraining budget (default: Config)")
+    parser.add_argument("--hidden-dim", type=int, default=None, help="biLM width per direction (default: Config)")
     parser.add_argument("--output", type=pathlib.Path, default=None)
     args = parser.parse_args()
-    config = Config()
+    config = Config() if args.hidden_dim is None else dataclasses.replace(Config(), hidden_dim=args.hidden_dim)
     if not (EWT_DIR / "en_ewt-ud-train.conllu.gz").exists():
         raise SystemExit(f"UD English EWT not found at {EWT_DIR}")
     started = time.perf_counter()
