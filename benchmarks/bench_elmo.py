@@ -320,9 +320,12 @@ def main():
     parser.add_argument("--quick", action="store_true", help="slices of the data, one minute; JSON to the temp dir")
     parser.add_argument("--pretrain-minutes", type=float, default=None, help="pretraining budget (default: Config)")
     parser.add_argument("--hidden-dim", type=int, default=None, help="biLM width per direction (default: Config)")
+    parser.add_argument("--dropout", type=float, default=None, help="biLM dropout (default: Config)")
     parser.add_argument("--output", type=pathlib.Path, default=None)
     args = parser.parse_args()
-    config = Config() if args.hidden_dim is None else dataclasses.replace(Config(), hidden_dim=args.hidden_dim)
+    overrides = {key: value for key, value in (("hidden_dim", args.hidden_dim), ("dropout", args.dropout))
+                 if value is not None}
+    config = dataclasses.replace(Config(), **overrides)
     if not (EWT_DIR / "en_ewt-ud-train.conllu.gz").exists():
         raise SystemExit(f"UD English EWT not found at {EWT_DIR}")
     started = time.perf_counter()
