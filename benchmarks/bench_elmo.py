@@ -29,7 +29,7 @@ sentences, a 500-sentence tagger for two epochs, one seed).
 Usage:
     python benchmarks/bench_elmo.py                       # full run (~43 min) -> benchmarks/results/elmo.json
     python benchmarks/bench_elmo.py --pretrain-minutes 15  # a shorter pretraining budget
-    python benchmarks/bench_elmo.py --hidden-dim 256 --output /tmp/elmo_h256.json  # another biLM width
+    python benchmarks/bench_elmo.py --hidden-dim 256 --dropout 0.3 --output /tmp/e.json  # other biLM settings
     python benchmarks/bench_elmo.py --quick               # smoke run, JSON to the temp dir
 """
 
