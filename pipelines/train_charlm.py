@@ -167,22 +167,21 @@ def build_vocabulary(config, train_texts):
 
 
 def build_datasets(config, documents):
-    """Training and validation datasets for the configured mode."""
+    """Training (repeated without end) and validation datasets for the configured mode."""
     from seqkeras.models.char_lm import datasets
 
-    repeat = config.steps_per_epoch > 0
     if not isinstance(documents["train"], list):  # a streamed --corpus (TextStream)
         train = datasets.streamed_dataset(documents["train"].lines(), documents["vocabulary"], config.window,
                                           config.batch_size, mode=config.mode, seed=config.seed).repeat()
-        valid = build_datasets(config, {**documents, "train": documents["valid"]})[1]
-        return train, valid
-    if config.mode == "tbptt":
-        train = datasets.stream_dataset(documents["train"], config.window, config.batch_size, repeat=repeat)
+    elif config.mode == "tbptt":
+        train = datasets.shuffled_stream_dataset(documents["train"], config.window, config.batch_size,
+                                                 seed=config.seed, repeat=True)
+    else:
+        train = datasets.window_dataset(documents["train"], config.window, config.batch_size, shuffle=True,
+                                        seed=config.seed, repeat=True)
+    if config.mode == "tbptt":  # each validation document is read from its start
         valid = datasets.stream_dataset(documents["valid"], config.window, config.batch_size)
     else:
-        train = datasets.window_dataset(
-            documents["train"], config.window, config.batch_size, shuffle=True, seed=config.seed, repeat=repeat
-        )
         valid = datasets.window_dataset(documents["valid"], config.window, config.batch_size, shuffle=False)
     return train, valid
 
@@ -193,7 +192,7 @@ def count_steps_per_epoch(config, documents):
     if config.steps_per_epoch:
         return config.steps_per_epoch
     if config.mode == "tbptt":
-        return len(datasets.stream_arrays(documents["train"], config.window, config.batch_size)["reset"])
+        return datasets.shuffled_stream_length(documents["train"], config.window, config.batch_size)
     return math.ceil(len(datasets.window_arrays(documents["train"], config.window)[0]) / config.batch_size)
 
 
@@ -253,7 +252,7 @@ def open_run(config, resume=False, overwrite=False):
     return common.open_run_dir(config, "charlm", resume=resume, overwrite=overwrite)
 
 
-def fit_under_strategy(config, strategy, run_dir, trainer, documents, steps, samples, task):
+def fit_under_strategy(config, strategy, run_dir, trainer, documents, data, steps, samples, task):
     """Trains `trainer.language_model` with `seqkeras.distribute.StrategyTrainer` (one loop for the
     default, mirrored and multi-worker strategies) and resumes exactly from `ckpt/steps`.
 
@@ -271,6 +270,7 @@ def fit_under_strategy(config, strategy, run_dir, trainer, documents, steps, sam
     from seqkeras.models.char_lm.language_model_trainer import language_model_replica_loss
 
     model, tbptt, batch_size = trainer.language_model, trainer.truncated_bptt, config.batch_size
+    train, valid = data  # from `build_datasets`; a streamed --corpus is re-read per worker below
     replicas = strategy.num_replicas_in_sync
     if batch_size % replicas:
         raise common.UserError(f"--batch-size must be a multiple of the {replicas} replicas of --distribute "
@@ -287,15 +287,7 @@ def fit_under_strategy(config, strategy, run_dir, trainer, documents, steps, sam
             stream = datasets.streamed_dataset(lines, documents["vocabulary"], config.window,
                                                local * (batch_size // replicas), mode=config.mode, seed=config.seed)
             return datasets.split_rows(stream.repeat(), 0, local, batch_size // replicas)
-
-        valid = build_datasets(config, {**documents, "train": documents["valid"]})[1]
-    elif tbptt:
-        train = datasets.stream_dataset(documents["train"], config.window, batch_size, repeat=True)
-        valid = datasets.stream_dataset(documents["valid"], config.window, batch_size)
     else:
-        train = datasets.window_dataset(documents["train"], config.window, batch_size, seed=config.seed, repeat=True)
-        valid = datasets.window_dataset(documents["valid"], config.window, batch_size, shuffle=False)
-    if isinstance(documents["train"], list):
         def train_fn(context):
             return datasets.replica_dataset(train, context, batch_size)
     engine = StrategyTrainer(
@@ -374,8 +366,8 @@ def main(config=TrainConfig(), resume=False, overwrite=False, test=True):
         generator, run_dir / "tb" / "samples", seed_text=config.sample_seed_text, num_samples=2,
         length=config.sample_length, temperature=config.sample_temperature, seed=config.seed,
     )
-    history, engine = fit_under_strategy(config, strategy, run_dir, trainer, documents, steps, samples,
-                                         char_lm_task(model, vocabulary))
+    history, engine = fit_under_strategy(config, strategy, run_dir, trainer, documents, (train_data, valid_data),
+                                         steps, samples, char_lm_task(model, vocabulary))
     callbacks = [engine]
     if not chief:  # a non-chief worker has done its share; the chief saves, evaluates and reports
         return {"history": history.history, "trainer": trainer, "vocabulary": vocabulary}

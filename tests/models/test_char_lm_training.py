@@ -72,11 +72,64 @@ def test_stream_rows_continue_documents_and_reset_at_their_starts(documents):
     assert sorted(map(tuple, recovered)) == sorted(tuple(i) for i, _ in documents)
 
 
+def _pass_rows(batches, window):
+    """A pass's batches -> per row: its windows' inputs laid end to end, real flags, resets."""
+    ids = np.stack([features["token_ids"].numpy() for features, _ in batches], 1)  # (B, L, W)
+    real = np.stack([features["padding_mask"].numpy() for features, _ in batches], 1)
+    reset = np.stack([features["reset"].numpy() for features, _ in batches], 1)  # (B, L)
+    return ids.reshape(len(ids), -1), real.reshape(len(ids), -1), reset
+
+
+def test_shuffled_stream_reads_every_document_once_per_pass_in_a_new_order(documents):
+    window, rows = 2, 3
+    length = datasets.shuffled_stream_length(documents, window, rows)
+    windows = sum(-(-len(inputs) // window) for inputs, _ in documents)
+    assert length == -(-windows // rows)
+    batches = list(datasets.shuffled_stream_dataset(documents, window, rows, seed=4, repeat=True).take(3 * length))
+    assert all(tuple(features["token_ids"].shape) == (rows, window) and tuple(features["reset"].shape) == (rows,)
+               for features, _ in batches)
+    orders = []
+    for index in range(3):
+        ids, real, reset = _pass_rows(batches[index * length:(index + 1) * length], window)
+        assert reset[:, 0].all()  # every row starts a pass from a zero state
+        # Rows laid end to end give back the pass's stream: whole documents, each once; a document
+        # only ever begins at a reset window, and a reset inside a row is always a document start.
+        stream = np.concatenate([row[flags] for row, flags in zip(ids, real)])
+        starts = np.flatnonzero(stream == BOS_ID)
+        pieces = np.split(stream, starts[1:])
+        assert sorted(map(tuple, pieces)) == sorted(tuple(inputs) for inputs, _ in documents)
+        for row in range(rows):
+            bos = set(np.flatnonzero(ids[row] == BOS_ID))
+            assert bos <= set(np.flatnonzero(reset[row]) * window)
+            assert {window * i for i in np.flatnonzero(reset[row][1:]) + 1 if real[row, window * i]} <= bos
+        assert (~real).sum() - sum(-len(i) % window for i, _ in documents) < rows * window  # < B empty windows
+        orders.append([len(piece) for piece in pieces])
+    assert len({tuple(order) for order in orders}) > 1  # passes differ in document order
+    again = list(datasets.shuffled_stream_dataset(documents, window, rows, seed=4).as_numpy_iterator())
+    assert len(again) == length  # repeat=False: one pass, the same as the first one
+    for (features, targets), (features_again, targets_again) in zip(batches, again):
+        np.testing.assert_array_equal(targets.numpy(), targets_again)
+        np.testing.assert_array_equal(features["reset"].numpy(), features_again["reset"])
+
+
+def test_shuffled_stream_pads_each_document_to_windows_and_masks_the_padding(documents):
+    batches = list(datasets.shuffled_stream_dataset(documents, window=4, batch_size=2, seed=0))
+    targets = np.concatenate([t.numpy().reshape(-1) for _, t in batches])
+    mask = np.concatenate([f["padding_mask"].numpy().reshape(-1) for f, _ in batches])
+    assert mask.sum() == sum(len(i) for i, _ in documents)
+    assert (targets[~mask] == PAD_ID).all() and (targets[mask] != PAD_ID).all()
+    assert sorted(targets[mask].tolist()) == sorted(np.concatenate([t for _, t in documents]).tolist())
+
+
 def test_bad_layout_arguments(documents):
     with pytest.raises(ValueError, match="window=0"):
         datasets.window_arrays(documents, 0)
     with pytest.raises(ValueError, match="batch_size=-1"):
         datasets.stream_arrays(documents, 4, -1)
+    with pytest.raises(ValueError, match="batch_size=0"):
+        datasets.shuffled_stream_dataset(documents, 4, 0)
+    with pytest.raises(ValueError, match=r"documents=\[\]"):
+        datasets.shuffled_stream_dataset([], 4, 2)
     with pytest.raises(ValueError, match="batch_size=None"):
         LanguageModelTrainer(CharLanguageModel(vocabulary_size=12, hidden_dim=4), truncated_bptt=True)
 

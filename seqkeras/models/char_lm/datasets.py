@@ -9,6 +9,10 @@ Every document becomes `[BOS] c_1 ... c_n` as inputs and `c_1 ... c_n [EOS]` as 
   holds window i of every row, so row j of batch i continues row j of batch i-1 and the model
   can carry its state across batches. A document always starts at a window boundary and its
   first window has `reset=True` for that row: the carried state is zeroed there and only there.
+  Validation and evaluation use it (each document read from its start).
+- `shuffled_stream_dataset`: truncated BPTT for training. Each pass lays the documents, in a new
+  seeded order, end to end in one stream cut into `batch_size` equal rows, so a batch mixes
+  `batch_size` places of the corpus and almost nothing is padding.
 """
 
 import numpy as np
@@ -141,6 +145,71 @@ def stream_dataset(documents, window, batch_size, repeat=False):
     if repeat:
         dataset = dataset.repeat()
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def shuffled_stream_length(documents, window, batch_size):
+    """Batches in one pass of `shuffled_stream_dataset`."""
+    _check_positive("window", window)
+    _check_positive("batch_size", batch_size)
+    windows = sum(-(-len(inputs) // window) for inputs, _ in documents)
+    return -(-windows // batch_size)
+
+
+def shuffled_stream_dataset(documents, window, batch_size, seed=0, repeat=False):
+    """Truncated-BPTT training batches whose rows read the whole corpus at once.
+
+    Each pass puts the documents in a new seeded order (`seed`, pass number), lays their windows
+    end to end in one stream (a document still starts at a window boundary, with `reset=True`),
+    and cuts the stream into `batch_size` rows of equal length: row j of batch i is window
+    `j * L + i` of the stream (L = ceil(windows / batch_size)). So every batch holds windows from
+    `batch_size` places of the corpus (`stream_dataset`'s document-per-row layout puts the longest
+    documents side by side and ends a pass with most rows empty), every window is read once per
+    pass, and padding is only the documents' last partial windows plus fewer than `batch_size`
+    empty windows at the end of the last row. A row's first window of a pass starts from a zero
+    state (`reset=True`) even where it continues a document.
+
+    Args:
+        documents: list of `(inputs, targets)` pairs from `encode_documents`.
+        window: int, time steps per row.
+        batch_size: int, rows per batch.
+        seed: int, document order (a different order every pass).
+        repeat: bool, passes forever (else one pass).
+
+    Returns:
+        A dataset of `({"token_ids", "padding_mask", "reset"}, targets)` batches of `batch_size`
+        rows; one pass has `shuffled_stream_length(documents, window, batch_size)` batches.
+    """
+    length = shuffled_stream_length(documents, window, batch_size)
+    if not documents:
+        raise ValueError("At least one document is needed. Received: documents=[]")
+    parts = [_document_windows(inputs, targets, window) for inputs, targets in documents]
+    counts = np.array([len(part[0]) for part in parts], np.int64)
+    empty = np.full((1, window), PAD_ID, np.int32)  # index `total`: the empty window that pads the last row
+    token_ids = tf.constant(np.concatenate([part[0] for part in parts] + [empty]))  # (total + 1, W)
+    targets = tf.constant(np.concatenate([part[1] for part in parts] + [empty]))  # (total + 1, W)
+    mask = tf.constant(np.concatenate([part[2] for part in parts] + [np.zeros((1, window), bool)]))
+    first = np.zeros(counts.sum() + 1, bool)  # a document's first window (and the empty one)
+    first[np.concatenate([[0], np.cumsum(counts)])] = True
+    first = tf.constant(first)
+    by_document = tf.RaggedTensor.from_row_lengths(tf.range(counts.sum()), counts)  # window ids per document
+    capacity = length * batch_size
+
+    def one_pass(index):
+        order = tf.random.experimental.stateless_shuffle(tf.range(len(counts)), seed=tf.stack([seed, index]))
+        stream = tf.gather(by_document, order).flat_values  # window ids in this pass's document order
+        stream = tf.pad(stream, [[0, capacity - tf.size(stream)]], constant_values=counts.sum())
+        grid = tf.transpose(tf.reshape(stream, (batch_size, length)))  # (L, B): batch i, row j
+        starts = tf.concat([tf.ones((1, batch_size), tf.bool), tf.zeros((length - 1, batch_size), tf.bool)], 0)
+
+        def batch(ids, row_start):
+            features = {"token_ids": tf.gather(token_ids, ids), "padding_mask": tf.gather(mask, ids),
+                        "reset": tf.gather(first, ids) | row_start}
+            return features, tf.gather(targets, ids)
+
+        return tf.data.Dataset.from_tensor_slices((grid, starts)).map(batch)
+
+    passes = tf.data.Dataset.counter() if repeat else tf.data.Dataset.range(1)
+    return passes.flat_map(one_pass).prefetch(tf.data.AUTOTUNE)
 
 
 def replica_dataset(global_dataset, input_context, global_batch_size):
