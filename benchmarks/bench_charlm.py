@@ -186,7 +186,7 @@ def trial(overrides, output, run_dir):
                  "recorded), so seconds are pessimistic.",
         "device": benchlib.device_description(),
         "tensorflow": tf.__version__,
-    }, indent=2))
+    }, indent=1))
     print(json.dumps(record))
     return record
 
@@ -253,7 +253,7 @@ def record_run(run_dir, output, wall_seconds=None):
     }
     saved = json.loads(output.read_text()) if output.exists() else {}
     saved.setdefault("full_runs", []).append(record)
-    output.write_text(json.dumps(saved, indent=2))
+    output.write_text(json.dumps(saved, indent=1))
     print(json.dumps(record))
     return record
 
@@ -283,7 +283,7 @@ def main(argv=None):
             print(json.dumps(record))
         saved = json.loads(args.trials_output.read_text()) if args.trials_output.exists() else {"trials": []}
         saved.setdefault("speed", []).extend(records)
-        args.trials_output.write_text(json.dumps(saved, indent=2))
+        args.trials_output.write_text(json.dumps(saved, indent=1))
         return records
     if args.trial:
         return trial(dict(map(parse_override, args.set)), args.trials_output, args.run_dir + "-trial")
