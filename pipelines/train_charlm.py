@@ -1,6 +1,6 @@
 """Train the character-level LSTM language model on the bundled Wikipedia markup.
 
-    seqkeras train charlm                      # defaults: 256 units, 3,200 steps of 16 x 128 characters (~10 min, 2 cores)
+    seqkeras train charlm                      # defaults: 512 units, 3,000 steps of 32 x 128 characters (~10 min, 2 cores)
     seqkeras train charlm --num-layers 2 --dropout 0.1 --epochs 20 --run-dir runs/charlm-big
     seqkeras train charlm --config run.json    # any TrainConfig fields as JSON
     seqkeras train charlm --resume             # continue an interrupted run (same options)
@@ -40,7 +40,7 @@ class TrainConfig:
     split_seed: int = common.field(0, 'seed of the article split', minimum=0)
     max_article_characters: int = common.field(0, 'cut every article to this many characters (0: whole articles)',
                                                minimum=0)
-    valid_article_characters: int = common.field(10_000, 'validation reads this prefix of each valid article per epoch',
+    valid_article_characters: int = common.field(4_000, 'validation reads this prefix of each valid article per epoch',
                                                  minimum=0)
     min_character_count: int = common.field(20, 'rarer characters share the <oov> id', minimum=1)
     # --- model ---
