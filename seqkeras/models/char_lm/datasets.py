@@ -1,15 +1,16 @@
 """Character LM training data: documents -> shift-by-one (inputs, targets) -> windows or streams.
 
 Every document becomes `[BOS] c_1 ... c_n` as inputs and `c_1 ... c_n [EOS]` as targets
-(`seqkeras.data.windows.shift_by_one`). Two layouts feed Keras `fit`:
+(`seqkeras.data.windows.shift_by_one`). Three layouts:
 
 - `window_dataset`: each document is cut into windows of `window` steps (the last one padded and
   masked); windows are shuffled and batched; every window starts from a zero state.
-- `stream_dataset`: truncated BPTT. Documents are laid end to end in `batch_size` rows; batch i
-  holds window i of every row, so row j of batch i continues row j of batch i-1 and the model
-  can carry its state across batches. A document always starts at a window boundary and its
-  first window has `reset=True` for that row: the carried state is zeroed there and only there.
-  Validation and evaluation use it (each document read from its start).
+- `stream_dataset`: truncated BPTT, one document after another in each of `batch_size` rows
+  (longest first to the shortest row); batch i holds window i of every row, so row j of batch i
+  continues row j of batch i-1 and the model can carry its state across batches. A document
+  always starts at a window boundary and its first window has `reset=True` for that row: the
+  carried state is zeroed there and only there. Validation and evaluation use it (each document
+  read from its start).
 - `shuffled_stream_dataset`: truncated BPTT for training. Each pass lays the documents, in a new
   seeded order, end to end in one stream cut into `batch_size` equal rows, so a batch mixes
   `batch_size` places of the corpus and almost nothing is padding.
@@ -217,8 +218,8 @@ def replica_dataset(global_dataset, input_context, global_batch_size):
 
     Replica r (of R, over all workers) gets rows `[r * b, (r + 1) * b)` of every global batch,
     b = global_batch_size / R, so R replicas see exactly the rows one process would see in one
-    batch: the same documents, the same order (sharding by document, since every stream row and
-    every window belongs to one document), whatever R. A worker with k local replicas yields k
+    batch: the same windows in the same order (every window belongs to one document), whatever R,
+    so the carried state of a row stays on one replica. A worker with k local replicas yields k
     consecutive elements per global batch, which `distribute_datasets_from_function` hands to
     its replicas in turn.
 
