@@ -3,6 +3,7 @@
     python benchmarks/bench_charlm.py            # full: trains the benchmark configuration (~57 min, 2 cores)
     python benchmarks/bench_charlm.py --quick    # smoke run: tiny model, a few steps
     python benchmarks/bench_charlm.py --trial --set hidden_dim=512 --set epochs=2   # one defaults trial
+    python benchmarks/bench_charlm.py --set dropout=0.3 --output /tmp/charlm.json   # the full run, one field changed
     python benchmarks/bench_charlm.py --record-run /tmp/charlm_default --wall-seconds 540  # the chosen run
 
 `--trial` trains `seqkeras train charlm`'s defaults with the `--set` overrides, reads only the
@@ -264,7 +265,7 @@ def main(argv=None):
     parser.add_argument("--trial", action="store_true",
                         help="one defaults trial (validation only), appended to --trials-output")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="a TrainConfig override of the trial (repeatable)")
+                        help="a TrainConfig override (repeatable) of the trial, or of the benchmark's configuration")
     parser.add_argument("--speed", action="append", default=[], metavar="FIELD=VALUE,FIELD=VALUE",
                         help="time training steps of one configuration (repeatable); appended to --trials-output")
     parser.add_argument("--record-run", metavar="RUN_DIR",
@@ -287,7 +288,7 @@ def main(argv=None):
         return records
     if args.trial:
         return trial(dict(map(parse_override, args.set)), args.trials_output, args.run_dir + "-trial")
-    overrides = QUICK if args.quick else FULL
+    overrides = {**(QUICK if args.quick else FULL), **dict(map(parse_override, args.set))}
     config = train_charlm.TrainConfig(run_dir=args.run_dir, verbose=2, **overrides)
     num_samples, sample_length, speed_length = (4, 200, 100) if args.quick else (50, 2000, 500)
 
