@@ -166,8 +166,13 @@ def build_vocabulary(config, train_texts):
     return Vocabulary.build(characters.to_list(), min_count=config.min_character_count)
 
 
-def build_datasets(config, documents):
-    """Training (repeated without end) and validation datasets for the configured mode."""
+def build_datasets(config, documents, replicas=1):
+    """Training (repeated without end) and validation datasets for the configured mode.
+
+    In tbptt mode a validation batch has one row per validation document up to `batch_size`
+    (rounded up to a multiple of `replicas`): each row reads its documents from the start, so
+    rows beyond the documents would be empty windows computed for nothing.
+    """
     from seqkeras.models.char_lm import datasets
 
     if not isinstance(documents["train"], list):  # a streamed --corpus (TextStream)
@@ -180,7 +185,8 @@ def build_datasets(config, documents):
         train = datasets.window_dataset(documents["train"], config.window, config.batch_size, shuffle=True,
                                         seed=config.seed, repeat=True)
     if config.mode == "tbptt":  # each validation document is read from its start
-        valid = datasets.stream_dataset(documents["valid"], config.window, config.batch_size)
+        rows = min(config.batch_size, max(1, -(-len(documents["valid"]) // replicas)) * replicas)
+        valid = datasets.stream_dataset(documents["valid"], config.window, rows)
     else:
         valid = datasets.window_dataset(documents["valid"], config.window, config.batch_size, shuffle=False)
     return train, valid
@@ -272,6 +278,7 @@ def fit_under_strategy(config, strategy, run_dir, trainer, documents, data, step
     model, tbptt, batch_size = trainer.language_model, trainer.truncated_bptt, config.batch_size
     train, valid = data  # from `build_datasets`; a streamed --corpus is re-read per worker below
     replicas = strategy.num_replicas_in_sync
+    valid_rows = int(valid.element_spec[1].shape[0]) if tbptt else batch_size
     if batch_size % replicas:
         raise common.UserError(f"--batch-size must be a multiple of the {replicas} replicas of --distribute "
                                f"{config.distribute}. Received: batch_size={batch_size}")
@@ -309,8 +316,9 @@ def fit_under_strategy(config, strategy, run_dir, trainer, documents, data, step
     history = distributed.fit_engine(
         config, engine, strategy, dataset_fn=train_fn,
         epochs=config.epochs, steps_per_epoch=steps,
-        valid_dataset_fn=lambda context: datasets.replica_dataset(valid, context, batch_size),
-        valid_steps=int(valid.cardinality()), on_epoch_end=on_epoch_end, verbose=config.verbose,
+        valid_dataset_fn=lambda context: datasets.replica_dataset(valid, context, valid_rows),
+        valid_steps=int(valid.cardinality()), valid_carry_rows=valid_rows // replicas if tbptt else None,
+        on_epoch_end=on_epoch_end, verbose=config.verbose,
     )
     samples.on_train_end()
     history["train_seconds"] = [round(seconds, 3) for seconds in engine.epoch_seconds]  # this call's epochs
@@ -351,7 +359,7 @@ def main(config=TrainConfig(), resume=False, overwrite=False, test=True):
     documents = {split: split_texts if not isinstance(split_texts, list) else  # a streamed --corpus stays a stream
                  datasets.encode_documents(split_texts, vocabulary) for split, split_texts in texts.items()}
     documents["vocabulary"] = vocabulary
-    train_data, valid_data = build_datasets(config, documents)
+    train_data, valid_data = build_datasets(config, documents, strategy.num_replicas_in_sync)
     steps = count_steps_per_epoch(config, documents)
 
     # === Model ===

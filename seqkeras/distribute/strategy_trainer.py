@@ -271,14 +271,15 @@ class StrategyTrainer:
         return self._reduce(self.strategy.run(self._replica_eval_step, args=(next(iterator), carry)))
 
     # --- carried state ------------------------------------------------------------------------
-    def _distribute_carry(self, global_values=None):
-        """Per-replica carried state: zeros, or replica r's rows of the global values."""
+    def _distribute_carry(self, global_values=None, rows=None):
+        """Per-replica carried state: zeros (`rows` per replica: the carry shapes' own by default),
+        or replica r's rows of the global values."""
         def replica_values(context):
             replica = context.replica_id_in_sync_group
             values = []
             for index, shape in enumerate(self.carry_shapes):
                 if global_values is None:
-                    values.append(tf.zeros(shape))
+                    values.append(tf.zeros(shape if rows is None else (rows,) + shape[1:]))
                 else:
                     values.append(global_values[index][replica * shape[0]:(replica + 1) * shape[0]])
             return values
@@ -317,14 +318,19 @@ class StrategyTrainer:
         self._store_carry(carry)
         self.checkpoints.save(int(self.step.numpy()))
 
-    def evaluate(self, dataset_fn, steps):
+    def evaluate(self, dataset_fn, steps, carry_rows=None):
         """Mean loss over `steps` per-replica batches of `dataset_fn` (carried state from zeros)."""
-        return self.evaluate_sums(dataset_fn, steps)["loss"]
+        return self.evaluate_sums(dataset_fn, steps, carry_rows)["loss"]
 
-    def evaluate_sums(self, dataset_fn, steps):
-        """`{"loss": mean loss, name: count / real tokens for each count metric, "tokens": ...}`."""
+    def evaluate_sums(self, dataset_fn, steps, carry_rows=None):
+        """`{"loss": mean loss, name: count / real tokens for each count metric}` over `steps`
+        per-replica batches of `dataset_fn`, the carried state starting from zeros.
+
+        `carry_rows`: rows per replica of these batches where they differ from the training
+        batches' (`carry_shapes`), e.g. one row per held-out document when there are fewer
+        documents than training rows: empty rows would cost as much as full ones."""
         iterator = iter(self._distribute(dataset_fn))
-        carry = self._distribute_carry()
+        carry = self._distribute_carry(rows=carry_rows)
         totals = np.zeros([self._num_sums])
         for _ in range(steps):
             sums, carry = self._eval_function(iterator, carry)
@@ -338,7 +344,7 @@ class StrategyTrainer:
         return means
 
     def fit(self, dataset_fn, *, epochs, steps_per_epoch, valid_dataset_fn=None, valid_steps=0,
-            on_epoch_end=None, verbose=0):
+            valid_carry_rows=None, on_epoch_end=None, verbose=0):
         """Trains up to `epochs * steps_per_epoch` steps, from the last checkpoint if any.
 
         Args:
@@ -348,6 +354,8 @@ class StrategyTrainer:
             steps_per_epoch: int, steps between epoch ends (validation, logs, checkpoint).
             valid_dataset_fn: like `dataset_fn`, at least `valid_steps` batches; None: no validation.
             valid_steps: validation batches per epoch.
+            valid_carry_rows: rows per replica of the validation batches (`evaluate_sums`'s
+                `carry_rows`); None: those of the training batches.
             on_epoch_end: `fn(epoch, logs)` called on the chief after each epoch (before its checkpoint).
             verbose: 0 silent; otherwise one line per epoch (chief) with the seconds since `fit` began.
 
@@ -383,7 +391,7 @@ class StrategyTrainer:
             if end_of_epoch:
                 self.epoch_seconds.append(time.perf_counter() - epoch_started)
                 epoch = step // steps_per_epoch - 1
-                logs = self._epoch_logs(valid_dataset_fn, valid_steps)
+                logs = self._epoch_logs(valid_dataset_fn, valid_steps, valid_carry_rows)
                 self.epoch_sums.assign(tf.zeros([self._num_sums], tf.float64))
                 self._early_stopping(epoch, logs)
                 history["epoch"].append(epoch)
@@ -406,12 +414,12 @@ class StrategyTrainer:
             writer.flush()
         return history
 
-    def _epoch_logs(self, valid_dataset_fn, valid_steps):
+    def _epoch_logs(self, valid_dataset_fn, valid_steps, valid_carry_rows=None):
         logs = self._means(self.epoch_sums.numpy())
         logs.update({name: fn(logs["loss"]) for name, fn in self.derived_metrics.items()})
         logs["learning_rate"] = float(np.asarray(self.optimizer.learning_rate))
         if valid_dataset_fn is not None and valid_steps:
-            valid = self.evaluate_sums(valid_dataset_fn, valid_steps)
+            valid = self.evaluate_sums(valid_dataset_fn, valid_steps, valid_carry_rows)
             logs.update({f"val_{name}": value for name, value in valid.items()})
             logs.update({f"val_{name}": fn(valid["loss"]) for name, fn in self.derived_metrics.items()})
         return logs

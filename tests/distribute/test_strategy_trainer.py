@@ -129,3 +129,17 @@ def test_global_batches_of_any_size_split_into_padded_replica_rows():
     # One replica: the global batches unchanged.
     single = tf.distribute.InputContext(num_input_pipelines=1, input_pipeline_id=0, num_replicas_in_sync=1)
     np.testing.assert_array_equal(next(iter(split_global_batches(data, single)))[1], ids * 10)
+
+
+def test_validation_with_one_row_per_document_equals_the_training_rows(tmp_path):
+    # 3 documents: with BATCH=4 rows one row stays empty. Evaluating them on 3 rows
+    # (`carry_rows`) gives the same sums: the empty row holds no real character.
+    trainer, _ = _trainer(tmp_path, tbptt=True)
+    held_out = DOCUMENTS[:3]
+    steps = int(datasets.stream_dataset(held_out, WINDOW, BATCH).cardinality())
+    wide = trainer.evaluate_sums(
+        lambda context: datasets.replica_dataset(datasets.stream_dataset(held_out, WINDOW, BATCH), context, BATCH), steps)
+    narrow_data = datasets.stream_dataset(held_out, WINDOW, 3)
+    assert int(narrow_data.cardinality()) == steps
+    narrow = trainer.evaluate_sums(lambda context: datasets.replica_dataset(narrow_data, context, 3), steps, carry_rows=3)
+    assert narrow["loss"] == pytest.approx(wide["loss"], rel=1e-6)

@@ -142,6 +142,11 @@ def test_cosine_schedule_and_tbptt_data():
     train, valid = train_charlm.build_datasets(config, documents)
     features, targets = train.element_spec
     assert tuple(features["token_ids"].shape) == (3, 7) and tuple(features["reset"].shape) == (3,)
+    # one validation row per document (not batch_size rows), a multiple of the replicas
+    assert tuple(valid.element_spec[1].shape) == (1, 7)
+    assert tuple(train_charlm.build_datasets(config, documents, replicas=2)[1].element_spec[1].shape) == (2, 7)
+    documents["valid"] = documents["valid"] * 5
+    assert tuple(train_charlm.build_datasets(config, documents)[1].element_spec[1].shape) == (3, 7)
 
 
 @pytest.mark.parametrize("field, value, message", [
