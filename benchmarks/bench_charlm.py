@@ -55,7 +55,7 @@ from seqkeras.models.char_lm.char_generator import CharGenerator  # noqa: E402
 # Issue 15 goal 3b: <= 2.0 bits/char held out within 60 min of training on 2 cores. Two stacked 512-unit
 # layers: 0.30-0.33 s per step on 2 Intel Xeon cores with AMX (bfloat16 products, two row groups) and ~3.5 s
 # of validation per epoch (a 4,000-character prefix of each validation article, one row per article), so
-# 40 x 250 steps fit in about 55 min (34 x 250 steps with 32-row validation took 49.5-53.2 min, 2026-12-02).
+# 40 x 250 steps took 51.8 min (2026-12-03; 34 x 250 steps with 32-row validation took 49.5-53.2 min).
 FULL = dict(hidden_dim=512, num_layers=2, embedding_dim=64, dropout=0.2, window=128, batch_size=32, epochs=40,
             steps_per_epoch=250, learning_rate=4e-3, lr_schedule="cosine", valid_article_characters=4_000)
 TRAINING_BUDGET_SECONDS = 3600
