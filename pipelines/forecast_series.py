@@ -26,19 +26,20 @@ DEFAULT_COVARIATES = {
 PERIODS = {"sunspots": 11, "macrodata": 4}
 
 
-def check_series_flag(series):
-    """Validates `--series` without loading it (a built-in name or an existing .csv file)."""
-    if series in BUILTIN:
+def check_series_flag(series, flag="--series"):
+    """Validates `--series` (or predict's `--csv`: `flag`) without loading it (a built-in name or a .csv file)."""
+    if series in BUILTIN and flag == "--series":
         return
     path = pathlib.Path(series)
     if path.suffix.lower() != ".csv":
-        raise common.UserError(f"--series must be one of {BUILTIN} or a .csv file. Received: --series {series}")
+        choices = f"one of {BUILTIN} or " if flag == "--series" else ""
+        raise common.UserError(f"{flag} must be {choices}a .csv file. Received: {flag} {series}")
     if not path.is_file():
-        raise common.UserError(f"--series: file not found. Received: --series {series}")
+        raise common.UserError(f"{flag}: file not found. Received: {flag} {series}")
 
 
-def load_frame(series):
-    """The series as a pandas DataFrame (rows in time order)."""
+def load_frame(series, flag="--series"):
+    """The series as a pandas DataFrame (rows in time order); errors name `flag`."""
     import pandas as pd
     from statsmodels import datasets
 
@@ -52,11 +53,11 @@ def load_frame(series):
     try:
         frame = pd.read_csv(series)
     except UnicodeDecodeError as error:
-        raise common.UserError(f"--series: {series} is not valid UTF-8 ({error.reason})") from None
+        raise common.UserError(f"{flag}: {series} is not valid UTF-8 ({error.reason})") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise common.UserError(f"--series: {series} is not a readable CSV ({str(error).splitlines()[0]})") from None
+        raise common.UserError(f"{flag}: {series} is not a readable CSV ({str(error).splitlines()[0]})") from None
     if frame.empty:
-        raise common.UserError(f"--series: {series} has no data rows")
+        raise common.UserError(f"{flag}: {series} has no data rows")
     return frame
 
 
@@ -76,13 +77,19 @@ def choose_columns(frame, series, targets, covariates):
         for name in names:
             if name not in frame.columns:
                 raise common.UserError(f"{flag}: unknown column {name!r}; {series} has {list(frame.columns)}")
-            if not _numeric(frame[name]):
-                example = next((v for v in frame[name] if not _is_number(v)), frame[name].iloc[0])
-                raise common.UserError(f"{flag}: column {name!r} is not numeric (e.g. {example!r})")
+        check_numeric(frame, names, flag)
     both = set(targets) & set(covariates)
     if both:
         raise common.UserError(f"--covariates: {sorted(both)} are already targets")
     return targets, covariates
+
+
+def check_numeric(frame, names, flag):
+    """Refuses a non-numeric column among `names`, naming `flag` and a value that is not a number."""
+    for name in names:
+        if not _numeric(frame[name]):
+            example = next((v for v in frame[name] if not _is_number(v)), frame[name].iloc[0])
+            raise common.UserError(f"{flag}: column {name!r} is not numeric (e.g. {example!r})")
 
 
 def _numeric(column):
@@ -99,16 +106,21 @@ def _is_number(value):
         return False
 
 
-def fill_gaps(frame, columns, fill, series):
-    """The chosen columns as `(N, F)` float64; NaN/empty cells refused (`fill="none"`) or filled."""
+def fill_gaps(frame, columns, fill, series, flag="--series"):
+    """The chosen columns as `(N, F)` float64; NaN/empty cells refused (`fill="none"`) or filled.
+
+    `flag`: the option that named the file, in the error (predict's `--csv` reads with the run's `fill`).
+    """
     data = frame[list(columns)].astype(float).replace([np.inf, -np.inf], np.nan)
     missing = data.isna()
     if missing.any().any():
         if fill == "none":
             column = missing.any().idxmax()
             row = int(missing[column].to_numpy().argmax())
-            raise common.UserError(f"--series: {series} has {int(missing.sum().sum())} missing/non-finite value(s), "
-                                   f"the first in column {column!r} at row {row}; pass --fill ffill|interpolate|drop")
+            remedy = ("pass --fill ffill|interpolate|drop" if flag == "--series" else
+                      "the run was trained with --fill none: fill those cells, or retrain with --fill ffill|interpolate|drop")
+            raise common.UserError(f"{flag}: {series} has {int(missing.sum().sum())} missing/non-finite value(s), "
+                                   f"the first in column {column!r} at row {row}; {remedy}")
         if fill == "ffill":
             data = data.ffill().bfill()
         elif fill == "interpolate":

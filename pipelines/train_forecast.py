@@ -347,16 +347,15 @@ def predict(run, args):
     config = run.train_config()
     if args.csv is None:
         raise common.UserError("predict for forecast runs needs --csv FILE with the recent history")
-    series_lib.check_series_flag(str(args.csv))
-    frame = series_lib.load_frame(str(args.csv))
+    series_lib.check_series_flag(str(args.csv), flag="--csv")
+    frame = series_lib.load_frame(str(args.csv), flag="--csv")
     metrics = common.read_json_object(run.path / common.METRICS_FILE, what="run")
     columns = metrics["series"]["targets"] + metrics["series"]["covariates"]
     missing = [name for name in columns if name not in frame.columns]
     if missing:
         raise common.UserError(f"--csv: {args.csv} lacks the run's column(s) {missing} (it has {list(frame.columns)})")
-    series_lib.choose_columns(frame, str(args.csv), tuple(metrics["series"]["targets"]),
-                              tuple(metrics["series"]["covariates"]) or ("none",))
-    values = series_lib.fill_gaps(frame, columns, config.fill, str(args.csv))
+    series_lib.check_numeric(frame, columns, "--csv")
+    values = series_lib.fill_gaps(frame, columns, config.fill, str(args.csv), flag="--csv")
     if len(values) < config.window:
         raise common.UserError(f"--csv: {args.csv} has {len(values)} rows; the model reads the last {config.window}")
     model = common.load_model(run.model_path)

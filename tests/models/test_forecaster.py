@@ -1,5 +1,7 @@
 """The forecaster (causal backbones, in-model scaling, quantile head), baselines, metrics, walk-forward."""
 
+import logging
+
 import keras
 import numpy as np
 import pytest
@@ -145,6 +147,20 @@ def test_fit_core_early_stopping_restores_the_best_weights():
     assert len(history) == 5 * len(val_history) and len(history) <= 60
     outputs = core.predict(x[-held:].astype("float32"), verbose=0)["forecast"]
     assert np.mean(np.abs(outputs - y[-held:])) == pytest.approx(min(val_history), rel=1e-4)
+
+
+def test_fit_core_does_not_warn_about_retracing_across_fits(caplog):
+    """Folds and ensemble members each fit a new network: TensorFlow's "retracing" warning (it fires
+    after ~5 traces of one Python function) would tell the user to fix something there is none of."""
+    keras.utils.set_random_seed(0)
+    x, y = series_window_arrays(SPOTS[:60] / 100.0, 8, 3)
+    with caplog.at_level("WARNING", logger="tensorflow"):
+        for seed in range(7):
+            _, core = build_forecaster(8, 3, [0.0], [1.0], backbone="tcn", hidden_dim=4, seed=seed)
+            fit_core(core, x.astype("float32"), {"forecast": y.astype("float32")}, {"forecast": "mae"}, epochs=1,
+                     validation_fraction=0.2, check_every=1)
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+    assert not logging.getLogger("tensorflow").filters  # the filter lives only during a fit
 
 
 def test_interval_coverage_by_hand():

@@ -98,6 +98,22 @@ def test_train_evaluate_predict_through_the_cli(tmp_path, capsys):
     wrong = _write_csv(tmp_path / "wrong.csv", [(1990 + i, v, "x") for i, v in enumerate(spots[-10:])])
     refused = _main(capsys, "predict", run, "--csv", wrong)
     assert refused.returncode == 2 and "lacks the run's column(s) ['SUNACTIVITY']" in refused.stderr
+    # predict's own file is named as --csv in every refusal (not train's --series), one line, exit 2
+    history = [(1990 + i, v, "x") for i, v in enumerate(spots[-10:])]
+    bad = {
+        "gap.csv": (_write_csv(tmp_path / "gap.csv", history[:4] + [(1994, "", "x")] + history[5:],
+                               header="year,SUNACTIVITY,note"),
+                    "has 1 missing/non-finite value(s), the first in column 'SUNACTIVITY' at row 4; the run was "
+                    "trained with --fill none"),
+        "text.csv": (_write_csv(tmp_path / "text.csv", history[:9] + [(1999, "many", "x")], header="year,SUNACTIVITY,note"),
+                     "column 'SUNACTIVITY' is not numeric (e.g. 'many')"),
+        "absent.csv": (tmp_path / "absent.csv", "file not found. Received: --csv"),
+    }
+    for name, (path, message) in bad.items():
+        refused = _main(capsys, "predict", run, "--csv", path)
+        lines = refused.stderr.strip().splitlines()
+        assert refused.returncode == 2 and len(lines) == 1, (name, refused.stderr[-2000:])
+        assert lines[0].startswith("seqkeras: error: --csv") and message in lines[0], (name, lines)
     recent = _write_csv(tmp_path / "recent.csv", [(1990 + i, v, "x") for i, v in enumerate(spots[-10:])],
                         header="year,SUNACTIVITY,note")
     predicted = _main(capsys, "predict", run, "--csv", recent, "--out", tmp_path / "f.json")

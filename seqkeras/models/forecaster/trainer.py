@@ -6,6 +6,8 @@ one `tf.function` (shuffled minibatches, Adam with gradient clipping) and return
 mean loss, which the pipeline writes to TensorBoard.
 """
 
+import contextlib
+import logging
 import math
 
 import keras
@@ -15,6 +17,25 @@ import tensorflow as tf
 LOSSES = {"mae": keras.losses.MeanAbsoluteError, "mse": keras.losses.MeanSquaredError, "huber": keras.losses.Huber}
 
 
+class _NoRetracingWarning(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warning: every fit is a new network
+    (folds, ensemble members), so its step must be traced anew; nothing to fix on the caller's side."""
+
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_retracing():
+    logger, quiet = logging.getLogger("tensorflow"), _NoRetracingWarning()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
+
+
+@_quiet_retracing()
 def fit_core(core, inputs, targets, losses, epochs, batch_size=32, learning_rate=3e-3, clipnorm=1.0,
              validation_fraction=0.0, patience=20, check_every=5, weight_decay=0.0, purge=0, check_initial=False,
              monitor=None):
