@@ -93,13 +93,14 @@ def _import_tensorflow_quietly():
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up lines
-    from pipelines.common import UserError
+    from pipelines.common import UserError, discard_unstarted_runs
 
     try:
         args = build_parser(argv=argv).parse_args(argv)
         _import_tensorflow_quietly()
         code = args._run(args)
     except UserError as error:
+        discard_unstarted_runs()  # a run that stopped at the user's mistake leaves nothing to --overwrite
         print(f"seqkeras: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:

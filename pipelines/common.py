@@ -279,7 +279,25 @@ def open_run_dir(config, family, *, resume=False, overwrite=False):
                             "to replace it (or choose another --run-dir)")
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomically(run_dir / CONFIG_FILE, wanted)
+    _STARTED_RUN_DIRS.append(run_dir)
     return run_dir
+
+
+_STARTED_RUN_DIRS = []  # run dirs this process created (or emptied with --overwrite) and wrote config.json to
+
+
+def discard_unstarted_runs():
+    """Removes the run dirs this process created that still hold nothing but config.json (and empty
+    folders): a user error found after `open_run_dir` (a corrupt corpus file, too little data, ...)
+    then leaves no run behind that a corrected retry would have to --overwrite. A dir holding
+    anything else (a model, a checkpoint, metrics, logs) is kept."""
+    while _STARTED_RUN_DIRS:
+        run_dir = _STARTED_RUN_DIRS.pop()
+        if not run_dir.is_dir():
+            continue
+        entries = list(run_dir.rglob("*"))
+        if all(path.is_dir() or path == run_dir / CONFIG_FILE for path in entries):
+            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def write_json_atomically(path, values):
@@ -538,32 +556,17 @@ def read_text_file(path, flag):
         raise UserError(f"{flag}: {path} is not valid UTF-8 (byte {error.start}, line {line})") from None
 
 
-def check_text_files(paths, flag, chunk_bytes=1 << 20):
-    """Raises the UserError `read_text_file` would give for the first of `paths` that is not valid
-    gzip (`.gz`) or not valid UTF-8, reading each in chunks (memory stays flat); returns None when
-    every file reads. For streamed corpora: called after `tf.data` failed, to name the file and byte."""
-    import codecs
-    import gzip
-    import zlib
+def check_text_files(paths, flag):
+    """A one-line UserError (naming `flag`, the file and the byte) for the first of `paths` that is not
+    valid gzip (`.gz`, a file cut short included) or not valid UTF-8 (`text_files.check_files`: read in
+    chunks, memory stays flat). Streamed corpora are checked once before training: `tf.data` reads a
+    truncated gzip file up to the cut without an error."""
+    from seqkeras.data import text_files
 
-    for path in map(pathlib.Path, paths):
-        decoder, offset, newlines = codecs.getincrementaldecoder("utf-8")(), 0, 0
-        try:
-            with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as handle:
-                while chunk := handle.read(chunk_bytes):
-                    pending = len(decoder.getstate()[0])  # bytes of a character cut by the previous chunk
-                    try:
-                        decoder.decode(chunk)
-                    except UnicodeDecodeError as error:
-                        start = offset - pending + error.start
-                        line = newlines + chunk[: max(error.start - pending, 0)].count(b"\n") + 1
-                        raise UserError(f"{flag}: {path} is not valid UTF-8 (byte {start}, line {line})") from None
-                    offset, newlines = offset + len(chunk), newlines + chunk.count(b"\n")
-                decoder.decode(b"", final=True)
-        except (OSError, EOFError, zlib.error) as error:
-            raise UserError(f"{flag}: {path} is not a valid gzip file ({error})") from None
-        except UnicodeDecodeError:
-            raise UserError(f"{flag}: {path} is not valid UTF-8 (ends inside a character)") from None
+    try:
+        text_files.check_files(paths)
+    except ValueError as error:
+        raise UserError(f"{flag}: {error}") from None
 
 
 def read_lines(path, flag, *, allow_empty=False):

@@ -386,7 +386,7 @@ def stream_splits(config, files):
 
 def read_stream(function, pattern):
     """`function()`, with a read error of the streamed files (corrupt gzip data, ...) as a one-line UserError
-    (a gzip file cut short is read up to the cut, as `tf.data` reads it)."""
+    (training checks the files first: `tf.data` alone reads a gzip file cut short up to the cut)."""
     import tensorflow as tf
 
     try:
@@ -625,7 +625,9 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
 
     # === Data ===
     if streamed(config):  # --corpus GLOB: one streaming vocabulary pass, tf.data batches (module docstring)
-        train_stream, valid_texts = stream_splits(config, corpus_files(config.corpus[0]))
+        files = corpus_files(config.corpus[0])
+        common.check_text_files(files, "--corpus")  # a truncated .gz would otherwise be read up to its cut, silently
+        train_stream, valid_texts = stream_splits(config, files)
         vocabulary, char_vocabulary, histogram = stream_vocabularies(config, train_stream)
         texts = {"train": train_stream, "valid": valid_texts}
         preprocessor = make_preprocessor(config, vocabulary, char_vocabulary)

@@ -136,6 +136,7 @@ def load_corpus_splits(config):
         files = text_files.corpus_files(config.corpus)
     except ValueError as error:
         raise common.UserError(f"--corpus: {error}") from None
+    common.check_text_files(files, "--corpus")  # a truncated .gz would otherwise be read up to its cut, silently
     streams = {split: text_files.TextStream(files, split, config.valid_fraction, config.test_fraction,
                                             config.split_seed, config.max_article_characters)
                for split in text_files.SPLITS}

@@ -134,7 +134,9 @@ def corpus_lines(config):
     """The streamed documents of a file corpus (first `max_documents` if set): a `tf.data` stream."""
     from seqkeras.data import text_files
 
-    lines = text_files.line_dataset(corpus_files(config.corpus))
+    files = corpus_files(config.corpus)
+    common.check_text_files(files, "--corpus")  # a truncated .gz would otherwise be read up to its cut, silently
+    lines = text_files.line_dataset(files)
     return lines.take(config.max_documents) if config.max_documents else lines
 
 

@@ -6,6 +6,7 @@ process: every user error must exit 2 with one line on stderr naming the flag or
 and no traceback.
 """
 
+import gzip
 import json
 import os
 import pathlib
@@ -118,6 +119,8 @@ def files(tmp_path_factory):
     (root / "truncated.keras").write_bytes(data[: len(data) // 2])
     (root / "zeroed.keras").write_bytes(bytes(len(data)))
     (root / "bad-utf8.txt").write_bytes(b"fine line\nbad \xff\xfe byte\n")
+    whole = gzip.compress("".join(f"line {i} of a corpus\n" for i in range(2000)).encode())
+    (root / "cut.txt.gz").write_bytes(whole[: len(whole) // 2])  # tf.data alone reads up to the cut, silently
     (root / "broken.json").write_text('{"hidden_dim": 12,')
     (root / "list.json").write_text("[1, 2]")
     (root / "types.json").write_text('{"hidden_dim": "big"}')
@@ -144,6 +147,8 @@ BAD_INPUTS = {
                                 "corpus='"),
     "word2vec invalid UTF-8 corpus": (["train", "word2vec", "--corpus", "{root}/bad-utf8.txt", "--run-dir", "{root}/w2"],
                                       "--corpus: {root}/bad-utf8.txt is not valid UTF-8 (byte 14, line 2)"),
+    "charlm truncated gzip corpus": (["train", "charlm", "--corpus", "{root}/cut.txt.gz", "--run-dir", "{root}/c1"],
+                                     "--corpus: {root}/cut.txt.gz is not a valid gzip file (Compressed file ended"),
     "word2vec negative window": (["train", "word2vec", "--window", "-1", "--run-dir", "{root}/w3"], "window=-1"),
     "generate invalid UTF-8 prompt": (["generate", "{root}/run", "--prompt", b"[[\xff"], "--prompt is not valid UTF-8"),
     "generate empty prompt": (["generate", "{root}/run", "--prompt", ""], "--prompt must not be empty"),
@@ -197,7 +202,7 @@ def test_a_user_error_from_a_separate_seqkeras_process_is_the_same(files, bad_in
 
 @pytest.mark.slow
 def test_rejected_configs_leave_no_run_dir(files):
-    for name in ("r1", "r2", "r3", "w1", "w3"):
+    for name in ("r1", "r2", "r3", "w1", "w2", "w3", "c1"):  # w2, c1: refused after the run dir opened
         assert not (pathlib.Path(files) / name).exists(), name
     existing = pathlib.Path(files) / "existing" / "config.json"
     assert json.loads(existing.read_text())["hidden_dim"] == 512  # the refused resume rewrote nothing

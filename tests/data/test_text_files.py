@@ -43,6 +43,25 @@ def test_no_matching_file_names_the_pattern(tmp_path):
         text_files.corpus_files(str(tmp_path / "nothing-*.txt"))
 
 
+def test_check_files_refuses_what_the_stream_would_read_silently(corpus, tmp_path):
+    """TensorFlow's reader yields the lines before the cut of a truncated gzip file and no error (the
+    reason `check_files` exists); `check_files` names the file, and passes intact plain/gzip files."""
+    folder, texts = corpus
+    files = text_files.corpus_files(str(folder / "part-*"))
+    text_files.check_files(files)  # intact: no error
+    data = (folder / "part-0.txt.gz").read_bytes()
+    cut = tmp_path / "cut.txt.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    read = _lines(text_files.line_dataset([str(cut)]))
+    assert 0 < len(read) < len(texts[0::4])  # silently short (if TensorFlow starts raising, drop this note)
+    with pytest.raises(ValueError, match=r"cut.txt.gz is not a valid gzip file \(Compressed file ended"):
+        text_files.check_files([str(cut)])
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("caf\u00e9\n".encode("utf-8") + "na\u00efve\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin.txt is not valid UTF-8 \(byte 8, line 2\)"):
+        text_files.check_files([str(latin)])
+
+
 def test_splits_are_disjoint_cover_everything_and_do_not_depend_on_sharding(corpus):
     folder, texts = corpus
     lines = text_files.line_dataset(text_files.corpus_files(str(folder / "*")))

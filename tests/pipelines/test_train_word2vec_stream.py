@@ -95,11 +95,16 @@ def test_bad_corpora_are_one_line_errors(tmp_path, capsys):
     with gzip.open(empty, "wt") as file:
         file.write("\n\n")
     (tmp_path / "bad.txt.gz").write_bytes(b"this is not gzip data\n" * 4)
+    whole = gzip.compress(("\n".join(TEXTS) + "\n").encode("utf-8"))
+    (tmp_path / "cut.txt.gz").write_bytes(whole[: len(whole) // 2])  # tf.data alone would read half, silently
     cases = {
         str(tmp_path / "none-*.txt"): "none-*.txt",
         str(empty): "empty corpus",
         str(tmp_path / "bad.txt.gz"): "bad.txt.gz is not a valid gzip file (Not a gzipped file",
+        str(tmp_path / "cut.txt.gz"): "cut.txt.gz is not a valid gzip file (Compressed file ended before the end",
     }
     for number, (corpus, message) in enumerate(cases.items()):
         code, errors = train_cli(capsys, "--corpus", corpus, "--run-dir", str(tmp_path / f"run{number}"), "--verbose", "0")
         assert code == 2 and len(errors) == 1 and message in errors[0], (corpus, errors)
+        # the run stopped before anything but its config.json: no run dir left for a retry to --overwrite
+        assert not (tmp_path / f"run{number}").exists(), corpus
