@@ -53,6 +53,10 @@ def read_conllu_sentences(path, column="upos"):
         raise ValueError(f"{path} is not a valid gzip file ({error})") from None
     except UnicodeDecodeError as error:
         raise ValueError(f"{path} is not valid UTF-8 (byte {error.start})") from None
+    for number, line in enumerate(text.splitlines(), start=1):  # the parser fills missing fields with None
+        if line.strip() and not line.startswith("#") and line.count("\t") != 9:
+            raise ValueError(f"{path} is not valid CoNLL-U (line {number} has {line.count(chr(9)) + 1} tab-separated "
+                             f"fields, 10 expected: {line[:60]!r})")
     sentences = []
     try:
         token_lists = conllu.parse(text)

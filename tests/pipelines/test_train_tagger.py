@@ -256,11 +256,15 @@ def test_cli_bad_inputs_are_one_line_exit_2(files, tmp_path, cli_cases):
     empty.write_text("")
     corrupt = tmp_path / "corrupt.conllu.gz"
     corrupt.write_bytes(b"not gzip at all")
+    short = tmp_path / "short.conllu"  # a token line cut to 2 fields: the conllu parser alone fills them with None
+    short.write_text("# sent_id = a\n1\tHello\thello\tINTJ\tUH\t_\t0\troot\t_\t_\n2\tworld\n\n")
     run = ["--run-dir", str(tmp_path / "run")]
     cases = [
         (["--train", str(tmp_path / "missing.conllu"), "--dev", str(files["dev"])], "--train: file not found"),
         (["--train", str(empty), "--dev", str(files["dev"])], "is empty"),
         (["--train", str(files["train"]), "--dev", str(corrupt)], "not a valid gzip file"),
+        (["--train", str(short), "--dev", str(files["dev"])],
+         "short.conllu is not valid CoNLL-U (line 3 has 2 tab-separated fields, 10 expected: '2\\tworld')"),
         (["--train", str(files["train"]), "--dev", str(files["dev"]), "--column", "lemma"], "column='lemma'"),
         (["--train", str(files["train"]), "--dev", str(files["dev"]), "--batching", "packed"], "packed"),
         (["--train", str(files["train"]), "--dev", str(files["dev"]), "--epochs", "0"], "epochs=0"),
