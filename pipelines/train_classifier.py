@@ -156,11 +156,14 @@ def build_lookup(config, texts, bilm_lookup=None):
 
     split = resolved_split(config)
     words = [[w.decode("utf-8") for w in row] for row in WordTokenizer(split).tokenize(tf.constant(texts)).to_list()]
-    return build_word_lookup(
-        words, min_count=config.min_count, characters=bool(config.char_filters), lowercase=config.lowercase,
-        max_word_length=config.max_word_length, split=split,
-        char_vocabulary=bilm_lookup.char_vocabulary if bilm_lookup is not None else None,
-    )
+    try:
+        return build_word_lookup(
+            words, min_count=config.min_count, characters=bool(config.char_filters), lowercase=config.lowercase,
+            max_word_length=config.max_word_length, split=split,
+            char_vocabulary=bilm_lookup.char_vocabulary if bilm_lookup is not None else None,
+        )
+    except ValueError as error:  # no word reaches min_count: too little training text
+        raise common.UserError(f"--train: {error} Lower --min-count or give more training texts.") from None
 
 
 def build_network(config, lookup, num_classes, embedding_weights=None, contextual_layers=None, name=None):

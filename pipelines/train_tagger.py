@@ -184,11 +184,14 @@ def build_lookup(config, train, bilm_lookup=None):
         if bilm_lookup is None and config.char_filters:  # the characters stay those of the training words
             bilm_lookup = build_word_lookup(word_lists, characters=True, max_word_length=config.max_word_length)
         word_lists = word_lists + [[word] * config.min_count for word in pretrained]
-    return build_word_lookup(
-        word_lists, min_count=config.min_count, characters=bool(config.char_filters),
-        lowercase=config.lowercase, max_word_length=config.max_word_length,
-        char_vocabulary=bilm_lookup.char_vocabulary if bilm_lookup is not None else None,
-    )
+    try:
+        return build_word_lookup(
+            word_lists, min_count=config.min_count, characters=bool(config.char_filters),
+            lowercase=config.lowercase, max_word_length=config.max_word_length,
+            char_vocabulary=bilm_lookup.char_vocabulary if bilm_lookup is not None else None,
+        )
+    except ValueError as error:  # no word reaches min_count: too little training text
+        raise common.UserError(f"--train: {error} Lower --min-count or give more training sentences.") from None
 
 
 def backbone_options(config, lookup, embedding_weights=None, contextual_layers=None):

@@ -199,6 +199,8 @@ def test_evaluate_predict_and_model_keras_alone(plain_run, files, tmp_path):
 def test_cli_bad_inputs_are_one_line_exit_2(files, tmp_path, cli_cases):
     no_tab = tmp_path / "no_tab.tsv"
     no_tab.write_text("weblog this line has no tab\n")
+    tiny = tmp_path / "tiny.tsv"  # no word twice: nothing reaches the default min_count
+    tiny.write_text("pos\tgood movie\nneg\tbad film\n")
     run = ["--run-dir", str(tmp_path / "run")]
     cases = [
         (["--train", str(tmp_path / "missing.tsv"), "--dev", str(files["dev"])], "--train: file not found"),
@@ -207,6 +209,7 @@ def test_cli_bad_inputs_are_one_line_exit_2(files, tmp_path, cli_cases):
         (["--train", str(files["train"]), "--dev", str(files["dev"]), "--label-from", "sent-id-prefix"],
          "applies to CoNLL-U files"),
         (["--train", str(files["train"]), "--dev", str(files["dev"]), "--pooling", "median"], "pooling='median'"),
+        (["--train", str(tiny), "--dev", str(files["dev"])], "--train: No token occurs at least min_count=2 times"),
     ]
     # every case through `pipelines.cli.main` in one fresh process (tests/conftest.py `cli_cases`)
     results = cli_cases([["train", "classifier", *argv, *run] for argv, _ in cases])

@@ -258,8 +258,12 @@ def test_cli_bad_inputs_are_one_line_exit_2(files, tmp_path, cli_cases):
     corrupt.write_bytes(b"not gzip at all")
     short = tmp_path / "short.conllu"  # a token line cut to 2 fields: the conllu parser alone fills them with None
     short.write_text("# sent_id = a\n1\tHello\thello\tINTJ\tUH\t_\t0\troot\t_\t_\n2\tworld\n\n")
+    tiny = tmp_path / "tiny.conllu"  # two sentences, no word twice: nothing reaches the default min_count
+    tiny.write_text("".join(f"# sent_id = {word}\n1\t{word}\t_\tNOUN\t_\t_\t0\troot\t_\t_\n\n" for word in ("Hello", "World")))
     run = ["--run-dir", str(tmp_path / "run")]
     cases = [
+        (["--train", str(tiny), "--dev", str(files["dev"]), "--validation-fraction", "0"],
+         "--train: No token occurs at least min_count=2 times"),
         (["--train", str(tmp_path / "missing.conllu"), "--dev", str(files["dev"])], "--train: file not found"),
         (["--train", str(empty), "--dev", str(files["dev"])], "is empty"),
         (["--train", str(files["train"]), "--dev", str(corrupt)], "not a valid gzip file"),
