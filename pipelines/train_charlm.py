@@ -1,6 +1,6 @@
 """Train the character-level LSTM language model on the bundled Wikipedia markup.
 
-    seqkeras train charlm                      # defaults: 512 units, 3,000 steps of 32 x 128 characters (~10 min, 2 cores)
+    seqkeras train charlm                      # defaults: 512 units, 2,750 steps of 32 x 128 characters (<= 10 min, 2 cores)
     seqkeras train charlm --num-layers 2 --dropout 0.1 --epochs 20 --run-dir runs/charlm-big
     seqkeras train charlm --config run.json    # any TrainConfig fields as JSON
     seqkeras train charlm --resume             # continue an interrupted run (same options)
@@ -63,7 +63,7 @@ class TrainConfig:
                              choices=MODES)
     window: int = common.field(128, 'time steps per batch row = BPTT truncation length k', minimum=1)
     batch_size: int = common.field(32, 'rows per batch (tbptt: parallel streams of articles)', minimum=1)
-    epochs: int = common.field(12, 'epochs of steps_per_epoch batches; validation, checkpoint and samples after each',
+    epochs: int = common.field(11, 'epochs of steps_per_epoch batches; validation, checkpoint and samples after each',
                                minimum=1)
     steps_per_epoch: int = common.field(250, 'batches per epoch (0: one full pass over the training text)', minimum=0)
     learning_rate: float = common.field(5e-3, 'Adam (peak of the schedule)', above=0.0)
