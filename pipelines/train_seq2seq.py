@@ -334,6 +334,7 @@ def predict(run, args):
         raise common.UserError("--format conllu does not apply to seq2seq runs (use jsonl or text)")
     task = load_task(run)
     sources = inputs(args)
+    check_sources(sources, task.source_preprocessor.tokens)
     generated = task.generate(sources, strategy=args.decoding, temperature=args.temperature, seed=args.seed,
                               batch_size=args.batch_size)
     if args.format == "text":
@@ -343,6 +344,19 @@ def predict(run, args):
     text = "".join(line + "\n" for line in lines)
     write_output(text, args.out)
     return 0
+
+
+def check_sources(sources, tokens):
+    """A one-line UserError for an empty source or one with characters the training sources never had
+    (the encoder would read them as one unknown symbol and still answer)."""
+    known = set(tokens)
+    for source in sources:
+        if not source:
+            raise common.UserError("--text/--file: a source is empty")
+        unknown = sorted(set(source) - known)
+        if unknown:
+            raise common.UserError(f"--text/--file: source {source[:60]!r} has characters the model never saw in "
+                                   f"training: {unknown[:10]}")
 
 
 def configure(parser):

@@ -186,6 +186,9 @@ def test_bad_predict_and_evaluate_inputs(trained, tmp_path, capsys):
         (["predict", config.run_dir], "--text"),
         (["predict", config.run_dir, "--text", "1+1", "--format", "conllu"], "conllu"),
         (["predict", config.run_dir, "--text", "1+1", "--temperature", "0"], "--temperature"),
+        (["predict", config.run_dir, "--text", "1+1", "--text", ""], "--text/--file: a source is empty"),
+        (["predict", config.run_dir, "--text", "12+7xyz"],
+         "--text/--file: source '12+7xyz' has characters the model never saw in training: ['x', 'y', 'z']"),
         (["evaluate", config.run_dir, "--data", str(bad)], "line 1"),
     ]:
         with pytest.raises(SystemExit) as exit_info:
