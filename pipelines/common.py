@@ -277,27 +277,34 @@ def open_run_dir(config, family, *, resume=False, overwrite=False):
         else:
             raise UserError(f"run dir {run_dir} already exists; pass --resume to continue it or --overwrite "
                             "to replace it (or choose another --run-dir)")
+    existed = run_dir.is_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomically(run_dir / CONFIG_FILE, wanted)
-    _STARTED_RUN_DIRS.append(run_dir)
+    _STARTED_RUN_DIRS.append((run_dir, existed))
     return run_dir
 
 
-_STARTED_RUN_DIRS = []  # run dirs this process created (or emptied with --overwrite) and wrote config.json to
+_STARTED_RUN_DIRS = []  # (run dir, whether the folder existed) of each config.json this process wrote to a new run
 
 
 def discard_unstarted_runs():
     """Removes the run dirs this process created that still hold nothing but config.json (and empty
     folders): a user error found after `open_run_dir` (a corrupt corpus file, too little data, ...)
     then leaves no run behind that a corrected retry would have to --overwrite. A dir holding
-    anything else (a model, a checkpoint, metrics, logs) is kept."""
+    anything else (a model, a checkpoint, metrics, logs) is kept; a folder that existed (empty)
+    before the run keeps existing, emptied again."""
     while _STARTED_RUN_DIRS:
-        run_dir = _STARTED_RUN_DIRS.pop()
+        run_dir, existed = _STARTED_RUN_DIRS.pop()
         if not run_dir.is_dir():
             continue
         entries = list(run_dir.rglob("*"))
         if all(path.is_dir() or path == run_dir / CONFIG_FILE for path in entries):
-            shutil.rmtree(run_dir, ignore_errors=True)
+            if existed:  # an (empty) folder the user made: only what this run wrote goes
+                (run_dir / CONFIG_FILE).unlink(missing_ok=True)
+                for folder in sorted((path for path in entries if path.is_dir()), reverse=True):
+                    folder.rmdir()
+            else:
+                shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def write_json_atomically(path, values):

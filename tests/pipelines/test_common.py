@@ -86,6 +86,27 @@ def test_bad_config_files_name_the_file(tmp_path, content, message):
     assert str(path) in str(error.value)
 
 
+def test_unstarted_runs_are_discarded_and_started_ones_kept(tmp_path):
+    """After a user error (the CLI calls `discard_unstarted_runs`), a run dir this process opened that
+    holds only config.json goes; one with anything else stays; a folder the user made stays, emptied."""
+    common.discard_unstarted_runs()  # nothing left over from other tests
+    fresh = common.open_run_dir(ToyConfig(run_dir=str(tmp_path / "fresh")), "toy")
+    (fresh / "tb").mkdir()  # an empty log folder does not make a run
+    started = common.open_run_dir(ToyConfig(run_dir=str(tmp_path / "started")), "toy")
+    (started / "model.keras").write_text("weights")
+    (tmp_path / "made").mkdir()
+    made = common.open_run_dir(ToyConfig(run_dir=str(tmp_path / "made")), "toy")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "config.json").write_text("{}")
+    (tmp_path / "old" / "metrics.json").write_text("{}")
+    resumed = common.open_run_dir(ToyConfig(run_dir=str(tmp_path / "old")), "toy", overwrite=True)
+    common.discard_unstarted_runs()
+    assert not fresh.exists() and not resumed.exists()  # --overwrite had already deleted the old run
+    assert (started / "model.keras").is_file() and (started / "config.json").is_file()
+    assert made.is_dir() and not any(made.iterdir())
+    common.discard_unstarted_runs()  # idempotent: the list is emptied
+
+
 def test_existing_run_dir_is_refused_then_resumed_or_overwritten(tmp_path):
     config = ToyConfig(run_dir=str(tmp_path / "run"))
     run_dir = common.open_run_dir(config, "toy")
