@@ -48,6 +48,7 @@ def run(args):
     warmup = common.read_lines(args.warmup_file, "--warmup-file")[:32] if args.warmup_file else None
     if args.overwrite and args.version is None:
         raise common.UserError("--overwrite needs --version (without it the next free version is used)")
+    common.check_writable_folder(args.base_dir, "--base-dir")
     try:
         path = export_run_saved_model(
             args.run, args.base_dir, name=args.name, version=args.version, overwrite=args.overwrite,
@@ -58,12 +59,13 @@ def run(args):
         raise common.UserError(str(error).splitlines()[0]) from None
     except ValueError as error:  # a bad name, max length, or warm-up text over the limits
         raise common.UserError(f"export savedmodel: {str(error).splitlines()[0]}") from None
+    except PermissionError as error:
+        raise common.UserError(f"--base-dir: cannot write {error.filename}: {error.strerror}") from None
     print(f"wrote {path}")
     if args.models_config is not None:
         from export.warmup import write_models_config
 
-        base = pathlib.Path(args.base_dir)
-        models = [(d.name, f"/models/{d.name}") for d in sorted(base.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+        models = [(d.name, f"/models/{d.name}") for d in sorted(pathlib.Path(args.base_dir).iterdir()) if d.is_dir() and not d.name.startswith(".")]
         write_models_config(args.models_config, models)
         print(f"wrote {args.models_config} ({len(models)} models, base paths as mounted at /models)")
     return 0

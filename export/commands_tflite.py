@@ -46,6 +46,9 @@ def run(args):
     out = args.out or args.run / "tflite" / "model.tflite"
     if out.suffix != ".tflite":
         raise common.UserError(f"--out must end in .tflite. Received: --out {out}")
+    common.check_writable_folder(out.parent, "--out", received=out)
+    if out.is_dir():
+        raise common.UserError(f"--out {out} is a folder; name the .tflite file")
     if out.exists() and not args.overwrite:
         raise common.UserError(f"--out {out} already exists; pass --overwrite to replace it")
     texts = None

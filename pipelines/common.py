@@ -307,6 +307,15 @@ def discard_unstarted_runs():
                 shutil.rmtree(run_dir, ignore_errors=True)
 
 
+def check_writable_folder(folder, flag, received=None):
+    """A one-line UserError when `folder` (to be created if missing) cannot be one: it, or a folder
+    above it, is a file. `received`: the flag's value, when it is a file inside `folder`."""
+    folder = pathlib.Path(folder)
+    blocking = next((path for path in (folder, *folder.parents) if path.exists() and not path.is_dir()), None)
+    if blocking is not None:
+        raise UserError(f"{flag}: {blocking} is a file, not a folder. Received: {flag} {received or folder}")
+
+
 def write_json_atomically(path, values):
     """Writes JSON (strict: NaN/Inf become null) through a temp file and a rename."""
     path = pathlib.Path(path)

@@ -249,6 +249,8 @@ def test_cli_user_errors_are_one_line_with_exit_2(pooled_run, tmp_path, cli_case
     latin1 = tmp_path / "latin1.txt"
     latin1.write_bytes(b"caf\xe9 au lait\n")
     base = tmp_path / "serving"
+    folder_named_tflite = tmp_path / "model.tflite"
+    folder_named_tflite.mkdir()
     first = ["export", "savedmodel", pooled_run, "--base-dir", base, "--version", "1"]
     cases = [
         (["export", "savedmodel", word2vec], "model file not found"),
@@ -261,6 +263,10 @@ def test_cli_user_errors_are_one_line_with_exit_2(pooled_run, tmp_path, cli_case
          "--representative-file: .*latin1.txt is not valid UTF-8"),
         (["export", "savedmodel", pooled_run, "--base-dir", base, "--version", "1"], "Version 1 .* already exists"),
         (["export", "savedmodel", pooled_run, "--base-dir", base, "--overwrite"], "--overwrite needs --version"),
+        (["export", "savedmodel", pooled_run, "--base-dir", latin1 / "serving"],
+         "--base-dir: .*latin1.txt is a file, not a folder"),
+        (["export", "tflite", pooled_run, "--out", latin1 / "model.tflite"], "--out: .*latin1.txt is a file, not a folder"),
+        (["export", "tflite", pooled_run, "--out", folder_named_tflite], "is a folder; name the .tflite file"),
     ]
     import re
 
