@@ -260,6 +260,7 @@ def open_run_dir(config, family, *, resume=False, overwrite=False):
     wanted = _json_ready(config_dict(config, family))
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"--run-dir is a file, not a folder. Received: {run_dir}")
+    check_writable_folder(run_dir, "--run-dir")
     if run_dir.exists() and any(run_dir.iterdir()):
         if overwrite:
             shutil.rmtree(run_dir)

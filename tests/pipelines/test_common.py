@@ -127,6 +127,9 @@ def test_existing_run_dir_is_refused_then_resumed_or_overwritten(tmp_path):
     assert json.loads((run_dir / "config.json").read_text())["hidden_dim"] == 16
     with pytest.raises(common.UserError, match="exclude each other"):
         common.open_run_dir(config, "toy", resume=True, overwrite=True)
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(common.UserError, match="--run-dir: .*file is a file, not a folder"):
+        common.open_run_dir(ToyConfig(run_dir=str(tmp_path / "file" / "run")), "toy")
 
 
 def test_metrics_history_survives_a_resume_and_json_stays_strict(tmp_path):
