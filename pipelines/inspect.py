@@ -1,9 +1,14 @@
 """`seqkeras data inspect CORPUS`: corpus statistics, a length histogram, padding per strategy.
 
-For `wiki` (gensim's Wikipedia excerpt) and `lee` (Lee news corpus): counts articles,
-characters and words, splits the markup-stripped text into sentences, prints sentence-length
-quantiles, writes `length_histogram.png` with the automatically chosen bucket boundaries and
-`inspect.json`, and prints the padding fraction of every batching strategy on word ids.
+CORPUS is `wiki` (gensim's Wikipedia excerpt), `lee` (Lee news corpus), or your own files: a path
+or glob of UTF-8 text files, plain or gzip, one document per non-blank line (what `train charlm /
+word2vec / bilm --corpus` read; the first `--max-documents` lines). It counts documents,
+characters and words, splits the text (markup-stripped for `wiki`) into sentences, prints
+sentence-length quantiles, writes `length_histogram.png` with the automatically chosen bucket
+boundaries and `inspect.json`, and prints the padding fraction of every batching strategy on word ids.
+
+    seqkeras data inspect wiki
+    seqkeras data inspect 'data/*.txt.gz' --out runs/inspect-mine
 """
 
 import json
@@ -15,9 +20,15 @@ CORPORA = ("wiki", "lee")
 QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
 
 
-def corpus_documents(name):
-    """`(raw documents, plain-text documents)` of a corpus this command knows."""
-    from seqkeras.data import corpora
+MAX_DOCUMENTS = 100_000  # lines read from a file corpus (held in memory)
+
+
+def corpus_documents(name, max_documents=MAX_DOCUMENTS):
+    """`(raw documents, plain-text documents)` of `wiki`, `lee` or a glob of text files (its first
+    `max_documents` non-blank lines; files checked first: a damaged gzip file is an error, not a
+    shorter corpus)."""
+    from pipelines import common
+    from seqkeras.data import corpora, text_files
 
     if name == "wiki":
         raw = [article.text for article in corpora.wiki_articles()]
@@ -25,7 +36,16 @@ def corpus_documents(name):
     if name == "lee":
         documents = corpora.lee_documents()
         return documents, documents
-    raise ValueError(f"Unknown corpus. Expected one of {CORPORA}. Received: {name!r}")
+    try:
+        files = text_files.corpus_files(name)
+    except ValueError:
+        raise common.UserError(f"corpus: expected one of {CORPORA} or a path/glob of text files; no file matches. "
+                               f"Received: {name!r}") from None
+    common.check_text_files(files, "corpus")
+    documents = text_files.take_texts(text_files.line_dataset(files), max_documents)
+    if not documents:
+        raise common.UserError(f"corpus: {name!r} has no non-blank line")
+    return documents, documents
 
 
 def sentence_word_ids(sentences, lowercase=True, max_size=None):
@@ -45,14 +65,15 @@ def _quantiles(values):
     return {f"q{int(q * 100):02d}": float(np.quantile(values, q)) for q in QUANTILES}
 
 
-def inspect_corpus(name, out_dir, batch_size=64, token_budget=4096, num_buckets=64, seed=0):
+def inspect_corpus(name, out_dir, batch_size=64, token_budget=4096, num_buckets=64, seed=0,
+                   max_documents=MAX_DOCUMENTS):
     """Computes the statistics, writes the histogram and JSON into `out_dir`, returns the summary."""
     import numpy as np
     from seqkeras.data import corpora
     from seqkeras.data.batching import STRATEGIES, batch_sequences, epoch_statistics, length_quantile_boundaries
 
     start = time.perf_counter()
-    raw, plain = corpus_documents(name)
+    raw, plain = corpus_documents(name, max_documents)
     sentences = [s for document in plain for s in corpora.split_sentences(document)]
     if not sentences:
         raise ValueError(f"Corpus {name!r} has no sentences.")
@@ -76,6 +97,9 @@ def inspect_corpus(name, out_dir, batch_size=64, token_budget=4096, num_buckets=
     }
     if name == "wiki":
         summary["skipped_pages"] = corpora.wiki_skipped_pages()
+    if name not in CORPORA:
+        summary["max_documents"] = max_documents
+        summary["documents_capped"] = len(raw) == max_documents
     for strategy in STRATEGIES:
         dataset = batch_sequences(
             ids, strategy, batch_size=batch_size, token_budget=token_budget,
@@ -118,7 +142,8 @@ def format_summary(summary):
     """The printed report."""
     lines = [
         f"corpus            {summary['corpus']}",
-        f"documents         {summary['documents']:,}",
+        f"documents         {summary['documents']:,}" + (
+            f" (the first {summary['max_documents']:,}: --max-documents)" if summary.get("documents_capped") else ""),
         f"characters        {summary['raw_characters']:,} raw, {summary['plain_characters']:,} plain text",
         f"words             {summary['words']:,} (vocabulary {summary['vocabulary_size']:,} incl. 4 reserved)",
         f"sentences         {summary['sentences']:,}",
@@ -143,7 +168,10 @@ def format_summary(summary):
 
 
 def configure(parser):
-    parser.add_argument("corpus", choices=CORPORA, help="corpus to inspect")
+    parser.add_argument("corpus", help="wiki, lee, or a path/glob of UTF-8 text files (plain or .gz), one "
+                                       "document per line")
+    parser.add_argument("--max-documents", type=int, default=MAX_DOCUMENTS,
+                        help=f"lines read from a file corpus (default: {MAX_DOCUMENTS:,})")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/inspect"),
                         help="output folder for length_histogram.png and inspect.json (default: runs/inspect)")
     parser.add_argument("--batch-size", type=int, default=64, help="examples per batch for random/sorted/bucketed (default: 64)")
@@ -153,9 +181,14 @@ def configure(parser):
 
 
 def run(args):
+    from pipelines import common
+
+    if args.max_documents < 1:
+        raise common.UserError(f"--max-documents must be >= 1. Received: --max-documents {args.max_documents}")
+    common.check_writable_folder(args.out, "--out")
     summary = inspect_corpus(
         args.corpus, args.out, batch_size=args.batch_size, token_budget=args.token_budget,
-        num_buckets=args.num_buckets, seed=args.seed,
+        num_buckets=args.num_buckets, seed=args.seed, max_documents=args.max_documents,
     )
     print(format_summary(summary))
     return 0
