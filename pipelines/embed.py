@@ -42,9 +42,6 @@ def read_sentences(args):
     from pipelines import train_bilm
 
     texts = list(args.text)
-    blank = next((text for text in texts if not text.split()), None)
-    if blank is not None:
-        raise common.UserError(f"--text: a text has no words (it would embed as 0 tokens). Received: {blank!r}")
     if args.file is not None:
         if train_bilm.is_conllu(args.file):
             texts += train_bilm.conllu_sentences(args.file, "--file")
