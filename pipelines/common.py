@@ -258,9 +258,7 @@ def open_run_dir(config, family, *, resume=False, overwrite=False):
         raise UserError("--resume and --overwrite exclude each other")
     run_dir = pathlib.Path(config.run_dir)
     wanted = _json_ready(config_dict(config, family))
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"--run-dir is a file, not a folder. Received: {run_dir}")
-    check_writable_folder(run_dir, "--run-dir")
+    check_writable_folder(run_dir, "--run-dir")  # it, or a folder above it, is a file
     if run_dir.exists() and any(run_dir.iterdir()):
         if overwrite:
             shutil.rmtree(run_dir)

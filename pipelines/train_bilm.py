@@ -196,9 +196,10 @@ def corpus_sentences(name):
 
 def check_corpus(config):
     """Every `--corpus` entry names a bundled corpus or an existing file (checked before the run dir opens);
-    a glob matches at least one file, not all empty, whose `.gz` files start like gzip."""
+    a glob matches at least one file, not all empty, whose `.gz` files are whole gzip streams of UTF-8
+    (`tf.data` alone would read a gzip file cut short up to the cut, silently)."""
     if streamed(config):
-        corpus_files(config.corpus[0])
+        common.check_text_files(corpus_files(config.corpus[0]), "--corpus")
         return
     for name in config.corpus:
         if name in BUNDLED:
@@ -625,9 +626,7 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
 
     # === Data ===
     if streamed(config):  # --corpus GLOB: one streaming vocabulary pass, tf.data batches (module docstring)
-        files = corpus_files(config.corpus[0])
-        common.check_text_files(files, "--corpus")  # a truncated .gz would otherwise be read up to its cut, silently
-        train_stream, valid_texts = stream_splits(config, files)
+        train_stream, valid_texts = stream_splits(config, corpus_files(config.corpus[0]))  # checked by check_corpus
         vocabulary, char_vocabulary, histogram = stream_vocabularies(config, train_stream)
         texts = {"train": train_stream, "valid": valid_texts}
         preprocessor = make_preprocessor(config, vocabulary, char_vocabulary)
