@@ -22,7 +22,8 @@ import numpy as np
 import benchlib
 from pipelines import train_classifier
 from seqkeras.data.corpora import EWT_GENRES, ewt_genre
-from seqkeras.models.classifier import BagOfWordsBaseline, build_classifier_ensemble
+from seqkeras.models.classifier import BagOfWordsBaseline
+from seqkeras.models.common import build_ensemble
 from seqkeras.models.common import TextTask
 
 EWT_DIR = benchlib.REPO.parent / "shared" / "data" / "ud-english-ewt"
@@ -284,7 +285,7 @@ def genre_experiment(settings, train, dev):
                                                    name=f"member_{seed}")
         members.append(member)
         member_candidates.append(record["settings"]["name"])
-    ensemble = build_classifier_ensemble(members, name="genre_ensemble")
+    ensemble = build_ensemble(members, name="genre_ensemble")
     train_seconds = time.perf_counter() - start
 
     # Dev is read once, here, for the chosen configuration.

@@ -235,13 +235,18 @@ def fit_task(config, run_dir, network, lookup, labels, family, train_data, dev_d
 
 
 def finish_run(config, run_dir, family, history, summary, dev_metrics):
-    """metrics.json (history + final dev + throughput), the HParams dashboard and the curve PNG."""
+    """metrics.json (history + final dev + throughput), the HParams dashboard and the curve PNG
+    (`history` None: an ensemble, whose members' histories metrics.json already holds)."""
     metrics = common.update_metrics(run_dir, history=history, training=summary, dev=dev_metrics)
     scalars = {f"dev_{key}": value for key, value in dev_metrics.items() if isinstance(value, (int, float))}
     scalars.update(padding_fraction=summary["padding_fraction"],
                    real_tokens_per_second=summary["real_tokens_per_second"] or 0.0)
     common.log_hparams(run_dir, config, scalars)
-    common.plot_history(metrics["history"], pathlib.Path(run_dir) / "training_curves.png", title=family)
+    curves = metrics.get("history") or {  # an ensemble: every member's curves, side by side
+        (f"val_member_{k}_{key[4:]}" if key.startswith("val_") else f"member_{k}_{key}"): values
+        for k, member in enumerate(metrics.get("members", [])) for key, values in member["history"].items()
+        if key != "epoch"}
+    common.plot_history(curves, pathlib.Path(run_dir) / "training_curves.png", title=family)
     return metrics
 
 

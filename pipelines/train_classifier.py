@@ -216,7 +216,7 @@ def train_network(config, texts, label_ids, num_classes, lookup=None, callbacks=
         num_classes: output width.
         lookup: a `TokenLookup` to use (default: `build_lookup(config, texts)`).
         callbacks: Keras callbacks for `fit` (e.g. held-out probabilities after every epoch).
-        name: the network's name (distinct names let `build_classifier_ensemble` wrap several).
+        name: the network's name (distinct names let `build_ensemble` wrap several).
 
     Returns:
         `(network, lookup)`; `TextTask(lookup, network)` turns raw texts into logits.

@@ -85,7 +85,11 @@ class TrainConfig:
     num_buckets: int = common.field(16, "length buckets for bucketed/token_budget batching", minimum=1)
     learning_rate: float = common.field(2e-3, "Adam learning rate", above=0.0)
     clipnorm: float = common.field(0.0, "gradient norm clipping (0: none)", minimum=0)
-    seed: int = common.field(0, "weights, dropout and batch shuffling")
+    seed: int = common.field(0, "weights, dropout and batch shuffling (and which documents --validation-fraction "
+                                "holds out)")
+    ensemble: int = common.field(1, "train this many taggers (seeds seed, seed+1, ...; the same validation documents, "
+                                    "each stopped early on them) and save one model averaging their tag "
+                                    "probabilities", minimum=1)
     # --- distribution (docs/DISTRIBUTED.md) ---
     distribute: str = common.field("none", '"none", "mirrored" (GPUs or 2 logical CPUs of this machine) or '
                                            '"multi-worker" (TF_CONFIG / --workers)', deployment=True,
@@ -238,7 +242,7 @@ def main(config, resume=False, overwrite=False):
     import keras
 
     from seqkeras.losses import MaskedSparseCategoricalCrossentropy
-    from seqkeras.models.common import TextTask, TokenAccuracy
+    from seqkeras.models.common import TextTask, TokenAccuracy, build_ensemble
     from seqkeras.models.tagger import build_tagger
 
     strategy = distributed.make_strategy(config)  # first TensorFlow call: collectives / logical CPUs
@@ -262,27 +266,48 @@ def main(config, resume=False, overwrite=False):
     validation_data = _text_tasks.batches(
         config, lookup, texts_of(validation), [[tag_index[t] for t in s.tags] for s in validation], train=False)
 
-    # === Model (variables mirrored on every replica / worker) ===
-    weights, found = None, None
-    if config.embeddings:
-        weights, found = _text_tasks.load_embedding_weights(config.embeddings, lookup, config.embedding_dim,
-                                                            config.seed)
-    with strategy.scope():
-        network = build_tagger(lookup.vocabulary_size, len(tags), **backbone_options(config, lookup, weights, embedder))
-        optimizer = keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm or None)
-        # Compiled for `network.evaluate`/`predict` by users; training runs the StrategyTrainer loop.
-        network.compile(optimizer=optimizer, loss=MaskedSparseCategoricalCrossentropy(from_logits=True),
-                        weighted_metrics=[TokenAccuracy(name="accuracy")])
-    task = TextTask(lookup, network, labels=list(tags), task="tagger")
+    # === Models (variables mirrored on every replica / worker), one per ensemble member ===
+    members, engines, histories = [], [], []
+    for member in range(config.ensemble):
+        member_config = dataclasses.replace(config, seed=config.seed + member)
+        if member:  # the member's own weights, dropout and batch order; the same validation documents
+            keras.utils.set_random_seed(member_config.seed)
+            train_data, statistics = _text_tasks.batches(
+                member_config, lookup, texts_of(train), [[tag_index[t] for t in s.tags] for s in train], train=True)
+        weights, found = None, None
+        if config.embeddings:
+            weights, found = _text_tasks.load_embedding_weights(config.embeddings, lookup, config.embedding_dim,
+                                                                member_config.seed)
+        name = "tagger" if config.ensemble == 1 else f"tagger_{member}"
+        with strategy.scope():
+            network = build_tagger(lookup.vocabulary_size, len(tags), name=name,
+                                   **backbone_options(config, lookup, weights, embedder))
+            optimizer = keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm or None)
+            # Compiled for `network.evaluate`/`predict` by users; training runs the StrategyTrainer loop.
+            network.compile(optimizer=optimizer, loss=MaskedSparseCategoricalCrossentropy(from_logits=True),
+                            weighted_metrics=[TokenAccuracy(name="accuracy")])
+        task = TextTask(lookup, network, labels=list(tags), task="tagger")
 
-    # === Training ===
-    history, engine = fit_under_strategy(config, strategy, run_dir, network, optimizer, task, train_data,
-                                         statistics[0].batches_per_epoch, validation_data)
+        # === Training ===
+        history, engine = fit_under_strategy(config, strategy, run_dir, network, optimizer, task, train_data,
+                                             statistics[0].batches_per_epoch, validation_data,
+                                             member=member if config.ensemble > 1 else None)
+        members.append(network)
+        engines.append(engine)
+        histories.append(history)
+    if config.ensemble > 1:
+        with strategy.scope():
+            network = build_ensemble(members, name="tagger")
+            network.compile(optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm or None),
+                            loss=MaskedSparseCategoricalCrossentropy(from_logits=True),
+                            weighted_metrics=[TokenAccuracy(name="accuracy")])
+            network.optimizer.build(network.trainable_variables)  # saved built, as it loads (no mismatch warning)
+        task = TextTask(lookup, network, labels=list(tags), task="tagger")
     if not chief:  # a non-chief worker has done its share; the chief saves, scores and reports
-        return {"history": history, "task": task, "lookup": lookup, "tags": tags}
-    common.raise_if_diverged([engine])  # a non-finite loss: one line, no model saved
+        return {"history": histories[0], "task": task, "lookup": lookup, "tags": tags}
+    common.raise_if_diverged(engines)  # a non-finite loss: one line, no model saved
     common.save_model(task, run_dir / common.MODEL_FILE)
-    summary = training_summary(config, engine, statistics, strategy)
+    summary = training_summary(config, engines, statistics, strategy)
     if found is not None:
         summary["embeddings_found"] = found
     summary["train_sentences"] = len(train)
@@ -291,12 +316,18 @@ def main(config, resume=False, overwrite=False):
     training_words = sorted({_key(word, config.lowercase) for sentence in train for word in sentence.words})
     (run_dir / TRAINING_WORDS_FILE).write_text("\n".join(training_words) + "\n", encoding="utf-8")
 
+    if config.ensemble > 1:  # the members' figures above; the ensemble's on the same validation sentences
+        summary["ensemble_validation_accuracy"] = score(task, validation, set(training_words), config.lowercase,
+                                                        tags)["accuracy"]
+
     # === Final dev figures ===
     dev_metrics = score(task, dev, set(training_words), config.lowercase, tags)
-    metrics = _text_tasks.finish_run(config, run_dir, "tagger", history, summary,
-                                     {key: dev_metrics[key] for key in ("accuracy", "unseen_accuracy", "tokens",
-                                                                        "unseen_tokens", "per_tag")})
-    stopped = (f"best epoch {summary['best_epoch']} of {summary['epochs_run']}, " if "best_epoch" in summary else "")
+    metrics = _text_tasks.finish_run(config, run_dir, "tagger", histories[0] if config.ensemble == 1 else None,
+                                     summary, {key: dev_metrics[key] for key in ("accuracy", "unseen_accuracy",
+                                                                                 "tokens", "unseen_tokens", "per_tag")})
+    stopped = (f"best epoch {summary['best_epoch']} of {summary['epochs_run']}, " if "best_epoch" in summary else
+               f"ensemble of {config.ensemble} (validation {summary['ensemble_validation_accuracy']:.4f}), "
+               if config.ensemble > 1 else "")
     unseen = "n/a" if dev_metrics["unseen_accuracy"] is None else f"{dev_metrics['unseen_accuracy']:.4f}"
     speed = summary["real_tokens_per_second"]
     print(f"tagger: dev {config.column} accuracy {dev_metrics['accuracy']:.4f} (unseen words "
@@ -304,10 +335,11 @@ def main(config, resume=False, overwrite=False):
           f"padding {summary['padding_fraction']:.1%} ({config.batching}); run saved to {run_dir}")
     return {"metrics": metrics, "task": task, "lookup": lookup, "tags": tags, "summary": summary,
             "datasets": {"train": train_data, "validation": validation_data}, "train_sentences": train,
-            "validation_sentences": validation, "trainer": engine}
+            "validation_sentences": validation, "trainer": engines[0], "trainers": engines}
 
 
-def fit_under_strategy(config, strategy, run_dir, network, optimizer, task, train_data, steps, validation_data):
+def fit_under_strategy(config, strategy, run_dir, network, optimizer, task, train_data, steps, validation_data,
+                       member=None):
     """Trains `network` with `seqkeras.distribute.StrategyTrainer`, the one loop of the default,
     mirrored and multi-worker strategies; resumes exactly from `ckpt/steps`.
 
@@ -316,25 +348,31 @@ def fit_under_strategy(config, strategy, run_dir, network, optimizer, task, trai
     their real tokens, the accuracy a sum of correct-token counts. With `--patience` training
     stops on the validation accuracy and keeps the best epoch's weights. On the chief, each epoch
     end writes metrics.json's history (so it survives a kill) and, on a better validation
-    accuracy, `ckpt/best.keras`.
+    accuracy, `ckpt/best.keras`. Ensemble member `k` (`member`, None for a single tagger) keeps
+    all of these apart: `ckpt/member_k/`, `tb/member_k/` and metrics.json's `members[k]` history.
 
     Returns:
         (history {metric: [...], "epoch": [...]} of the epochs trained in this call, the StrategyTrainer).
     """
     from seqkeras.distribute import StrategyTrainer, masked_token_replica_loss, split_global_batches
 
+    ckpt, tb = (run_dir / "ckpt", run_dir / "tb") if member is None else (
+        run_dir / "ckpt" / f"member_{member}", run_dir / "tb" / f"member_{member}")
     engine = StrategyTrainer(
         strategy, network, optimizer, masked_token_replica_loss(network),
-        checkpoint_dir=run_dir / "ckpt" / "steps", checkpoint_every=config.checkpoint_every, log_dir=run_dir / "tb",
+        checkpoint_dir=ckpt / "steps", checkpoint_every=config.checkpoint_every, log_dir=tb,
         count_metrics=["accuracy"], monitor="val_accuracy", mode="max", patience=config.patience,
         autograph=False,  # the step has no Python control flow on tensors
     )
     valid_steps = int(validation_data.reduce(0, lambda count, _: count + 1))
 
     def on_epoch_end(epoch, logs):
-        common.update_metrics(run_dir, history={**{key: [value] for key, value in logs.items()}, "epoch": [epoch]})
+        if member is None:
+            common.update_metrics(run_dir, history={**{key: [value] for key, value in logs.items()}, "epoch": [epoch]})
+        else:
+            record_member_epoch(run_dir, member, epoch, logs)
         if engine.improved:
-            common.save_model(task, run_dir / "ckpt" / "best.keras")
+            common.save_model(task, ckpt / "best.keras")
 
     history = distributed.fit_engine(
         config, engine, strategy,
@@ -346,16 +384,38 @@ def fit_under_strategy(config, strategy, run_dir, network, optimizer, task, trai
     return history, engine
 
 
-def training_summary(config, engine, train_statistics, strategy):
-    """Batching, throughput (real tokens/s of the training steps) and the early-stopping outcome."""
+def record_member_epoch(run_dir, member, epoch, logs):
+    """Ensemble member `member`'s epoch logs into metrics.json's `members[member]["history"]` (from its
+    `epoch` on, so a resumed member continues its own curve)."""
+    import json
+
+    path = pathlib.Path(run_dir) / common.METRICS_FILE
+    members = json.loads(path.read_text()).get("members", []) if path.exists() else []
+    members += [{"history": {}} for _ in range(member + 1 - len(members))]
+    history = members[member].setdefault("history", {})
+    for key, value in {**logs, "epoch": epoch}.items():
+        history[key] = history.get(key, [])[:epoch] + [float(value)]
+    common.update_metrics(run_dir, members=members)
+
+
+def early_stopping_summary(engine, batches_per_epoch):
+    best_epoch = int(engine.best_epoch.numpy())
+    return {"epochs_run": int(engine.step.numpy()) // batches_per_epoch,
+            "best_epoch": best_epoch + 1 if best_epoch >= 0 else None,
+            "best_validation_accuracy": float(engine.best_monitor.numpy()) if best_epoch >= 0 else None}
+
+
+def training_summary(config, engines, train_statistics, strategy):
+    """Batching, throughput (real tokens/s of the training steps) and the early-stopping outcome
+    (an ensemble's: per member, beside its history in `members`)."""
     info = train_statistics[0]
-    summary = {**_text_tasks.batching_summary(config, train_statistics, engine.epoch_seconds),
+    seconds = [seconds for engine in engines for seconds in engine.epoch_seconds]
+    summary = {**_text_tasks.batching_summary(config, train_statistics, seconds),
                "distribute": config.distribute, "replicas": strategy.num_replicas_in_sync}
-    if config.patience:
-        best_epoch = int(engine.best_epoch.numpy())
-        summary["epochs_run"] = int(engine.step.numpy()) // info.batches_per_epoch
-        summary["best_epoch"] = best_epoch + 1 if best_epoch >= 0 else None
-        summary["best_validation_accuracy"] = float(engine.best_monitor.numpy()) if best_epoch >= 0 else None
+    if config.patience and len(engines) == 1:
+        summary.update(early_stopping_summary(engines[0], info.batches_per_epoch))
+    elif config.patience:
+        summary["members"] = [early_stopping_summary(engine, info.batches_per_epoch) for engine in engines]
     return summary
 
 

@@ -325,3 +325,26 @@ def test_compiled_tagger_reloads_compiled():
     assert reloaded.compiled and int(reloaded.optimizer.iterations.numpy()) == 1
     assert reloaded.loss.from_logits
     np.testing.assert_allclose(reloaded(_inputs()).numpy(), model(_inputs()).numpy(), atol=1e-6)
+
+
+def test_ensemble_of_taggers_averages_per_token_probabilities():
+    """`build_ensemble` on taggers: [B, T, num_tags] logits whose softmax is the members' mean, per token;
+    padding-independent like a member, and it reloads."""
+    from seqkeras.models.common import build_ensemble
+
+    members = []
+    for k in range(3):
+        keras.utils.set_random_seed(k)
+        members.append(build_tagger(vocabulary_size=20, num_tags=5, hidden_dim=6, embedding_dim=4, name=f"member_{k}"))
+    ensemble = build_ensemble(members, name="tagger_ensemble")
+    logits = ensemble(_inputs())
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(logits._keras_mask), MASK)  # the members' mask
+    out = logits.numpy()
+    assert out.shape == (2, 5, 5)
+    expected = np.mean([keras.ops.softmax(m(_inputs())).numpy() for m in members], axis=0)
+    np.testing.assert_allclose(keras.ops.softmax(out).numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(ensemble(_inputs(IDS[:1, :3])).numpy(), out[:1, :3], atol=1e-5)  # real steps only
+    np.testing.assert_allclose(reload_keras(ensemble)(_inputs()).numpy(), out, atol=1e-6)
+    other = build_tagger(vocabulary_size=20, num_tags=6, hidden_dim=6, embedding_dim=4, name="wider")
+    with pytest.raises(ValueError, match="one shape.*\\(None, None, 5\\).*\\(None, None, 6\\)"):
+        build_ensemble([members[0], other])

@@ -105,9 +105,10 @@ def trained(files, word2vec_file, bilm_run, tmp_path_factory):
 def test_the_table_names_every_field(tmp_path):
     # Deployment fields (distribute, workers, task_index, checkpoint_every) are exercised by
     # tests/distribute/test_tagger_workers.py.
+    # `ensemble` has its own test (test_ensemble_trains_members_apart_and_saves_their_average).
     names = {field.name for field in dataclasses.fields(train_tagger.TrainConfig) if not field.metadata.get("deployment")}
     tiny = _tiny({"train": "t", "dev": "d"}, ("v",), ("b",), tmp_path)
-    assert set(tiny) == names
+    assert set(tiny) == names - {"ensemble"}
     defaults = train_tagger.TrainConfig()
     assert all(getattr(defaults, name) != value for name, value in tiny.items())
 
@@ -282,6 +283,60 @@ def test_cli_bad_inputs_are_one_line_exit_2(files, tmp_path, cli_cases):
     assert not (tmp_path / "run").exists()  # nothing was created for a bad input
 
 
+@pytest.mark.slow
+def test_ensemble_trains_members_apart_and_saves_their_average(files, tmp_path):
+    """--ensemble 2: two taggers (seeds 4 and 5) on the same held-out documents, each with its own early
+    stopping, checkpoints, TensorBoard folder and history; model.keras averages their tag probabilities
+    and scores as evaluate does; a resumed finished run trains nothing more."""
+    import tensorflow as tf
+
+    from seqkeras.models.common import TextTask
+
+    run_dir = tmp_path / "run"
+    config = train_tagger.TrainConfig(train=str(files["train"]), dev=str(files["dev"]), epochs=3, patience=1,
+                                      hidden_dim=8, num_layers=1, embedding_dim=8, char_filters=8, learning_rate=0.03,
+                                      seed=4, ensemble=2, run_dir=str(run_dir), verbose=0)
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        result = train_tagger.main(config)
+    network, summary = result["task"].network, result["summary"]
+    members = [network.get_layer(f"tagger_{k}") for k in range(2)]
+    texts = ["The cat sat on the mat .", "I love it !"]
+    inputs = result["task"].preprocessor(tf.constant(texts))
+    expected = np.mean([keras.ops.softmax(m(inputs)).numpy() for m in members], axis=0)
+    np.testing.assert_allclose(keras.ops.softmax(network(inputs)).numpy(), expected, atol=1e-5)
+    assert not np.allclose(members[0].get_layer("tag_logits").kernel.numpy(),
+                           members[1].get_layer("tag_logits").kernel.numpy())
+    # each member: its own early stopping on the same validation documents, restored to its best epoch
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert "history" not in metrics and len(metrics["members"]) == len(summary["members"]) == 2
+    for k, (record, stopping) in enumerate(zip(metrics["members"], summary["members"])):
+        accuracies = record["history"]["val_accuracy"]
+        assert record["history"]["epoch"] == list(range(stopping["epochs_run"])) and len(accuracies) <= 3
+        assert stopping["best_validation_accuracy"] == max(accuracies)
+        members[k].run_eagerly = True
+        restored = members[k].evaluate(result["datasets"]["validation"], verbose=0, return_dict=True)["accuracy"]
+        assert restored == pytest.approx(max(accuracies), abs=1e-6)
+        for name in (f"ckpt/member_{k}/best.keras", f"ckpt/member_{k}/steps", f"tb/member_{k}"):
+            assert (run_dir / name).exists(), name
+    # the ensemble's own validation figure, and dev through the saved model as `evaluate` reads it
+    validation = train_tagger.score(result["task"], result["validation_sentences"], set(), True, result["tags"])
+    assert summary["ensemble_validation_accuracy"] == validation["accuracy"]
+    saved = keras.saving.load_model(run_dir / "model.keras")
+    assert isinstance(saved, TextTask)
+    np.testing.assert_allclose(saved(tf.constant(texts)).numpy(), result["task"](tf.constant(texts)).numpy(), atol=1e-6)
+    assert evaluate.run(_args(evaluate.configure, [str(run_dir), "--data", str(files["dev"])])) == 0
+    assert json.loads((run_dir / "eval-dev.json").read_text())["accuracy"] == metrics["dev"]["accuracy"]
+    assert (run_dir / "training_curves.png").stat().st_size > 0
+    assert "ensemble of 2 (validation" in printed.getvalue()
+    # --resume of the finished run: every member restores its last step; nothing trains, the same model
+    with contextlib.redirect_stdout(io.StringIO()):
+        resumed = train_tagger.main(config, resume=True)
+    np.testing.assert_allclose(resumed["task"](tf.constant(texts)).numpy(), result["task"](tf.constant(texts)).numpy(),
+                               atol=1e-6)
+    assert [json.loads((run_dir / "metrics.json").read_text())["members"][k]["history"]["epoch"]
+            for k in range(2)] == [record["history"]["epoch"] for record in metrics["members"]]
+
+
 def test_existing_run_dir_is_refused_without_resume_or_overwrite(files, tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -305,6 +360,7 @@ def test_existing_run_dir_is_refused_without_resume_or_overwrite(files, tmp_path
     ({"distribute": "bogus"}, "distribute='bogus'"),
     ({"task_index": -1}, "task_index=-1"),
     ({"checkpoint_every": -1}, "checkpoint_every=-1"),
+    ({"ensemble": 0}, "ensemble=0"),
 ])
 def test_bad_config_values_are_user_errors(values, message):
     with pytest.raises(common.UserError, match=message):

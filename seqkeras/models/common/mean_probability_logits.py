@@ -6,7 +6,7 @@ import tensorflow as tf
 
 @keras.saving.register_keras_serializable(package="seqkeras")
 class MeanProbabilityLogits(keras.layers.Layer):
-    """Combines K classifiers' logits into logits of their mean probability.
+    """Combines K classifiers' (or taggers') logits into logits of their mean probability.
 
     Each input is turned into class probabilities with a softmax; the output is the log of
     their average, computed stably as `logsumexp_k(log_softmax(logits_k)) - log K`. A softmax
@@ -14,7 +14,8 @@ class MeanProbabilityLogits(keras.layers.Layer):
     on this layer is used (trained, exported, argmaxed) like any logits-producing classifier.
 
     Call arguments:
-        inputs: a list of at least one float tensor, all of the same shape `[B, C]`.
+        inputs: a list of at least one float tensor, all of the same shape `[B, ..., C]`
+            (classes on the last axis).
 
     Example:
     >>> layer = MeanProbabilityLogits()
@@ -22,6 +23,10 @@ class MeanProbabilityLogits(keras.layers.Layer):
     >>> np.round(keras.ops.softmax(out).numpy(), 3).tolist()
     [[0.4, 0.6]]
     """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True  # taggers' logits carry their padding mask; the first one is passed on
 
     def build(self, input_shape):
         is_list = isinstance(input_shape, (list, tuple)) and len(input_shape) > 0
@@ -34,9 +39,12 @@ class MeanProbabilityLogits(keras.layers.Layer):
             )
 
     def call(self, inputs):
-        log_probabilities = tf.stack([tf.nn.log_softmax(x, axis=-1) for x in inputs], axis=0)  # (K, B, C)
+        log_probabilities = tf.stack([tf.nn.log_softmax(x, axis=-1) for x in inputs], axis=0)  # (K, B, ..., C)
         count = tf.cast(len(inputs), log_probabilities.dtype)
-        return tf.reduce_logsumexp(log_probabilities, axis=0) - tf.math.log(count)  # (B, C)
+        return tf.reduce_logsumexp(log_probabilities, axis=0) - tf.math.log(count)  # (B, ..., C)
+
+    def compute_mask(self, inputs, mask=None):
+        return mask[0] if isinstance(mask, (list, tuple)) else mask
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0])
