@@ -267,7 +267,7 @@ def main(config, resume=False, overwrite=False):
         config, lookup, texts_of(validation), [[tag_index[t] for t in s.tags] for s in validation], train=False)
 
     # === Models (variables mirrored on every replica / worker), one per ensemble member ===
-    members, engines, histories = [], [], []
+    members, engines, histories, steps_per_epoch = [], [], [], []
     for member in range(config.ensemble):
         member_config = dataclasses.replace(config, seed=config.seed + member)
         if member:  # the member's own weights, dropout and batch order; the same validation documents
@@ -295,6 +295,7 @@ def main(config, resume=False, overwrite=False):
         members.append(network)
         engines.append(engine)
         histories.append(history)
+        steps_per_epoch.append(statistics[0].batches_per_epoch)  # a member's own shuffle: its own batch count
     if config.ensemble > 1:
         with strategy.scope():
             network = build_ensemble(members, name="tagger")
@@ -307,7 +308,7 @@ def main(config, resume=False, overwrite=False):
         return {"history": histories[0], "task": task, "lookup": lookup, "tags": tags}
     common.raise_if_diverged(engines)  # a non-finite loss: one line, no model saved
     common.save_model(task, run_dir / common.MODEL_FILE)
-    summary = training_summary(config, engines, statistics, strategy)
+    summary = training_summary(config, engines, statistics, strategy, steps_per_epoch)
     if found is not None:
         summary["embeddings_found"] = found
     summary["train_sentences"] = len(train)
@@ -405,17 +406,16 @@ def early_stopping_summary(engine, batches_per_epoch):
             "best_validation_accuracy": float(engine.best_monitor.numpy()) if best_epoch >= 0 else None}
 
 
-def training_summary(config, engines, train_statistics, strategy):
+def training_summary(config, engines, train_statistics, strategy, steps_per_epoch):
     """Batching, throughput (real tokens/s of the training steps) and the early-stopping outcome
-    (an ensemble's: per member, beside its history in `members`)."""
-    info = train_statistics[0]
+    (an ensemble's: per member, beside its history in `members`; `steps_per_epoch` per member)."""
     seconds = [seconds for engine in engines for seconds in engine.epoch_seconds]
     summary = {**_text_tasks.batching_summary(config, train_statistics, seconds),
                "distribute": config.distribute, "replicas": strategy.num_replicas_in_sync}
     if config.patience and len(engines) == 1:
-        summary.update(early_stopping_summary(engines[0], info.batches_per_epoch))
+        summary.update(early_stopping_summary(engines[0], steps_per_epoch[0]))
     elif config.patience:
-        summary["members"] = [early_stopping_summary(engine, info.batches_per_epoch) for engine in engines]
+        summary["members"] = [early_stopping_summary(engine, steps) for engine, steps in zip(engines, steps_per_epoch)]
     return summary
 
 
