@@ -31,6 +31,8 @@ Usage:
     python benchmarks/bench_elmo.py --pretrain-minutes 15  # a shorter pretraining budget
     python benchmarks/bench_elmo.py --hidden-dim 256 --dropout 0.3 --output /tmp/e.json  # other biLM settings
     python benchmarks/bench_elmo.py --quick               # smoke run, JSON to the temp dir
+    python benchmarks/bench_elmo.py --keep-bilm runs/bench_elmo_bilm   # keep the pretraining run dir
+    python benchmarks/bench_elmo.py --bilm runs/bench_elmo_bilm --output /tmp/e.json  # parts 2-3 on a kept biLM
 """
 
 import argparse
@@ -169,6 +171,34 @@ def pretrain(config, corpus, run_dir, minutes, max_sentences=0):
               f"{row.get('val_forward_perplexity', float('nan')):7.1f} / {row.get('val_backward_perplexity', float('nan')):7.1f}",
               flush=True)
     return results, seconds
+
+
+def kept_pretraining(config, corpus, run_dir, minutes, max_sentences=0):
+    """`pretrain`'s results from a kept run dir (`--keep-bilm`): its model, metrics and the same text split."""
+    import json
+
+    from pipelines import common
+
+    common.split_threads()  # the thread pools `pretrain` leaves for the tagger runs (before TensorFlow's first op)
+    metrics = json.loads((run_dir / common.METRICS_FILE).read_text())
+    stored = json.loads((run_dir / common.CONFIG_FILE).read_text())
+    expected = {"vocabulary_size": config.vocabulary_size, "min_count": config.min_count,
+                "hidden_dim": config.hidden_dim, "num_layers": config.num_layers, "char_filters": config.char_filters,
+                "dropout": config.dropout, "sampled_softmax": config.sampled_softmax,
+                "token_budget": config.token_budget, "learning_rate": config.learning_rate, "max_minutes": minutes,
+                "valid_fraction": config.valid_fraction, "max_sentences": max_sentences}
+    differing = {key: (stored.get(key), value) for key, value in expected.items() if stored.get(key) != value}
+    if differing:
+        raise SystemExit(f"--bilm {run_dir} was pretrained with other settings (stored, now): {differing}")
+    task = common.load_model(run_dir / common.MODEL_FILE)
+    train_config = train_bilm.TrainConfig(corpus=corpus, max_sentences=max_sentences,
+                                          valid_fraction=config.valid_fraction)
+    texts, _ = train_bilm.load_corpus(train_config)
+    print(f"biLM: kept run {run_dir} ({metrics['train_steps']} steps, {metrics['tokens_per_s']:.0f} words/s)", flush=True)
+    # the kept run's per-corpus counts, keyed by this run's paths (its own were in a temp dir), same order
+    sizes = dict(zip(corpus, metrics["corpus_sentences_per_corpus"].values()))
+    return {**metrics, "corpus_sentences_per_corpus": sizes, "task": task, "network": task.network, "texts": texts,
+            "kept_run": str(run_dir)}, metrics["train_seconds"]
 
 
 def ids_of(encoded):
@@ -322,6 +352,11 @@ def main():
     parser.add_argument("--hidden-dim", type=int, default=None, help="biLM width per direction (default: Config)")
     parser.add_argument("--dropout", type=float, default=None, help="biLM dropout (default: Config)")
     parser.add_argument("--output", type=pathlib.Path, default=None)
+    parser.add_argument("--keep-bilm", type=pathlib.Path, default=None,
+                        help="write the pretraining run dir here (kept) instead of a temp dir")
+    parser.add_argument("--bilm", type=pathlib.Path, default=None,
+                        help="reuse the run dir of an earlier --keep-bilm run with the same settings: no pretraining; "
+                             "its pretraining figures are reported")
     args = parser.parse_args()
     overrides = {key: value for key, value in (("hidden_dim", args.hidden_dim), ("dropout", args.dropout))
                  if value is not None}
@@ -342,10 +377,12 @@ def main():
     timings = {}
     with tempfile.TemporaryDirectory() as scratch:
         corpus = pretraining_corpora(scratch)
-        results, timings["pretrain_seconds"] = pretrain(
-            config, corpus, pathlib.Path(scratch) / "bilm", minutes,
-            max_sentences=config.quick_sentences_per_corpus if args.quick else 0,
-        )
+        max_sentences = config.quick_sentences_per_corpus if args.quick else 0
+        if args.bilm:
+            results, timings["pretrain_seconds"] = kept_pretraining(config, corpus, args.bilm, minutes, max_sentences)
+        else:
+            results, timings["pretrain_seconds"] = pretrain(
+                config, corpus, args.keep_bilm or pathlib.Path(scratch) / "bilm", minutes, max_sentences=max_sentences)
     start = time.perf_counter()
     perplexity = perplexity_report(results, [" ".join(s.words) for s in tagger_dev])
     timings["perplexity_seconds"] = time.perf_counter() - start
@@ -380,6 +417,8 @@ def main():
     pretraining["corpora"] = list(short.values())
     pretraining["corpus_sentences_per_corpus"] = {short[k]: v for k, v in results["corpus_sentences_per_corpus"].items()}
     pretraining["max_minutes"] = minutes
+    if args.bilm:
+        pretraining["kept_run"] = str(args.bilm)
     gain = tagger["variants"]["elmo"]["accuracy_mean"] - tagger["variants"]["no_elmo"]["accuracy_mean"]
     report = {
         "device": benchlib.device_description(), "quick": args.quick, "config": dataclasses.asdict(config),
