@@ -90,6 +90,7 @@ class Config:
     tagger_embedding_dim: int = 64
     tagger_char_filters: int = 32
     tagger_dropout: float = 0.2
+    tagger_word_dropout: float = 0.0  # share of training words read as <oov> (WordDropout)
     tagger_learning_rate: float = 2e-3
     tagger_batch_size: int = 32
     # --- --quick: same code, slices of the data ---
@@ -298,6 +299,7 @@ def tagger_report(config, bilm, bilm_preprocessor, train, dev, epochs, seeds):
             model = build_tagger(
                 preprocessor.vocabulary.size, len(tags), hidden_dim=config.tagger_hidden_dim,
                 embedding_dim=config.tagger_embedding_dim, dropout=config.tagger_dropout,
+                word_dropout=config.tagger_word_dropout,
                 char_vocabulary_size=preprocessor.char_vocabulary.size, char_filters=config.tagger_char_filters,
                 contextual_layers=embedder,
             )
@@ -340,6 +342,7 @@ def tagger_report(config, bilm, bilm_preprocessor, train, dev, epochs, seeds):
         "word_vocabulary_size": preprocessor.vocabulary.size,
         "model": (f"word embedding {config.tagger_embedding_dim} + char CNN {config.tagger_char_filters} "
                   f"(+ ELMo mix), BiLSTM {config.tagger_hidden_dim}, dropout {config.tagger_dropout}, "
+                  f"word dropout {config.tagger_word_dropout}, "
                   f"Adam {config.tagger_learning_rate}, batch {config.tagger_batch_size}"),
         "variants": variants,
     }

@@ -328,6 +328,29 @@ def test_ensemble_trains_members_apart_and_saves_their_average(files, tmp_path):
     assert json.loads((run_dir / "eval-dev.json").read_text())["accuracy"] == metrics["dev"]["accuracy"]
     assert (run_dir / "training_curves.png").stat().st_size > 0
     assert "ensemble of 2 (validation" in printed.getvalue()
+    # exports: the SavedModel's raw-text signature gives the ensemble's probabilities; TFLite keeps fused LSTMs
+    from export.tflite import TFLiteRunner, tflite_ops
+    from pipelines import cli
+
+    for argv in (["export", "savedmodel", run_dir, "--base-dir", tmp_path / "serving"],
+                 ["export", "tflite", run_dir, "--out", tmp_path / "tagger.tflite"]):
+        with pytest.raises(SystemExit) as exit_info, contextlib.redirect_stdout(io.StringIO()):
+            cli.main([str(arg) for arg in argv])
+        assert exit_info.value.code == 0, argv
+    served = tf.saved_model.load(str(tmp_path / "serving" / "tagger" / "1")).signatures["tag_text"](text=tf.constant(texts))
+    probabilities = keras.ops.softmax(result["task"](tf.constant(texts))).numpy()
+    for row, text in enumerate(texts):
+        n = len(text.split())
+        np.testing.assert_allclose(served["tag_probabilities"][row, :n].numpy(), probabilities[row, :n], atol=1e-5)
+    content = (tmp_path / "tagger.tflite").read_bytes()
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in tflite_ops(content) and "WHILE" not in tflite_ops(content)
+    runner, width = TFLiteRunner(content), result["lookup"].max_word_length
+    for text in texts:  # batch 1, characters padded to the static width the TFLite model reads
+        example = {key: value.numpy() for key, value in result["task"].preprocessor(tf.constant([text])).items()}
+        chars = example["char_ids"]
+        example["char_ids"] = np.pad(chars, [(0, 0), (0, 0), (0, width - chars.shape[2])])
+        np.testing.assert_allclose(runner({k: v for k, v in example.items() if k != "padding_mask"}),
+                                   network(example).numpy(), atol=1e-5)
     # --resume of the finished run: every member restores its last step; nothing trains, the same model
     with contextlib.redirect_stdout(io.StringIO()):
         resumed = train_tagger.main(config, resume=True)
