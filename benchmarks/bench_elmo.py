@@ -424,7 +424,8 @@ def main():
         pretraining["kept_run"] = str(args.bilm)
     gain = tagger["variants"]["elmo"]["accuracy_mean"] - tagger["variants"]["no_elmo"]["accuracy_mean"]
     report = {
-        "device": benchlib.device_description(), "quick": args.quick, "config": dataclasses.asdict(config),
+        "device": benchlib.device_description(), "quick": args.quick, "date": time.strftime("%Y-%m-%d"),
+        "config": dataclasses.asdict(config),
         "pretraining": pretraining, "perplexity": perplexity, "tagger": tagger, "elmo_gain": gain,
         "timings": timings,
         "goals": {
@@ -436,7 +437,31 @@ def main():
         },
     }
     print(f"\ngoals: {report['goals']}")
-    benchlib.write_results(report, benchlib.results_path("elmo", quick=args.quick, out=args.output))
+    output = benchlib.results_path("elmo", quick=args.quick, out=args.output)
+    report.update(carried_over(output))
+    benchlib.write_results(report, output)
+
+
+def carried_over(path):
+    """What a new run keeps of the JSON it replaces: its recorded other configurations, and its
+    headline figures appended to `previous_runs` (every reading stays recorded)."""
+    import json
+
+    if not pathlib.Path(path).is_file():
+        return {}
+    old = json.loads(pathlib.Path(path).read_text())
+    if old.get("quick"):
+        return {}
+    headline = {
+        "device": old["device"], "tokens_per_s": old["pretraining"]["tokens_per_s"],
+        "train_steps": old["pretraining"]["train_steps"], "heldout": old["pretraining"]["heldout"],
+        "dev_perplexity": {d: old["perplexity"][d]["bilm"] for d in ("forward", "backward")},
+        "tagger_accuracy": {v: old["tagger"]["variants"][v]["accuracy_mean"] for v in ("no_elmo", "elmo")},
+        "elmo_gain": old["elmo_gain"], "config": old["config"], "date": old.get("date"),
+        **({"kept_run": old["pretraining"]["kept_run"]} if "kept_run" in old["pretraining"] else {}),
+    }
+    return {"other_configurations": old.get("other_configurations", []),
+            "previous_runs": old.get("previous_runs", []) + [headline]}
 
 
 if __name__ == "__main__":
