@@ -1,0 +1,58 @@
+"""Chooses bench_elmo's low-resource tagger recipe on held-out training documents (never EWT dev).
+
+The first 4,000 EWT training sentences (bench_elmo's tagger data) are split by document
+(`train_tagger.split_documents`, 15%, seed 0); every candidate recipe trains both variants (without
+and with the frozen biLM mix) on the inner-training part, seeds 0 and 1, and is scored on the
+held-out documents. The recipe with the best mean of the two variants' accuracies becomes
+`bench_elmo.Config`'s; results go to the JSON given (resumable: finished candidates are skipped).
+
+Usage (after `python benchmarks/bench_elmo.py --keep-bilm runs/bench_elmo_bilm`):
+    python benchmarks/elmo_tagger_selection.py runs/bench_elmo_bilm /tmp/elmo_tagger_selection.json
+"""
+
+import dataclasses
+import json
+import pathlib
+import sys
+import time
+
+import bench_elmo
+from pipelines import common, train_tagger
+from seqkeras.data import corpora
+
+FORMER = dict(tagger_epochs=5, tagger_dropout=0.2, tagger_word_dropout=0.0)  # the recipe before this selection
+CANDIDATES = {
+    "c0_current": {},
+    "c2_dropout50": {"tagger_dropout": 0.5},
+    "c3_dropout50_epochs10": {"tagger_dropout": 0.5, "tagger_epochs": 10},
+    "c4_hidden128_dropout50_epochs10": {"tagger_dropout": 0.5, "tagger_epochs": 10, "tagger_hidden_dim": 128},
+    "c5_worddropout20_dropout50_epochs10": {"tagger_dropout": 0.5, "tagger_epochs": 10, "tagger_word_dropout": 0.2},
+}
+
+
+def main(bilm_dir, out):
+    task = common.load_model(pathlib.Path(bilm_dir) / common.MODEL_FILE)
+    train = corpora.read_conllu(bench_elmo.EWT_DIR / "en_ewt-ud-train.conllu.gz")[: bench_elmo.Config().tagger_sentences]
+    inner_train, inner_valid = train_tagger.split_documents(train, 0.15, 0)
+    base = dataclasses.replace(bench_elmo.Config(), **FORMER)
+    out = pathlib.Path(out)
+    results = json.loads(out.read_text()) if out.exists() else {}
+    for name, overrides in CANDIDATES.items():
+        if name in results:
+            continue
+        config = dataclasses.replace(base, **overrides)
+        start = time.time()
+        report = bench_elmo.tagger_report(config, task.network, task.preprocessor, inner_train, inner_valid,
+                                          config.tagger_epochs, (0, 1))
+        results[name] = {"overrides": overrides, "seconds": round(time.time() - start, 1), **{
+            variant: {"accuracy_mean": r["accuracy_mean"], "unseen_accuracy_mean": r["unseen_accuracy_mean"],
+                      "accuracies": [run["accuracy"] for run in r["runs"]]}
+            for variant, r in report["variants"].items()}}
+        print(name, json.dumps(results[name]), flush=True)
+        out.write_text(json.dumps(results, indent=1))
+    best = max(results, key=lambda n: results[n]["no_elmo"]["accuracy_mean"] + results[n]["elmo"]["accuracy_mean"])
+    print(f"inner split: {len(inner_train)} / {len(inner_valid)} sentences; best mean of both variants: {best}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
