@@ -343,17 +343,19 @@ def update_metrics(run_dir, history=None, **sections):
     path = pathlib.Path(run_dir) / METRICS_FILE
     metrics = json.loads(path.read_text()) if path.exists() else {}
     if history is not None:
-        stored = metrics.get("history", {})
-        epochs = history.get("epoch")
-        first = epochs[0] if epochs else len(stored.get("epoch", []))
-        merged = {}
-        for key in set(stored) | set(history):
-            kept = list(stored.get(key, []))[:first]
-            merged[key] = kept + [float(value) for value in history.get(key, [])]
-        metrics["history"] = merged
+        metrics["history"] = merge_history(metrics.get("history", {}), history)
     metrics.update(sections)
     write_json_atomically(path, metrics)
     return metrics
+
+
+def merge_history(stored, history):
+    """`stored` ({metric: [per-epoch]}) continued by `history` from its first `epoch` on (epochs after
+    it, e.g. trained before a resume and trained again, are replaced)."""
+    epochs = history.get("epoch")
+    first = epochs[0] if epochs else len(stored.get("epoch", []))
+    return {key: list(stored.get(key, []))[:first] + [float(value) for value in history.get(key, [])]
+            for key in set(stored) | set(history)}
 
 
 @dataclasses.dataclass(frozen=True)

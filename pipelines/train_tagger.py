@@ -241,8 +241,7 @@ def main(config, resume=False, overwrite=False):
 
     import keras
 
-    from seqkeras.losses import MaskedSparseCategoricalCrossentropy
-    from seqkeras.models.common import TextTask, TokenAccuracy, build_ensemble
+    from seqkeras.models.common import TextTask, build_ensemble
     from seqkeras.models.tagger import build_tagger
 
     strategy = distributed.make_strategy(config)  # first TensorFlow call: collectives / logical CPUs
@@ -261,8 +260,8 @@ def main(config, resume=False, overwrite=False):
         validation = dev
     embedder, bilm_lookup = pretrained_inputs(config)
     lookup = build_lookup(config, train, bilm_lookup)
-    train_data, statistics = _text_tasks.batches(
-        config, lookup, texts_of(train), [[tag_index[t] for t in s.tags] for s in train], train=True)
+    train_texts, train_targets = texts_of(train), [[tag_index[t] for t in s.tags] for s in train]
+    train_data, statistics = _text_tasks.batches(config, lookup, train_texts, train_targets, train=True)
     validation_data = _text_tasks.batches(
         config, lookup, texts_of(validation), [[tag_index[t] for t in s.tags] for s in validation], train=False)
 
@@ -272,8 +271,8 @@ def main(config, resume=False, overwrite=False):
         member_config = dataclasses.replace(config, seed=config.seed + member)
         if member:  # the member's own weights, dropout and batch order; the same validation documents
             keras.utils.set_random_seed(member_config.seed)
-            train_data, statistics = _text_tasks.batches(
-                member_config, lookup, texts_of(train), [[tag_index[t] for t in s.tags] for s in train], train=True)
+            train_data, statistics = _text_tasks.batches(member_config, lookup, train_texts, train_targets,
+                                                         train=True)
         weights, found = None, None
         if config.embeddings:
             weights, found = _text_tasks.load_embedding_weights(config.embeddings, lookup, config.embedding_dim,
@@ -282,14 +281,13 @@ def main(config, resume=False, overwrite=False):
         with strategy.scope():
             network = build_tagger(lookup.vocabulary_size, len(tags), name=name,
                                    **backbone_options(config, lookup, weights, embedder))
-            optimizer = keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm or None)
-            # Compiled for `network.evaluate`/`predict` by users; training runs the StrategyTrainer loop.
-            network.compile(optimizer=optimizer, loss=MaskedSparseCategoricalCrossentropy(from_logits=True),
-                            weighted_metrics=[TokenAccuracy(name="accuracy")])
+            # Compiled for `network.evaluate`/`predict` by users; training runs the StrategyTrainer loop
+            # with the compiled optimizer.
+            compile_for_users(config, network)
         task = TextTask(lookup, network, labels=list(tags), task="tagger")
 
         # === Training ===
-        history, engine = fit_under_strategy(config, strategy, run_dir, network, optimizer, task, train_data,
+        history, engine = fit_under_strategy(config, strategy, run_dir, network, network.optimizer, task, train_data,
                                              statistics[0].batches_per_epoch, validation_data,
                                              member=member if config.ensemble > 1 else None)
         members.append(network)
@@ -299,9 +297,7 @@ def main(config, resume=False, overwrite=False):
     if config.ensemble > 1:
         with strategy.scope():
             network = build_ensemble(members, name="tagger")
-            network.compile(optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm or None),
-                            loss=MaskedSparseCategoricalCrossentropy(from_logits=True),
-                            weighted_metrics=[TokenAccuracy(name="accuracy")])
+            compile_for_users(config, network)
             network.optimizer.build(network.trainable_variables)  # saved built, as it loads (no mismatch warning)
         task = TextTask(lookup, network, labels=list(tags), task="tagger")
     if not chief:  # a non-chief worker has done its share; the chief saves, scores and reports
@@ -337,6 +333,15 @@ def main(config, resume=False, overwrite=False):
     return {"metrics": metrics, "task": task, "lookup": lookup, "tags": tags, "summary": summary,
             "datasets": {"train": train_data, "validation": validation_data}, "train_sentences": train,
             "validation_sentences": validation, "trainer": engines[0], "trainers": engines}
+
+
+def compile_for_users(config, network):
+    """The tagger's loss, token accuracy and the configured optimizer (`_text_tasks.compile_network`)."""
+    from seqkeras.losses import MaskedSparseCategoricalCrossentropy
+    from seqkeras.models.common import TokenAccuracy
+
+    _text_tasks.compile_network(config, network, MaskedSparseCategoricalCrossentropy(from_logits=True),
+                                TokenAccuracy(name="accuracy"))
 
 
 def fit_under_strategy(config, strategy, run_dir, network, optimizer, task, train_data, steps, validation_data,
@@ -393,9 +398,8 @@ def record_member_epoch(run_dir, member, epoch, logs):
     path = pathlib.Path(run_dir) / common.METRICS_FILE
     members = json.loads(path.read_text()).get("members", []) if path.exists() else []
     members += [{"history": {}} for _ in range(member + 1 - len(members))]
-    history = members[member].setdefault("history", {})
-    for key, value in {**logs, "epoch": epoch}.items():
-        history[key] = history.get(key, [])[:epoch] + [float(value)]
+    members[member]["history"] = common.merge_history(
+        members[member].get("history", {}), {**{key: [value] for key, value in logs.items()}, "epoch": [epoch]})
     common.update_metrics(run_dir, members=members)
 
 
