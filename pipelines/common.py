@@ -594,6 +594,21 @@ def read_lines(path, flag, *, allow_empty=False):
     return lines
 
 
+MATMUL_DTYPES = ("float32", "bfloat16", "auto")
+MATMUL_DTYPE_HELP = ('dtype of the LSTM matrix products in training steps: "float32", "bfloat16" (faster on CPUs '
+                     'with AVX512_BF16 or AMX, emulated and slower elsewhere) or "auto" (bfloat16 where the CPU has '
+                     'it); evaluation, sampling and the saved model compute in float32')
+
+
+def train_matmul_dtype(choice):
+    """`--matmul-dtype` (one of `MATMUL_DTYPES`) -> an LSTM's `train_matmul_dtype` (None: float32)."""
+    if choice == "auto":
+        from seqkeras.layers.lstm import cpu_has_bfloat16
+
+        choice = "bfloat16" if cpu_has_bfloat16() else "float32"
+    return None if choice == "float32" else choice
+
+
 def split_threads():
     """Runs each op on half the cores (at least one) and up to two ops at once.
 

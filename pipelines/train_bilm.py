@@ -90,6 +90,7 @@ class TrainConfig:
     hidden_dim: int = common.field(128, "token layer and each LSTM, per direction", minimum=1)
     num_layers: int = common.field(2, "LSTM layers per direction", minimum=1)
     dropout: float = common.field(0.1, "dropout on what each LSTM and the softmax read", minimum=0.0, below=1.0)
+    matmul_dtype: str = common.field("auto", common.MATMUL_DTYPE_HELP, choices=common.MATMUL_DTYPES)
     sampled_softmax: int = common.field(512, "words drawn (log-uniform over the frequency-sorted vocabulary) per "
                                               "direction and training step for a sampled softmax; 0 (or a sample as "
                                               "large as the vocabulary): full softmax (evaluation and perplexities "
@@ -529,7 +530,7 @@ def build_network(config, vocabulary_size, char_vocabulary_size):
     return build_bidirectional_lm(
         vocabulary_size, char_vocabulary_size, char_embedding_dim=config.char_embedding_dim,
         char_filters=config.char_filters, hidden_dim=config.hidden_dim, num_layers=config.num_layers,
-        dropout=config.dropout, name="bilm",
+        dropout=config.dropout, train_matmul_dtype=common.train_matmul_dtype(config.matmul_dtype), name="bilm",
     )
 
 
@@ -697,6 +698,7 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
         "tokens_per_cpu_s": clock.words_per_cpu_s(),
         "load_average": {"before": load_before, "after": os.getloadavg()[0]},
         "threads": threads,
+        "train_matmul_dtype": common.train_matmul_dtype(config.matmul_dtype) or "float32",
         "softmax": f"sampled ({num_sampled} per step)" if num_sampled else "full",
         "train_steps": clock.total_steps,
         "stopped_by_max_minutes": bool(config.max_minutes) and clock.total_steps < (

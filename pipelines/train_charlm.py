@@ -50,10 +50,7 @@ class TrainConfig:
     dropout: float = common.field(0.1, 'dropout on the embedding and after every LSTM layer',
                                   minimum=0.0, below=1.0)
     cell_clip: float = common.field(0.0, 'bound on every LSTM cell state, |c| <= cell_clip (0: unbounded)', minimum=0)
-    matmul_dtype: str = common.field(
-        "auto", 'dtype of the LSTM matrix products in training steps: "float32", "bfloat16" (faster on CPUs '
-        'with AVX512_BF16 or AMX, emulated and slower elsewhere) or "auto" (bfloat16 where the CPU has it); '
-        'evaluation, sampling and the saved model compute in float32', choices=("float32", "bfloat16", "auto"))
+    matmul_dtype: str = common.field("auto", common.MATMUL_DTYPE_HELP, choices=common.MATMUL_DTYPES)
     parallel_rows: int = common.field(
         2, 'tbptt training runs the batch as this many independent groups of rows at the same time, each op '
         'on its share of the cores (same result up to rounding; batch_size must divide evenly; 1: one chain, '
@@ -213,19 +210,10 @@ def build_model(config, vocabulary_size):
         num_layers=config.num_layers,
         dropout=config.dropout,
         cell_clip=config.cell_clip or None,  # 0: unbounded
-        train_matmul_dtype=train_matmul_dtype(config.matmul_dtype),
+        train_matmul_dtype=common.train_matmul_dtype(config.matmul_dtype),
         parallel_rows=config.parallel_rows,
         name="char_lm",
     )
-
-
-def train_matmul_dtype(choice):
-    """`--matmul-dtype` -> the LSTM's `train_matmul_dtype` (None: float32)."""
-    if choice == "auto":
-        from seqkeras.layers.lstm import cpu_has_bfloat16
-
-        choice = "bfloat16" if cpu_has_bfloat16() else "float32"
-    return None if choice == "float32" else choice
 
 
 def build_optimizer(config, total_steps):

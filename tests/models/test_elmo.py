@@ -309,6 +309,7 @@ def test_sampled_softmax_trains_the_same_layers_and_round_trips():
         ({"num_layers": -1}, "Received: num_layers=-1"),
         ({"char_vocabulary_size": None}, "Received: char_vocabulary_size=None"),
         ({"dropout": 1.0}, "Received: dropout=1.0"),
+        ({"train_matmul_dtype": "float16"}, "Received: train_matmul_dtype='float16'"),
     ],
 )
 def test_bad_arguments(kwargs, message):
@@ -354,6 +355,27 @@ def test_embedder_layers_are_the_bilm_states(bilm):
     np.testing.assert_allclose(layers[0], np.concatenate([token, token], -1), atol=1e-6)
     for layer, forward, backward in ((layers[1], forward_0, backward_0), (layers[2], forward_1, backward_1)):
         np.testing.assert_allclose(layer[MASK], np.concatenate([forward, aligned(backward)], -1)[MASK], atol=1e-6)
+
+
+def test_bfloat16_products_train_the_bilm_and_the_embedder_computes_in_float32():
+    """`train_matmul_dtype="bfloat16"` reaches every LSTM of the biLM, survives saving, and leaves the
+    embedder's copies in float32: a downstream model trains on the features it is served."""
+    keras.utils.set_random_seed(3)
+    model = build_bidirectional_lm(VOCAB, CHARS, char_filters=4, hidden_dim=4, num_layers=2, dropout=0.0,
+                                   train_matmul_dtype="bfloat16")
+    lstms = [_bilm_graph.forward_name(0), _bilm_graph.backward_name(0), _bilm_graph.forward_name(1),
+             _bilm_graph.backward_name(1)]
+    assert [model.get_layer(name).train_matmul_dtype for name in lstms] == ["bfloat16"] * 4
+    model.compile(keras.optimizers.Adam(1e-2), num_sampled=5, run_eagerly=True)
+    before = model.get_layer("forward_lstm_1").cell.kernel.numpy().copy()
+    logs = model.fit(_inputs(), verbose=0).history
+    assert np.isfinite(logs["loss"][0]) and not np.array_equal(before, model.get_layer("forward_lstm_1").cell.kernel.numpy())
+    assert [reload_keras(model).get_layer(name).train_matmul_dtype for name in lstms] == ["bfloat16"] * 4
+    embedder = ElmoEmbedder.from_bilm(model)
+    assert [embedder.get_layer(name).train_matmul_dtype for name in lstms] == [None] * 4
+    x = {"char_ids": CHAR_IDS, "padding_mask": MASK}
+    for trained, served in zip(embedder(x, training=True), embedder(x, training=False)):
+        np.testing.assert_array_equal(trained.numpy(), served.numpy())
 
 
 def test_embedder_is_a_frozen_copy(bilm):

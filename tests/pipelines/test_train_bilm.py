@@ -25,7 +25,7 @@ EWT_DEV = REPO.parent / "shared" / "data" / "ud-english-ewt" / "en_ewt-ud-dev.co
 TINY = dict(
     corpus=("lee", f"ewt:{EWT_DEV}"), max_sentences=60, min_words=4, max_words=40, valid_fraction=0.2, split_seed=3,
     split="whitespace", lowercase=False, vocabulary_size=40, min_count=3, max_word_length=7, char_embedding_dim=5,
-    char_filters=6, hidden_dim=4, num_layers=1, dropout=0.2, sampled_softmax=9, batching="bucketed", batch_size=7,
+    char_filters=6, hidden_dim=4, num_layers=1, dropout=0.2, matmul_dtype="bfloat16", sampled_softmax=9, batching="bucketed", batch_size=7,
     token_budget=300, num_buckets=3, epochs=2, steps_per_epoch=3, learning_rate=0.004, clipnorm=0.5, seed=11,
     max_minutes=30.0, run_dir=None, verbose=0,
 )
@@ -78,6 +78,7 @@ def test_every_config_field_reaches_data_model_and_optimizer(trained, capsys):
     assert {layer.name for layer in network.layers} >= {"forward_lstm_0", "backward_lstm_0"}
     assert "forward_lstm_1" not in {layer.name for layer in network.layers}
     assert network.get_layer("forward_output_dropout").rate == 0.2
+    assert {network.get_layer(name).train_matmul_dtype for name in ("forward_lstm_0", "backward_lstm_0")} == {"bfloat16"}
     assert network.get_layer("word_logits").units == 40
     assert network.num_sampled == 9  # sampled softmax in training
     # optimizer
@@ -94,6 +95,7 @@ def test_every_config_field_reaches_data_model_and_optimizer(trained, capsys):
     assert len(metrics["history"]["loss"]) == 2 and metrics["history"]["epoch"] == [0, 1]
     assert metrics["corpus_words"] == results["corpus_words"] and metrics["tokens_per_s"] > 0
     assert metrics["softmax"] == "sampled (9 per step)" and metrics["tokens_per_cpu_s"] > 0
+    assert metrics["train_matmul_dtype"] == "bfloat16"
     assert metrics["train_steps"] == 6 and not metrics["stopped_by_max_minutes"]  # max_minutes 30: no stop
     assert [row["epoch"] for row in metrics["curve"]] == [1, 2]
     assert 0 < metrics["curve"][0]["cpu_seconds"] <= metrics["curve"][1]["cpu_seconds"]

@@ -24,7 +24,8 @@ def backward_name(index):
     return f"backward_lstm_{index}"
 
 
-def make_layers(char_vocabulary_size, char_embedding_dim, char_filters, hidden_dim, num_layers):
+def make_layers(char_vocabulary_size, char_embedding_dim, char_filters, hidden_dim, num_layers,
+                train_matmul_dtype=None):
     """The weight-holding layers of a biLM, by name (the names the saved model keeps)."""
     layers = {
         "char_encoder": CharacterWordEncoder(
@@ -34,7 +35,8 @@ def make_layers(char_vocabulary_size, char_embedding_dim, char_filters, hidden_d
     }
     for index in range(num_layers):
         for name in (forward_name(index), backward_name(index)):
-            layers[name] = seq_layers.LSTM(hidden_dim, return_sequences=True, name=name)
+            layers[name] = seq_layers.LSTM(hidden_dim, return_sequences=True, train_matmul_dtype=train_matmul_dtype,
+                                           name=name)
     return layers
 
 

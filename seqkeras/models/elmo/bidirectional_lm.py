@@ -15,6 +15,7 @@ def build_bidirectional_lm(
     hidden_dim=128,
     num_layers=2,
     dropout=0.1,
+    train_matmul_dtype=None,
     name="bidirectional_lm",
 ):
     """Builds a biLM in the style of ELMo (Peters et al. 2018), small enough for a CPU.
@@ -48,6 +49,9 @@ def build_bidirectional_lm(
         hidden_dim: width of the token layer and of every LSTM (per direction).
         num_layers: LSTM layers per direction.
         dropout: dropout rate (training only) on what each LSTM and the softmax read.
+        train_matmul_dtype: None (float32) or "bfloat16": the dtype of the LSTMs' matrix products in
+            training steps (`seqkeras.layers.LSTM`); inference, evaluation and `ElmoEmbedder`
+            compute in float32.
         name: model name.
 
     Model inputs:
@@ -76,12 +80,15 @@ def build_bidirectional_lm(
     hidden_dim = check_positive_int("hidden_dim", hidden_dim)
     num_layers = check_positive_int("num_layers", num_layers)
     dropout = check_rate("dropout", dropout)
+    if train_matmul_dtype not in (None, "bfloat16"):
+        raise ValueError(f'`train_matmul_dtype` must be None or "bfloat16". Received: train_matmul_dtype={train_matmul_dtype!r}')
 
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     char_ids = keras.Input(shape=(None, None), dtype="int32", name="char_ids")
     padding_mask = keras.Input(shape=(None,), dtype="bool", name="padding_mask")
 
-    layers = _bilm_graph.make_layers(char_vocabulary_size, char_embedding_dim, char_filters, hidden_dim, num_layers)
+    layers = _bilm_graph.make_layers(char_vocabulary_size, char_embedding_dim, char_filters, hidden_dim, num_layers,
+                                     train_matmul_dtype)
     _, forward, backward = _bilm_graph.run_layers(layers, char_ids, padding_mask, num_layers, dropout,
                                                   distinct_words=True)
     if dropout:

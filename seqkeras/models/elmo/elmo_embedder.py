@@ -63,11 +63,15 @@ class ElmoEmbedder(keras.Model):
         names = list(_bilm_graph.TOKEN_LAYERS)
         for index in range(num_layers):
             names += [_bilm_graph.forward_name(index), _bilm_graph.backward_name(index)]
-        # Fresh layers with the biLM's configs: the embedder owns its weights (copied below).
-        layers = {
-            layer_name: type(bilm.get_layer(layer_name)).from_config(bilm.get_layer(layer_name).get_config())
-            for layer_name in names
-        }
+        # Fresh layers with the biLM's configs: the embedder owns its weights (copied below). Its LSTMs
+        # compute in float32 even in a downstream model's training steps (the biLM may have trained
+        # with bfloat16 products): the features a tagger trains on are the ones it is served.
+        layers = {}
+        for layer_name in names:
+            config = bilm.get_layer(layer_name).get_config()
+            if "train_matmul_dtype" in config:
+                config["train_matmul_dtype"] = None
+            layers[layer_name] = type(bilm.get_layer(layer_name)).from_config(config)
 
         char_ids = keras.Input(shape=(None, None), dtype="int32", name="char_ids")
         padding_mask = keras.Input(shape=(None,), dtype="bool", name="padding_mask")
