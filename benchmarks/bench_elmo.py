@@ -30,6 +30,7 @@ Usage:
     python benchmarks/bench_elmo.py                       # full run (~43 min) -> benchmarks/results/elmo.json
     python benchmarks/bench_elmo.py --pretrain-minutes 15  # a shorter pretraining budget
     python benchmarks/bench_elmo.py --hidden-dim 256 --dropout 0.3 --output /tmp/e.json  # other biLM settings
+    python benchmarks/bench_elmo.py --token-budget 2048 --matmul-dtype auto --output /tmp/e.json
     python benchmarks/bench_elmo.py --quick               # smoke run, JSON to the temp dir
     python benchmarks/bench_elmo.py --keep-bilm runs/bench_elmo_bilm   # keep the pretraining run dir
     python benchmarks/bench_elmo.py --bilm runs/bench_elmo_bilm --output /tmp/e.json  # parts 2-3 on a kept biLM
@@ -75,10 +76,10 @@ class Config:
     sampled_softmax: int = 512  # words drawn per direction and step (log-uniform); evaluation: full softmax.
     # 512 vs 1024 (8-min runs, held-out 1% of this corpus): 1.17x the words per CPU-second, perplexity as low
     # per word seen (226/247 vs 236/268 after 3.1M words); see results/elmo_speed_probe.json
-    token_budget: int = 2048  # words per batch (token_budget batching). 2048 vs 1024 (same steps, bfloat16 products,
-    # idle 2-core Xeon, 2026-12-03): 24.2k vs 20.1k words/s; 4096: 24.0k (no further gain)
-    matmul_dtype: str = "auto"  # LSTM products in training steps: bfloat16 where the CPU has it (AMX / AVX512_BF16):
-    # 20.1k vs 17.3k words/s at budget 1024 on that machine
+    token_budget: int = 1024  # words per batch (token_budget batching); 2048 with bfloat16 products: not adopted
+    # (results/elmo.json other_configurations: no better held-out perplexity, no measured gain in words/s)
+    matmul_dtype: str = "float32"  # the headline run's LSTM products (`train bilm` defaults to "auto": bfloat16 where
+    # the CPU has it, faster per CPU-second in every interleaved comparison so far but not yet in a whole run here)
     learning_rate: float = 2e-3  # Adam, global gradient norm clipped to 1
     steps_per_epoch: int = 250  # an "epoch" is 250 batches (~1/4 pass): one learning-curve point each
     max_epochs: int = 400  # far more than the time budget allows: `pretrain_minutes` ends training
@@ -185,8 +186,9 @@ def kept_pretraining(config, corpus, run_dir, minutes, max_sentences=0):
     from pipelines import common
 
     common.split_threads()  # the thread pools `pretrain` leaves for the tagger runs (before TensorFlow's first op)
-    metrics = json.loads((run_dir / common.METRICS_FILE).read_text())
-    stored = json.loads((run_dir / common.CONFIG_FILE).read_text())
+    # runs saved before `matmul_dtype` existed trained in float32
+    metrics = {"train_matmul_dtype": "float32", **json.loads((run_dir / common.METRICS_FILE).read_text())}
+    stored = {"matmul_dtype": "float32", **json.loads((run_dir / common.CONFIG_FILE).read_text())}
     expected = {"vocabulary_size": config.vocabulary_size, "min_count": config.min_count,
                 "hidden_dim": config.hidden_dim, "num_layers": config.num_layers, "char_filters": config.char_filters,
                 "dropout": config.dropout, "sampled_softmax": config.sampled_softmax,
@@ -359,6 +361,9 @@ def main():
     parser.add_argument("--pretrain-minutes", type=float, default=None, help="pretraining budget (default: Config)")
     parser.add_argument("--hidden-dim", type=int, default=None, help="biLM width per direction (default: Config)")
     parser.add_argument("--dropout", type=float, default=None, help="biLM dropout (default: Config)")
+    parser.add_argument("--token-budget", type=int, default=None, help="words per pretraining batch (default: Config)")
+    parser.add_argument("--matmul-dtype", choices=("float32", "bfloat16", "auto"), default=None,
+                        help="LSTM products in pretraining steps (default: Config)")
     parser.add_argument("--output", type=pathlib.Path, default=None)
     parser.add_argument("--keep-bilm", type=pathlib.Path, default=None,
                         help="write the pretraining run dir here (kept) instead of a temp dir")
@@ -366,7 +371,8 @@ def main():
                         help="reuse the run dir of an earlier --keep-bilm run with the same settings: no pretraining; "
                              "its pretraining figures are reported")
     args = parser.parse_args()
-    overrides = {key: value for key, value in (("hidden_dim", args.hidden_dim), ("dropout", args.dropout))
+    overrides = {key: value for key, value in (("hidden_dim", args.hidden_dim), ("dropout", args.dropout),
+                                               ("token_budget", args.token_budget), ("matmul_dtype", args.matmul_dtype))
                  if value is not None}
     config = dataclasses.replace(Config(), **overrides)
     if not (EWT_DIR / "en_ewt-ud-train.conllu.gz").exists():
