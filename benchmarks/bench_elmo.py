@@ -91,7 +91,7 @@ class Config:
     tagger_epochs: int = 10  # with dropout 0.5 and word dropout 0.2: chosen on held-out training documents of
     # the 4,000 sentences (results/elmo.json `downstream_selection`); formerly 5 epochs, dropout 0.2, no word dropout
     tagger_seeds: tuple = (0, 1, 2)
-    tagger_hidden_dim: int = 64
+    tagger_hidden_dim: int = 128  # chosen on held-out documents (elmo.json downstream_selection, round 2)
     tagger_embedding_dim: int = 64
     tagger_char_filters: int = 32
     tagger_dropout: float = 0.5

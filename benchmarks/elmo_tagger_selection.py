@@ -8,6 +8,8 @@ held-out documents. The recipe with the best mean of the two variants' accuracie
 
 Usage (after `python benchmarks/bench_elmo.py --keep-bilm runs/bench_elmo_bilm`):
     python benchmarks/elmo_tagger_selection.py runs/bench_elmo_bilm /tmp/elmo_tagger_selection.json
+    python benchmarks/elmo_tagger_selection.py runs/bench_elmo_bilm /tmp/s.json c6_c5_hidden128 c7_c5_epochs15
+    (names after the JSON: only those candidates; the JSON may hold earlier candidates' results on the same biLM)
 """
 
 import dataclasses
@@ -27,18 +29,26 @@ CANDIDATES = {
     "c3_dropout50_epochs10": {"tagger_dropout": 0.5, "tagger_epochs": 10},
     "c4_hidden128_dropout50_epochs10": {"tagger_dropout": 0.5, "tagger_epochs": 10, "tagger_hidden_dim": 128},
     "c5_worddropout20_dropout50_epochs10": {"tagger_dropout": 0.5, "tagger_epochs": 10, "tagger_word_dropout": 0.2},
+    # second round (2026-12-03, same kept biLM), from c5:
+    "c6_c5_hidden128": {"tagger_dropout": 0.5, "tagger_epochs": 10, "tagger_word_dropout": 0.2, "tagger_hidden_dim": 128},
+    "c7_c5_epochs15": {"tagger_dropout": 0.5, "tagger_epochs": 15, "tagger_word_dropout": 0.2},
+    "c8_c5_charfilters64": {"tagger_dropout": 0.5, "tagger_epochs": 10, "tagger_word_dropout": 0.2,
+                            "tagger_char_filters": 64},
 }
 
 
-def main(bilm_dir, out):
+def main(bilm_dir, out, names=()):
     task = common.load_model(pathlib.Path(bilm_dir) / common.MODEL_FILE)
     train = corpora.read_conllu(bench_elmo.EWT_DIR / "en_ewt-ud-train.conllu.gz")[: bench_elmo.Config().tagger_sentences]
     inner_train, inner_valid = train_tagger.split_documents(train, 0.15, 0)
     base = dataclasses.replace(bench_elmo.Config(), **FORMER)
     out = pathlib.Path(out)
     results = json.loads(out.read_text()) if out.exists() else {}
+    unknown = sorted(set(names) - set(CANDIDATES))
+    if unknown:
+        raise SystemExit(f"unknown candidates {unknown}; known: {sorted(CANDIDATES)}")
     for name, overrides in CANDIDATES.items():
-        if name in results:
+        if name in results or (names and name not in names):
             continue
         config = dataclasses.replace(base, **overrides)
         start = time.time()
@@ -55,4 +65,4 @@ def main(bilm_dir, out):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(sys.argv[1], sys.argv[2], tuple(sys.argv[3:]))
