@@ -51,7 +51,7 @@ import tensorflow as tf  # noqa: E402
 
 import benchlib  # noqa: E402
 
-from pipelines import train_bilm  # noqa: E402
+from pipelines import common, train_bilm  # noqa: E402
 from seqkeras.data import corpora  # noqa: E402
 from seqkeras.data.vocabulary import NUM_RESERVED, OOV_ID  # noqa: E402
 from seqkeras.losses import MaskedSparseCategoricalCrossentropy  # noqa: E402
@@ -182,8 +182,6 @@ def pretrain(config, corpus, run_dir, minutes, max_sentences=0):
 def kept_pretraining(config, corpus, run_dir, minutes, max_sentences=0):
     """`pretrain`'s results from a kept run dir (`--keep-bilm`): its model, metrics and the same text split."""
     import json
-
-    from pipelines import common
 
     common.split_threads()  # the thread pools `pretrain` leaves for the tagger runs (before TensorFlow's first op)
     # runs saved before `matmul_dtype` existed trained in float32
@@ -362,7 +360,7 @@ def main():
     parser.add_argument("--hidden-dim", type=int, default=None, help="biLM width per direction (default: Config)")
     parser.add_argument("--dropout", type=float, default=None, help="biLM dropout (default: Config)")
     parser.add_argument("--token-budget", type=int, default=None, help="words per pretraining batch (default: Config)")
-    parser.add_argument("--matmul-dtype", choices=("float32", "bfloat16", "auto"), default=None,
+    parser.add_argument("--matmul-dtype", choices=common.MATMUL_DTYPES, default=None,
                         help="LSTM products in pretraining steps (default: Config)")
     parser.add_argument("--output", type=pathlib.Path, default=None)
     parser.add_argument("--keep-bilm", type=pathlib.Path, default=None,

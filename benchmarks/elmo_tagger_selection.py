@@ -23,17 +23,17 @@ from pipelines import common, train_tagger
 from seqkeras.data import corpora
 
 FORMER = dict(tagger_epochs=5, tagger_dropout=0.2, tagger_word_dropout=0.0)  # the recipe before this selection
+C5 = {"tagger_dropout": 0.5, "tagger_epochs": 10, "tagger_word_dropout": 0.2}  # round 1's choice
 CANDIDATES = {
     "c0_current": {},
     "c2_dropout50": {"tagger_dropout": 0.5},
     "c3_dropout50_epochs10": {"tagger_dropout": 0.5, "tagger_epochs": 10},
     "c4_hidden128_dropout50_epochs10": {"tagger_dropout": 0.5, "tagger_epochs": 10, "tagger_hidden_dim": 128},
-    "c5_worddropout20_dropout50_epochs10": {"tagger_dropout": 0.5, "tagger_epochs": 10, "tagger_word_dropout": 0.2},
+    "c5_worddropout20_dropout50_epochs10": C5,
     # second round (2026-12-03, same kept biLM), from c5:
-    "c6_c5_hidden128": {"tagger_dropout": 0.5, "tagger_epochs": 10, "tagger_word_dropout": 0.2, "tagger_hidden_dim": 128},
-    "c7_c5_epochs15": {"tagger_dropout": 0.5, "tagger_epochs": 15, "tagger_word_dropout": 0.2},
-    "c8_c5_charfilters64": {"tagger_dropout": 0.5, "tagger_epochs": 10, "tagger_word_dropout": 0.2,
-                            "tagger_char_filters": 64},
+    "c6_c5_hidden128": {**C5, "tagger_hidden_dim": 128},
+    "c7_c5_epochs15": {**C5, "tagger_epochs": 15},
+    "c8_c5_charfilters64": {**C5, "tagger_char_filters": 64},
 }
 
 

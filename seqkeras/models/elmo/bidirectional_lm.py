@@ -80,8 +80,6 @@ def build_bidirectional_lm(
     hidden_dim = check_positive_int("hidden_dim", hidden_dim)
     num_layers = check_positive_int("num_layers", num_layers)
     dropout = check_rate("dropout", dropout)
-    if train_matmul_dtype not in (None, "bfloat16"):
-        raise ValueError(f'`train_matmul_dtype` must be None or "bfloat16". Received: train_matmul_dtype={train_matmul_dtype!r}')
 
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     char_ids = keras.Input(shape=(None, None), dtype="int32", name="char_ids")
