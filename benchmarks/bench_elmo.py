@@ -360,6 +360,8 @@ def main():
     parser.add_argument("--hidden-dim", type=int, default=None, help="biLM width per direction (default: Config)")
     parser.add_argument("--dropout", type=float, default=None, help="biLM dropout (default: Config)")
     parser.add_argument("--token-budget", type=int, default=None, help="words per pretraining batch (default: Config)")
+    parser.add_argument("--sampled-softmax", type=int, default=None,
+                        help="words drawn per direction and pretraining step (default: Config)")
     parser.add_argument("--matmul-dtype", choices=common.MATMUL_DTYPES, default=None,
                         help="LSTM products in pretraining steps (default: Config)")
     parser.add_argument("--output", type=pathlib.Path, default=None)
@@ -370,7 +372,8 @@ def main():
                              "its pretraining figures are reported")
     args = parser.parse_args()
     overrides = {key: value for key, value in (("hidden_dim", args.hidden_dim), ("dropout", args.dropout),
-                                               ("token_budget", args.token_budget), ("matmul_dtype", args.matmul_dtype))
+                                               ("token_budget", args.token_budget), ("matmul_dtype", args.matmul_dtype),
+                                               ("sampled_softmax", args.sampled_softmax))
                  if value is not None}
     config = dataclasses.replace(Config(), **overrides)
     if not (EWT_DIR / "en_ewt-ud-train.conllu.gz").exists():

@@ -32,8 +32,11 @@ One way per input kind:
   training batches.
 
 Training uses a sampled softmax by default (`--sampled-softmax 512`: that many words drawn
-log-uniformly per direction and step, `tf.nn.sampled_softmax_loss`); validation, `evaluate` and
-every perplexity use the full softmax. `--max-minutes` bounds the wall time of fit.
+log-uniformly per direction and step, `seqkeras.losses.sampled_softmax_loss`: the estimator of
+`tf.nn.sampled_softmax_loss`, its product in bfloat16 with `--matmul-dtype bfloat16|auto`);
+validation, `evaluate` and every perplexity use the full softmax. The optimizer is Adam with each
+variable's update in one kernel (`seqkeras.optimizers.FusedAdam`). `--max-minutes` bounds the wall
+time of fit.
 
 The run dir holds `model.keras`: a `TextTask(preprocessor=TokenLookup(word split, char vocabulary),
 network=<the biLM>, task="bilm")`, so `ElmoEmbedder.from_bilm(task.network)` gives the layers a
@@ -535,9 +538,9 @@ def build_network(config, vocabulary_size, char_vocabulary_size):
 
 
 def build_optimizer(config):
-    import keras
+    from seqkeras.optimizers import FusedAdam  # Keras' Adam update in one kernel per variable
 
-    return keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.clipnorm or None)
+    return FusedAdam(config.learning_rate, global_clipnorm=config.clipnorm or None)
 
 
 def perplexities(network, dataset, encoded):

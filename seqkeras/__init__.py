@@ -2,9 +2,9 @@
 
 Subpackages: `seqkeras.data` (tf.data pipelines), `seqkeras.layers` (Keras layers),
 `seqkeras.models` (task models, language models, the forecaster), `seqkeras.distribute`
-(strategy-aware training), `seqkeras.losses`.
+(strategy-aware training), `seqkeras.losses`, `seqkeras.optimizers`.
 
-`import seqkeras` registers every layer and model class with Keras, so a run's `model.keras`
+`import seqkeras` registers every layer, model and optimizer class with Keras, so a run's `model.keras`
 loads with `keras.saving.load_model(path)` alone. The command line lives in `pipelines.cli`
 (it imports TensorFlow only when a command runs).
 """
@@ -17,7 +17,7 @@ def _register_serializables():
     import importlib
     import pkgutil
 
-    from seqkeras import layers, models  # noqa: F401
+    from seqkeras import layers, models, optimizers  # noqa: F401
 
     for info in pkgutil.iter_modules(models.__path__):
         if info.ispkg:

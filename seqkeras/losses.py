@@ -135,3 +135,55 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
             "name": self.name,
             "dtype": self._dtype_argument,
         }
+
+
+def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, matmul_dtype=None, sampled_values=None):
+    """Per-example sampled-softmax loss, optionally with the sampled logits' product in bfloat16.
+
+    The estimator of `tf.nn.sampled_softmax_loss` with `remove_accidental_hits=True` and one true
+    class per example: `num_sampled` distinct ids drawn once per call from the log-uniform (Zipf)
+    distribution over `[0, V)` (ids sorted by frequency), every logit corrected by the log of its
+    id's expected count, and a sampled id equal to an example's own label dropped from that
+    example's softmax. Given the same `sampled_values` both functions return the same losses (in
+    float32). Two differences make it the faster one on CPUs: the `(N, H) x (H, S)` product of the
+    inputs and the sampled ids' weights may run in `matmul_dtype` (bfloat16 uses AMX / AVX512_BF16
+    where the CPU has them; the true logits, the correction and the log-sum-exp stay float32), and
+    the loss is a log-sum-exp over `[true, sampled]` instead of a softmax cross-entropy against
+    a one-hot row.
+
+    Args:
+        weights: float `[V, H]` output embedding (one row per id).
+        biases: float `[V]`.
+        labels: int `[N]` true ids.
+        inputs: float `[N, H]`.
+        num_sampled: int `S` < `V`, ids drawn per call (shared by the `N` examples).
+        matmul_dtype: None (the inputs' dtype) or "bfloat16": dtype of the sampled logits' product.
+        sampled_values: optional `(sampled [S], true_expected_count [N, 1], sampled_expected_count
+            [S])`, as from `tf.random.log_uniform_candidate_sampler`; drawn when None.
+
+    Returns:
+        float `[N]`: each example's negative log-likelihood (nats) under the sampled softmax.
+    """
+    import tensorflow as tf
+
+    labels = tf.cast(tf.reshape(labels, [-1]), tf.int64)  # (N,)
+    if sampled_values is None:
+        sampled_values = tf.random.log_uniform_candidate_sampler(
+            labels[:, None], num_true=1, num_sampled=num_sampled, unique=True, range_max=weights.shape[0]
+        )
+    sampled, true_expected, sampled_expected = (tf.stop_gradient(value) for value in sampled_values)
+    sampled = tf.cast(sampled, tf.int64)
+    true_weights = tf.gather(weights, labels)  # (N, H)
+    sampled_weights = tf.gather(weights, sampled)  # (S, H)
+    true_logits = (tf.reduce_sum(inputs * true_weights, axis=1) + tf.gather(biases, labels)
+                   - tf.math.log(tf.reshape(true_expected, [-1])))  # (N,)
+    if matmul_dtype is None:
+        products = tf.matmul(inputs, sampled_weights, transpose_b=True)
+    else:
+        products = tf.cast(tf.matmul(tf.cast(inputs, matmul_dtype), tf.cast(sampled_weights, matmul_dtype),
+                                     transpose_b=True), inputs.dtype)
+    sampled_logits = products + (tf.gather(biases, sampled) - tf.math.log(sampled_expected))[None]  # (N, S)
+    hits = tf.equal(labels[:, None], sampled[None, :])  # an example's own label among the draws
+    sampled_logits = tf.where(hits, tf.fill(tf.shape(sampled_logits), inputs.dtype.min), sampled_logits)
+    logits = tf.concat([true_logits[:, None], sampled_logits], axis=1)  # (N, 1 + S)
+    return tf.reduce_logsumexp(logits, axis=1) - true_logits

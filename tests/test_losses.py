@@ -125,3 +125,38 @@ def test_bad_arguments_and_shapes():
     received = r"Received: y_true.shape=\(2,\), y_pred.shape=\(2, 3, 5\)"
     with pytest.raises(ValueError, match=received):
         loss(np.zeros((2,), "int32"), np.full((2, 3, 5), 0.2, "float32"))
+
+
+def test_sampled_softmax_loss_equals_tensorflows_estimator_and_its_gradients():
+    """Same draws -> the same losses and gradients as `tf.nn.sampled_softmax_loss` (accidental hits
+    removed); drawn ids that hit a label are in the draw on purpose; the bfloat16 product stays close."""
+    import tensorflow as tf
+
+    from seqkeras.losses import sampled_softmax_loss
+
+    vocabulary, hidden, examples, num_sampled = 50, 8, 12, 10
+    rng = np.random.default_rng(0)
+    weights = tf.Variable(rng.normal(size=(vocabulary, hidden)).astype("float32"))
+    biases = tf.Variable(rng.normal(size=vocabulary).astype("float32"))
+    inputs = tf.constant(rng.normal(size=(examples, hidden)).astype("float32"))
+    labels = tf.constant(rng.integers(0, 15, size=examples), tf.int64)
+    draws = tf.random.log_uniform_candidate_sampler(labels[:, None], 1, num_sampled, True, vocabulary, seed=3)
+    assert len(set(draws[0].numpy()) & set(labels.numpy())) > 0  # some accidental hits to remove
+
+    def run(function):
+        with tf.GradientTape() as tape:
+            losses = function()
+            total = tf.reduce_sum(losses * tf.range(1.0, examples + 1))
+        return [losses] + [tf.convert_to_tensor(g) for g in tape.gradient(total, [weights, biases])]
+
+    ours = run(lambda: sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, sampled_values=draws))
+    theirs = run(lambda: tf.nn.sampled_softmax_loss(weights, biases, labels[:, None], inputs, num_sampled, vocabulary,
+                                                    sampled_values=draws, remove_accidental_hits=True))
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
+    half = sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, matmul_dtype="bfloat16",
+                                sampled_values=draws)
+    assert half.dtype == tf.float32
+    np.testing.assert_allclose(half.numpy(), ours[0].numpy(), rtol=0.05, atol=0.05)
+    drawn = sampled_softmax_loss(weights, biases, labels, inputs, num_sampled)  # its own draws
+    assert drawn.shape == (examples,) and np.all(np.isfinite(drawn.numpy())) and np.all(drawn.numpy() > 0)

@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from seqkeras.losses import MaskedSparseCategoricalCrossentropy
+from seqkeras.losses import MaskedSparseCategoricalCrossentropy, sampled_softmax_loss
 from seqkeras.models.elmo import _bilm_graph
 from seqkeras.models.common.sequence_task_model import SequenceTaskModel
 
@@ -32,8 +32,9 @@ class BidirectionalLanguageModel(SequenceTaskModel):
     Sampled softmax (`compile(..., num_sampled=S)`): training then scores each target against
     `S` words drawn from a log-uniform (Zipf) distribution over the ids, which fits a vocabulary
     sorted by frequency (`Vocabulary.build`), instead of the whole vocabulary:
-    `tf.nn.sampled_softmax_loss` on the top LSTM states and the shared `word_logits` weights
-    (accidental hits of the target removed). The full `[B, T, V]` logits are then never
+    `seqkeras.losses.sampled_softmax_loss` (`tf.nn.sampled_softmax_loss`'s estimator, accidental
+    hits of the target removed) on the top LSTM states and the shared `word_logits` weights, its
+    product in bfloat16 when the LSTMs train in bfloat16 (`train_matmul_dtype`). The full `[B, T, V]` logits are then never
     computed in `fit`, which is where a word-level softmax spends most of its time. Training's
     `loss`/`forward_loss`/`backward_loss` are then the sampled losses (lower than the full ones);
     `evaluate` and validation always use the full softmax, so `exp(val_forward_loss)` stays the
@@ -125,16 +126,16 @@ class BidirectionalLanguageModel(SequenceTaskModel):
         softmax = self.get_layer("word_logits")
         weights = tf.transpose(softmax.kernel)  # (V, H)
         targets = self.language_model_targets(x["token_ids"], x["padding_mask"])
+        # the LSTMs' training product dtype (bfloat16 or None) serves the sampled logits' product too
+        matmul_dtype = self.get_layer(_bilm_graph.forward_name(0)).train_matmul_dtype
         total = 0.0
         for direction, tracker in zip(DIRECTIONS, (self.forward_loss_tracker, self.backward_loss_tracker)):
             labels, real = targets[direction]  # (B, T) each
             keep = real > 0
             inputs = tf.boolean_mask(states[direction], keep)  # (N, H)
-            true = tf.cast(tf.boolean_mask(labels, keep), "int64")[:, None]  # (N, 1)
-            losses = tf.nn.sampled_softmax_loss(
-                weights, softmax.bias, true, inputs, num_sampled=self.num_sampled, num_classes=softmax.units,
-                remove_accidental_hits=True,
-            )  # (N,), log-uniform candidates
+            true = tf.boolean_mask(labels, keep)  # (N,)
+            losses = sampled_softmax_loss(weights, softmax.bias, true, inputs, self.num_sampled,
+                                          matmul_dtype=matmul_dtype)  # (N,), log-uniform candidates
             count = tf.reduce_sum(real)
             loss = tf.math.divide_no_nan(tf.reduce_sum(losses), count)
             tracker.update_state(loss, sample_weight=count)
