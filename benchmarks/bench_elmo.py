@@ -73,13 +73,14 @@ class Config:
     num_layers: int = 2  # LSTM layers per direction: the mix sees 3 layers
     char_filters: int = 128  # width of the character word vector
     dropout: float = 0.1
-    sampled_softmax: int = 512  # words drawn per direction and step (log-uniform); evaluation: full softmax.
+    sampled_softmax: int = 256  # words drawn per direction and step (log-uniform); evaluation: full softmax.
     # 512 vs 1024 (8-min runs, held-out 1% of this corpus): 1.17x the words per CPU-second, perplexity as low
-    # per word seen (226/247 vs 236/268 after 3.1M words); see results/elmo_speed_probe.json
-    token_budget: int = 1024  # words per batch (token_budget batching); 2048 with bfloat16 products: not adopted
-    # (results/elmo.json other_configurations: no better held-out perplexity, no measured gain in words/s)
-    matmul_dtype: str = "float32"  # the headline run's LSTM products (`train bilm` defaults to "auto": bfloat16 where
-    # the CPU has it, faster per CPU-second in every interleaved comparison so far but not yet in a whole run here)
+    # per word seen; 256 vs 512 (4-min runs at 2,048-word batches): 29.2k vs 27.6k words/s, held-out 197 / 215 vs
+    # 215 / 243 after 4 minutes (results/elmo_speed_probe.json)
+    token_budget: int = 4096  # words per batch (token_budget batching): fewer, larger steps; with bfloat16 products
+    # and 256 samples, a whole run's held-out perplexity 133.3 / 146.5 vs 138.4 / 147.6 for 1,024 / float32 / 512
+    # (results/elmo.json host_speed_note, previous_runs; 2,048 + bfloat16 + 512: other_configurations)
+    matmul_dtype: str = "auto"  # bfloat16 LSTM and sampled-softmax products where the CPU has AMX / AVX512_BF16
     learning_rate: float = 2e-3  # Adam, global gradient norm clipped to 1
     steps_per_epoch: int = 250  # an "epoch" is 250 batches (~1/4 pass): one learning-curve point each
     max_epochs: int = 400  # far more than the time budget allows: `pretrain_minutes` ends training

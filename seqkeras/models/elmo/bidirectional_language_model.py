@@ -34,8 +34,8 @@ class BidirectionalLanguageModel(SequenceTaskModel):
     sorted by frequency (`Vocabulary.build`), instead of the whole vocabulary:
     `seqkeras.losses.sampled_softmax_loss` (`tf.nn.sampled_softmax_loss`'s estimator, accidental
     hits of the target removed) on the top LSTM states and the shared `word_logits` weights, its
-    product in bfloat16 when the LSTMs train in bfloat16 (`train_matmul_dtype`). The full `[B, T, V]` logits are then never
-    computed in `fit`, which is where a word-level softmax spends most of its time. Training's
+    product in bfloat16 when the LSTMs train in bfloat16 (`train_matmul_dtype`). The full
+    `[B, T, V]` logits are then never computed in `fit`, which is where a word-level softmax spends most of its time. Training's
     `loss`/`forward_loss`/`backward_loss` are then the sampled losses (lower than the full ones);
     `evaluate` and validation always use the full softmax, so `exp(val_forward_loss)` stays the
     perplexity. The model's outputs and saved layers are the same either way.
