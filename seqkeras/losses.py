@@ -1,4 +1,4 @@
-"""Losses for padded sequence batches."""
+"""Losses for padded sequence batches, and the sampled softmax of word-level language models."""
 
 import keras
 from keras import ops
@@ -166,10 +166,16 @@ def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, matmul_dt
     """
     import tensorflow as tf
 
+    vocabulary_size = weights.shape[0]
+    if vocabulary_size is None:
+        raise ValueError(f"`weights` needs a static number of rows (the vocabulary). Received: shape {weights.shape}")
+    if isinstance(num_sampled, bool) or not isinstance(num_sampled, int) or not 0 < num_sampled < vocabulary_size:
+        raise ValueError(f"`num_sampled` must be an int in (0, vocabulary_size={vocabulary_size}). "
+                         f"Received: num_sampled={num_sampled!r}")
     labels = tf.cast(tf.reshape(labels, [-1]), tf.int64)  # (N,)
     if sampled_values is None:
         sampled_values = tf.random.log_uniform_candidate_sampler(
-            labels[:, None], num_true=1, num_sampled=num_sampled, unique=True, range_max=weights.shape[0]
+            labels[:, None], num_true=1, num_sampled=num_sampled, unique=True, range_max=vocabulary_size
         )
     sampled, true_expected, sampled_expected = (tf.stop_gradient(value) for value in sampled_values)
     sampled = tf.cast(sampled, tf.int64)

@@ -160,3 +160,13 @@ def test_sampled_softmax_loss_equals_tensorflows_estimator_and_its_gradients():
     np.testing.assert_allclose(half.numpy(), ours[0].numpy(), rtol=0.05, atol=0.05)
     drawn = sampled_softmax_loss(weights, biases, labels, inputs, num_sampled)  # its own draws
     assert drawn.shape == (examples,) and np.all(np.isfinite(drawn.numpy())) and np.all(drawn.numpy() > 0)
+
+
+@pytest.mark.parametrize("num_sampled", [0, 50, 2.5, True])
+def test_sampled_softmax_loss_refuses_a_bad_sample_size(num_sampled):
+    import tensorflow as tf
+
+    from seqkeras.losses import sampled_softmax_loss
+
+    with pytest.raises(ValueError, match=rf"vocabulary_size=50\)\. Received: num_sampled={num_sampled!r}"):
+        sampled_softmax_loss(tf.zeros((50, 4)), tf.zeros(50), tf.constant([1]), tf.zeros((1, 4)), num_sampled)
