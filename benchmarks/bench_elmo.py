@@ -30,7 +30,7 @@ Usage:
     python benchmarks/bench_elmo.py                       # full run (~43 min) -> benchmarks/results/elmo.json
     python benchmarks/bench_elmo.py --pretrain-minutes 15  # a shorter pretraining budget
     python benchmarks/bench_elmo.py --hidden-dim 256 --dropout 0.3 --output /tmp/e.json  # other biLM settings
-    python benchmarks/bench_elmo.py --token-budget 2048 --matmul-dtype auto --output /tmp/e.json
+    python benchmarks/bench_elmo.py --token-budget 1024 --sampled-softmax 512 --matmul-dtype float32 --output /tmp/e.json  # another configuration
     python benchmarks/bench_elmo.py --quick               # smoke run, JSON to the temp dir
     python benchmarks/bench_elmo.py --keep-bilm runs/bench_elmo_bilm   # keep the pretraining run dir
     python benchmarks/bench_elmo.py --bilm runs/bench_elmo_bilm --output /tmp/e.json  # parts 2-3 on a kept biLM
