@@ -701,7 +701,7 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
         "tokens_per_cpu_s": clock.words_per_cpu_s(),
         "load_average": {"before": load_before, "after": os.getloadavg()[0]},
         "threads": threads,
-        "train_matmul_dtype": network.get_layer("forward_lstm_0").train_matmul_dtype or "float32",
+        "train_matmul_dtype": network.train_matmul_dtype or "float32",
         "softmax": f"sampled ({num_sampled} per step)" if num_sampled else "full",
         "train_steps": clock.total_steps,
         "stopped_by_max_minutes": bool(config.max_minutes) and clock.total_steps < (

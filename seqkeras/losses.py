@@ -166,6 +166,8 @@ def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, matmul_dt
     """
     import tensorflow as tf
 
+    from seqkeras.layers.lstm import matmul_in  # the LSTMs' products in a given dtype
+
     vocabulary_size = weights.shape[0]
     if vocabulary_size is None:
         raise ValueError(f"`weights` needs a static number of rows (the vocabulary). Received: shape {weights.shape}")
@@ -183,13 +185,9 @@ def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, matmul_dt
     sampled_weights = tf.gather(weights, sampled)  # (S, H)
     true_logits = (tf.reduce_sum(inputs * true_weights, axis=1) + tf.gather(biases, labels)
                    - tf.math.log(tf.reshape(true_expected, [-1])))  # (N,)
-    if matmul_dtype is None:
-        products = tf.matmul(inputs, sampled_weights, transpose_b=True)
-    else:
-        products = tf.cast(tf.matmul(tf.cast(inputs, matmul_dtype), tf.cast(sampled_weights, matmul_dtype),
-                                     transpose_b=True), inputs.dtype)
+    products = matmul_in(matmul_dtype)(inputs, tf.transpose(sampled_weights))  # (N, S), in the inputs' dtype
     sampled_logits = products + (tf.gather(biases, sampled) - tf.math.log(sampled_expected))[None]  # (N, S)
     hits = tf.equal(labels[:, None], sampled[None, :])  # an example's own label among the draws
-    sampled_logits = tf.where(hits, tf.fill(tf.shape(sampled_logits), inputs.dtype.min), sampled_logits)
+    sampled_logits = tf.where(hits, inputs.dtype.min, sampled_logits)
     logits = tf.concat([true_logits[:, None], sampled_logits], axis=1)  # (N, 1 + S)
     return tf.reduce_logsumexp(logits, axis=1) - true_logits

@@ -63,7 +63,7 @@ def _gpu_available():
 # --------------------------------------------------------------------------------------
 
 
-def _matmul_in(dtype):
+def matmul_in(dtype):
     """`matmul(a, b)` computed in `dtype` (None: as given), result in `a`'s dtype."""
     if dtype is None:
         return tf.matmul
@@ -108,7 +108,7 @@ def _forward_loop(xz, h0, c0, recurrent_kernel, step_mask, rec_keep, gate_fn, ke
     arrays = tuple(tf.TensorArray(xz.dtype, size=steps) for _ in names)
     if matmul_dtype is not None:
         recurrent_kernel = tf.cast(recurrent_kernel, matmul_dtype)  # once, outside the loop
-    matmul = _matmul_in(matmul_dtype)
+    matmul = matmul_in(matmul_dtype)
 
     def body(t, h, c, arrays):
         recurrent_in = h if rec_keep is None else h * rec_keep
@@ -205,7 +205,7 @@ def _fused_recurrence(xz, h0, c0, recurrent_kernel, step_mask=None, rec_keep=Non
             if step_mask is not None:
                 mask_ta = tf.TensorArray(tf.bool, size=steps).unstack(step_mask)
             dz_ta = tf.TensorArray(xz.dtype, size=steps)
-            matmul = _matmul_in(matmul_dtype)
+            matmul = matmul_in(matmul_dtype)
             recurrent_kernel_t = tf.transpose(recurrent_kernel)  # (4H, H), once
             if matmul_dtype is not None:
                 recurrent_kernel_t = tf.cast(recurrent_kernel_t, matmul_dtype)
@@ -329,7 +329,7 @@ def _standard_lstm(
             step_mask = tf.reverse(step_mask, [0])
     steps, batch = tf.shape(x)[0], tf.shape(x)[1]
     # All input projections in one matmul before the loop.
-    xz = _matmul_in(matmul_dtype)(tf.reshape(x, [-1, tf.shape(x)[2]]), kernel) + bias  # (T*B, 4H)
+    xz = matmul_in(matmul_dtype)(tf.reshape(x, [-1, tf.shape(x)[2]]), kernel) + bias  # (T*B, 4H)
     xz = tf.reshape(xz, [steps, batch, 4 * units])  # (T, B, 4H)
     if gate_fn is None:
         hs, c_last = _fused_recurrence(

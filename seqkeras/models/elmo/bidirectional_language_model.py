@@ -35,10 +35,10 @@ class BidirectionalLanguageModel(SequenceTaskModel):
     `seqkeras.losses.sampled_softmax_loss` (`tf.nn.sampled_softmax_loss`'s estimator, accidental
     hits of the target removed) on the top LSTM states and the shared `word_logits` weights, its
     product in bfloat16 when the LSTMs train in bfloat16 (`train_matmul_dtype`). The full
-    `[B, T, V]` logits are then never computed in `fit`, which is where a word-level softmax spends most of its time. Training's
-    `loss`/`forward_loss`/`backward_loss` are then the sampled losses (lower than the full ones);
-    `evaluate` and validation always use the full softmax, so `exp(val_forward_loss)` stays the
-    perplexity. The model's outputs and saved layers are the same either way.
+    `[B, T, V]` logits are then never computed in `fit`, which is where a word-level softmax
+    spends most of its time. Training's `loss`/`forward_loss`/`backward_loss` are then the
+    sampled losses (lower than the full ones); `evaluate` and validation always use the full
+    softmax, so `exp(val_forward_loss)` stays the perplexity. The model's outputs and saved layers are the same either way.
 
     Build it with `build_bidirectional_lm`; it is saved and loaded like any functional model
     (`.keras` files keep the class and recompile it, `num_sampled` included).
@@ -121,13 +121,16 @@ class BidirectionalLanguageModel(SequenceTaskModel):
         self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
         return self.get_metrics_result()
 
+    @property
+    def train_matmul_dtype(self):
+        """The LSTMs' `train_matmul_dtype` (None: float32), which the sampled softmax's product follows."""
+        return self.get_layer(_bilm_graph.forward_name(0)).train_matmul_dtype
+
     def _sampled_loss(self, x, states):
         """Sum over directions of the mean sampled-softmax loss per real target."""
         softmax = self.get_layer("word_logits")
         weights = tf.transpose(softmax.kernel)  # (V, H)
         targets = self.language_model_targets(x["token_ids"], x["padding_mask"])
-        # the LSTMs' training product dtype (bfloat16 or None) serves the sampled logits' product too
-        matmul_dtype = self.get_layer(_bilm_graph.forward_name(0)).train_matmul_dtype
         total = 0.0
         for direction, tracker in zip(DIRECTIONS, (self.forward_loss_tracker, self.backward_loss_tracker)):
             labels, real = targets[direction]  # (B, T) each
@@ -135,7 +138,7 @@ class BidirectionalLanguageModel(SequenceTaskModel):
             inputs = tf.boolean_mask(states[direction], keep)  # (N, H)
             true = tf.boolean_mask(labels, keep)  # (N,)
             losses = sampled_softmax_loss(weights, softmax.bias, true, inputs, self.num_sampled,
-                                          matmul_dtype=matmul_dtype)  # (N,), log-uniform candidates
+                                          matmul_dtype=self.train_matmul_dtype)  # (N,), log-uniform candidates
             count = tf.reduce_sum(real)
             loss = tf.math.divide_no_nan(tf.reduce_sum(losses), count)
             tracker.update_state(loss, sample_weight=count)
