@@ -22,8 +22,10 @@ import bench_elmo
 from pipelines import common, train_tagger
 from seqkeras.data import corpora
 
-FORMER = dict(tagger_epochs=5, tagger_dropout=0.2, tagger_word_dropout=0.0)  # the recipe before this selection
+FORMER = dict(tagger_epochs=5, tagger_dropout=0.2, tagger_word_dropout=0.0,  # the recipe before this selection
+              tagger_contextual_dropout=None, tagger_contextual_layer_norm=False)
 C5 = {"tagger_dropout": 0.5, "tagger_epochs": 10, "tagger_word_dropout": 0.2}  # round 1's choice
+C6 = {**C5, "tagger_hidden_dim": 128}  # round 2's choice
 CANDIDATES = {
     "c0_current": {},
     "c2_dropout50": {"tagger_dropout": 0.5},
@@ -34,6 +36,12 @@ CANDIDATES = {
     "c6_c5_hidden128": {**C5, "tagger_hidden_dim": 128},
     "c7_c5_epochs15": {**C5, "tagger_epochs": 15},
     "c8_c5_charfilters64": {**C5, "tagger_char_filters": 64},
+    # third round (2026-12-03 evening, the biLM runs/bench_elmo_bilm_b4096_s256), from c6: options of the mix alone
+    "c9_c6": C6,
+    "c10_c6_mixdropout0": {**C6, "tagger_contextual_dropout": 0.0},
+    "c11_c6_mixdropout20": {**C6, "tagger_contextual_dropout": 0.2},
+    "c12_c6_layernorm": {**C6, "tagger_contextual_layer_norm": True},
+    "c13_c6_mixdropout0_layernorm": {**C6, "tagger_contextual_dropout": 0.0, "tagger_contextual_layer_norm": True},
 }
 
 

@@ -73,10 +73,29 @@ def test_scalar_mix_matches_numpy():
     np.testing.assert_allclose(mix.mix_weights(), weights, atol=1e-6)
 
 
-def test_scalar_mix_layer_contract():
+def test_scalar_mix_with_layer_norm_mixes_standardised_layers():
+    rng = np.random.default_rng(2)
+    layers = [scale * rng.normal(size=(2, 5, 4)).astype("float32") + shift
+              for scale, shift in ((1.0, 0.0), (10.0, 3.0), (0.1, -2.0))]
+    mix = ScalarMix(layer_norm=True)
+    mix(layers)
+    s, gamma = np.array([0.5, -1.0, 2.0], "float32"), np.float32(1.5)
+    mix.set_weights([s, gamma])
+    weights = np.exp(s) / np.exp(s).sum()
+    standardised = [(h - h.mean(-1, keepdims=True)) / np.sqrt(h.var(-1, keepdims=True) + 1e-6) for h in layers]
+    expected = gamma * sum(w * h for w, h in zip(weights, standardised))
+    np.testing.assert_allclose(mix(layers).numpy(), expected, atol=1e-4)
+    padding = np.zeros((1, 2, 4), "float32")  # all-zero (padded) positions stay zero, not NaN
+    np.testing.assert_array_equal(mix([padding] * 3).numpy(), padding[..., :4])
+    assert ScalarMix.from_config(mix.get_config()).layer_norm is True
+
+
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_scalar_mix_layer_contract(layer_norm):
     stacked = np.random.default_rng(1).normal(size=(2, 5, 3, 4)).astype("float32")  # (B, T, L, D)
     run_layer_test(
-        ScalarMix, {}, stacked, expected_output_shape=(2, 5, 4), mask=MASK, expected_num_trainable_weights=2
+        ScalarMix, {"layer_norm": layer_norm}, stacked, expected_output_shape=(2, 5, 4), mask=MASK,
+        expected_num_trainable_weights=2,
     )
 
 
@@ -94,6 +113,10 @@ def test_scalar_mix_of_a_list_keeps_the_first_mask():
 
 
 def test_scalar_mix_rejects_bad_inputs():
+    with pytest.raises(ValueError, match="`layer_norm` must be True or False. Received: layer_norm='yes'"):
+        ScalarMix(layer_norm="yes")
+    with pytest.raises(ValueError, match="`epsilon` must be > 0. Received: epsilon=0"):
+        ScalarMix(epsilon=0)
     with pytest.raises(ValueError, match="at least one layer.*Received: input_shape=None"):
         ScalarMix()([])
     with pytest.raises(ValueError, match=r"one shape. Received: shapes=\[\(1, 2, 3\), \(1, 2, 4\)\]"):
@@ -472,12 +495,28 @@ def test_bilm_learns_from_real_sentences(real_sentences):
 # ------------------------------------------------------------------------------------------------
 # The tagger with ELMo layers
 # ------------------------------------------------------------------------------------------------
-def _tagger(embedder, char_vocabulary_size=CHARS):
+def _tagger(embedder, char_vocabulary_size=CHARS, **options):
     keras.utils.set_random_seed(3)
     return build_tagger(
         VOCAB, 4, hidden_dim=4, embedding_dim=4, char_vocabulary_size=char_vocabulary_size, char_filters=4,
-        contextual_layers=embedder, dropout=0.1,
+        contextual_layers=embedder, dropout=0.1, **options,
     )
+
+
+def test_the_mix_takes_its_own_dropout_and_layer_norm(bilm):
+    embedder = ElmoEmbedder.from_bilm(bilm)
+    default = _tagger(embedder)  # the mix: the model's dropout, no normalisation
+    assert default.get_layer("contextual_dropout").rate == 0.1 and not default.get_layer("contextual_mix").layer_norm
+    assert "contextual_dropout" not in [layer.name for layer in _tagger(embedder, contextual_dropout=0.0).layers]
+    tagger = _tagger(embedder, contextual_dropout=0.3, contextual_layer_norm=True)
+    assert tagger.get_layer("contextual_dropout").rate == 0.3 and tagger.get_layer("contextual_mix").layer_norm
+    backbone = tagger.get_layer("backbone")
+    assert (backbone.contextual_dropout, backbone.contextual_layer_norm) == (0.3, True)
+    reloaded = reload_keras(tagger)
+    assert reloaded.get_layer("contextual_mix").layer_norm and reloaded.get_layer("contextual_dropout").rate == 0.3
+    np.testing.assert_allclose(reloaded(_inputs()).numpy(), tagger(_inputs()).numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="`contextual_dropout`.*Received: contextual_dropout=1.5"):
+        _tagger(embedder, contextual_dropout=1.5)
 
 
 @pytest.mark.slow

@@ -76,7 +76,8 @@ def _tiny(files, word2vec_file, bilm_run, run_dir):
     return dict(
         train=str(files["train_conllu"]), dev=str(files["dev_conllu"]), label_from="sent-id-prefix",
         split="unicode_script", max_train_sentences=100, min_count=1, lowercase=False, max_word_length=7,
-        embeddings=str(word2vec_file[0]), freeze_embeddings=True, contextual=str(bilm_run[0]), embedding_dim=6,
+        embeddings=str(word2vec_file[0]), freeze_embeddings=True, contextual=str(bilm_run[0]), contextual_dropout=0.25,
+        contextual_layer_norm=False, embedding_dim=6,
         char_embedding_dim=3, char_filters=5, hidden_dim=4, num_layers=2, pooling="max", dropout=0.2,
         wide_buckets=300, wide_char_buckets=400, wide_scale=2.0, bigram_buckets=50, epochs=1, batching="random",
         batch_size=16, token_budget=500, num_buckets=3, learning_rate=0.003, weight_decay=0.01, clipnorm=0.7,
@@ -109,7 +110,8 @@ def test_every_config_field_reaches_data_model_and_optimizer(trained, word2vec_f
     assert lookup.split == "unicode_script" and not lookup.lowercase and lookup.max_word_length == 7
     assert "The" in lookup.tokens  # min_count=1, case kept
     assert lookup.char_vocabulary.tokens == bilm_run[1].char_vocabulary.tokens  # the biLM's characters
-    assert network.get_layer("contextual_mix") is not None
+    assert not network.get_layer("contextual_mix").layer_norm
+    assert network.get_layer("contextual_dropout").rate == 0.25
     embedding = network.get_layer("token_embedding")
     assert not embedding.trainable and result["summary"]["embeddings_found"] > 0
     found = next(word for word in lookup.tokens[4:] if word in word2vec_file[1].key_to_index)

@@ -69,7 +69,8 @@ def _tiny(files, word2vec_file, bilm_run, run_dir):
     return dict(
         train=str(files["train"]), dev=str(files["dev"]), column="xpos", max_train_sentences=60,
         validation_fraction=0.25, min_count=1, lowercase=False, max_word_length=6, embeddings=str(word2vec_file[0]),
-        freeze_embeddings=True, contextual=str(bilm_run[0]), embedding_dim=8, char_embedding_dim=4, char_filters=6,
+        freeze_embeddings=True, contextual=str(bilm_run[0]), contextual_dropout=0.25, contextual_layer_norm=False,
+        embedding_dim=8, char_embedding_dim=4, char_filters=6,
         embeddings_vocabulary=False,
         hidden_dim=5, num_layers=1, dropout=0.1, word_dropout=0.3, epochs=3, patience=1, batching="bucketed",
         batch_size=16, token_budget=300, num_buckets=4, learning_rate=0.004, clipnorm=0.5, seed=3,
@@ -133,7 +134,8 @@ def test_every_config_field_reaches_data_model_and_optimizer(trained, word2vec_f
     assert lookup.max_word_length == 6
     # contextual: the biLM's characters feed its frozen layers, mixed by a ScalarMix
     assert lookup.char_vocabulary.tokens == bilm_run[1].char_vocabulary.tokens
-    assert network.get_layer("contextual_mix") is not None
+    assert not network.get_layer("contextual_mix").layer_norm
+    assert network.get_layer("contextual_dropout").rate == 0.25
     assert not network.get_layer("elmo_embedder").trainable
     # embeddings: word2vec rows, frozen
     vectors = word2vec_file[1]

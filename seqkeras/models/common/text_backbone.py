@@ -52,6 +52,9 @@ class TextBackbone(keras.Model):
         contextual_layers: optional Keras model of `{"char_ids", "padding_mask"}` giving L
             same-shaped layers `[B, T, D']` read through the same characters (so
             `char_vocabulary_size` must be its character vocabulary size); saved inside.
+        contextual_dropout: dropout on the mixed contextual layers; None uses `dropout`.
+        contextual_layer_norm: normalise each contextual layer per token before the mix
+            (`ScalarMix(layer_norm=True)`).
         name: model name.
 
     Model inputs:
@@ -81,6 +84,8 @@ class TextBackbone(keras.Model):
         char_embedding_dim=16,
         char_filters=32,
         contextual_layers=None,
+        contextual_dropout=None,
+        contextual_layer_norm=False,
         name="backbone",
         **kwargs,
     ):
@@ -94,6 +99,7 @@ class TextBackbone(keras.Model):
         dropout = check_rate("dropout", dropout)
         word_dropout = check_rate("word_dropout", word_dropout)
         char_vocabulary_size = check_positive_int("char_vocabulary_size", char_vocabulary_size, allow_none=True)
+        contextual_dropout = None if contextual_dropout is None else check_rate("contextual_dropout", contextual_dropout)
         weights, embedding_dim = check_embedding_weights(embedding_weights, vocabulary_size, embedding_dim)
         if contextual_layers is not None:
             # Imported here: the elmo package imports this one (its biLM reuses the character encoder).
@@ -123,7 +129,10 @@ class TextBackbone(keras.Model):
         if dropout:
             features = keras.layers.Dropout(dropout, name="embedding_dropout")(features)
         if contextual_layers is not None:
-            features = mix_contextual_layers(features, contextual_layers, char_ids, padding_mask, dropout)  # (B, T, +D')
+            features = mix_contextual_layers(
+                features, contextual_layers, char_ids, padding_mask,
+                dropout if contextual_dropout is None else contextual_dropout, layer_norm=contextual_layer_norm,
+            )  # (B, T, +D')
 
         # === Encoder ===
         sequence, _ = encode_sequence(
@@ -148,6 +157,8 @@ class TextBackbone(keras.Model):
         self.char_embedding_dim = char_embedding_dim
         self.char_filters = char_filters
         self.contextual_layers = contextual_layers
+        self.contextual_dropout = contextual_dropout
+        self.contextual_layer_norm = bool(contextual_layer_norm)
 
     @property
     def output_dim(self):
@@ -172,6 +183,8 @@ class TextBackbone(keras.Model):
             "char_filters": self.char_filters,
             "contextual_layers": None if self.contextual_layers is None
             else keras.saving.serialize_keras_object(self.contextual_layers),
+            "contextual_dropout": self.contextual_dropout,
+            "contextual_layer_norm": self.contextual_layer_norm,
         }
 
     @classmethod

@@ -5,9 +5,10 @@
   computes both LM losses from its `token_ids`).
 - `ElmoEmbedder.from_bilm`: the trained biLM's L + 1 layers `[B, T, 2H]` from `char_ids` and
   `padding_mask`, frozen by default, for downstream models.
-- `ScalarMix`: `gamma * sum_j softmax(s)_j * h_j`, the trainable mix of those layers;
-  `mix_contextual_layers` adds it to a task model's word features
-  (`build_tagger` / `build_classifier(..., contextual_layers=embedder)`).
+- `ScalarMix`: `gamma * sum_j softmax(s)_j * h_j`, the trainable mix of those layers (with
+  `layer_norm=True`, of the layers normalised per token); `mix_contextual_layers` adds it to a
+  task model's word features (`build_tagger` / `build_classifier(..., contextual_layers=embedder,
+  contextual_dropout=..., contextual_layer_norm=...)`).
 - `NgramLanguageModel`: interpolated Witten-Bell / Kneser-Ney n-gram models over the same word
   ids and targets, the count baselines a biLM's perplexity is read against.
 - `word_sentences`: plain-text sentences -> word lists for pretraining;

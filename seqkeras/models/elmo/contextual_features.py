@@ -51,7 +51,7 @@ def check_contextual_layers(contextual_layers, char_vocabulary_size, causal):
         )
 
 
-def mix_contextual_layers(features, contextual_layers, char_ids, padding_mask, dropout=0.0):
+def mix_contextual_layers(features, contextual_layers, char_ids, padding_mask, dropout=0.0, layer_norm=False):
     """Concatenates a trainable `ScalarMix` of `contextual_layers`' outputs to `features`.
 
     Args:
@@ -60,12 +60,13 @@ def mix_contextual_layers(features, contextual_layers, char_ids, padding_mask, d
             `[B, T, D]` (checked with `check_contextual_layers`).
         char_ids, padding_mask: the task model's symbolic inputs.
         dropout: rate applied to the mix.
+        layer_norm: `ScalarMix(layer_norm=...)`: each layer normalised per token before mixing.
 
     Returns:
         Symbolic `[B, T, E + D]`.
     """
     representations = contextual_layers({"char_ids": char_ids, "padding_mask": padding_mask})  # L x (B, T, D)
-    mixed = ScalarMix(name="contextual_mix")(keras.tree.flatten(representations))  # (B, T, D)
+    mixed = ScalarMix(layer_norm=layer_norm, name="contextual_mix")(keras.tree.flatten(representations))  # (B, T, D)
     if dropout:
         mixed = keras.layers.Dropout(dropout, name="contextual_dropout")(mixed)
     return keras.layers.Concatenate(name="word_and_contextual_features")([features, mixed])  # (B, T, E + D)

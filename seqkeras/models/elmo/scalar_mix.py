@@ -28,6 +28,12 @@ class ScalarMix(keras.layers.Layer):
     The layer works per position, so it keeps the time axis and its mask: the output carries
     the first input's mask (all inputs describe the same tokens).
 
+    Args:
+        layer_norm: normalise each layer per token (zero mean and unit variance over its
+            features, no learned scale or offset) before mixing, so layers of different
+            scales (a character encoder's output beside LSTM states) weigh in on one footing.
+        epsilon: added to the variance when `layer_norm` is on.
+
     Call arguments:
         inputs: a list of L >= 1 float tensors of one shape, e.g. `[B, T, D]`; or one tensor
             `[..., L, D]` with the layers stacked on the second-to-last axis (the same mix).
@@ -44,8 +50,14 @@ class ScalarMix(keras.layers.Layer):
     [2.0, 2.0, 2.0]
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, layer_norm=False, epsilon=1e-6, **kwargs):
         super().__init__(**kwargs)
+        if not isinstance(layer_norm, bool):
+            raise ValueError(f"`layer_norm` must be True or False. Received: layer_norm={layer_norm!r}")
+        if not epsilon > 0:
+            raise ValueError(f"`epsilon` must be > 0. Received: epsilon={epsilon!r}")
+        self.layer_norm = layer_norm
+        self.epsilon = float(epsilon)
         self.supports_masking = True
 
     def build(self, input_shape):
@@ -89,6 +101,9 @@ class ScalarMix(keras.layers.Layer):
             raise ValueError(
                 f"`ScalarMix` was built for {self.num_mixed} layers. Received: {stacked.shape[-2]} layers"
             )
+        if self.layer_norm:
+            mean, variance = ops.moments(stacked, axes=[-1], keepdims=True)  # (B, T, L, 1) each
+            stacked = (stacked - mean) * ops.rsqrt(variance + self.epsilon)
         weights = ops.softmax(ops.cast(self.scalar_weights, stacked.dtype))  # (L,)
         mixed = ops.einsum("...ld,l->...d", stacked, weights)  # (B, T, D)
         return ops.cast(self.gamma, stacked.dtype) * mixed
@@ -101,6 +116,9 @@ class ScalarMix(keras.layers.Layer):
         if isinstance(mask, (list, tuple)):
             return mask[0] if mask else None
         return mask
+
+    def get_config(self):
+        return {**super().get_config(), "layer_norm": self.layer_norm, "epsilon": self.epsilon}
 
     def compute_output_shape(self, input_shape):
         if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple)):
