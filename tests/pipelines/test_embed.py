@@ -88,13 +88,14 @@ def test_embed_reads_conllu_sentences(bilm_run, tmp_path):
     assert stored["layers"].shape[1] == stored["row_splits"][-1]
 
 
-def _downstream_run(folder, bilm_task, mix_logits, gamma):
+def _downstream_run(folder, bilm_task, mix_logits, gamma, layer_norm=False):
     """A tagger-like run whose network mixes the biLM's frozen layers (as `--contextual` builds it)."""
     token_ids = keras.Input((None,), dtype="int32", name="token_ids")
     char_ids = keras.Input((None, None), dtype="int32", name="char_ids")
     padding_mask = keras.Input((None,), dtype="bool", name="padding_mask")
     words = keras.layers.Embedding(bilm_task.preprocessor.vocabulary_size, 3)(token_ids)
-    features = mix_contextual_layers(words, ElmoEmbedder.from_bilm(bilm_task.network), char_ids, padding_mask)
+    features = mix_contextual_layers(words, ElmoEmbedder.from_bilm(bilm_task.network), char_ids, padding_mask,
+                                     layer_norm=layer_norm)
     network = keras.Model({"token_ids": token_ids, "char_ids": char_ids, "padding_mask": padding_mask},
                           keras.layers.Dense(2)(features))
     mix = network.get_layer("contextual_mix")
@@ -109,16 +110,20 @@ def _downstream_run(folder, bilm_task, mix_logits, gamma):
 
 
 @pytest.mark.slow
-def test_downstream_mix_is_added(bilm_run, tmp_path):
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_downstream_mix_is_added(bilm_run, tmp_path, layer_norm):
     bilm_task = keras.saving.load_model(bilm_run / "model.keras")
-    downstream = _downstream_run(tmp_path / "tagger", bilm_task, [1.0, -1.0, 0.5], 2.0)
+    downstream = _downstream_run(tmp_path / "tagger", bilm_task, [1.0, -1.0, 0.5], 2.0, layer_norm)
     out = tmp_path / "mixed.npz"
     assert _embed(bilm_run, "--text", TEXTS[0], "--out", out, "--downstream", downstream) == 0
     stored = np.load(out)
     weights = np.exp([1.0, -1.0, 0.5]) / np.exp([1.0, -1.0, 0.5]).sum()
     np.testing.assert_allclose(stored["mix_weights"], weights, rtol=1e-5)
-    expected = 2.0 * np.einsum("l,lnd->nd", weights, stored["layers"])
-    np.testing.assert_allclose(stored["mixed"], expected, rtol=1e-5, atol=1e-6)
+    layers = stored["layers"]  # (L, N, D)
+    if layer_norm:  # each layer standardised per word first
+        layers = (layers - layers.mean(-1, keepdims=True)) / np.sqrt(layers.var(-1, keepdims=True) + 1e-6)
+    expected = 2.0 * np.einsum("l,lnd->nd", weights, layers)
+    np.testing.assert_allclose(stored["mixed"], expected, rtol=1e-4, atol=1e-5)
     # the mix the saved downstream model computes
     model = keras.saving.load_model(downstream / "model.keras")
     mixes = [layer for layer in embed._all_layers(model) if isinstance(layer, ScalarMix)]
