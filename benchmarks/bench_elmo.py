@@ -18,10 +18,10 @@ Claims checked (issue #15, goal 1):
 3. Tagger. A UPOS tagger (`build_tagger`: lower-cased word embedding + character CNN, BiLSTM)
    trained on the first 4,000 EWT training sentences and scored on the full dev set, with
    and without the biLM's frozen layers mixed in (`contextual_layers=ElmoEmbedder.from_bilm`,
-   a trainable `ScalarMix` of the layers normalised per word); everything else (vocabularies, batches, optimizer, epochs, seeds)
-   is the same. Reported: dev token accuracy overall and on words unseen in the tagger's
-   training sentences (lower-cased), mean and spread over the seeds, and the learned mix
-   weights softmax(s) and gamma. Goal: mean gain >= +3 points.
+   a trainable `ScalarMix` of the layers normalised per word); everything else (vocabularies,
+   batches, optimizer, epochs, seeds) is the same. Reported: dev token accuracy overall and on
+   words unseen in the tagger's training sentences (lower-cased), mean and spread over the
+   seeds, and the learned mix weights softmax(s) and gamma. Goal: mean gain >= +3 points.
 
 `--quick` runs the same code on slices (200 sentences per corpus, 1 minute of pretraining, 300 dev
 sentences, a 500-sentence tagger for two epochs, one seed).
@@ -353,7 +353,8 @@ def tagger_report(config, bilm, bilm_preprocessor, train, dev, epochs, seeds):
         "word_vocabulary_size": preprocessor.vocabulary.size,
         "model": (f"word embedding {config.tagger_embedding_dim} + char CNN {config.tagger_char_filters} "
                   f"(+ ELMo mix: dropout {config.tagger_contextual_dropout}, layer norm "
-                  f"{config.tagger_contextual_layer_norm}), BiLSTM {config.tagger_hidden_dim}, dropout {config.tagger_dropout}, "
+                  f"{config.tagger_contextual_layer_norm}), BiLSTM {config.tagger_hidden_dim}, "
+                  f"dropout {config.tagger_dropout}, "
                   f"word dropout {config.tagger_word_dropout}, "
                   f"Adam {config.tagger_learning_rate}, batch {config.tagger_batch_size}"),
         "variants": variants,

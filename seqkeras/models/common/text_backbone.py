@@ -99,7 +99,8 @@ class TextBackbone(keras.Model):
         dropout = check_rate("dropout", dropout)
         word_dropout = check_rate("word_dropout", word_dropout)
         char_vocabulary_size = check_positive_int("char_vocabulary_size", char_vocabulary_size, allow_none=True)
-        contextual_dropout = None if contextual_dropout is None else check_rate("contextual_dropout", contextual_dropout)
+        if contextual_dropout is not None:
+            contextual_dropout = check_rate("contextual_dropout", contextual_dropout)
         weights, embedding_dim = check_embedding_weights(embedding_weights, vocabulary_size, embedding_dim)
         if contextual_layers is not None:
             # Imported here: the elmo package imports this one (its biLM reuses the character encoder).
