@@ -6,10 +6,15 @@ and with the frozen biLM mix) on the inner-training part, seeds 0 and 1, and is 
 held-out documents. The recipe with the best mean of the two variants' accuracies becomes
 `bench_elmo.Config`'s; results go to the JSON given (resumable: finished candidates are skipped).
 
+`--other-genres` is a diagnostic, not a selection: each candidate trains on all 4,000 sentences
+(email and weblog) and is scored on every later EWT training sentence (reviews, answers,
+newsgroup, email: dev's genres, whose words the biLM was pretrained on).
+
 Usage (after `python benchmarks/bench_elmo.py --keep-bilm runs/bench_elmo_bilm`):
     python benchmarks/elmo_tagger_selection.py runs/bench_elmo_bilm /tmp/elmo_tagger_selection.json
     python benchmarks/elmo_tagger_selection.py runs/bench_elmo_bilm /tmp/s.json c6_c5_hidden128 c7_c5_epochs15
     (names after the JSON: only those candidates; the JSON may hold earlier candidates' results on the same biLM)
+    python benchmarks/elmo_tagger_selection.py --other-genres runs/bench_elmo_bilm /tmp/g.json c9_c6 c13_c6_mixdropout0_layernorm
 """
 
 import dataclasses
@@ -45,10 +50,14 @@ CANDIDATES = {
 }
 
 
-def main(bilm_dir, out, names=()):
+def main(bilm_dir, out, names=(), other_genres=False):
     task = common.load_model(pathlib.Path(bilm_dir) / common.MODEL_FILE)
-    train = corpora.read_conllu(bench_elmo.EWT_DIR / "en_ewt-ud-train.conllu.gz")[: bench_elmo.Config().tagger_sentences]
-    inner_train, inner_valid = train_tagger.split_documents(train, 0.15, 0)
+    every = corpora.read_conllu(bench_elmo.EWT_DIR / "en_ewt-ud-train.conllu.gz")
+    train = every[: bench_elmo.Config().tagger_sentences]
+    if other_genres:
+        inner_train, inner_valid = train, every[len(train):]
+    else:
+        inner_train, inner_valid = train_tagger.split_documents(train, 0.15, 0)
     base = dataclasses.replace(bench_elmo.Config(), **FORMER)
     out = pathlib.Path(out)
     results = json.loads(out.read_text()) if out.exists() else {}
@@ -73,4 +82,6 @@ def main(bilm_dir, out, names=()):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], tuple(sys.argv[3:]))
+    flag = "--other-genres" in sys.argv[1:]
+    positional = [arg for arg in sys.argv[1:] if arg != "--other-genres"]
+    main(positional[0], positional[1], tuple(positional[2:]), other_genres=flag)
