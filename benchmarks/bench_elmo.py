@@ -481,6 +481,7 @@ def carried_over(path, pretraining):
         "tagger_accuracy": {v: old["tagger"]["variants"][v]["accuracy_mean"] for v in ("no_elmo", "elmo")},
         "elmo_gain": old["elmo_gain"], "config": old["config"], "date": old.get("date"),
         **({"kept_run": old["pretraining"]["kept_run"]} if "kept_run" in old["pretraining"] else {}),
+        **({"host_speed_note": old["host_speed_note"]} if "host_speed_note" in old else {}),
     }
     same_pretraining = old["pretraining"]["tokens_per_s"] == pretraining["tokens_per_s"]
     return {"other_configurations": old.get("other_configurations", []),
