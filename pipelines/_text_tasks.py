@@ -1,5 +1,7 @@
 """What the tagger and classifier pipelines share (private): pretrained inputs, the fit, the reports.
 
+- `contextual_field` / `contextual_dropout_field` / `contextual_layer_norm_field`: the
+  `--contextual*` config fields of both pipelines;
 - `check_input_file` / `load_embedding_weights` / `load_contextual`: `--train/--dev` files,
   `--embeddings` (a word2vec run dir or a word2vec text/binary file, read by gensim's
   `KeyedVectors`) and `--contextual` (a biLM run dir, whose `model.keras` is a `TextTask`
@@ -17,6 +19,23 @@ import time
 from pipelines import common
 
 BATCHINGS = ("random", "sorted", "bucketed", "token_budget", "packed")
+
+
+# ----------------------------------------------------------------------------------------------
+# Config fields both pipelines declare (one definition, one help text)
+# ----------------------------------------------------------------------------------------------
+def contextual_field():
+    return common.field("", "biLM run dir: its layers, frozen, are mixed into the word features (ELMo)")
+
+
+def contextual_dropout_field():
+    return common.field(0.0, "dropout on the mixed biLM layers (--contextual); 0 and the layer norm were chosen on "
+                             "held-out training documents of a 4,000-sentence tagger (README, bench_elmo)",
+                        minimum=0.0, below=1.0)
+
+
+def contextual_layer_norm_field():
+    return common.field(True, "normalise each biLM layer per word before the mix (--contextual)")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -75,6 +75,9 @@ class TrainConfig:
     corpus: tuple = common.field(("wiki",), "corpora: wiki, lee, ewt:PATH (CoNLL-U) or a text file path "
                                             "(one sentence/document per line); or ONE file glob of plain/.gz "
                                             "text files (e.g. 'data/*.txt.gz'), streamed")
+    exclude: tuple = common.field((), "corpora (the --corpus forms, not a glob) whose sentences are left out of "
+                                      "pretraining: a sentence is dropped when its words equal one of theirs (e.g. "
+                                      "a downstream model's labelled training set, or evaluation text)")
     max_sentences: int = common.field(0, "keep the first N sentences of each corpus (0: all)", minimum=0)
     min_words: int = common.field(3, "drop sentences with fewer words (markup leftovers)", minimum=1)
     max_words: int = common.field(50, "drop sentences with more words (lists, tables)", minimum=1)
@@ -133,9 +136,15 @@ class TrainConfig:
                              f"Received: token_budget={self.token_budget}")
         if any(is_glob(name) for name in self.corpus) and len(self.corpus) > 1:
             raise ValueError(f"a file glob must be the only `corpus` entry (it is streamed). Received: corpus={self.corpus}")
-        for name in self.corpus:
-            if name.startswith("ewt:") and not name[4:]:
-                raise ValueError(f"`corpus` entry ewt:PATH needs a path. Received: corpus entry {name!r}")
+        if self.exclude and is_glob(self.corpus[0]):
+            raise ValueError(f"`exclude` needs an in-memory corpus, not a streamed glob. Received: "
+                             f"corpus={self.corpus}, exclude={self.exclude}")
+        for flag, names in (("corpus", self.corpus), ("exclude", self.exclude)):
+            for name in names:
+                if name.startswith("ewt:") and not name[4:]:
+                    raise ValueError(f"`{flag}` entry ewt:PATH needs a path. Received: {flag} entry {name!r}")
+                if flag == "exclude" and is_glob(name):
+                    raise ValueError(f"`exclude` takes files, not a glob. Received: exclude entry {name!r}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -183,8 +192,8 @@ def text_sentences(path, flag):
     return [sentence for line in common.read_lines(path, flag) for sentence in split_sentences(line)]
 
 
-def corpus_sentences(name):
-    """Raw sentences (str) of one `--corpus` entry."""
+def corpus_sentences(name, flag="--corpus"):
+    """Raw sentences (str) of one `--corpus` (or `--exclude`) entry."""
     from seqkeras.data import corpora
 
     if name == "wiki":
@@ -192,10 +201,10 @@ def corpus_sentences(name):
     if name == "lee":
         return [sentence for document in corpora.lee_documents() for sentence in corpora.split_sentences(document)]
     if name.startswith("ewt:"):
-        return conllu_sentences(name[4:], "--corpus")
+        return conllu_sentences(name[4:], flag)
     if not pathlib.Path(name).exists():
-        raise common.UserError(f"--corpus: not one of {BUNDLED}, ewt:PATH or an existing file. Received: {name!r}")
-    return text_sentences(name, "--corpus")
+        raise common.UserError(f"{flag}: not one of {BUNDLED}, ewt:PATH or an existing file. Received: {name!r}")
+    return text_sentences(name, flag)
 
 
 def check_corpus(config):
@@ -205,12 +214,14 @@ def check_corpus(config):
     if streamed(config):
         common.check_text_files(corpus_files(config.corpus[0]), "--corpus")
         return
-    for name in config.corpus:
-        if name in BUNDLED:
-            continue
-        path = pathlib.Path(name[4:] if name.startswith("ewt:") else name)
-        if not path.is_file():
-            raise common.UserError(f"--corpus: not one of {BUNDLED}, ewt:PATH or an existing file. Received: {name!r}")
+    for flag, names in (("--corpus", config.corpus), ("--exclude", config.exclude)):
+        for name in names:
+            if name in BUNDLED:
+                continue
+            path = pathlib.Path(name[4:] if name.startswith("ewt:") else name)
+            if not path.is_file():
+                raise common.UserError(f"{flag}: not one of {BUNDLED}, ewt:PATH or an existing file. "
+                                       f"Received: {name!r}")
 
 
 def make_preprocessor(config, vocabulary, char_vocabulary):
@@ -229,19 +240,31 @@ def tokenize(config, texts):
     return WordTokenizer(config.split).tokenize(tf.constant(texts, tf.string))
 
 
+def word_tuples(config, texts):
+    """Each text's words (the run's split, case kept) as a tuple of bytes: what `--exclude` compares."""
+    return [tuple(words) for words in tokenize(config, texts).to_list()] if texts else []
+
+
 def load_corpus(config):
-    """`{"train": [...], "valid": [...]}` sentences (str) and per-corpus sentence counts."""
+    """`{"train": [...], "valid": [...]}` sentences (str), per-corpus sentence counts and, per corpus, the
+    sentences `--exclude` removed."""
     import numpy as np
 
-    sentences, sizes = [], {}
+    excluded = {words for name in config.exclude for words in word_tuples(config, corpus_sentences(name, "--exclude"))}
+    sentences, sizes, removed = [], {}, {}
     for name in config.corpus:
         texts = corpus_sentences(name)
-        lengths = tokenize(config, texts).row_lengths().numpy() if texts else np.zeros(0, int)
-        kept = [text for text, length in zip(texts, lengths) if config.min_words <= length <= config.max_words]
+        words = word_tuples(config, texts)
+        in_range = [(text, row) for text, row in zip(texts, words) if config.min_words <= len(row) <= config.max_words]
+        kept = [text for text, row in in_range if row not in excluded]
+        if config.exclude:
+            removed[name] = len(in_range) - len(kept)
         if config.max_sentences:
             kept = kept[: config.max_sentences]
         if not kept:
-            raise common.UserError(f"--corpus {name}: no sentence of {config.min_words}..{config.max_words} words")
+            left = " left by --exclude" if excluded else ""
+            raise common.UserError(f"--corpus {name}: no sentence of {config.min_words}..{config.max_words} "
+                                   f"words{left}")
         sizes[name] = len(kept)
         sentences += kept
     order = np.random.default_rng(config.split_seed).permutation(len(sentences))
@@ -251,7 +274,7 @@ def load_corpus(config):
                                f"out of {len(sentences)}")
     valid = [sentences[i] for i in np.sort(order[:num_valid])]
     train = [sentences[i] for i in np.sort(order[num_valid:])]
-    return {"train": train, "valid": valid}, sizes
+    return {"train": train, "valid": valid}, sizes, removed
 
 
 def build_vocabularies(config, texts):
@@ -642,9 +665,9 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
         padding["padding_sample_batches"] = PADDING_SAMPLE_BATCHES
         info = BatchingInfo(config.batching, int(histogram.sum()), 0, 0, boundaries, sizes, [], batches_per_pass)
         train_words, train_sentences = padding["real_tokens"], int(histogram.sum())
-        corpus_sizes = {config.corpus[0]: train_sentences + len(valid_texts)}
+        corpus_sizes, excluded_sizes = {config.corpus[0]: train_sentences + len(valid_texts)}, {}
     else:
-        texts, corpus_sizes = load_corpus(config)
+        texts, corpus_sizes, excluded_sizes = load_corpus(config)
         vocabulary, char_vocabulary = build_vocabularies(config, texts["train"])
         preprocessor = make_preprocessor(config, vocabulary, char_vocabulary)
         encoded = {split: encode(preprocessor, split_texts) for split, split_texts in texts.items()}
@@ -656,7 +679,9 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
         train_data = train_data.repeat()
     if config.verbose:
         print(f"corpus {','.join(config.corpus)}: {train_sentences} training sentences ({train_words} words), "
-              f"{len(texts['valid'])} held out; vocabulary {vocabulary.size} words, {char_vocabulary.size} "
+              f"{len(texts['valid'])} held out"
+              + (f" ({sum(excluded_sizes.values())} left out by --exclude)" if config.exclude else "")
+              + f"; vocabulary {vocabulary.size} words, {char_vocabulary.size} "
               f"characters; {config.batching} batches: {info.batches_per_epoch} per pass, padding "
               f"{padding['padding_fraction']:.1%}", flush=True)
 
@@ -689,6 +714,7 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
         "corpus_sentences": train_sentences + len(texts["valid"]),
         "streamed": streamed(config),
         "corpus_sentences_per_corpus": corpus_sizes,
+        "excluded_sentences_per_corpus": excluded_sizes,  # removed by --exclude (before max_sentences)
         "train_words": train_words,
         "vocabulary_size": vocabulary.size,
         "char_vocabulary_size": char_vocabulary.size,

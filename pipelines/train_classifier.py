@@ -44,12 +44,9 @@ class TrainConfig:
     embeddings: str = common.field("", "word2vec run dir or word2vec text/binary file initialising the word "
                                        "embedding (its width must equal --embedding-dim)")
     freeze_embeddings: bool = common.field(False, "keep the word embedding fixed during training")
-    contextual: str = common.field("", "biLM run dir: its layers, frozen, are mixed into the word features (ELMo)")
-    contextual_dropout: float = common.field(0.0, "dropout on the mixed biLM layers (--contextual); 0 and the layer "
-                                                  "norm were chosen on held-out training documents of a "
-                                                  "4,000-sentence tagger (README, bench_elmo)",
-                                             minimum=0.0, below=1.0)
-    contextual_layer_norm: bool = common.field(True, "normalise each biLM layer per word before the mix (--contextual)")
+    contextual: str = _text_tasks.contextual_field()
+    contextual_dropout: float = _text_tasks.contextual_dropout_field()
+    contextual_layer_norm: bool = _text_tasks.contextual_layer_norm_field()
     # --- model ---
     # Defaults: the genre benchmark's choice by 4-fold cross-validation over EWT training documents
     # (bench_tasks "wide_and_small_deep", best out-of-fold accuracy at 2 epochs); dev played no part.

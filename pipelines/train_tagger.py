@@ -59,12 +59,9 @@ class TrainConfig:
     freeze_embeddings: bool = common.field(False, "keep the word embedding fixed during training")
     embeddings_vocabulary: bool = common.field(True, "also give an id to every --embeddings word, so words rare or "
                                                       "unseen in training keep their pretrained vector")
-    contextual: str = common.field("", "biLM run dir: its layers, frozen, are mixed into the word features (ELMo)")
-    contextual_dropout: float = common.field(0.0, "dropout on the mixed biLM layers (--contextual); 0 and the layer "
-                                                  "norm were chosen on held-out training documents of a "
-                                                  "4,000-sentence tagger (README, bench_elmo)",
-                                             minimum=0.0, below=1.0)
-    contextual_layer_norm: bool = common.field(True, "normalise each biLM layer per word before the mix (--contextual)")
+    contextual: str = _text_tasks.contextual_field()
+    contextual_dropout: float = _text_tasks.contextual_dropout_field()
+    contextual_layer_norm: bool = _text_tasks.contextual_layer_norm_field()
     # --- model ---
     embedding_dim: int = common.field(100, "word embedding width", minimum=1)
     char_embedding_dim: int = common.field(16, "character embedding width", minimum=1)

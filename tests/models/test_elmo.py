@@ -113,10 +113,12 @@ def test_scalar_mix_of_a_list_keeps_the_first_mask():
 
 
 def test_scalar_mix_rejects_bad_inputs():
-    with pytest.raises(ValueError, match="`layer_norm` must be True or False. Received: layer_norm='yes'"):
+    with pytest.raises(ValueError, match="`layer_norm` must be a bool. Received: layer_norm='yes'"):
         ScalarMix(layer_norm="yes")
-    with pytest.raises(ValueError, match="`epsilon` must be > 0. Received: epsilon=0"):
+    with pytest.raises(ValueError, match="`epsilon` must be a positive finite number. Received: epsilon=0"):
         ScalarMix(epsilon=0)
+    with pytest.raises(ValueError, match="`epsilon` must be a positive finite number. Received: epsilon='1e-6'"):
+        ScalarMix(epsilon="1e-6")
     with pytest.raises(ValueError, match="at least one layer.*Received: input_shape=None"):
         ScalarMix()([])
     with pytest.raises(ValueError, match=r"one shape. Received: shapes=\[\(1, 2, 3\), \(1, 2, 4\)\]"):

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers import conllu_slice
 from pipelines import common, train_bilm
 from pipelines import cli
 from seqkeras.data import corpora
@@ -21,9 +22,9 @@ from seqkeras.models.elmo import ElmoEmbedder
 REPO = pathlib.Path(__file__).resolve().parents[2]
 EWT_DEV = REPO.parent / "shared" / "data" / "ud-english-ewt" / "en_ewt-ud-dev.conllu.gz"
 
-# Every TrainConfig field with a non-default value (run_dir set per test).
+# Every TrainConfig field with a non-default value (run_dir and exclude set per test).
 TINY = dict(
-    corpus=("lee", f"ewt:{EWT_DEV}"), max_sentences=60, min_words=4, max_words=40, valid_fraction=0.2, split_seed=3,
+    corpus=("lee", f"ewt:{EWT_DEV}"), exclude=None, max_sentences=60, min_words=4, max_words=40, valid_fraction=0.2, split_seed=3,
     split="whitespace", lowercase=False, vocabulary_size=40, min_count=3, max_word_length=7, char_embedding_dim=5,
     char_filters=6, hidden_dim=4, num_layers=1, dropout=0.2, matmul_dtype="bfloat16", sampled_softmax=9, batching="bucketed", batch_size=7,
     token_budget=300, num_buckets=3, epochs=2, steps_per_epoch=3, learning_rate=0.004, clipnorm=0.5, seed=11,
@@ -35,8 +36,9 @@ TINY = dict(
 def trained(tmp_path_factory):
     if not EWT_DEV.exists():
         pytest.skip(f"UD English EWT not found at {EWT_DEV}")
-    run_dir = tmp_path_factory.mktemp("bilm") / "run"
-    config = train_bilm.TrainConfig(**{**TINY, "run_dir": str(run_dir)})
+    folder = tmp_path_factory.mktemp("bilm")
+    exclude = conllu_slice(EWT_DEV, folder / "excluded.conllu", 8, stride=3)  # EWT dev sentences 0, 3, ..., 21
+    config = train_bilm.TrainConfig(**{**TINY, "exclude": (str(exclude),), "run_dir": str(folder / "run")})
     return config, train_bilm.main(config)
 
 
@@ -49,10 +51,14 @@ def test_the_table_names_every_field():
 @pytest.mark.slow
 def test_every_config_field_reaches_data_model_and_optimizer(trained, capsys):
     config, results = trained
-    # data: both corpora, the word-count filter, max_sentences per corpus, the seeded split
+    # data: both corpora, --exclude, the word-count filter, max_sentences per corpus, the seeded split
     assert results["corpus_sentences_per_corpus"] == {"lee": 60, f"ewt:{EWT_DEV}": 60}
     lee = [s for d in corpora.lee_documents() for s in corpora.split_sentences(d) if 4 <= len(s.split()) <= 40][:60]
-    ewt = [" ".join(s.words) for s in corpora.read_conllu(EWT_DEV) if 4 <= len(s.words) <= 40][:60]
+    ewt = [" ".join(s.words) for s in corpora.read_conllu(EWT_DEV) if 4 <= len(s.words) <= 40]
+    left_out = {" ".join(s.words) for s in corpora.read_conllu(config.exclude[0])}
+    removed = sum(text in left_out for text in ewt)
+    assert removed >= 4  # most of the 8 have 4..40 words
+    ewt = [text for text in ewt if text not in left_out][:60]
     everything = lee + ewt  # whitespace split: the counts above are the tokenizer's
     order = np.random.default_rng(3).permutation(120)
     assert results["texts"]["valid"] == [everything[i] for i in np.sort(order[:24])]  # valid_fraction 0.2
@@ -94,6 +100,7 @@ def test_every_config_field_reaches_data_model_and_optimizer(trained, capsys):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert len(metrics["history"]["loss"]) == 2 and metrics["history"]["epoch"] == [0, 1]
     assert metrics["corpus_words"] == results["corpus_words"] and metrics["tokens_per_s"] > 0
+    assert metrics["excluded_sentences_per_corpus"] == {"lee": 0, f"ewt:{EWT_DEV}": removed}
     assert metrics["softmax"] == "sampled (9 per step)" and metrics["tokens_per_cpu_s"] > 0
     assert metrics["train_matmul_dtype"] == "bfloat16"
     assert metrics["train_steps"] == 6 and not metrics["stopped_by_max_minutes"]  # max_minutes 30: no stop
@@ -188,6 +195,9 @@ def test_an_existing_run_dir_is_refused(trained):
 @pytest.mark.parametrize("args, message", [
     (["train", "bilm", "--corpus", "no_such_corpus.txt"], "--corpus"),
     (["train", "bilm", "--corpus", "ewt:"], "ewt:PATH"),
+    (["train", "bilm", "--exclude", "no_such_file.conllu"], "--exclude: not one of"),
+    (["train", "bilm", "--exclude", "ewt:"], "`exclude` entry ewt:PATH needs a path"),
+    (["train", "bilm", "--corpus", "data/*.txt", "--exclude", "lee"], "`exclude` needs an in-memory corpus"),
     (["train", "bilm", "--batching", "packed"], "batching='packed'"),
     (["train", "bilm", "--hidden-dim", "0"], "hidden_dim=0"),
     (["train", "bilm", "--token-budget", "10"], "token_budget=10"),

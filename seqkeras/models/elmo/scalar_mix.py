@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from seqkeras.layers._validation import check_bool, check_positive_float
+
 
 def _describe_shapes(shapes):
     return [tuple(shape) for shape in shapes]
@@ -52,12 +54,8 @@ class ScalarMix(keras.layers.Layer):
 
     def __init__(self, layer_norm=False, epsilon=1e-6, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(layer_norm, bool):
-            raise ValueError(f"`layer_norm` must be True or False. Received: layer_norm={layer_norm!r}")
-        if not epsilon > 0:
-            raise ValueError(f"`epsilon` must be > 0. Received: epsilon={epsilon!r}")
-        self.layer_norm = layer_norm
-        self.epsilon = float(epsilon)
+        self.layer_norm = check_bool("layer_norm", layer_norm)
+        self.epsilon = check_positive_float("epsilon", epsilon)
         self.supports_masking = True
 
     def build(self, input_shape):
