@@ -10,7 +10,10 @@ Corpora (`--corpus`, one or more, comma-separated): `wiki` (gensim's Wikipedia e
 stripped), `lee` (gensim's Lee news corpus), `ewt:PATH` or any `*.conllu[.gz]` path (the words of
 a CoNLL-U file's sentences), or a UTF-8 text file (one sentence or document per line). Text is
 split into sentences, tokenised in-graph by the run's `TokenLookup` and sentences outside
-`[min_words, max_words]` are dropped; a seeded `valid_fraction` of them is held out.
+`[min_words, max_words]` are dropped; a seeded `valid_fraction` of them is held out. `--exclude`
+(the same forms) leaves out every corpus sentence whose words equal one of its sentences: a
+downstream model's labelled training sentences (its frozen biLM features on them then look like
+those on unseen text) or evaluation text.
 
 One way per input kind:
 - Named corpora and single files (above) are loaded into memory: a seeded permutation holds out
