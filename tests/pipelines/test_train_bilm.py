@@ -198,6 +198,7 @@ def test_an_existing_run_dir_is_refused(trained):
     (["train", "bilm", "--exclude", "no_such_file.conllu"], "--exclude: not one of"),
     (["train", "bilm", "--exclude", "ewt:"], "`exclude` entry ewt:PATH needs a path"),
     (["train", "bilm", "--corpus", "data/*.txt", "--exclude", "lee"], "`exclude` needs an in-memory corpus"),
+    (["train", "bilm", "--corpus", f"ewt:{EWT_DEV}", "--exclude", f"ewt:{EWT_DEV}"], "words left by --exclude"),
     (["train", "bilm", "--batching", "packed"], "batching='packed'"),
     (["train", "bilm", "--hidden-dim", "0"], "hidden_dim=0"),
     (["train", "bilm", "--token-budget", "10"], "token_budget=10"),
