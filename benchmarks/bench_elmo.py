@@ -8,8 +8,9 @@ Claims checked (issue #15, goal 1):
    on) and the small bundled English files (Pang & Lee polarity snippets, two Wikipedia-style
    paragraphs), less the tagger's 4,000 sentences (`train bilm --exclude`;
    `Config.pretrain_without_tagger_sentences`, chosen by `elmo_unseen_pretraining.py`: the tagger
-   then trains on features like those of unseen text). Reported: corpus size, words/s of the training steps (and per CPU-second, with the
-   load average, since other processes may share the cores), the wall time, the learning curve
+   then trains on features like those of unseen text). Reported: corpus size, words/s of the
+   training steps (and per CPU-second, with the load average, since other processes may share the
+   cores), the wall time, the learning curve
    (held-out perplexity per epoch of `steps_per_epoch` batches). Goal: >= 30k words/s, <= 40 min.
 2. Language model. Held-out perplexity on EWT dev, per direction, next to count models fitted on the
    same training sentences, with the same vocabulary (ids through the run's own `TokenLookup`) and
@@ -226,8 +227,8 @@ def kept_pretraining(config, corpus, run_dir, minutes, max_sentences=0, exclude=
     # the kept run's per-corpus counts, keyed by this run's paths (its own were in a temp dir), same order
     sizes = dict(zip(corpus, metrics["corpus_sentences_per_corpus"].values()))
     excluded = dict(zip(corpus, metrics.get("excluded_sentences_per_corpus", {}).values()))
-    return {**metrics, "corpus_sentences_per_corpus": sizes, "excluded_sentences_per_corpus": excluded, "task": task, "network": task.network, "texts": texts,
-            "kept_run": str(run_dir)}, metrics["train_seconds"]
+    return {**metrics, "corpus_sentences_per_corpus": sizes, "excluded_sentences_per_corpus": excluded,
+            "task": task, "network": task.network, "texts": texts, "kept_run": str(run_dir)}, metrics["train_seconds"]
 
 
 def ids_of(encoded):
