@@ -197,7 +197,6 @@ def select(name, candidates=None):
     the linear model (0 epochs). A candidate whose options set `ensemble` is instead fitted as that
     ensemble (seed 0: members 0, 1000, 2000, as `SELECTION_SEEDS`), once: what the pipeline ships, for
     a choice made on the averaged forecast inside the fit."""
-    from seqkeras.models.forecaster.metrics import forecast_metrics
 
     settings = dict(SETTINGS[name])
     config = TrainConfig(**settings, run_dir="unused")
@@ -264,6 +263,11 @@ LINEAR_VARIANTS = {
     "ridge_autoreg_3_origins": dict(kinds=("ridge", "autoreg"), origins=3),
     "autoreg": dict(kinds=("autoreg",)),
 }
+# Equal-weight combinations of two variants' forecasts (a forecast combination: the mean of the two linear
+# maps, so still one linear map of the window), read on the same folds as the variants.
+LINEAR_AVERAGES = {
+    "average_ridge_one_split_and_autoreg": ("ridge_one_split (default)", "autoreg"),
+}
 
 
 def select_linear(name):
@@ -297,13 +301,20 @@ def select_linear(name):
         splitter = WalkForwardSplit.anchored(first_test, folds, config.horizon, step=config.step)
         base = walk_forward(values[:first_test], 1, splitter, config.window, config.horizon, None,
                             ("mean", "autoreg"), period)
-        reading = {"baselines_mase": {key: base["metrics"][key]["mase"] for key in base["metrics"]}, "variants": {}}
+        reading = {"baselines_mase": {key: base["metrics"][key]["mase"] for key in base["metrics"]}, "variants": {},
+                   "averages": {}}
+        forecasts = {}
         for label, options in LINEAR_VARIANTS.items():
             out = walk_forward(values[:first_test], 1, splitter, config.window, config.horizon, fitter(options), (),
                                period)
+            forecasts[label] = out["forecasts"]["model"]
             reading["variants"][label] = {"mase": out["metrics"]["model"]["mase"],
                                           "chosen": [i for i in out["fit_info"] if i]}
             print(name, folds, label, f"{out['metrics']['model']['mase']:.3f}", flush=True)
+        for label, members in LINEAR_AVERAGES.items():
+            averaged = forecast_metrics(out["actual"], np.mean([forecasts[m] for m in members], axis=0), out["scales"])
+            reading["averages"][label] = {"mase": averaged["mase"], "members": list(members)}
+            print(name, folds, label, f"{averaged['mase']:.3f}", flush=True)
         readings[f"{folds}_folds"] = reading
     return readings
 
@@ -344,6 +355,7 @@ def main():
         path = benchlib.results_path(f"forecast_selection_{args.select_linear}", out=args.out)
         result = json.loads(path.read_text()) if path.is_file() else {"dataset": args.select_linear}
         result["linear_part_readings"] = dict(select_linear(args.select_linear), options=LINEAR_VARIANTS,
+                                              averages=LINEAR_AVERAGES,
                                               date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
         benchlib.write_results(result, path)
         return
