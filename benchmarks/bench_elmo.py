@@ -37,6 +37,11 @@ Usage:
     python benchmarks/bench_elmo.py --quick               # smoke run, JSON to the temp dir
     python benchmarks/bench_elmo.py --keep-bilm runs/bench_elmo_bilm   # keep the pretraining run dir
     python benchmarks/bench_elmo.py --bilm runs/bench_elmo_bilm --output /tmp/e.json  # parts 2-3 on a kept biLM
+    python benchmarks/bench_elmo.py --speed-only          # part 1 alone on ALL the text -> elmo.json speed_readings
+
+`--speed-only` pretrains the same configuration on every bundled text (the tagger's sentences kept: the
+corpus goal 1 names) and appends its words/s, held-out perplexity and curve to `speed_readings` in the
+JSON, next to the headline run; EWT dev is not read.
 """
 
 import argparse
@@ -398,6 +403,9 @@ def main():
     parser.add_argument("--bilm", type=pathlib.Path, default=None,
                         help="reuse the run dir of an earlier --keep-bilm run with the same settings: no pretraining; "
                              "its pretraining figures are reported")
+    parser.add_argument("--speed-only", action="store_true",
+                        help="pretraining alone on every bundled text (the tagger's sentences kept): words/s, "
+                             "held-out perplexity and curve appended to speed_readings; no dev reading, no tagger")
     args = parser.parse_args()
     overrides = {key: value for key, value in (("hidden_dim", args.hidden_dim), ("dropout", args.dropout),
                                                ("token_budget", args.token_budget), ("matmul_dtype", args.matmul_dtype),
@@ -417,6 +425,8 @@ def main():
     if args.quick:
         tagger_train, tagger_dev = train[: config.quick_tagger_sentences], dev[: config.quick_dev_sentences]
         tagger_epochs, seeds = 2, seeds[:1]
+    if args.speed_only:
+        return speed_reading(config, args, minutes)
     timings = {}
     with tempfile.TemporaryDirectory() as scratch:
         corpus = pretraining_corpora(scratch)
@@ -488,9 +498,31 @@ def main():
     benchlib.write_results(report, output)
 
 
+def speed_reading(config, args, minutes):
+    """`--speed-only`: pretrains on every bundled text and appends the reading to the JSON's `speed_readings`."""
+    import json
+
+    with tempfile.TemporaryDirectory() as scratch:
+        corpus = pretraining_corpora(scratch)
+        results, seconds = pretrain(config, corpus, args.keep_bilm or pathlib.Path(scratch) / "bilm", minutes,
+                                    config.quick_sentences_per_corpus if args.quick else 0)
+    reading = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "device": benchlib.device_description(),
+               "config": dataclasses.asdict(config), "pretrain_seconds": seconds,
+               **{key: results[key] for key in (
+                   "corpus_words", "corpus_sentences", "train_words", "tokens_per_s", "tokens_per_cpu_s",
+                   "load_average", "train_steps", "train_seconds", "stopped_by_max_minutes", "padding_fraction",
+                   "heldout", "curve", "threads", "train_matmul_dtype")}}
+    output = benchlib.results_path("elmo", quick=args.quick, out=args.output)
+    report = json.loads(output.read_text()) if output.is_file() else {}
+    report["speed_readings"] = report.get("speed_readings", []) + [reading]
+    print(f"speed reading: {reading['tokens_per_s']:.0f} words/s on {reading['corpus_words']} words "
+          f"(goal >= 30000: {'met' if reading['tokens_per_s'] >= 30000 else 'not met'})")
+    benchlib.write_results(report, output)
+
+
 def carried_over(path, pretraining):
-    """What a new run keeps of the JSON it replaces: its recorded other configurations and tagger
-    recipe selection, its headline figures appended to `previous_runs` (every reading stays recorded),
+    """What a new run keeps of the JSON it replaces: its recorded other configurations, speed readings
+    and tagger recipe selection, its headline figures appended to `previous_runs` (every reading stays recorded),
     and its note on the host's speed when the new run reports the same pretraining (`--bilm`)."""
     import json
 
@@ -511,6 +543,7 @@ def carried_over(path, pretraining):
     same_pretraining = old["pretraining"]["tokens_per_s"] == pretraining["tokens_per_s"]
     return {"other_configurations": old.get("other_configurations", []),
             "downstream_selection": old.get("downstream_selection", {}),
+            "speed_readings": old.get("speed_readings", []),
             "previous_runs": old.get("previous_runs", []) + [headline],
             **({"host_speed_note": old["host_speed_note"]} if same_pretraining and "host_speed_note" in old else {})}
 
