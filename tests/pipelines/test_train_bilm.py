@@ -225,12 +225,12 @@ def test_the_console_command_exits_2_on_bad_data(trained):
 
 # Run in a fresh process (thread pools are set once per process): the pools before and after `split_threads`.
 THREADS = """
-import json, tensorflow as tf
+import json, os, tensorflow as tf
 from pipelines import common
 pools = lambda: {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                  "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
 %s
-print(json.dumps([before, after]))
+print(json.dumps([before, after, os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY")]))
 """
 
 
@@ -240,12 +240,23 @@ print(json.dumps([before, after]))
     ("tf.constant(1.0) + 1.0; before = pools(); after = common.split_threads()", False),  # too late: left alone
 ])
 def test_split_threads_gives_each_op_half_the_cores_before_tensorflow_starts(code, sets):
+    environment = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
     result = subprocess.run([sys.executable, "-c", THREADS % code], capture_output=True, text=True, cwd=REPO,
-                            timeout=300)
+                            timeout=300, env=environment)
     assert result.returncode == 0, result.stderr
-    before, after = json.loads(result.stdout.strip().splitlines()[-1])
+    before, after, capacity = json.loads(result.stdout.strip().splitlines()[-1])
     cores = len(os.sched_getaffinity(0))
     assert after == ({"intra_op": max(1, cores // 2), "inter_op": max(2, cores)} if sets else before)
+    assert capacity == str(common.ONEDNN_CACHE_CAPACITY)  # a larger oneDNN kernel cache (read at the first kernel)
+
+
+@pytest.mark.slow
+def test_split_threads_keeps_a_onednn_cache_capacity_the_environment_sets():
+    code = "before = pools(); after = common.split_threads()"
+    result = subprocess.run([sys.executable, "-c", THREADS % code], capture_output=True, text=True, cwd=REPO,
+                            timeout=300, env={**os.environ, "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "512"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])[2] == "512"
 
 
 def test_max_minutes_stops_training_and_the_clock_leaves_out_the_first_step():
