@@ -522,8 +522,9 @@ def speed_reading(config, args, minutes):
 
 def carried_over(path, pretraining):
     """What a new run keeps of the JSON it replaces: its recorded other configurations, speed readings
-    and tagger recipe selection, its headline figures appended to `previous_runs` (every reading stays recorded),
-    and its note on the host's speed when the new run reports the same pretraining (`--bilm`)."""
+    (and their diagnosis) and tagger recipe selection, its headline figures appended to `previous_runs`
+    (every reading stays recorded), and its note on the host's speed when the new run reports the same
+    pretraining (`--bilm`)."""
     import json
 
     if not pathlib.Path(path).is_file():
@@ -544,6 +545,8 @@ def carried_over(path, pretraining):
     return {"other_configurations": old.get("other_configurations", []),
             "downstream_selection": old.get("downstream_selection", {}),
             "speed_readings": old.get("speed_readings", []),
+            **({"primitive_cache_diagnosis": old["primitive_cache_diagnosis"]}
+               if "primitive_cache_diagnosis" in old else {}),
             "previous_runs": old.get("previous_runs", []) + [headline],
             **({"host_speed_note": old["host_speed_note"]} if same_pretraining and "host_speed_note" in old else {})}
 
