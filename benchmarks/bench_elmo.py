@@ -407,6 +407,8 @@ def main():
                         help="pretraining alone on every bundled text (the tagger's sentences kept): words/s, "
                              "held-out perplexity and curve appended to speed_readings; no dev reading, no tagger")
     args = parser.parse_args()
+    if args.speed_only and args.bilm:
+        parser.error("--speed-only pretrains a biLM to time it; it cannot reuse --bilm")
     overrides = {key: value for key, value in (("hidden_dim", args.hidden_dim), ("dropout", args.dropout),
                                                ("token_budget", args.token_budget), ("matmul_dtype", args.matmul_dtype),
                                                ("sampled_softmax", args.sampled_softmax))
@@ -417,16 +419,16 @@ def main():
     started = time.perf_counter()
     print(f"device: {benchlib.device_description()}; load average {os.getloadavg()[0]:.2f}", flush=True)
 
+    minutes = args.pretrain_minutes or (config.quick_pretrain_minutes if args.quick else config.pretrain_minutes)
+    if args.speed_only:  # pretraining alone: the treebank's tagger and dev sentences are not read
+        return speed_reading(config, args, minutes)
     train = corpora.read_conllu(EWT_DIR / "en_ewt-ud-train.conllu.gz")
     dev = corpora.read_conllu(EWT_DIR / "en_ewt-ud-dev.conllu.gz")
-    minutes = args.pretrain_minutes or (config.quick_pretrain_minutes if args.quick else config.pretrain_minutes)
     tagger_train, tagger_dev = train[: config.tagger_sentences], dev
     tagger_epochs, seeds = config.tagger_epochs, config.tagger_seeds
     if args.quick:
         tagger_train, tagger_dev = train[: config.quick_tagger_sentences], dev[: config.quick_dev_sentences]
         tagger_epochs, seeds = 2, seeds[:1]
-    if args.speed_only:
-        return speed_reading(config, args, minutes)
     timings = {}
     with tempfile.TemporaryDirectory() as scratch:
         corpus = pretraining_corpora(scratch)
