@@ -308,8 +308,8 @@ def score_tagger(model, dev_data):
     return np.concatenate(correct), np.concatenate(unseen), seconds, words
 
 
-def tagger_report(config, bilm, bilm_preprocessor, train, dev, epochs, seeds):
-    """UPOS dev accuracy of one tagger configuration with and without the ELMo mix."""
+def tagger_report(config, bilm, bilm_preprocessor, train, dev, epochs, seeds, variants=("no_elmo", "elmo")):
+    """UPOS dev accuracy of one tagger configuration with ("elmo") and without ("no_elmo") the ELMo mix."""
     tags = sorted({tag for sentence in train for tag in sentence.upos})
     tag_index = {tag: i for i, tag in enumerate(tags)}
     train_words = [list(s.words) for s in train]
@@ -325,8 +325,8 @@ def tagger_report(config, bilm, bilm_preprocessor, train, dev, epochs, seeds):
     )
     train_tokens = sum(len(words) for words in train_words)
 
-    variants = {}
-    for variant in ("no_elmo", "elmo"):
+    reports = {}
+    for variant in variants:
         runs = []
         for seed in seeds:
             keras.utils.set_random_seed(seed)
@@ -365,7 +365,7 @@ def tagger_report(config, bilm, bilm_preprocessor, train, dev, epochs, seeds):
                   f"{run['unseen_accuracy']:.4f} (train {seconds:.0f} s, dev {run['dev_seconds']:.0f} s)"
                   + (f", mix softmax(s) {np.round(run['mix_weights'], 3).tolist()} gamma {run['mix_gamma']:.3f}"
                      if "mix_weights" in run else ""), flush=True)
-        variants[variant] = {
+        reports[variant] = {
             "runs": runs,
             **{f"{key}_mean": float(np.mean([r[key] for r in runs])) for key in ("accuracy", "unseen_accuracy")},
             **{f"{key}_std": float(np.std([r[key] for r in runs])) for key in ("accuracy", "unseen_accuracy")},
@@ -382,7 +382,7 @@ def tagger_report(config, bilm, bilm_preprocessor, train, dev, epochs, seeds):
                   f"dropout {config.tagger_dropout}, "
                   f"word dropout {config.tagger_word_dropout}, "
                   f"Adam {config.tagger_learning_rate}, batch {config.tagger_batch_size}"),
-        "variants": variants,
+        "variants": reports,
     }
 
 
