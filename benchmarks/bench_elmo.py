@@ -181,8 +181,9 @@ class StepTimer(keras.callbacks.Callback):
 # ------------------------------------------------------------------------------------------------
 # biLM
 # ------------------------------------------------------------------------------------------------
-def pretrain(config, corpus, run_dir, minutes, max_sentences=0, exclude=()):
-    """`seqkeras train bilm` with the benchmark's fields; returns the pipeline's results dict."""
+def pretrain(config, corpus, run_dir, minutes, max_sentences=0, exclude=(), callbacks=()):
+    """`seqkeras train bilm` with the benchmark's fields (and extra Keras `callbacks`); returns the pipeline's
+    results dict."""
     train_config = train_bilm.TrainConfig(
         corpus=corpus, exclude=exclude, max_sentences=max_sentences, valid_fraction=config.valid_fraction,
         vocabulary_size=config.vocabulary_size, min_count=config.min_count, hidden_dim=config.hidden_dim,
@@ -192,7 +193,7 @@ def pretrain(config, corpus, run_dir, minutes, max_sentences=0, exclude=()):
         matmul_dtype=config.matmul_dtype, max_minutes=minutes, run_dir=str(run_dir), verbose=0,
     )
     start = time.perf_counter()
-    results = train_bilm.main(train_config)
+    results = train_bilm.main(train_config, callbacks=callbacks)
     seconds = time.perf_counter() - start
     print(f"biLM: {results['corpus_words']} words ({results['corpus_sentences']} sentences: "
           f"{results['corpus_sentences_per_corpus']}); {results['train_steps']} steps in {seconds:.0f} s, "

@@ -12,7 +12,7 @@ Nothing is chosen from these readings: they are a diagnostic curve, and every de
 recorded in the JSON (`benchmarks/results/elmo_gain_curve.json`).
 
 Usage:
-    python benchmarks/elmo_gain_curve.py            # ~55 min: 38 min of pretraining, 16 taggers
+    python benchmarks/elmo_gain_curve.py            # ~54 min: 38 min of pretraining, 18 taggers
     python benchmarks/elmo_gain_curve.py --quick    # slices of the data, JSON to the temp dir
 """
 
@@ -32,7 +32,7 @@ import benchlib  # noqa: E402
 from pipelines import common  # noqa: E402
 from seqkeras.data import corpora  # noqa: E402
 
-SNAPSHOT_EPOCHS = (6, 12, 24, 48)  # of 250 batches (~1/4 pass each); the run ends near epoch 72
+SNAPSHOT_EPOCHS = (6, 12, 24, 48)  # of 250 batches (~1/4 pass each); the 38-minute runs end at epoch 72-78
 QUICK_SNAPSHOT_EPOCHS = (1,)
 
 
@@ -48,23 +48,6 @@ class Snapshots(keras.callbacks.Callback):
             self.weights[epoch + 1] = [value.copy() for value in self.model.get_weights()]
 
 
-def pretrain_with_snapshots(config, corpus, run_dir, minutes, max_sentences, exclude, epochs):
-    """`bench_elmo.pretrain` with a `Snapshots` callback beside the pipeline's own."""
-    snapshots = Snapshots(epochs)
-    standard = common.standard_callbacks
-    common.standard_callbacks = lambda *args, **kwargs: standard(*args, **kwargs) + [snapshots]
-    try:
-        results, seconds = bench_elmo.pretrain(config, corpus, run_dir, minutes, max_sentences, exclude)
-    finally:
-        common.standard_callbacks = standard
-    return results, seconds, snapshots.weights
-
-
-def network_with(network, weights):
-    """A fresh network of the run's configuration holding `weights` (as `common.inference_copy`)."""
-    copy = type(network).from_config(network.get_config())
-    copy.set_weights(weights)
-    return copy
 
 
 def main():
@@ -87,9 +70,11 @@ def main():
     with tempfile.TemporaryDirectory() as scratch:
         corpus = bench_elmo.pretraining_corpora(scratch)
         exclude = (bench_elmo.tagger_sentences_file(scratch, len(tagger_train)),)
-        results, pretrain_seconds, weights = pretrain_with_snapshots(
+        snapshots = Snapshots(snapshot_epochs)
+        results, pretrain_seconds = bench_elmo.pretrain(
             config, corpus, pathlib.Path(scratch) / "bilm", minutes,
-            config.quick_sentences_per_corpus if args.quick else 0, exclude, snapshot_epochs)
+            config.quick_sentences_per_corpus if args.quick else 0, exclude, callbacks=[snapshots])
+    weights = snapshots.weights
     curve = {row["epoch"]: row for row in results["curve"]}
     final_epoch = results["curve"][-1]["epoch"]
     weights[final_epoch] = results["network"].get_weights()
@@ -99,7 +84,8 @@ def main():
                                         variants=("no_elmo",))["variants"]["no_elmo"]
     points = []
     for epoch in sorted(weights):
-        bilm = network_with(results["network"], weights[epoch])
+        bilm = common.inference_copy(results["network"])  # the run's configuration, with this epoch's weights
+        bilm.set_weights(weights[epoch])
         elmo = bench_elmo.tagger_report(config, bilm, preprocessor, tagger_train, tagger_dev, epochs, seeds,
                                         variants=("elmo",))["variants"]["elmo"]
         row = curve[epoch]

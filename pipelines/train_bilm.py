@@ -640,8 +640,11 @@ def _training_clock(max_minutes, words_per_step):
 # ------------------------------------------------------------------------------------------------
 # Train
 # ------------------------------------------------------------------------------------------------
-def main(config=TrainConfig(), resume=False, overwrite=False):
-    """Trains, evaluates on the held-out sentences and saves the run; returns a results dict."""
+def main(config=TrainConfig(), resume=False, overwrite=False, callbacks=()):
+    """Trains, evaluates on the held-out sentences and saves the run; returns a results dict.
+
+    `callbacks`: Keras callbacks given to `fit` after the pipeline's own (e.g. weight snapshots).
+    """
     import keras
     import tensorflow as tf
 
@@ -696,7 +699,7 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
     # === Training ===
     clock = _training_clock(config.max_minutes, padding["real_tokens"] / info.batches_per_epoch)
     load_before = os.getloadavg()[0]
-    callbacks = common.standard_callbacks(run_dir) + [clock]
+    callbacks = common.standard_callbacks(run_dir) + [clock, *callbacks]
     history = network.fit(
         train_data, validation_data=valid_data, epochs=config.epochs,
         steps_per_epoch=config.steps_per_epoch or None, callbacks=callbacks, verbose=config.verbose, shuffle=False,
