@@ -127,7 +127,13 @@ def fill_gaps(frame, columns, fill, series, flag="--series"):
             data = data.interpolate(limit_direction="both")
         elif fill == "drop":
             data = data.dropna()
-    return data.to_numpy(dtype=np.float64)
+    values = data.to_numpy(dtype=np.float64)
+    too_large = np.abs(values) > np.finfo(np.float32).max  # the model computes in float32: inf, then NaN out
+    if too_large.any():
+        row, index = (int(i[0]) for i in np.nonzero(too_large))
+        raise common.UserError(f"{flag}: {series} column {columns[index]!r} at row {row} holds {float(values[row, index])!r}, "
+                               f"beyond float32's range (±{float(np.finfo(np.float32).max):.4g}) the model computes in")
+    return values
 
 
 def minimum_length(window, horizon, folds, step, gap):

@@ -108,6 +108,9 @@ def test_train_evaluate_predict_through_the_cli(tmp_path, capsys):
         "text.csv": (_write_csv(tmp_path / "text.csv", history[:9] + [(1999, "many", "x")], header="year,SUNACTIVITY,note"),
                      "column 'SUNACTIVITY' is not numeric (e.g. 'many')"),
         "absent.csv": (tmp_path / "absent.csv", "file not found. Received: --csv"),
+        # beyond float32 the window would turn into inf and the forecast into NaN
+        "huge.csv": (_write_csv(tmp_path / "huge.csv", history[:9] + [(1999, 1e300, "x")], header="year,SUNACTIVITY,note"),
+                     "column 'SUNACTIVITY' at row 9 holds 1e+300, beyond float32's range"),
     }
     for name, (path, message) in bad.items():
         refused = _main(capsys, "predict", run, "--csv", path)
@@ -129,6 +132,7 @@ def test_train_evaluate_predict_through_the_cli(tmp_path, capsys):
 @pytest.mark.parametrize("case, message", [
     ("nan", "missing/non-finite value(s), the first in column 'spots' at row 3; pass --fill"),
     ("short", "15 rows, fewer than the minimum length 17"),
+    ("huge", "column 'spots' at row 7 holds -3e+40, beyond float32's range"),
     ("text_column", "column 'note' is not numeric (e.g. 'x')"),
     ("unknown_column", "unknown column 'nope'"),
     ("backbone", "`backbone` must be one of ('lstm', 'tcn', 'attention'). Received: backbone='rnn'"),
@@ -137,6 +141,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, case, message):
     rows = [(1900 + i, float(v), "x") for i, v in enumerate(corpora.sunspots()[:60])]
     if case == "nan":
         rows[3] = (1903, "", "x")
+    if case == "huge":
+        rows[7] = (1907, -3e40, "x")
     csv = _write_csv(tmp_path / "s.csv", rows[:15] if case == "short" else rows)
     extra = {"text_column": ["--target", "note"], "unknown_column": ["--target", "nope"],
              "backbone": ["--backbone", "rnn"]}.get(case, ["--target", "spots"])
