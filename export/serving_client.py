@@ -104,6 +104,15 @@ def _check_tensor(name, value, spec, batch_dim=True):
         raise TypeError(f"Input {name!r} must be {spec.dtype}. Received: dtype={array.dtype}")
     if array.dtype.kind == "O" and any(item is None for item in array.reshape(-1)):
         raise ValueError(f"Input {name!r} holds a null. Received: {array.reshape(-1).tolist()[:5]}")
+    if spec.dtype in ("float32", "float64") and array.size:
+        # NaN / Inf are not JSON, and a float32 input turns values beyond its range into Inf
+        largest = np.finfo(np.float32 if spec.dtype == "float32" else np.float64).max
+        values = array.astype(np.float64)
+        bad = ~np.isfinite(values) | (np.abs(values) > largest)
+        if bad.any():
+            index = tuple(int(i[0]) for i in np.nonzero(bad))
+            raise ValueError(f"Input {name!r} must be finite {spec.dtype} values. Received: "
+                             f"{float(values[index])!r} at index {list(index)}")
     shape = spec.shape if spec.shape is not None else (
         (None,) * INPUT_RANKS[name] if name in INPUT_RANKS else None)
     if shape is None:

@@ -1,5 +1,7 @@
 """REST request building/parsing against real signatures, warm-up and models.config, token files, CLI."""
 
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -95,3 +97,16 @@ def test_signature_specs_from_server_metadata():
     assert parsed["label"].tolist() == ["email"] and parsed["probabilities"].shape == (1, 5)
     with pytest.raises(RuntimeError, match="Could not"):
         client.parse_predict_response(spec, {"error": "Could not parse"})
+
+
+def test_float_inputs_must_be_finite_and_fit_their_dtype():
+    # a forecast signature's window: NaN / Inf are not JSON, and 1e39 would reach a float32 graph as Inf
+    spec = client.SignatureSpec({"window": client.TensorSpec("float32", (None, 3, 1))},
+                                {"forecast": client.TensorSpec("float32", (None, 2))})
+    good = client.build_predict_request(spec, {"window": [[[1.0], [2.0], [3.0]]]})
+    assert good == {"instances": [[[1.0], [2.0], [3.0]]]}
+    for value, shown in ((float("nan"), "nan"), (float("-inf"), "-inf"), (1e39, "1e+39")):
+        window = np.array([[[1.0], [value], [3.0]]])
+        message = f"Input 'window' must be finite float32 values. Received: {shown} at index [0, 1, 0]"
+        with pytest.raises(ValueError, match=re.escape(message)):
+            client.build_predict_request(spec, {"window": window})
