@@ -8,7 +8,9 @@ The SavedModel's `serving_default` takes float32 `window` `[batch, window, featu
 `window` steps, targets first, then covariates, in the series' own units) and returns
 `{"forecast": [batch, horizon]}` (plus `"quantiles"` `[batch, horizon, Q]` when the model has a
 quantile head). A NaN or Inf in `window` fails the call with "forecast input `window` holds NaN or
-Inf" (TF Serving returns it as an INVALID_ARGUMENT error). The TFLite file has the same signature
+Inf", and a window whose values overflow float32 inside the model (e.g. 3e38 where the series is
+in the hundreds) with "forecast output is NaN or Inf: ..." (TF Serving returns both as
+INVALID_ARGUMENT errors). The TFLite file has the same signature
 at batch 1 without that check (TFLite has no assert op): the caller checks its inputs.
 """
 
@@ -20,6 +22,8 @@ import numpy as np
 import tensorflow as tf
 
 NONFINITE_MESSAGE = "forecast input `window` holds NaN or Inf"
+OVERFLOW_MESSAGE = ("forecast output is NaN or Inf: the window's values overflow float32 inside the model "
+                    "(values far outside the series' range)")
 
 
 def _window_shape(model):
@@ -41,7 +45,8 @@ def build_forecast_archive(model, check_finite=True, batch_size=None):
 
     Args:
         model: a forecaster as `build_forecaster` makes it (float32 `window` in, series units).
-        check_finite: reject NaN / Inf inputs in-graph (`tf.debugging.assert_all_finite`).
+        check_finite: reject NaN / Inf inputs, and outputs that overflowed, in-graph
+            (`tf.debugging.assert_all_finite`).
         batch_size: a fixed batch size (TFLite) or None (any batch).
 
     Example:
@@ -53,9 +58,10 @@ def build_forecast_archive(model, check_finite=True, batch_size=None):
     spec = tf.TensorSpec([batch_size, window, features], tf.float32, name="window")
 
     def serve(window):
-        if check_finite:
-            window = tf.debugging.assert_all_finite(window, NONFINITE_MESSAGE)
-        return _outputs(model, window)
+        if not check_finite:
+            return _outputs(model, window)
+        outputs = _outputs(model, tf.debugging.assert_all_finite(window, NONFINITE_MESSAGE))
+        return {key: tf.debugging.assert_all_finite(value, OVERFLOW_MESSAGE) for key, value in outputs.items()}
 
     archive = keras.export.ExportArchive()
     archive.track(model)

@@ -359,7 +359,14 @@ def predict(run, args):
     if len(values) < config.window:
         raise common.UserError(f"--csv: {args.csv} has {len(values)} rows; the model reads the last {config.window}")
     model = common.load_model(run.model_path)
-    output = model(values[None, -config.window:].astype("float32"), training=False)
+    window = values[-config.window:]
+    output = model(window[None].astype("float32"), training=False)
+    if not all(np.all(np.isfinite(np.asarray(value))) for value in
+               (output.values() if isinstance(output, dict) else [output])):
+        row, column = np.unravel_index(int(np.argmax(np.abs(window))), window.shape)
+        raise common.UserError(f"--csv: {args.csv}: the forecast overflows float32 inside the model: the window's "
+                               f"largest value, {float(window[row, column]):g} in column {columns[column]!r} at row "
+                               f"{len(values) - config.window + row}, is far outside the series' range")
     result = {"targets": metrics["series"]["targets"], "horizon": config.horizon}
     if isinstance(output, dict):
         result["forecast"] = np.asarray(output["forecast"])[0].tolist()

@@ -61,9 +61,20 @@ def test_saved_model_rejects_nan(forecaster, tmp_path):
     serve = tf.saved_model.load(str(tmp_path / "1")).signatures["serving_default"]
     bad = windows[:2].copy()
     bad[1, 3, 0] = np.nan
-    with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or Inf"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="forecast input `window` holds NaN or Inf"):
         serve(window=tf.constant(bad))
     assert "NaN or Inf" in NONFINITE_MESSAGE
+
+    # a series with a small spread: 3e38 is a float32, scaled by std 0.01 it is not -> the output check fails
+    small, _ = build_forecaster(WINDOW, HORIZON, np.zeros((1, 1)), np.full((1, 1), 0.01), backbone="tcn", hidden_dim=4,
+                                seed=0)
+    build_forecast_archive(small).write_out(str(tmp_path / "2"), verbose=False)
+    serve = tf.saved_model.load(str(tmp_path / "2")).signatures["serving_default"]
+    assert np.all(np.isfinite(serve(window=tf.constant(windows[:2] / 1000))["forecast"].numpy()))
+    huge = windows[:2] / 1000
+    huge[0, -1, 0] = 3e38
+    with pytest.raises(tf.errors.InvalidArgumentError, match="forecast output is NaN or Inf: the window's values overflow"):
+        serve(window=tf.constant(huge))
 
 
 def test_tflite_parity(forecaster, tmp_path):

@@ -152,6 +152,24 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, case, message):
     assert len(lines) == 1 and message in lines[0], lines
 
 
+@pytest.mark.slow
+def test_predict_refuses_a_window_that_overflows_inside_the_model(tmp_path, capsys):
+    # a series with a small spread (sunspots / 1000: std ~0.04): 3e38 is a float32, but scaled by that std it
+    # is not, and the forecast would be NaN; predict names the value instead
+    rows = [(1700 + i, float(v) / 1000, "x") for i, v in enumerate(corpora.sunspots()[:60])]
+    csv = _write_csv(tmp_path / "s.csv", rows)
+    trained = _main(capsys, "train", "forecast", "--series", csv, "--target", "spots", *TINY, "--run-dir", tmp_path / "run")
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    history = _write_csv(tmp_path / "recent.csv", rows[-10:-2] + [(1758, 3e38, "x")] + rows[-1:])
+    refused = _main(capsys, "predict", tmp_path / "run", "--csv", history)
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(lines) == 1, refused.stderr[-2000:]
+    assert lines[0] == (f"seqkeras: error: --csv: {history}: the forecast overflows float32 inside the model: the "
+                        "window's largest value, 3e+38 in column 'spots' at row 8, is far outside the series' range")
+    fine = _main(capsys, "predict", tmp_path / "run", "--csv", _write_csv(tmp_path / "ok.csv", rows[-10:]))
+    assert fine.returncode == 0 and np.all(np.isfinite(json.loads(fine.stdout)["forecast"]))
+
+
 def test_fill_policies_and_minimum_length(tmp_path):
     rows = [(1900 + i, float(v), "x") for i, v in enumerate(corpora.sunspots()[:40])]
     rows[5] = (1905, "", "x")
