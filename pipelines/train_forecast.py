@@ -270,6 +270,8 @@ def fit_model(config, train_values, num_targets, tb_dir=None):
 
 def main(config=TrainConfig(), resume=False, overwrite=False):
     """Walk-forward evaluation, plots, metrics.json, then the final refit; returns the metrics."""
+    import numpy as np
+
     from pipelines import forecast_report
     from seqkeras.data.splits import WalkForwardSplit
     from seqkeras.models.forecaster.walk_forward import walk_forward
@@ -285,6 +287,15 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
     if first_train[1] - first_train[0] < config.window + config.horizon:
         raise common.UserError(f"--sliding {config.sliding}: a training range must hold at least window + horizon = "
                                f"{config.window + config.horizon} steps")
+    for fold in splitter.folds(len(values)):  # MASE divides by the training range's one-step naive error
+        a, b = fold.train
+        flat = np.all(values[a + 1:b, :len(targets)] == values[a:b - 1, :len(targets)], axis=0)
+        if flat.any():
+            name = targets[int(np.argmax(flat))]
+            raise common.UserError(
+                f"--target {name!r} is constant ({values[a, int(np.argmax(flat))]:g}) over fold {fold.index}'s "
+                f"training range [{a}, {b}): MASE, scaled by that range's one-step naive error, is undefined; "
+                f"forecast a column that varies there (or train on later steps with --sliding)")
 
     def fit(train_values, fold):
         return fit_model(config, train_values, len(targets), tb_dir=run_dir / "tb" / f"fold_{fold.index}")

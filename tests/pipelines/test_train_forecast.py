@@ -133,6 +133,8 @@ def test_train_evaluate_predict_through_the_cli(tmp_path, capsys):
     ("nan", "missing/non-finite value(s), the first in column 'spots' at row 3; pass --fill"),
     ("short", "15 rows, fewer than the minimum length 17"),
     ("huge", "column 'spots' at row 7 holds -3e+40, beyond float32's range"),
+    ("constant", "--target 'spots' is constant (7) over fold 0's training range [0, 54): MASE, scaled by that "
+                 "range's one-step naive error, is undefined"),
     ("text_column", "column 'note' is not numeric (e.g. 'x')"),
     ("unknown_column", "unknown column 'nope'"),
     ("backbone", "`backbone` must be one of ('lstm', 'tcn', 'attention'). Received: backbone='rnn'"),
@@ -143,6 +145,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, case, message):
         rows[3] = (1903, "", "x")
     if case == "huge":
         rows[7] = (1907, -3e40, "x")
+    if case == "constant":
+        rows = [(year, 7.0 if i < 56 else value, note) for i, (year, value, note) in enumerate(rows)]
     csv = _write_csv(tmp_path / "s.csv", rows[:15] if case == "short" else rows)
     extra = {"text_column": ["--target", "note"], "unknown_column": ["--target", "nope"],
              "backbone": ["--backbone", "rnn"]}.get(case, ["--target", "spots"])
