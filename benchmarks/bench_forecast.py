@@ -262,12 +262,6 @@ LINEAR_VARIANTS = {
     "autoreg_mean_3_origins": dict(kinds=("autoreg", "mean"), origins=3),
     "ridge_autoreg_3_origins": dict(kinds=("ridge", "autoreg"), origins=3),
     "autoreg": dict(kinds=("autoreg",)),
-    # the k best settings of the inner split refitted and averaged (one linear map): model averaging
-    # instead of picking one setting
-    "ridge_average_best_3": dict(kinds=("ridge",), average=3),
-    "ridge_average_best_5": dict(kinds=("ridge",), average=5),
-    "ridge_average_best_10": dict(kinds=("ridge",), average=10),
-    "ridge_autoreg_average_best_5": dict(kinds=("ridge", "autoreg"), average=5),
 }
 # Equal-weight combinations of two variants' forecasts (a forecast combination: the mean of the two linear
 # maps, so still one linear map of the window), read on the same folds as the variants.

@@ -102,7 +102,7 @@ def _inner_splits(count, validation_fraction, purge, origins):
 
 
 def fit_direct_linear(x, y, validation_fraction=0.2, purge=0, orders=ORDERS, penalties=PENALTIES,
-                      setting=None, kinds=("ridge", "autoreg"), origins=1, average=1):
+                      setting=None, kinds=("ridge", "autoreg"), origins=1):
     """Chooses and fits the direct linear model on standardized windows.
 
     Args:
@@ -117,8 +117,6 @@ def fit_direct_linear(x, y, validation_fraction=0.2, purge=0, orders=ORDERS, pen
         origins: inner splits scoring each candidate (rolling origins): the latest `origins` blocks of
             `validation_fraction` of the windows, each scored by a fit on the windows before it (less
             `purge`); a candidate's score is its mean absolute error over all of them.
-        average: refit the `average` best-scoring candidates and average their maps (1: the best alone;
-            the result's `kind` is then "average", its `members` the averaged candidates).
 
     Returns:
         dict with `kind` ("ridge", "autoreg" or "mean"), `order`, `features`, `penalty` (the autoreg's:
@@ -166,17 +164,9 @@ def fit_direct_linear(x, y, validation_fraction=0.2, purge=0, orders=ORDERS, pen
                           lambda f, a, b: _design(x[a:b], order, used) @ coefficients + intercept)
             size = max(len(e) for e in errors.values())
             scores = {name: float(np.mean(np.abs(e))) for name, e in errors.items() if len(e) == size}
-            ranked = sorted(scores, key=scores.get)[:max(1, int(average))]
-            settings = [name if name in ("autoreg", "mean") else tuple(
-                t(v) for t, v in zip((int, int, float), name.split("/"))) for name in ranked]
-            if len(settings) > 1:
-                fits = [fit_direct_linear(x, y, setting=member) for member in settings]
-                return {"kind": "average", "order": max(f["order"] for f in fits),
-                        "features": max(f["features"] for f in fits), "penalty": None, "scores": scores,
-                        "members": ranked, "horizon": horizon, "num_targets": num_targets,
-                        "kernel": np.mean([f["kernel"] for f in fits], axis=0),
-                        "bias": np.mean([f["bias"] for f in fits], axis=0)}
-            setting = settings[0]
+            best = min(scores, key=scores.get)
+            setting = best if best in ("autoreg", "mean") else tuple(
+                t(v) for t, v in zip((int, int, float), best.split("/")))
     if setting == "mean":
         return {"kind": "mean", "order": 0, "features": 0, "penalty": None, "scores": scores,
                 "horizon": horizon, "num_targets": num_targets,
