@@ -24,7 +24,8 @@ def configure(parser):
     parser.add_argument("--vocabulary", type=pathlib.Path, default=None,
                         help="vocabulary.txt of a char LM saved before the vocabulary moved into model.keras")
     parser.add_argument("--prompt", required=True, help="text to continue (non-empty)")
-    parser.add_argument("--length", type=int, default=300, help="new characters per sample (default: 300)")
+    parser.add_argument("--length", type=int, default=300,
+                        help="new characters per sample (default: 300; --length x --num-samples <= 10,000,000)")
     parser.add_argument("--num-samples", type=int, default=1, help="samples to draw (default: 1)")
     parser.add_argument("--temperature", type=float, default=0.8, help="> 0 (default: 0.8)")
     parser.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest characters; 0: all")
@@ -41,6 +42,9 @@ def model_path(args):
         raise UserError("give a RUN (run dir or model.keras) or --model, not both" if args.run is not None
                         else "give a RUN (run dir or model.keras) or --model")
     return args.run if args.run is not None else args.model
+
+
+MAX_CHARACTERS = 10_000_000  # new characters per command (~1 hour of sampling on 2 CPU cores)
 
 
 def check_arguments(args):
@@ -60,6 +64,9 @@ def check_arguments(args):
     for flag, value, ok, wanted in checks:
         if not ok:
             raise UserError(f"{flag} must be {wanted}. Received: {flag} {value}")
+    if args.length * args.num_samples > MAX_CHARACTERS:  # one in-graph buffer holds them all
+        raise UserError(f"--length x --num-samples must be at most {MAX_CHARACTERS:,} characters. Received: "
+                        f"--length {args.length} --num-samples {args.num_samples}")
     if args.stop is not None and len(args.stop) != 1:
         raise UserError(f"--stop must be one character. Received: --stop {args.stop!r}")
 

@@ -153,6 +153,11 @@ BAD_INPUTS = {
     "generate invalid UTF-8 prompt": (["generate", "{root}/run", "--prompt", b"[[\xff"], "--prompt is not valid UTF-8"),
     "generate empty prompt": (["generate", "{root}/run", "--prompt", ""], "--prompt must not be empty"),
     "generate bad top-p": (["generate", "{root}/run", "--prompt", "[[", "--top-p", "1.5"], "--top-p must be in (0, 1]"),
+    "generate over-long": (["generate", "{root}/run", "--prompt", "[[", "--length", "99999999999"],
+                           "--length x --num-samples must be at most 10,000,000 characters. Received: --length "
+                           "99999999999 --num-samples 1"),
+    "generate too many samples": (["generate", "{root}/run", "--prompt", "[[", "--length", "300", "--num-samples",
+                                   "99999999999"], "--length 300 --num-samples 99999999999"),
     "generate missing run": (["generate", "{root}/nothing", "--prompt", "[["], "{root}/nothing"),
     "generate zeroed model": (["generate", "{root}/zeroed.keras", "--prompt", "[["], "zeroed.keras is empty, truncated"),
     "score empty model file": (["score", "{root}/empty.keras", "--text", "a"], "empty.keras is empty, truncated"),
