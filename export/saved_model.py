@@ -555,6 +555,15 @@ def build_char_lm_archive(model, token_lookup, vocabulary, from_logits=None, max
             (num_chars >= 1) & (num_chars <= max_new_chars),
             f"`num_chars` must be in [1, {max_new_chars}] (max_new_chars). Received: num_chars={{}}", [num_chars],
             {"num_chars": num_chars})["num_chars"]
+        # both sampling paths: an infinite temperature flattens the masked special ids back in (<oov> drawn)
+        temperature = _guarded(
+            tf.math.is_finite(temperature) & (temperature > 0),
+            "`temperature` must be a finite number > 0. Received: temperature={}", [temperature],
+            {"temperature": temperature})["temperature"]
+        checked = _guarded((top_k >= 0) & (top_p > 0) & (top_p <= 1),
+                           "`top_k` must be >= 0 and `top_p` in (0, 1]. Received: top_k={}, top_p={}",
+                           [top_k, top_p], {"top_k": top_k, "top_p": top_p})
+        top_k, top_p = checked["top_k"], checked["top_p"]
         inputs, details = _text_features(resources.token_lookup, prompt, specs)
         seed_pair = tf.stack([seed, tf.constant(0, tf.int32)])
         ids, lengths = sample_ids(inputs["token_ids"], inputs["padding_mask"], num_chars, temperature,

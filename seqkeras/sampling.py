@@ -12,8 +12,8 @@ _MASKED_LOGIT = -1e9
 
 def validate_sampling_arguments(temperature=1.0, top_k=0, top_p=1.0, max_length=1):
     """Python-side checks with messages that echo the value; returns nothing."""
-    if not float(temperature) > 0.0:
-        raise ValueError(f"`temperature` must be > 0. Received: temperature={temperature!r}")
+    if not 0.0 < float(temperature) < float("inf"):
+        raise ValueError(f"`temperature` must be a finite number > 0. Received: temperature={temperature!r}")
     if isinstance(top_k, bool) or int(top_k) != top_k or top_k < 0:
         raise ValueError(f"`top_k` must be an integer >= 0 (0 disables it). Received: top_k={top_k!r}")
     if not 0.0 < float(top_p) <= 1.0:

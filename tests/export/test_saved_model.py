@@ -92,6 +92,14 @@ def test_char_lm_score_and_generate_match_the_python_api(loaded, char_lm_bundle)
     generator = CharGenerator(char_lm_bundle.model, char_lm_bundle.vocabulary)
     reference = generator.generate(["The ", "A"], max_length=20, temperature=0.8, seed=7)
     assert [t.decode() for t in first["text"].numpy()] == reference
+    # refused in the graph with the value (an infinite temperature would draw the masked special ids)
+    for name, value, message in (("temperature", float("inf"), "temperature=inf"),
+                                 ("temperature", float("nan"), "temperature=nan"),
+                                 ("temperature", 0.0, "temperature=0"), ("top_p", 1.5, "top_p=1.5"),
+                                 ("top_k", -1, "top_k=-1")):
+        bad = {**arguments, name: tf.constant(value, dtype=arguments[name].dtype)}
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            loaded.signatures["generate"](prompt=tf.constant(["The "]), **bad)
 
 
 def test_bad_serving_input_is_documented_behaviour(signatures):

@@ -110,6 +110,7 @@ def test_stop_character_ends_each_sample(generator):
     (dict(seed_texts="aXb"), "outside the model's vocabulary: \\['X'\\]"),
     (dict(seed_texts="a", temperature=0.0), "temperature=0.0"),
     (dict(seed_texts="a", temperature=-1), "temperature=-1"),
+    (dict(seed_texts="a", temperature=float("inf")), "finite number > 0. Received: temperature=inf"),
     (dict(seed_texts="a", top_p=0.0), "top_p=0.0"),
     (dict(seed_texts="a", top_p=1.5), "top_p=1.5"),
     (dict(seed_texts="a", top_k=-2), "top_k=-2"),

@@ -65,7 +65,8 @@ class CharGenerator:
         Use `stop_id = -1` for no stop character.
         """
         tf.debugging.assert_positive(max_length, message="max_length must be > 0")
-        tf.debugging.assert_positive(temperature, message="temperature must be > 0")
+        tf.debugging.assert_positive(temperature, message="temperature must be a finite number > 0")
+        tf.debugging.assert_all_finite(temperature, message="temperature must be a finite number > 0")
         tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0")
         tf.debugging.assert_positive(top_p, message="top_p must be in (0, 1]")
         tf.debugging.assert_less_equal(top_p, 1.0, message="top_p must be in (0, 1]")
