@@ -26,7 +26,7 @@ def configure(parser):
     parser.add_argument("--batch-size", type=int, default=64, help="inputs per forward pass (default: 64)")
     parser.add_argument("--decoding", choices=("greedy", "sample"), default="greedy",
                         help="seq2seq: greedy or sampled decoding (default: greedy)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="sampled decoding temperature (> 0)")
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampled decoding temperature (a finite number > 0)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of sampled decoding")
 
 
@@ -55,8 +55,8 @@ def write_output(text, out):
 def run(args):
     if args.batch_size < 1:
         raise common.UserError(f"--batch-size must be >= 1. Received: --batch-size {args.batch_size}")
-    if not args.temperature > 0:
-        raise common.UserError(f"--temperature must be > 0. Received: --temperature {args.temperature}")
+    if not 0 < args.temperature < float("inf"):
+        raise common.UserError(f"--temperature must be a finite number > 0. Received: --temperature {args.temperature}")
     run_info = common.load_run(args.run)
     module = run_info.module()
     if not hasattr(module, "predict"):

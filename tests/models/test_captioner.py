@@ -66,8 +66,9 @@ def test_sampling_is_seeded(captioner):
         generate(captioner, {"image": LABEL}, max_length=6)
     with pytest.raises(ValueError, match="Received: strategy='beam'"):
         generate(captioner, {"label": LABEL}, max_length=6, strategy="beam")
-    with pytest.raises(ValueError, match="Received: temperature=0"):
-        generate(captioner, {"label": LABEL}, max_length=6, strategy="sample", temperature=0)
+    for temperature in (0, float("inf"), float("nan")):  # NaN and inf passed a `<= 0` check
+        with pytest.raises(ValueError, match=f"finite number > 0. Received: temperature={temperature}"):
+            generate(captioner, {"label": LABEL}, max_length=6, strategy="sample", temperature=temperature)
 
 
 def test_label_and_sequence_batch_sizes_must_agree(captioner):

@@ -225,8 +225,8 @@ class ConditionalDecoder(keras.layers.Layer):
         """
         check_positive_int("max_length", max_length)
         check_choice("strategy", strategy, STRATEGIES)
-        if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or temperature <= 0:
-            raise ValueError(f"`temperature` must be a positive number. Received: temperature={temperature!r}")
+        if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or not 0 < temperature < float("inf"):
+            raise ValueError(f"`temperature` must be a finite number > 0. Received: temperature={temperature!r}")
         context = tf.convert_to_tensor(context, dtype=self.compute_dtype)
         if context.shape.rank != 2:
             raise ValueError(f"`context` must have rank 2 [batch, features]. Received: shape={tuple(context.shape)}")
