@@ -262,10 +262,6 @@ LINEAR_VARIANTS = {
     "autoreg_mean_3_origins": dict(kinds=("autoreg", "mean"), origins=3),
     "ridge_autoreg_3_origins": dict(kinds=("ridge", "autoreg"), origins=3),
     "autoreg": dict(kinds=("autoreg",)),
-    # each horizon step chooses its own setting on the same inner split
-    "ridge_per_horizon": dict(kinds=("ridge",), per_horizon=True),
-    "ridge_autoreg_mean_per_horizon": dict(kinds=("ridge", "autoreg", "mean"), per_horizon=True),
-    "ridge_per_horizon_3_origins": dict(kinds=("ridge",), per_horizon=True, origins=3),
 }
 # Equal-weight combinations of two variants' forecasts (a forecast combination: the mean of the two linear
 # maps, so still one linear map of the window), read on the same folds as the variants.
