@@ -262,9 +262,6 @@ LINEAR_VARIANTS = {
     "autoreg_mean_3_origins": dict(kinds=("autoreg", "mean"), origins=3),
     "ridge_autoreg_3_origins": dict(kinds=("ridge", "autoreg"), origins=3),
     "autoreg": dict(kinds=("autoreg",)),
-    # each horizon step takes the joint-best ridge setting or the iterated AR, whichever scored lower there
-    "ridge_or_autoreg_per_step": dict(kinds=("ridge", "autoreg"), per_horizon="pair"),
-    "ridge_or_autoreg_per_step_3_origins": dict(kinds=("ridge", "autoreg"), per_horizon="pair", origins=3),
 }
 # Equal-weight combinations of two variants' forecasts (a forecast combination: the mean of the two linear
 # maps, so still one linear map of the window), read on the same folds as the variants.

@@ -102,7 +102,7 @@ def _inner_splits(count, validation_fraction, purge, origins):
 
 
 def fit_direct_linear(x, y, validation_fraction=0.2, purge=0, orders=ORDERS, penalties=PENALTIES,
-                      setting=None, kinds=("ridge", "autoreg"), origins=1, per_horizon=False):
+                      setting=None, kinds=("ridge", "autoreg"), origins=1):
     """Chooses and fits the direct linear model on standardized windows.
 
     Args:
@@ -117,10 +117,6 @@ def fit_direct_linear(x, y, validation_fraction=0.2, purge=0, orders=ORDERS, pen
         origins: inner splits scoring each candidate (rolling origins): the latest `origins` blocks of
             `validation_fraction` of the windows, each scored by a fit on the windows before it (less
             `purge`); a candidate's score is its mean absolute error over all of them.
-        per_horizon: choose the candidate for each horizon step by its own validation error (a direct
-            forecaster's steps need not share lags and shrinkage: one step ahead may carry momentum that
-            longer steps shrink away); the result's `kind` is then "per_horizon" when the steps differ,
-            with the chosen candidate per step in `steps`.
 
     Returns:
         dict with `kind` ("ridge", "autoreg" or "mean"), `order`, `features`, `penalty` (the autoreg's:
@@ -151,7 +147,8 @@ def fit_direct_linear(x, y, validation_fraction=0.2, purge=0, orders=ORDERS, pen
             errors = {}
 
             def score(name, predict_block):
-                errors.setdefault(name, []).append(predict_block(fit_end, start, end) - flat_y[start:end])
+                errors.setdefault(name, []).extend(predict_block(fit_end, start, end).ravel()
+                                                   - flat_y[start:end].ravel())
 
             for fit_end, start, end in splits:
                 if "mean" in kinds:
@@ -165,22 +162,11 @@ def fit_direct_linear(x, y, validation_fraction=0.2, purge=0, orders=ORDERS, pen
                     coefficients, intercept = _ridge(_design(x[:fit_end], order, used), flat_y[:fit_end], penalty)
                     score(f"{order}/{used}/{penalty:g}",
                           lambda f, a, b: _design(x[a:b], order, used) @ coefficients + intercept)
-            residuals = {name: np.concatenate(blocks) for name, blocks in errors.items()}  # (rows, H * T)
-            size = max(len(r) for r in residuals.values())
-            residuals = {name: r for name, r in residuals.items() if len(r) == size}
-            scores = {name: float(np.mean(np.abs(r))) for name, r in residuals.items()}
+            size = max(len(e) for e in errors.values())
+            scores = {name: float(np.mean(np.abs(e))) for name, e in errors.items() if len(e) == size}
             best = min(scores, key=scores.get)
-            if per_horizon:
-                pool = residuals if per_horizon == "all" else {
-                    name: residuals[name] for name in {min((n for n in scores if n not in ("autoreg", "mean")),
-                                                           key=scores.get, default=best), "autoreg"} if name in residuals}
-                step_errors = {name: np.abs(r).reshape(size, horizon, num_targets).mean(axis=(0, 2))
-                               for name, r in pool.items()}  # (H,)
-                steps = [min(step_errors, key=lambda name, h=h: step_errors[name][h]) for h in range(horizon)]
-                if len(set(steps)) > 1:
-                    return _per_horizon_fit(x, y, steps, scores)
-                best = steps[0]
-            setting = _setting(best)
+            setting = best if best in ("autoreg", "mean") else tuple(
+                t(v) for t, v in zip((int, int, float), best.split("/")))
     if setting == "mean":
         return {"kind": "mean", "order": 0, "features": 0, "penalty": None, "scores": scores,
                 "horizon": horizon, "num_targets": num_targets,
@@ -195,25 +181,6 @@ def fit_direct_linear(x, y, validation_fraction=0.2, purge=0, orders=ORDERS, pen
     kernel[window - order:, :used] = coefficients.reshape(order, used, -1)
     return {"kind": "ridge", "order": order, "features": used, "penalty": penalty, "scores": scores, "horizon": horizon,
             "num_targets": num_targets, "kernel": kernel.reshape(window * features, -1), "bias": intercept}
-
-
-def _setting(name):
-    """A candidate's name ("order/features/penalty", "autoreg" or "mean") as `fit_direct_linear`'s `setting`."""
-    return name if name in ("autoreg", "mean") else tuple(t(v) for t, v in zip((int, int, float), name.split("/")))
-
-
-def _per_horizon_fit(x, y, steps, scores):
-    """Each horizon step's columns from the refit of the candidate chosen for it (one linear map)."""
-    horizon, num_targets = y.shape[1], y.shape[2]
-    fits = {name: fit_direct_linear(x, y, setting=_setting(name)) for name in set(steps)}
-    kernel = np.zeros_like(fits[steps[0]]["kernel"])
-    bias = np.zeros_like(fits[steps[0]]["bias"])
-    for h, name in enumerate(steps):
-        columns = slice(h * num_targets, (h + 1) * num_targets)
-        kernel[:, columns], bias[columns] = fits[name]["kernel"][:, columns], fits[name]["bias"][columns]
-    return {"kind": "per_horizon", "order": max(f["order"] for f in fits.values()),
-            "features": max(f["features"] for f in fits.values()), "penalty": None, "scores": scores,
-            "steps": steps, "horizon": horizon, "num_targets": num_targets, "kernel": kernel, "bias": bias}
 
 
 def predict_direct_linear(fit, x):
