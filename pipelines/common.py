@@ -161,7 +161,8 @@ def _check_value(config_class, item, value):
             return value
         raise UserError(f"{where} must be true or false. Received: {item.name}={value!r}")
     if kind is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                or int(value) != value):  # JSON NaN / 1e400 would make int() raise
             raise UserError(f"{where} must be an integer. Received: {item.name}={value!r}")
         return int(value)
     if kind is float:

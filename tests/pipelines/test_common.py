@@ -48,6 +48,8 @@ def test_command_line_types_bools_tuples_and_overrides(tmp_path):
     [
         ({"hidden_dim": "8"}, "`hidden_dim` (test_common) must be an integer. Received: hidden_dim='8'"),
         ({"hidden_dim": 2.5}, "must be an integer. Received: hidden_dim=2.5"),
+        ({"hidden_dim": float("nan")}, "must be an integer. Received: hidden_dim=nan"),  # JSON NaN
+        ({"hidden_dim": float("inf")}, "must be an integer. Received: hidden_dim=inf"),  # JSON 1e400
         ({"dropout": float("inf")}, "must be finite. Received: dropout=inf"),
         ({"dropout": float("nan")}, "must be finite"),
         ({"dropout": 1.5}, "`dropout` must be < 1.0. Received: dropout=1.5"),
