@@ -21,12 +21,25 @@ def _positive_int(text):
     return value
 
 
+def _version(text):
+    """A version number: TF Serving reads version folders as int64."""
+    import argparse
+
+    from export.versioning import MAX_VERSION
+
+    value = _positive_int(text)
+    if value > MAX_VERSION:
+        raise argparse.ArgumentTypeError(f"expected a version in [1, {MAX_VERSION}] (TF Serving reads versions as "
+                                         f"int64), received: {text!r}")
+    return value
+
+
 def configure(parser):
     parser.add_argument("run", type=pathlib.Path, help="trained run directory (holds config.json and model.keras)")
     parser.add_argument("--base-dir", type=pathlib.Path, default=pathlib.Path("serving"),
                         help="TF Serving model base directory (default: serving)")
     parser.add_argument("--name", default=None, help="model name, a folder under --base-dir (default: the run's family)")
-    parser.add_argument("--version", type=_positive_int, default=None,
+    parser.add_argument("--version", type=_version, default=None,
                         help="version number (default: the next free one, claimed atomically)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --version")
     parser.add_argument("--warmup-file", type=pathlib.Path, default=None,

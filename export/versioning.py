@@ -33,6 +33,7 @@ SCRATCH = ".tmp"
 DIR_MODE = 0o755
 FILE_MODE = 0o644
 MAX_CLAIM_ATTEMPTS = 100
+MAX_VERSION = 2**63 - 1  # TF Serving parses version folder names as int64
 
 
 def existing_versions(model_dir):
@@ -44,9 +45,13 @@ def existing_versions(model_dir):
 
 
 def next_version(model_dir):
-    """One more than the newest existing version, or 1."""
+    """One more than the newest existing version, or 1 (ValueError past `MAX_VERSION`)."""
     versions = existing_versions(model_dir)
-    return versions[-1] + 1 if versions else 1
+    candidate = versions[-1] + 1 if versions else 1
+    if candidate > MAX_VERSION:
+        raise ValueError(f"The newest version in {model_dir} is {versions[-1]}: the next would pass TF Serving's "
+                         f"int64 limit {MAX_VERSION}; pass --version with a free number")
+    return candidate
 
 
 def _process_alive(pid):
@@ -112,9 +117,10 @@ def _check_name_and_version(name, version):
     if not name or os.sep in str(name) or str(name).startswith("."):
         raise ValueError(f"`name` must be a plain folder name. Received: name={name!r}")
     if version is not None and (
-        isinstance(version, bool) or not isinstance(version, (int, np.integer)) or int(version) < 1
+        isinstance(version, bool) or not isinstance(version, (int, np.integer)) or not 1 <= int(version) <= MAX_VERSION
     ):
-        raise ValueError(f"`version` must be a positive integer. Received: version={version!r}")
+        raise ValueError(f"`version` must be an integer in [1, {MAX_VERSION}] (TF Serving reads versions as int64). "
+                         f"Received: version={version!r}")
 
 
 def _rename_no_replace(source, target):
@@ -152,6 +158,8 @@ def write_version_atomically(base_dir, name, version, write_fn, overwrite=False)
     """
     _check_name_and_version(name, version)
     model_dir = pathlib.Path(base_dir) / str(name)
+    if version is None:
+        next_version(model_dir)  # past the int64 limit: refused before the export's work
     if version is not None and (model_dir / str(int(version))).exists() and not overwrite:
         raise FileExistsError(
             f"Version {int(version)} of model {name!r} already exists at {model_dir / str(int(version))}. "

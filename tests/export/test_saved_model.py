@@ -225,6 +225,19 @@ def test_versions_are_atomic_and_not_overwritten(tmp_path, classifier_bundle):
     assert write_version_atomically(tmp_path, "classifier", None, marker("x")).name == "2"
     with pytest.raises(ValueError, match="version"):
         write_version_atomically(tmp_path, "classifier", 0, marker("x"))
+    # TF Serving reads version folders as int64: nothing past 2**63 - 1 is written or claimed
+    with pytest.raises(ValueError, match=r"Received: version=9223372036854775808"):
+        write_version_atomically(tmp_path, "classifier", 2**63, marker("x"))
+    (tmp_path / "classifier" / str(2**63 - 1)).mkdir()
+    with pytest.raises(ValueError, match="the next would pass TF Serving's int64 limit 9223372036854775807"):
+        write_version_atomically(tmp_path, "classifier", None, marker("x"))
+    assert existing_versions(tmp_path / "classifier") == [1, 2, 2**63 - 1]
+    import argparse
+
+    from export.commands_savedmodel import _version
+    assert _version(str(2**63 - 1)) == 2**63 - 1
+    with pytest.raises(argparse.ArgumentTypeError, match=r"expected a version in \[1, 9223372036854775807\]"):
+        _version(str(2**63))
 
 
 def test_exporter_refuses_bad_requests(tmp_path, tagger_bundle, classifier_bundle):
