@@ -61,4 +61,8 @@ def run(args):
     module = run_info.module()
     if not hasattr(module, "predict"):
         raise common.UserError(f"`predict` does not apply to {run_info.family} runs")
+    formats = module.PREDICT_FORMATS  # what the family writes
+    if args.format is not None and args.format not in formats:
+        raise common.UserError(f"--format: a {run_info.family} run writes {' or '.join(formats)}. "
+                               f"Received: --format {args.format}")
     return module.predict(run_info, args)

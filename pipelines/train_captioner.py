@@ -370,12 +370,13 @@ def evaluate(run, args):
     return {"data": str(args.data) if args.data else "heldout", "images": len(captions), **scores}
 
 
+PREDICT_FORMATS = ("jsonl", "text")  # `predict --format` choices, the default first
+
+
 def predict(run, args):
     """Captions of `--csv` pixel rows, as JSONL (default: {"row", "caption"}) or one caption per line."""
     from pipelines.predict import write_output
 
-    if args.format == "conllu":
-        raise common.UserError("--format conllu does not apply to captioner runs (use jsonl or text)")
     if args.text or args.file is not None:
         raise common.UserError("captioner runs read pixel rows from --csv, not --text/--file")
     if args.csv is None:

@@ -500,6 +500,9 @@ def evaluate(run, args):
     return metrics
 
 
+PREDICT_FORMATS = ("jsonl", "text")  # `predict --format` choices, the default first
+
+
 def predict(run, args):
     """Continuations of every `--text` / `--file` line as a prompt: JSONL `{"prompt", "continuation"}`
     (or plain text with `--format text`); `--decoding greedy` takes the likeliest character."""

@@ -337,6 +337,9 @@ def evaluate(run, args):
             "confusion_png": str(png)}
 
 
+PREDICT_FORMATS = ("jsonl",)  # `predict --format` choices, the default first
+
+
 def predict(run, args):
     """`seqkeras predict RUN (--text T | --file F)`: one JSON line per text, label and probabilities."""
     import tensorflow as tf
@@ -345,8 +348,6 @@ def predict(run, args):
 
     from pipelines.predict import inputs
 
-    if args.format not in (None, "jsonl"):
-        raise common.UserError(f"--format: a classifier writes jsonl. Received: --format {args.format}")
     texts = inputs(args)
     task = _text_tasks.load_labelled_task(run)
     split = task.preprocessor.tokenizer.tokenize(tf.constant(texts)).row_lengths().numpy()

@@ -349,6 +349,9 @@ def evaluate(run, args):
             "coverage": metrics.get("coverage")}
 
 
+PREDICT_FORMATS = ("jsonl",)  # `predict --format` choices, the default first
+
+
 def predict(run, args):
     """Forecasts the next H values after the rows of `--csv` (the run's columns, at least `window` rows)."""
     import numpy as np

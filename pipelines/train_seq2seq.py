@@ -326,12 +326,13 @@ def evaluate(run, args):
             "wrong": wrong}
 
 
+PREDICT_FORMATS = ("jsonl", "text")  # `predict --format` choices, the default first
+
+
 def predict(run, args):
     """Generated targets of `--text` / `--file` sources, as JSONL (default) or plain text lines."""
     from pipelines.predict import inputs, write_output
 
-    if args.format == "conllu":
-        raise common.UserError("--format conllu does not apply to seq2seq runs (use jsonl or text)")
     task = load_task(run)
     sources = inputs(args)
     check_sources(sources, task.source_preprocessor.tokens)

@@ -495,6 +495,9 @@ def evaluate(run, args):
             "confusion_png": str(png)}
 
 
+PREDICT_FORMATS = ("jsonl", "conllu")  # `predict --format` choices (a .conllu --file defaults to conllu)
+
+
 def predict(run, args):
     """`seqkeras predict RUN`: CoNLL-U with the tag column filled (default for .conllu input) or JSONL."""
     from pipelines.predict import inputs, write_output
@@ -511,8 +514,6 @@ def predict(run, args):
         fmt = args.format or "jsonl"
         if not sentences:
             raise common.UserError("no words to tag: every --text / --file line is blank")
-    if fmt not in ("conllu", "jsonl"):
-        raise common.UserError(f"--format: a tagger writes conllu or jsonl. Received: --format {fmt}")
     task = _text_tasks.load_labelled_task(run)
     tags = tag_sentences(task, sentences, args.batch_size)
     if fmt == "conllu":

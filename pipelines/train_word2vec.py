@@ -222,7 +222,11 @@ def word_analogies(vectors, path):
     """gensim's `evaluate_word_analogies` (3CosAdd among the 300k most frequent words)."""
     lines = common.read_text_file(path, "--data").splitlines()
     questions = sum(1 for line in lines if line.strip() and not line.startswith(":"))
-    accuracy, sections = vectors.evaluate_word_analogies(str(path))
+    try:
+        accuracy, sections = vectors.evaluate_word_analogies(str(path))
+    except ValueError as error:  # gensim needs a `: section` line before the questions
+        raise common.UserError(f"--data: {path} is not an analogy file (': section' lines, then 4 words a line): "
+                               f"{str(error).splitlines()[0]}") from None
     total = sections[-1]
     correct, incorrect = len(total["correct"]), len(total["incorrect"])
     return {"accuracy": float(accuracy), "correct": correct, "incorrect": incorrect,
@@ -421,6 +425,9 @@ def evaluate(run, args):
             results = {name: word_pairs(vectors, args.data)}
     print_table(_summary_rows(results))
     return results
+
+
+PREDICT_FORMATS = ("jsonl",)  # `predict --format` choices, the default first
 
 
 def predict(run, args):

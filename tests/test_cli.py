@@ -155,6 +155,8 @@ BAD_INPUTS = {
     "generate bad top-p": (["generate", "{root}/run", "--prompt", "[[", "--top-p", "1.5"], "--top-p must be in (0, 1]"),
     "predict NaN temperature": (["predict", "{root}/run", "--text", "a", "--temperature", "nan"],
                                 "--temperature must be a finite number > 0. Received: --temperature nan"),
+    "predict format the family does not write": (["predict", "{root}/run", "--text", "a", "--format", "conllu"],
+                                                 "--format: a charlm run writes jsonl or text. Received: --format conllu"),
     "generate over-long": (["generate", "{root}/run", "--prompt", "[[", "--length", "99999999999"],
                            "--length x --num-samples must be at most 10,000,000 characters. Received: --length "
                            "99999999999 --num-samples 1"),

@@ -151,7 +151,13 @@ def test_evaluate_and_predict_commands(run_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["evaluate", str(run_dir), "--data", str(analogies)])
     assert json.loads((run_dir / "eval-analogies.json").read_text())["analogies"]["skipped"] == 1
+    sentences = tmp_path / "sentences.txt"  # 4 words a line, no section header: one line, exit 2
+    sentences.write_text("The cat sat .\nA dog ran .\n")
     capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["evaluate", str(run_dir), "--data", str(sentences)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(err) == 1 and "is not an analogy file (': section' lines" in err[0]
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["predict", str(run_dir), "--text", "government", "--text", "Government -the", "--text", "xyzzy"])
     assert exit_info.value.code == 0
