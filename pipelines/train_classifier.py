@@ -258,7 +258,11 @@ def main(config, resume=False, overwrite=False):
 
     # === The text path ===
     names = sorted(set(labels))
-    names += sorted(set(dev_labels) - set(names))  # dev-only labels: never predicted, counted as errors
+    dev_only = {name: dev_labels.count(name) for name in sorted(set(dev_labels) - set(names))}
+    names += list(dev_only)  # dev-only labels: never trained on, so their examples count as errors
+    if dev_only:
+        print(f"note: --dev has {len(dev_only)} label(s) never seen in --train, {dev_only} of {len(dev_labels)} "
+              f"examples; they are scored as errors")
     index = {name: i for i, name in enumerate(names)}
     embedder, bilm_lookup = _text_tasks.load_contextual(config.contextual) if config.contextual else (None, None)
     lookup = build_lookup(config, texts, bilm_lookup)
@@ -278,6 +282,7 @@ def main(config, resume=False, overwrite=False):
     )
     if found is not None:
         summary["embeddings_found"] = found
+    summary["dev_only_labels"] = dev_only
 
     # === Final dev figures ===
     result = score(task, dev_texts, dev_labels)

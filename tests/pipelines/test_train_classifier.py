@@ -162,6 +162,22 @@ def plain_run(files, tmp_path_factory):
     return run_dir
 
 
+@pytest.mark.slow
+def test_dev_labels_never_seen_in_training_are_announced(files, tmp_path, capsys):
+    dev = tmp_path / "dev.tsv"
+    poem = files["dev"].read_text().splitlines()[0].split("\t", 1)[1]
+    dev.write_text(files["dev"].read_text() + f"poetry\t{poem}\npoetry\t{poem}\n")
+    config = train_classifier.TrainConfig(train=str(files["train"]), dev=str(dev), epochs=1, hidden_dim=4,
+                                          embedding_dim=4, char_filters=0, wide_buckets=0,
+                                          run_dir=str(tmp_path / "run"), verbose=0)
+    capsys.readouterr()
+    train_classifier.main(config)
+    assert ("note: --dev has 1 label(s) never seen in --train, {'poetry': 2} of 62 examples; they are scored as "
+            "errors") in capsys.readouterr().out
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["training"]["dev_only_labels"] == {"poetry": 2} and metrics["dev"]["per_class"]["poetry"]["recall"] == 0
+
+
 def _args(configure, argv):
     parser = argparse.ArgumentParser()
     configure(parser)
