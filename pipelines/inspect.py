@@ -69,6 +69,8 @@ def inspect_corpus(name, out_dir, batch_size=64, token_budget=4096, num_buckets=
                    max_documents=MAX_DOCUMENTS):
     """Computes the statistics, writes the histogram and JSON into `out_dir`, returns the summary."""
     import numpy as np
+
+    from pipelines import common
     from seqkeras.data import corpora
     from seqkeras.data.batching import STRATEGIES, batch_sequences, epoch_statistics, length_quantile_boundaries
 
@@ -109,7 +111,10 @@ def inspect_corpus(name, out_dir, batch_size=64, token_budget=4096, num_buckets=
         summary["padding_fraction"][strategy] = stats["padding_fraction"]
         summary["batches"][strategy] = stats["batches"]
     out_dir = pathlib.Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # e.g. a read-only or virtual file system
+        raise common.UserError(f"--out: cannot create {out_dir}: {error.strerror}") from None
     summary["histogram"] = str(write_histogram(lengths, boundaries, out_dir / "length_histogram.png", name))
     summary["seconds"] = time.perf_counter() - start
     (out_dir / "inspect.json").write_text(json.dumps(summary, indent=2))
@@ -183,12 +188,20 @@ def configure(parser):
 def run(args):
     from pipelines import common
 
-    if args.max_documents < 1:
-        raise common.UserError(f"--max-documents must be >= 1. Received: --max-documents {args.max_documents}")
+    for flag, value in (("--max-documents", args.max_documents), ("--batch-size", args.batch_size),
+                        ("--token-budget", args.token_budget), ("--num-buckets", args.num_buckets)):
+        if value < 1:
+            raise common.UserError(f"{flag} must be >= 1. Received: {flag} {value}")
     common.check_writable_folder(args.out, "--out")
-    summary = inspect_corpus(
-        args.corpus, args.out, batch_size=args.batch_size, token_budget=args.token_budget,
-        num_buckets=args.num_buckets, seed=args.seed, max_documents=args.max_documents,
-    )
+    try:
+        summary = inspect_corpus(
+            args.corpus, args.out, batch_size=args.batch_size, token_budget=args.token_budget,
+            num_buckets=args.num_buckets, seed=args.seed, max_documents=args.max_documents,
+        )
+    except ValueError as error:
+        if "No example left to batch" not in str(error):
+            raise
+        raise common.UserError(f"--token-budget {args.token_budget} is shorter than every sentence (longer ones are "
+                               f"dropped from token-budget batches): nothing left to batch") from None
     print(format_summary(summary))
     return 0

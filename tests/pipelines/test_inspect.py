@@ -47,9 +47,15 @@ def test_inspect_a_file_corpus_and_its_errors(tmp_path, capsys):
         (["imdb"], "corpus: expected one of ('wiki', 'lee') or a path/glob of text files; no file matches"),
         ([str(tmp_path / "cut.txt.gz")], "cut.txt.gz is not a valid gzip file"),
         (["lee", "--max-documents", "0"], "--max-documents must be >= 1"),
+        (["lee", "--num-buckets", "0"], "--num-buckets must be >= 1. Received: --num-buckets 0"),
+        (["lee", "--batch-size", "0"], "--batch-size must be >= 1. Received: --batch-size 0"),
+        (["lee", "--token-budget", "1"], "--token-budget 1 is shorter than every sentence"),
     ]:
         with pytest.raises(common.UserError, match=message.replace("(", "\\(").replace(")", "\\)")):
             inspect_command.run(_parse([*argv, "--out", str(tmp_path / "refused")]))
+    assert not (tmp_path / "refused").exists()
+    with pytest.raises(common.UserError, match="--out: cannot create /proc/seqkeras-inspect"):  # not writable
+        inspect_command.run(_parse(["lee", "--max-documents", "5", "--out", "/proc/seqkeras-inspect"]))
 
 
 @pytest.mark.slow
