@@ -8,6 +8,7 @@ for a char LM). No TensorFlow import until `run`.
 """
 
 import pathlib
+import tempfile
 
 from pipelines import common
 
@@ -51,6 +52,21 @@ def run(args):
         raise common.UserError(f"--out {out} is a folder; name the .tflite file")
     if out.exists() and not args.overwrite:
         raise common.UserError(f"--out {out} already exists; pass --overwrite to replace it")
+    if common.load_run(args.run).family == "forecast":  # one float window in, float32, batch 1
+        ignored = [flag for flag, given in (
+            (f"--quantization {args.quantization}", args.quantization != "float32"),
+            (f"--batch-size {args.batch_size}", args.batch_size != 1),
+            (f"--sequence-length {args.sequence_length}", args.sequence_length is not None),
+            ("--representative-file", args.representative_file is not None),
+            ("--float-output-layer", args.float_output_layer)) if given]
+        if ignored:
+            raise common.UserError(f"{', '.join(ignored)}: not for forecast runs (their TFLite file is float32, "
+                                   f"batch 1, the run's window length)")
+    try:  # the folder must take the file (a read-only or virtual file system fails late otherwise)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out.parent).close()
+    except OSError as error:
+        raise common.UserError(f"--out: cannot write into {out.parent}: {error.strerror}") from None
     texts = None
     if args.quantization == "int8":
         if args.representative_file is None:

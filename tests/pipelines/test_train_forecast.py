@@ -127,6 +127,31 @@ def test_train_evaluate_predict_through_the_cli(tmp_path, capsys):
     np.testing.assert_allclose(forecast["forecast"], expected["forecast"][0], rtol=1e-5)
     assert len(forecast["quantiles"]["0.1"]) == 3
 
+    # export from the run directory: a fresh process loading the SavedModel, and the TFLite file, give
+    # predict's forecast for the same window
+    from export.forecast import tflite_forecast
+    from export.verify import call_in_fresh_process
+
+    exported = _main(capsys, "export", "savedmodel", run, "--base-dir", tmp_path / "serving")
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    window = spots[None, -8:, None].astype("float32")
+    (served,), info = call_in_fresh_process(str(tmp_path / "serving" / "forecast" / "1"),
+                                            [("serving_default", {"window": window})])
+    assert info["modules"] == []
+    np.testing.assert_allclose(served["forecast"][0], forecast["forecast"], rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(served["quantiles"][0, :, 0], forecast["quantiles"]["0.1"], rtol=1e-5, atol=1e-4)
+    lite = _main(capsys, "export", "tflite", run, "--out", tmp_path / "forecast.tflite")
+    assert lite.returncode == 0, lite.stderr[-2000:]
+    np.testing.assert_allclose(tflite_forecast(tmp_path / "forecast.tflite", window)["forecast"][0],
+                               forecast["forecast"], rtol=1e-4, atol=1e-3)
+    for argv, message in ((["--quantization", "int8"], "--quantization int8: not for forecast runs"),
+                          (["--sequence-length", "5"], "--sequence-length 5: not for forecast runs"),
+                          (["--out", "/proc/seqkeras/forecast.tflite"], "--out: cannot write into /proc/seqkeras")):
+        refused = _main(capsys, "export", "tflite", run, *(argv if "--out" in argv else
+                                                           [*argv, "--out", tmp_path / "other.tflite"]))
+        lines = refused.stderr.strip().splitlines()
+        assert refused.returncode == 2 and len(lines) == 1 and message in lines[0], (argv, refused.stderr[-2000:])
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case, message", [
