@@ -61,6 +61,11 @@ def run(args):
     module = run_info.module()
     if not hasattr(module, "predict"):
         raise common.UserError(f"`predict` does not apply to {run_info.family} runs")
+    reads_csv = getattr(module, "PREDICT_READS_CSV", False)  # forecast and captioner runs read --csv
+    if reads_csv and (args.text or args.file is not None):
+        raise common.UserError(f"{run_info.family} runs read --csv, not --text/--file")
+    if not reads_csv and args.csv is not None:
+        raise common.UserError(f"--csv is for forecast and captioner runs; a {run_info.family} run reads --text/--file")
     formats = module.PREDICT_FORMATS  # what the family writes
     if args.format is not None and args.format not in formats:
         raise common.UserError(f"--format: a {run_info.family} run writes {' or '.join(formats)}. "

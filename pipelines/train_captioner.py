@@ -370,6 +370,7 @@ def evaluate(run, args):
     return {"data": str(args.data) if args.data else "heldout", "images": len(captions), **scores}
 
 
+PREDICT_READS_CSV = True  # `predict` reads --csv rows, not --text/--file
 PREDICT_FORMATS = ("jsonl", "text")  # `predict --format` choices, the default first
 
 
@@ -377,8 +378,6 @@ def predict(run, args):
     """Captions of `--csv` pixel rows, as JSONL (default: {"row", "caption"}) or one caption per line."""
     from pipelines.predict import write_output
 
-    if args.text or args.file is not None:
-        raise common.UserError("captioner runs read pixel rows from --csv, not --text/--file")
     if args.csv is None:
         raise common.UserError("give --csv F: rows of pixel values (0..16 for digits), one image per row")
     config = run.train_config()

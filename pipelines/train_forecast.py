@@ -349,6 +349,7 @@ def evaluate(run, args):
             "coverage": metrics.get("coverage")}
 
 
+PREDICT_READS_CSV = True  # `predict` reads --csv rows, not --text/--file
 PREDICT_FORMATS = ("jsonl",)  # `predict --format` choices, the default first
 
 

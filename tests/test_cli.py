@@ -157,6 +157,8 @@ BAD_INPUTS = {
                                 "--temperature must be a finite number > 0. Received: --temperature nan"),
     "predict format the family does not write": (["predict", "{root}/run", "--text", "a", "--format", "conllu"],
                                                  "--format: a charlm run writes jsonl or text. Received: --format conllu"),
+    "predict --csv for a text family": (["predict", "{root}/run", "--csv", "{root}/run/config.json"],
+                                        "--csv is for forecast and captioner runs; a charlm run reads --text/--file"),
     "generate over-long": (["generate", "{root}/run", "--prompt", "[[", "--length", "99999999999"],
                            "--length x --num-samples must be at most 10,000,000 characters. Received: --length "
                            "99999999999 --num-samples 1"),

@@ -112,6 +112,8 @@ def test_train_evaluate_predict_through_the_cli(tmp_path, capsys):
         "huge.csv": (_write_csv(tmp_path / "huge.csv", history[:9] + [(1999, 1e300, "x")], header="year,SUNACTIVITY,note"),
                      "column 'SUNACTIVITY' at row 9 holds 1e+300, beyond float32's range"),
     }
+    mixed = _main(capsys, "predict", run, "--csv", wrong, "--text", "1 2 3")  # --text would be ignored
+    assert mixed.returncode == 2 and "forecast runs read --csv, not --text/--file" in mixed.stderr
     for name, (path, message) in bad.items():
         refused = _main(capsys, "predict", run, "--csv", path)
         lines = refused.stderr.strip().splitlines()
