@@ -8,7 +8,6 @@ for a char LM). No TensorFlow import until `run`.
 """
 
 import pathlib
-import tempfile
 
 from pipelines import common
 
@@ -62,11 +61,7 @@ def run(args):
         if ignored:
             raise common.UserError(f"{', '.join(ignored)}: not for forecast runs (their TFLite file is float32, "
                                    f"batch 1, the run's window length)")
-    try:  # the folder must take the file (a read-only or virtual file system fails late otherwise)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=out.parent).close()
-    except OSError as error:
-        raise common.UserError(f"--out: cannot write into {out.parent}: {error.strerror}") from None
+    common.make_output_folder(out.parent, "--out")
     texts = None
     if args.quantization == "int8":
         if args.representative_file is None:

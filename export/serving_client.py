@@ -105,10 +105,10 @@ def _check_tensor(name, value, spec, batch_dim=True):
     if array.dtype.kind == "O" and any(item is None for item in array.reshape(-1)):
         raise ValueError(f"Input {name!r} holds a null. Received: {array.reshape(-1).tolist()[:5]}")
     if spec.dtype in ("float32", "float64") and array.size:
-        # NaN / Inf are not JSON, and a float32 input turns values beyond its range into Inf
-        largest = np.finfo(np.float32 if spec.dtype == "float32" else np.float64).max
         values = array.astype(np.float64)
-        bad = ~np.isfinite(values) | (np.abs(values) > largest)
+        bad = ~np.isfinite(values)  # NaN / Inf are not JSON
+        if spec.dtype == "float32":  # and a float32 input turns values beyond its range into Inf
+            bad |= np.abs(values) > np.finfo(np.float32).max
         if bad.any():
             index = tuple(int(i[0]) for i in np.nonzero(bad))
             raise ValueError(f"Input {name!r} must be finite {spec.dtype} values. Received: "

@@ -316,6 +316,17 @@ def check_writable_folder(folder, flag, received=None):
         raise UserError(f"{flag}: {blocking} is a file, not a folder. Received: {flag} {received or folder}")
 
 
+def make_output_folder(folder, flag):
+    """Creates `folder` (and its parents) and checks a file can be written in it; a one-line UserError
+    naming `flag` otherwise (a read-only or virtual file system would fail only at the first write)."""
+    folder = pathlib.Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        raise UserError(f"{flag}: cannot write into {folder}: {error.strerror}") from None
+
+
 def write_json_atomically(path, values):
     """Writes JSON (strict: NaN/Inf become null) through a temp file and a rename."""
     path = pathlib.Path(path)

@@ -81,6 +81,9 @@ def inspect_corpus(name, out_dir, batch_size=64, token_budget=4096, num_buckets=
         raise ValueError(f"Corpus {name!r} has no sentences.")
     ids, vocabulary = sentence_word_ids(sentences)
     lengths = ids.row_lengths().numpy()
+    if np.all(lengths[lengths > 0] > token_budget):  # token-budget batches drop longer sentences: none left
+        raise common.UserError(f"--token-budget {token_budget} is shorter than every sentence (longer ones are "
+                               f"dropped from token-budget batches): nothing left to batch")
     boundaries = length_quantile_boundaries(lengths, num_buckets=num_buckets, seed=seed)
     summary = {
         "corpus": name,
@@ -111,10 +114,7 @@ def inspect_corpus(name, out_dir, batch_size=64, token_budget=4096, num_buckets=
         summary["padding_fraction"][strategy] = stats["padding_fraction"]
         summary["batches"][strategy] = stats["batches"]
     out_dir = pathlib.Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:  # e.g. a read-only or virtual file system
-        raise common.UserError(f"--out: cannot create {out_dir}: {error.strerror}") from None
+    common.make_output_folder(out_dir, "--out")
     summary["histogram"] = str(write_histogram(lengths, boundaries, out_dir / "length_histogram.png", name))
     summary["seconds"] = time.perf_counter() - start
     (out_dir / "inspect.json").write_text(json.dumps(summary, indent=2))
@@ -193,15 +193,9 @@ def run(args):
         if value < 1:
             raise common.UserError(f"{flag} must be >= 1. Received: {flag} {value}")
     common.check_writable_folder(args.out, "--out")
-    try:
-        summary = inspect_corpus(
-            args.corpus, args.out, batch_size=args.batch_size, token_budget=args.token_budget,
-            num_buckets=args.num_buckets, seed=args.seed, max_documents=args.max_documents,
-        )
-    except ValueError as error:
-        if "No example left to batch" not in str(error):
-            raise
-        raise common.UserError(f"--token-budget {args.token_budget} is shorter than every sentence (longer ones are "
-                               f"dropped from token-budget batches): nothing left to batch") from None
+    summary = inspect_corpus(
+        args.corpus, args.out, batch_size=args.batch_size, token_budget=args.token_budget,
+        num_buckets=args.num_buckets, seed=args.seed, max_documents=args.max_documents,
+    )
     print(format_summary(summary))
     return 0

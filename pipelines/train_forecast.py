@@ -274,6 +274,7 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
 
     from pipelines import forecast_report
     from seqkeras.data.splits import WalkForwardSplit
+    from seqkeras.models.forecaster.metrics import naive_scale
     from seqkeras.models.forecaster.walk_forward import walk_forward
 
     run_dir = common.open_run_dir(config, "forecast", resume=resume, overwrite=overwrite)
@@ -289,11 +290,11 @@ def main(config=TrainConfig(), resume=False, overwrite=False):
                                f"{config.window + config.horizon} steps")
     for fold in splitter.folds(len(values)):  # MASE divides by the training range's one-step naive error
         a, b = fold.train
-        flat = np.all(values[a + 1:b, :len(targets)] == values[a:b - 1, :len(targets)], axis=0)
+        flat = naive_scale(values[a:b, :len(targets)], zero_as=None) == 0
         if flat.any():
-            name = targets[int(np.argmax(flat))]
+            target = int(np.argmax(flat))
             raise common.UserError(
-                f"--target {name!r} is constant ({values[a, int(np.argmax(flat))]:g}) over fold {fold.index}'s "
+                f"--target {targets[target]!r} is constant ({values[a, target]:g}) over fold {fold.index}'s "
                 f"training range [{a}, {b}): MASE, scaled by that range's one-step naive error, is undefined; "
                 f"forecast a column that varies there (or train on later steps with --sliding)")
 

@@ -104,6 +104,7 @@ def test_metrics_by_hand():
     forecast = np.full((1, 3, 1), SPOTS[29])  # persistence
     scale = np.mean(np.abs(np.diff(train)))
     assert naive_scale(train)[0] == pytest.approx(scale)
+    assert naive_scale(np.full(5, 7.0)).tolist() == [1.0] and naive_scale(np.full(5, 7.0), zero_as=None).tolist() == [0.0]
     table = forecast_metrics(actual, forecast, np.array([[scale]]))
     errors = np.abs(SPOTS[30:33] - SPOTS[29])
     assert table["mae"] == pytest.approx(errors.mean())

@@ -54,7 +54,7 @@ def test_inspect_a_file_corpus_and_its_errors(tmp_path, capsys):
         with pytest.raises(common.UserError, match=message.replace("(", "\\(").replace(")", "\\)")):
             inspect_command.run(_parse([*argv, "--out", str(tmp_path / "refused")]))
     assert not (tmp_path / "refused").exists()
-    with pytest.raises(common.UserError, match="--out: cannot create /proc/seqkeras-inspect"):  # not writable
+    with pytest.raises(common.UserError, match="--out: cannot write into /proc/seqkeras-inspect"):  # not writable
         inspect_command.run(_parse(["lee", "--max-documents", "5", "--out", "/proc/seqkeras-inspect"]))
 
 

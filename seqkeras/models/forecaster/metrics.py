@@ -9,13 +9,16 @@ import numpy as np
 METRICS = ("mae", "rmse", "mase", "smape")
 
 
-def naive_scale(train):
-    """In-sample one-step naive MAE of a training part, per target: `mean |y_t - y_{t-1}|`."""
+def naive_scale(train, zero_as=1.0):
+    """In-sample one-step naive MAE of a training part, per target: `mean |y_t - y_{t-1}|`.
+
+    `zero_as`: what a zero scale (a constant target) becomes; None keeps it 0.
+    """
     train = np.asarray(train, dtype=float)
     if train.ndim == 1:
         train = train[:, None]
     scale = np.mean(np.abs(np.diff(train, axis=0)), axis=0)  # (T,)
-    return np.where(scale > 0, scale, 1.0)
+    return scale if zero_as is None else np.where(scale > 0, scale, zero_as)
 
 
 def smape(actual, forecast):
